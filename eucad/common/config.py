@@ -1,0 +1,216 @@
+"""eucalyptus.conf: read and write it the way an admin left it.
+
+The file is shell style, ``KEY="value"`` lines with comments between them.  The
+daemons read it at start; ``euca_conf`` rewrites single keys.  Rewriting keeps
+every comment, blank line and the order of keys, changes only the lines of the
+keys that were set, and appends new keys at the end, so that a diff of the
+file shows exactly what the admin asked for.
+"""
+
+import os
+import re
+import shlex
+import tempfile
+
+CONF_RELATIVE_PATH = os.path.join("etc", "eucalyptus", "eucalyptus.conf")
+
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+#: Defaults for every key the code reads; etc/eucalyptus/eucalyptus.conf
+#: documents each one.
+DEFAULTS = {
+    "EUCALYPTUS": "/",
+    "EUCA_USER": "root",
+    "ENABLE_CLOUD": "N",
+    "ENABLE_WALRUS": "N",
+    "ENABLE_CC": "N",
+    "ENABLE_NC": "N",
+    "LOGLEVEL": "INFO",
+    "DB_URL": "",
+    "CLOUD_HOST": "127.0.0.1",
+    "CLOUD_PORT": "8773",
+    "CLOUD_LISTEN": "0.0.0.0",
+    "CLUSTERS": "",
+    "CLUSTER_POLL_SECONDS": "2",
+    "WALRUS_PORT": "8773",
+    "WALRUS_LISTEN": "0.0.0.0",
+    "CC_PORT": "8774",
+    "CC_LISTEN": "0.0.0.0",
+    "NC_PORT": "8775",
+    "NC_LISTEN": "0.0.0.0",
+    "NODES": "",
+    "NODE_POLL_SECONDS": "2",
+    "HYPERVISOR": "auto",
+    "LIBVIRT_URI": "qemu:///system",
+    "INSTANCE_PATH": "/usr/local/eucalyptus",
+    "MAX_CORES": "0",
+    "MAX_MEM": "0",
+    "MAX_DISK": "0",
+    "VNET_MODE": "SYSTEM",
+    "VNET_NETNS": "",
+    "VNET_INTERFACE": "eth0",
+    "VNET_BRIDGE": "br0",
+    "VNET_DHCPDAEMON": "/usr/sbin/dhcpd",
+    "VNET_DHCPUSER": "root",
+    "VNET_SUBNET": "",
+    "VNET_NETMASK": "",
+    "VNET_BROADCAST": "",
+    "VNET_ROUTER": "",
+    "VNET_DNS": "",
+    "VNET_MACMAP": "",
+    "VNET_ADDRSPERNET": "32",
+    "VNET_PUBLICIPS": "",
+}
+
+
+def unquote(raw):
+    """The value of a shell assignment's right-hand side (quotes removed)."""
+    raw = raw.strip()
+    if not raw:
+        return ""
+    try:
+        parts = shlex.split(raw, comments=True, posix=True)
+    except ValueError:
+        return raw.strip("\"'")
+    return " ".join(parts)
+
+
+def quote(value):
+    """A value written back in the file's own style: always double quotes."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace(
+        "$", "\\$").replace("`", "\\`")
+    return '"%s"' % (escaped,)
+
+
+class EucaConf:
+    """
+    One eucalyptus.conf file held as its lines.
+
+    ``get`` falls back to ``DEFAULTS``; ``set`` edits in place; ``save`` writes
+    atomically (temporary file + rename), so a crash never leaves half a file.
+    """
+
+    def __init__(self, path, lines=None):
+        self.path = path
+        self.lines = list(lines or [])
+
+    @classmethod
+    def load(cls, path):
+        """Read ``path``; a missing file is an empty configuration."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        return cls(path, lines)
+
+    @classmethod
+    def forPrefix(cls, prefix):
+        """The configuration of the install rooted at ``prefix``."""
+        return cls.load(os.path.join(prefix, CONF_RELATIVE_PATH))
+
+    def _find(self, key):
+        """Index of the last line assigning ``key`` (the shell's winner)."""
+        found = None
+        for index, line in enumerate(self.lines):
+            match = _ASSIGNMENT.match(line)
+            if match and match.group(1) == key:
+                found = index
+        return found
+
+    def has(self, key):
+        return self._find(key) is not None
+
+    def get(self, key, default=None):
+        index = self._find(key)
+        if index is None:
+            if default is not None:
+                return default
+            return DEFAULTS.get(key, "")
+        return unquote(_ASSIGNMENT.match(self.lines[index]).group(2))
+
+    def getInt(self, key):
+        return int(self.get(key) or "0")
+
+    def getBool(self, key):
+        return self.get(key).strip().upper() in ("Y", "YES", "TRUE", "1")
+
+    def getList(self, key):
+        return self.get(key).split()
+
+    def set(self, key, value):
+        line = "%s=%s" % (key, quote(str(value)))
+        index = self._find(key)
+        if index is None:
+            self.lines.append(line)
+        else:
+            self.lines[index] = line
+
+    def items(self):
+        """Every assigned key and its value, in file order."""
+        seen = {}
+        for line in self.lines:
+            match = _ASSIGNMENT.match(line)
+            if match:
+                seen[match.group(1)] = unquote(match.group(2))
+        return seen
+
+    def text(self):
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+    def save(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".eucalyptus.conf.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.text())
+                f.flush()
+                os.fsync(f.fileno())
+            if os.path.exists(self.path):
+                os.chmod(temporary, os.stat(self.path).st_mode & 0o7777)
+            else:
+                os.chmod(temporary, 0o644)
+            os.replace(temporary, self.path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+
+
+class Layout:
+    """Where an install rooted at ``prefix`` keeps its files (see DESIGN.md)."""
+
+    def __init__(self, prefix):
+        self.prefix = os.path.abspath(prefix)
+
+    def path(self, *parts):
+        return os.path.join(self.prefix, *parts)
+
+    @property
+    def conf(self):
+        return self.path(CONF_RELATIVE_PATH)
+
+    @property
+    def keys(self):
+        return self.path("var", "lib", "eucalyptus", "keys")
+
+    @property
+    def db(self):
+        return self.path("var", "lib", "eucalyptus", "db")
+
+    @property
+    def bukkits(self):
+        return self.path("var", "lib", "eucalyptus", "bukkits")
+
+    @property
+    def logs(self):
+        return self.path("var", "log", "eucalyptus")
+
+    @property
+    def state(self):
+        """Where the CC and NC keep their state files."""
+        return self.path("var", "lib", "eucalyptus")
+
+    def log(self, name):
+        return os.path.join(self.logs, name)

@@ -1,0 +1,4 @@
+"""Installs eucad; everything declarative lives in setup.cfg."""
+from setuptools import setup
+
+setup()
