@@ -1,0 +1,286 @@
+"""The cloud's certificate authority and the mutually authenticated TLS of its links.
+
+``euca_conf --setup`` (or a daemon's first start) makes a cloud CA and one
+certificate + key per role, in ``var/lib/eucalyptus/keys/`` under the names
+the guide uses (``cloud-cert.pem``/``cloud-pk.pem``, ``cluster-*``,
+``node-*``) plus ``cacert.pem`` (and ``cacert-pk.pem``, which never leaves the
+front end).  ``euca_sync_key`` copies what nodes need.
+
+A link is refused unless the peer shows a certificate signed by the cloud CA
+whose role (the certificate's organizational unit) is the one expected: the CC
+takes connections from ``cloud`` only, the NC from ``cluster`` only, and each
+client checks the server's role and, through ``service_identity``, that the
+certificate names the host it dialled.  The cloud key is RSA because bundle
+decryption (ec2-bundle-image) needs it; the others follow for uniformity.
+"""
+
+import datetime
+import ipaddress
+import os
+import socket
+
+import service_identity
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from OpenSSL import SSL, crypto
+from service_identity.cryptography import (verify_certificate_hostname,
+                                           verify_certificate_ip_address)
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.logger import Logger
+from zope.interface import implementer
+
+log = Logger()
+
+ROLES = ("cloud", "cluster", "node")
+CA_CERT = "cacert.pem"
+CA_KEY = "cacert-pk.pem"
+#: What every node needs: euca_sync_key copies exactly these.
+NODE_FILES = (CA_CERT, "node-cert.pem", "node-pk.pem")
+_VALIDITY = datetime.timedelta(days=3650)
+
+
+def certPath(keysDir, role):
+    return os.path.join(keysDir, "%s-cert.pem" % (role,))
+
+
+def keyPath(keysDir, role):
+    return os.path.join(keysDir, "%s-pk.pem" % (role,))
+
+
+def _newKey():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _name(commonName, role):
+    return x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "eucad"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+        x509.NameAttribute(NameOID.COMMON_NAME, commonName),
+    ])
+
+
+def defaultSubjectNames():
+    """Names every role certificate carries: this host and loopback."""
+    names = {"localhost", "127.0.0.1", "::1"}
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if name:
+            names.add(name)
+    return names
+
+
+def _subjectAltNames(names):
+    entries = []
+    for name in sorted(set(names)):
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(entries)
+
+
+def _write(path, data, mode):
+    temporary = path + ".tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def _pemKey(key):
+    return key.private_bytes(serialization.Encoding.PEM,
+                             serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def _pemCert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def makeCA(keysDir):
+    """Create the cloud CA in ``keysDir`` unless it exists; return (cert, key)."""
+    os.makedirs(keysDir, mode=0o700, exist_ok=True)
+    certFile, keyFile = os.path.join(keysDir, CA_CERT), os.path.join(keysDir, CA_KEY)
+    if os.path.exists(certFile) and os.path.exists(keyFile):
+        return loadCert(certFile), loadKey(keyFile)
+    key = _newKey()
+    name = _name("eucad cloud CA", "ca")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(name).issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + _VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=False, content_commitment=False,
+                key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    _write(keyFile, _pemKey(key), 0o600)
+    _write(certFile, _pemCert(cert), 0o644)
+    return cert, key
+
+
+def makeRoleCertificate(keysDir, role, names=(), force=False):
+    """
+    Create ``<role>-cert.pem``/``<role>-pk.pem`` signed by the CA, naming this
+    host, loopback and ``names`` (hostnames or IPs) in subjectAltName.
+    Existing files are kept unless ``force``.
+    """
+    if role not in ROLES:
+        raise ValueError("unknown role %r" % (role,))
+    certFile, keyFile = certPath(keysDir, role), keyPath(keysDir, role)
+    if not force and os.path.exists(certFile) and os.path.exists(keyFile):
+        return loadCert(certFile)
+    caCert, caKey = makeCA(keysDir)
+    key = _newKey()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(_name("eucad %s" % (role,), role))
+            .issuer_name(caCert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + _VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_subjectAltNames(defaultSubjectNames() | set(names)),
+                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([
+                ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                critical=False)
+            .sign(caKey, hashes.SHA256()))
+    _write(keyFile, _pemKey(key), 0o600)
+    _write(certFile, _pemCert(cert), 0o644)
+    return cert
+
+
+def setup(keysDir, names=()):
+    """The CA and every role's certificate (what ``euca_conf --setup`` does)."""
+    makeCA(keysDir)
+    for role in ROLES:
+        makeRoleCertificate(keysDir, role, names)
+
+
+def loadCert(path):
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def loadKey(path):
+    with open(path, "rb") as f:
+        return serialization.load_pem_private_key(f.read(), password=None)
+
+
+def roleOf(cert):
+    """The role a certificate was issued for (its organizational unit)."""
+    units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    return units[0].value if units else None
+
+
+class _Verifier:
+    """
+    OpenSSL's verify callback: the chain must already be good (OpenSSL checked
+    it against the cloud CA alone), the leaf must carry the expected role and,
+    on the client side, name the host we dialled.
+    """
+
+    def __init__(self, expectRole, hostname=None):
+        self.expectRole = expectRole
+        self.hostname = hostname
+
+    def __call__(self, connection, certificate, errno, depth, ok):
+        if not ok:
+            log.warn("TLS peer refused: certificate does not chain to the cloud CA "
+                     "(error {errno})", errno=errno)
+            return False
+        if depth != 0:
+            return True
+        cert = certificate.to_cryptography()
+        role = roleOf(cert)
+        if role != self.expectRole:
+            log.warn("TLS peer refused: role {role!r}, expected {expected!r}",
+                     role=role, expected=self.expectRole)
+            return False
+        if self.hostname is not None:
+            try:
+                try:
+                    ipaddress.ip_address(self.hostname)
+                    verify_certificate_ip_address(cert, self.hostname)
+                except ValueError:
+                    verify_certificate_hostname(cert, self.hostname)
+            except service_identity.VerificationError:
+                log.warn("TLS peer refused: certificate does not name {host}",
+                         host=self.hostname)
+                return False
+        return True
+
+
+class Credentials:
+    """One role's certificate and key plus the cloud CA, as TLS options."""
+
+    def __init__(self, role, cert, key, caCert):
+        self.role = role
+        self.cert = cert
+        self.key = key
+        self.caCert = caCert
+
+    @classmethod
+    def load(cls, layout, role):
+        keysDir = layout.keys
+        return cls(role, loadCert(certPath(keysDir, role)),
+                   loadKey(keyPath(keysDir, role)),
+                   loadCert(os.path.join(keysDir, CA_CERT)))
+
+    def _context(self, verifier):
+        context = SSL.Context(SSL.TLS_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.set_options(SSL.OP_NO_COMPRESSION)
+        context.use_certificate(crypto.X509.from_cryptography(self.cert))
+        context.use_privatekey(crypto.PKey.from_cryptography_key(self.key))
+        context.check_privatekey()
+        context.get_cert_store().add_cert(crypto.X509.from_cryptography(self.caCert))
+        context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verifier)
+        context.set_verify_depth(2)
+        return context
+
+    def serverOptions(self, acceptRole):
+        """Server-side TLS that requires a client certificate of ``acceptRole``."""
+        return _ServerOptions(self._context(_Verifier(acceptRole)))
+
+    def clientOptions(self, hostname, expectRole):
+        """Client-side TLS that presents our certificate and checks the server."""
+        return _ClientOptions(self._context(_Verifier(expectRole, hostname)), hostname)
+
+
+class _ServerOptions:
+    """A context factory for ``SSL4ServerEndpoint`` (the getContext protocol)."""
+
+    def __init__(self, context):
+        self._context = context
+
+    def getContext(self):
+        return self._context
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _ClientOptions:
+    """A client connection creator for ``SSL4ClientEndpoint``, with SNI."""
+
+    def __init__(self, context, hostname):
+        self._context = context
+        self.hostname = hostname
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(tlsProtocol)
+        try:
+            ipaddress.ip_address(self.hostname)
+        except ValueError:
+            connection.set_tlsext_host_name(self.hostname.encode("idna"))
+        return connection
