@@ -76,10 +76,13 @@ def unquote(raw):
 
 
 def quote(value):
-    """A value written back in the file's own style: always double quotes."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace(
-        "$", "\\$").replace("`", "\\`")
-    return '"%s"' % (escaped,)
+    """
+    A value written back in the file's own style: double quotes, or single
+    quotes when the shell would otherwise expand something in it.
+    """
+    if any(c in value for c in "$`\\"):
+        return "'%s'" % (value.replace("'", "'\\''"),)
+    return '"%s"' % (value.replace('"', '\\"'),)
 
 
 class EucaConf:
