@@ -1,0 +1,110 @@
+"""A real VM from RunInstances, through the four twistd daemons, in the lab.
+
+This is the walking skeleton end to end: boto3 talks to the CLC, which asks
+the CC, which gives the instance a MAC and IP through dhcpd in the front
+end's namespace and starts it on a node's own libvirtd; the guest gets its
+address by DHCP and answers HTTP with its instance id.  Afterwards no domain,
+disk, DHCP entry, process or namespace may be left.
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+
+from twisted.internet import threads
+from twisted.trial import unittest
+
+from eucad.common.config import Layout
+
+
+def _missing():
+    if os.geteuid() != 0:
+        return "needs root for network namespaces"
+    for tool in ("qemu-system-x86_64", "libvirtd", "dhcpd", "ip", "curl"):
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
+            return "%s is not installed" % (tool,)
+    return None
+
+
+class BootTests(unittest.TestCase):
+
+    timeout = 900
+
+    def setUp(self):
+        reason = _missing()
+        if reason:
+            raise unittest.SkipTest(reason)
+        from eucad.lab.allinone import AllInOne
+        self.runDir = os.path.abspath(self.mktemp())
+        self.cloud = AllInOne(self.runDir, labName="e2e%d" % (os.getpid() % 1000),
+                              basePort=18773, nodes=2, subnet="10.78.0",
+                              log=lambda message: None)
+
+    def namespaces(self):
+        out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE,
+                             text=True).stdout
+        return [line.split()[0] for line in out.splitlines()
+                if line.startswith(self.cloud.labName + "-")]
+
+    def flow(self):
+        """Blocking: the whole user-visible flow, run in a thread by the test."""
+        cloud = self.cloud
+        try:
+            started = cloud.up(runInstance=False)
+            ec2 = cloud.ec2(started["credentials"])
+            instance = cloud.runOne(ec2, started["images"]["machine"])
+            seen = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
+            described = seen["Reservations"][0]["Instances"][0]
+            page = cloud.httpFromFrontEnd(instance["privateIp"])
+            gone = ec2.terminate_instances(InstanceIds=[instance["instanceId"]])
+
+            def terminated():
+                found = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
+                state = found["Reservations"][0]["Instances"][0]["State"]["Name"]
+                return state == "terminated"
+            from eucad.lab.allinone import _waitFor
+            _waitFor("terminated", terminated, 60, 0.5)
+            leftovers = self.leftovers(instance)
+            return instance, described, page, gone, leftovers
+        finally:
+            cloud.down()
+
+    def leftovers(self, instance):
+        """What the terminated instance left on the nodes and in dhcpd."""
+        left = []
+        described = self.cloud.lab.describe()
+        import libvirt
+        for node in described["nodes"]:
+            connection = libvirt.open(node["libvirtUri"])
+            try:
+                left += ["domain %s on %s" % (d.name(), node["name"])
+                         for d in connection.listAllDomains()]
+            finally:
+                connection.close()
+            left += glob.glob(os.path.join(self.cloud.nodePrefix(node["name"]),
+                                           "instances", "*", instance["instanceId"]))
+        state = Layout(self.cloud.frontEnd).state
+        for conf in glob.glob(os.path.join(state, "**", "dhcpd.conf"), recursive=True):
+            with open(conf) as f:
+                text = f.read()
+            if instance["instanceId"] in text or instance["privateIp"] + ";" in text:
+                left.append("dhcp entry in %s" % (conf,))
+        return left
+
+    def test_runReachTerminate(self):
+        """boto3 runs an instance that boots, answers HTTP, and terminates without a trace."""
+        d = threads.deferToThread(self.flow)
+
+        def check(result):
+            instance, described, page, gone, leftovers = result
+            self.assertEqual(described["State"]["Name"], "running")
+            self.assertTrue(described["PrivateIpAddress"].startswith("10.78.0."))
+            self.assertIn(instance["instanceId"], page)
+            self.assertEqual(gone["TerminatingInstances"][0]["InstanceId"],
+                             instance["instanceId"])
+            self.assertEqual(leftovers, [])
+            self.assertEqual(self.namespaces(), [])
+            for daemon in self.cloud.daemons():
+                self.assertIsNone(daemon.pid(), daemon.name)
+        return d.addCallback(check)
