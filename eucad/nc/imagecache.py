@@ -1,0 +1,282 @@
+"""The node's image cache: ``INSTANCE_PATH/eucalyptus/cache/<image-id>-<digest>/``.
+
+Kernels, ramdisks and machine images are fetched once per node and shared by
+every instance that boots them (instances overlay the machine image, they
+never write to it).  An image's ``location`` is a local absolute path (the
+lab places images that way) or an ``http(s)`` URL (a Walrus object); either
+is copied into a temporary ``.partial-*`` directory, checked against the
+image's digest when one is given, and renamed into place, so a half-written
+or corrupt entry is never seen under its final name.  Requests for an image
+that is already being fetched wait for that fetch instead of starting
+another.
+
+A digest is ``"<algorithm>:<hex>"`` (sha1, sha256, sha512, md5) or bare hex
+whose length tells the algorithm.  An image without a digest is cached under
+a hash of its location instead, so a new location gives a new entry.
+
+Used by ``eucad.nc.instances``; copying and hashing run in a thread.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+
+from twisted.internet import defer, protocol, threads
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.client import PotentialDataLoss, ResponseDone
+
+log = Logger()
+
+#: The cached file's name inside its entry directory.
+IMAGE_FILE = "image"
+
+_CHUNK = 1024 * 1024
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_ALGORITHM_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+_ALGORITHMS = frozenset(_ALGORITHM_BY_LENGTH.values())
+
+#: Chunks queued for the writing thread before the download is paused.
+_MAX_QUEUED_CHUNKS = 16
+
+
+class ImageFetchError(Exception):
+    """An image could not be fetched into the cache."""
+
+
+class DigestMismatch(ImageFetchError):
+    """The fetched bytes do not have the digest the image record gives."""
+
+
+def parseDigest(digest):
+    """
+    ``(algorithm, lowercase hex)`` of a digest string, or (None, None) for
+    no digest.
+
+    @raise ValueError: for a digest in no form described above.
+    """
+    if digest is None or digest == "":
+        return None, None
+    if not isinstance(digest, str):
+        raise ValueError("digest must be a string")
+    algorithm, _, value = digest.rpartition(":")
+    algorithm = algorithm.lower() or None
+    if not _HEX.match(value):
+        raise ValueError("digest %r is not hex" % (digest,))
+    if algorithm is None:
+        algorithm = _ALGORITHM_BY_LENGTH.get(len(value))
+        if algorithm is None:
+            raise ValueError("cannot tell the algorithm of digest %r" % (digest,))
+    if algorithm not in _ALGORITHMS:
+        raise ValueError("unsupported digest algorithm %r" % (algorithm,))
+    if len(value) != hashlib.new(algorithm).digest_size * 2:
+        raise ValueError("digest %r has the wrong length for %s" % (digest, algorithm))
+    return algorithm, value.lower()
+
+
+def entryName(image):
+    """The cache directory name of an image: ``<image-id>-<digest>``."""
+    _, value = parseDigest(image.get("digest"))
+    if value is None:
+        value = "loc" + hashlib.sha256(image["location"].encode("utf-8")).hexdigest()[:32]
+    return "%s-%s" % (image["id"], value)
+
+
+class _PartialEntry:
+    """
+    A cache entry being written: a temporary directory that becomes the
+    entry by one rename.  Every method runs in a thread.
+    """
+
+    def __init__(self, cacheDirectory, name, algorithm, expected):
+        self.final = os.path.join(cacheDirectory, name)
+        self.algorithm = algorithm
+        self.expected = expected
+        self.hash = hashlib.new(algorithm or "sha256")
+        os.makedirs(cacheDirectory, exist_ok=True)
+        self.directory = tempfile.mkdtemp(prefix=".partial-%s-" % (name,),
+                                          dir=cacheDirectory)
+        self.file = open(os.path.join(self.directory, IMAGE_FILE), "wb")
+        self.size = 0
+
+    def write(self, chunk):
+        self.hash.update(chunk)
+        self.size += len(chunk)
+        # Images are mostly zeros (a file system with room to spare): skip
+        # over zero chunks so the cached copy stays sparse.
+        if chunk.count(0) == len(chunk):
+            self.file.seek(len(chunk), os.SEEK_CUR)
+        else:
+            self.file.write(chunk)
+
+    def commit(self):
+        """Check the digest, then make the entry visible; return its path."""
+        try:
+            self.file.truncate(self.size)
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            if self.expected is not None and self.hash.hexdigest() != self.expected:
+                raise DigestMismatch("%s digest %s, expected %s" % (
+                    self.algorithm, self.hash.hexdigest(), self.expected))
+            try:
+                os.rename(self.directory, self.final)
+            except OSError:
+                # Someone else (another NC process) finished the same entry.
+                if not os.path.isfile(os.path.join(self.final, IMAGE_FILE)):
+                    raise
+                self.abandon()
+        except BaseException:
+            self.abandon()
+            raise
+        return os.path.join(self.final, IMAGE_FILE)
+
+    def abandon(self):
+        if not self.file.closed:
+            self.file.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _existing(path):
+    return path if os.path.isfile(path) else None
+
+
+class _DownloadToEntry(protocol.Protocol):
+    """
+    Streams an HTTP response body into a _PartialEntry, chunk after chunk in
+    the thread, pausing the download while the disk lags behind.
+    """
+
+    def __init__(self, entry, runInThread):
+        self.entry = entry
+        self.runInThread = runInThread
+        self.writes = defer.succeed(None)
+        self.queued = 0
+        self.paused = False
+        self.failed = None
+        self.done = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.queued += 1
+        if self.queued > _MAX_QUEUED_CHUNKS and not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+        self.writes.addCallback(lambda _: self.runInThread(self.entry.write, data))
+        self.writes.addBoth(self._written)
+
+    def _written(self, result):
+        self.queued -= 1
+        if self.paused and self.queued <= _MAX_QUEUED_CHUNKS // 2:
+            self.paused = False
+            self.transport.resumeProducing()
+        return result
+
+    def connectionLost(self, reason):
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.writes.addCallback(lambda _: self.runInThread(self.entry.commit))
+        else:
+            self.writes.addCallback(lambda _: reason)
+        self.writes.addErrback(self._abandon)
+        self.writes.chainDeferred(self.done)
+
+    def _abandon(self, failure):
+        return self.runInThread(self.entry.abandon).addBoth(lambda _: failure)
+
+
+class ImageCache:
+    """
+    @param directory: the cache root (``INSTANCE_PATH/eucalyptus/cache``).
+    @param runInThread: ``f(callable, *args) -> Deferred``.
+    @param httpClient: an object with treq's ``get`` (treq itself, or a
+        ``treq.testing.StubTreq``).
+    """
+
+    def __init__(self, directory, runInThread=None, httpClient=None):
+        self.directory = directory
+        self.runInThread = runInThread or threads.deferToThread
+        if httpClient is None:
+            import treq as httpClient
+        self.httpClient = httpClient
+        self._inFlight = {}
+
+    def pathFor(self, image):
+        """Where the image's bytes are once cached."""
+        return os.path.join(self.directory, entryName(image), IMAGE_FILE)
+
+    def fetch(self, image):
+        """
+        Make sure ``image`` is cached.
+
+        @param image: ``{"id", "kind", "location", "digest"}``.
+        @return: Deferred firing with the cached file's path; failing with
+            ImageFetchError (DigestMismatch for corrupt bytes).
+        """
+        try:
+            name = entryName(image)
+        except ValueError as e:
+            return defer.fail(ImageFetchError(str(e)))
+        if name in self._inFlight:
+            waiter = defer.Deferred()
+            self._inFlight[name].append(waiter)
+            return waiter
+        self._inFlight[name] = []
+        d = self.runInThread(_existing, self.pathFor(image))
+        d.addCallback(self._fetchIfMissing, image, name)
+        d.addBoth(self._finished, name)
+        return d
+
+    def _finished(self, result, name):
+        for waiter in self._inFlight.pop(name):
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
+        return result
+
+    def _fetchIfMissing(self, path, image, name):
+        if path is not None:
+            return path
+        location = image["location"]
+        algorithm, expected = parseDigest(image.get("digest"))
+        log.info("fetching {id} from {location} into the image cache",
+                 id=image["id"], location=location)
+        if location.startswith(("http://", "https://")):
+            return self._download(location, name, algorithm, expected)
+        if os.path.isabs(location):
+            return self.runInThread(self._copyLocal, location, name,
+                                    algorithm, expected)
+        raise ImageFetchError("image location %r is neither an absolute path"
+                              " nor an http(s) URL" % (location,))
+
+    def _copyLocal(self, source, name, algorithm, expected):
+        try:
+            src = open(source, "rb")
+        except OSError as e:
+            raise ImageFetchError("cannot read %s: %s" % (source, e.strerror))
+        with src:
+            entry = _PartialEntry(self.directory, name, algorithm, expected)
+            try:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    entry.write(chunk)
+            except BaseException:
+                entry.abandon()
+                raise
+            return entry.commit()
+
+    @defer.inlineCallbacks
+    def _download(self, url, name, algorithm, expected):
+        try:
+            response = yield self.httpClient.get(url, unbuffered=True)
+        except Exception as e:
+            raise ImageFetchError("GET %s failed: %s" % (url, e))
+        if response.code != 200:
+            yield self.httpClient.content(response)
+            raise ImageFetchError("GET %s answered HTTP %d" % (url, response.code))
+        entry = yield self.runInThread(_PartialEntry, self.directory, name,
+                                       algorithm, expected)
+        download = _DownloadToEntry(entry, self.runInThread)
+        response.deliverBody(download)
+        path = yield download.done
+        defer.returnValue(path)

@@ -1,0 +1,361 @@
+"""The life of the instances on one node: run, watch, terminate, re-adopt.
+
+``InstanceLifecycle`` keeps the node's table of instances.  A run is
+answered at once with ``pending`` while the launch goes on in the
+background (images into the cache, the instance directory and disks, the
+domain XML, createXML); the instance turns ``running`` when libvirt says its
+domain runs, or ``terminated`` with a ``reason`` when a step fails, after
+everything already made for it is removed again.  A terminate, even in the
+middle of a launch, destroys the domain and removes the directory, and may
+be repeated.  Terminated instances stay listed for ``TERMINATED_LINGER``
+seconds so the CC sees how they ended, then are forgotten.
+
+The table is not stored anywhere: each domain carries its instance record
+in its XML, so after a restart ``restore`` rebuilds the table from libvirt
+and the instances keep running.  Called by ``eucad.nc.node``.
+"""
+
+import os
+import re
+import shutil
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from eucad.common.errors import CloudError
+from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
+from eucad.nc.resources import Capacity, heldBy
+
+log = Logger()
+
+#: Seconds a terminated instance stays in describeInstances.
+TERMINATED_LINGER = 60
+
+_INSTANCE_DIRECTORY = re.compile(r"^i-[0-9a-f]{8}$")
+
+
+class _Terminated(Exception):
+    """The instance was terminated while it was being launched."""
+
+
+class Instance:
+    """One instance in the node's table."""
+
+    def __init__(self, record, files, state="pending"):
+        self.record = record
+        self.files = files
+        self.state = state
+        self.reason = None
+        self.terminatedAt = None
+        # True from the moment createXML may have made a domain.
+        self.domainStarted = False
+
+    @property
+    def instanceId(self):
+        return self.record["instanceId"]
+
+    @property
+    def alive(self):
+        return self.state != "terminated"
+
+    def report(self, nodeName=None):
+        """The instance dict of ``eucad.common.interfaces``."""
+        record = self.record
+        return {
+            "instanceId": record["instanceId"],
+            "reservationId": record["reservationId"],
+            "owner": record["owner"],
+            "imageId": record["imageId"],
+            "kernelId": record["kernelId"],
+            "ramdiskId": record["ramdiskId"],
+            "vmType": record["vmType"]["name"],
+            "state": self.state,
+            "macAddress": record["macAddress"],
+            "privateIp": record["privateIp"],
+            "publicIp": record["publicIp"],
+            "node": nodeName,
+            "launchTime": record["launchTime"],
+            "launchIndex": record["launchIndex"],
+            "keyName": record["keyName"],
+            "reason": self.reason,
+        }
+
+
+class InstanceLifecycle:
+    """
+    @param hypervisor: an ``eucad.nc.hypervisor.Hypervisor``.
+    @param imageCache: an ``eucad.nc.imagecache.ImageCache``.
+    @param disks: an ``eucad.nc.instancefiles.InstanceDisks``.
+    @param clock: an IReactorTime (launch times, forgetting terminated ones).
+    @param capacity: the node's totals (a Capacity); set once measured.
+    @param domainType: ``kvm`` or ``qemu``; set once chosen.
+    """
+
+    def __init__(self, hypervisor, imageCache, disks, clock, capacity=None,
+                 domainType="qemu", nodeName=None):
+        self.hypervisor = hypervisor
+        self.imageCache = imageCache
+        self.disks = disks
+        self.clock = clock
+        self.capacity = capacity
+        self.domainType = domainType
+        self.nodeName = nodeName
+        self.instances = {}
+        #: instanceId -> Deferred of a launch still in progress.
+        self.launches = {}
+
+    # -- resources ----------------------------------------------------------
+
+    def held(self):
+        """What the instances that are not terminated hold."""
+        return heldBy(i.record["vmType"] for i in self.instances.values() if i.alive)
+
+    def resources(self):
+        """Totals and what is free, as ``INode.describeResource`` reports."""
+        total = self.capacity or Capacity()
+        free = total - self.held()
+        return {"cpu": total.cpu, "ram": total.ram, "disk": total.disk,
+                "freeCpu": max(free.cpu, 0), "freeRam": max(free.ram, 0),
+                "freeDisk": max(free.disk, 0), "hypervisor": self.domainType}
+
+    # -- run ----------------------------------------------------------------
+
+    def run(self, record, images):
+        """
+        Accept an instance and start launching it.
+
+        @param record: a checked instance record (``eucad.nc.runspec``),
+            without ``launchTime``.
+        @param images: ``{"machine", "kernel", "ramdisk"}`` image dicts.
+        @return: the instance dict, state ``pending``; the same instance's
+            current dict when its id is already known (the CC retried).
+        @raise CloudError: InsufficientInstanceCapacity when it does not fit.
+        """
+        known = self.instances.get(record["instanceId"])
+        if known is not None:
+            return known.report(self.nodeName)
+        free = (self.capacity or Capacity()) - self.held()
+        if not free.covers(Capacity.ofVmType(record["vmType"])):
+            raise CloudError("InsufficientInstanceCapacity",
+                             "Not enough resources available on this node"
+                             " for %s (free: %d cpu, %d MiB, %d GiB)" % (
+                                 record["vmType"]["name"], max(free.cpu, 0),
+                                 max(free.ram, 0), max(free.disk, 0)))
+        record = dict(record, launchTime=int(self.clock.seconds()))
+        instance = Instance(record, self.disks.filesFor(record["owner"],
+                                                        record["instanceId"]))
+        self.instances[instance.instanceId] = instance
+        log.info("launching {id} ({vmtype}) for {owner}", id=instance.instanceId,
+                 vmtype=record["vmType"]["name"], owner=record["owner"])
+        launch = self._launch(instance, images)
+        self.launches[instance.instanceId] = launch
+        launch.addBoth(self._launchEnded, instance.instanceId)
+        return instance.report(self.nodeName)
+
+    def _launchEnded(self, result, instanceId):
+        self.launches.pop(instanceId, None)
+        return None
+
+    def _stillWanted(self, instance):
+        if instance.state in ("shutting-down", "terminated"):
+            raise _Terminated()
+
+    @defer.inlineCallbacks
+    def _launch(self, instance, images):
+        step = "fetching images"
+        try:
+            fetched = yield defer.gatherResults([
+                self.imageCache.fetch(images[kind]) if images[kind] else defer.succeed(None)
+                for kind in ("machine", "kernel", "ramdisk")], consumeErrors=True)
+            machine, kernel, ramdisk = fetched
+            self._stillWanted(instance)
+            step = "preparing disks"
+            yield self.disks.prepare(instance.files, instance.record["vmType"],
+                                     machine, kernel, ramdisk)
+            self._stillWanted(instance)
+            step = "writing the domain XML"
+            xml = buildDomainXml(instance.record, self.domainType, instance.files)
+            yield self.disks.writeDomainXml(instance.files, xml)
+            self._stillWanted(instance)
+            step = "starting the domain"
+            instance.domainStarted = True
+            state = yield self.hypervisor.createDomain(xml)
+            self._stillWanted(instance)
+            if state == "terminated":
+                raise RuntimeError("the domain stopped as soon as it started")
+            instance.state = state
+            log.info("{id} is {state}", id=instance.instanceId, state=state)
+        except _Terminated:
+            log.info("{id} was terminated while launching", id=instance.instanceId)
+            yield self._undo(instance)
+        except Exception as e:
+            if isinstance(e, defer.FirstError):
+                e = e.subFailure.value
+            reason = "%s failed: %s" % (step, e)
+            log.warn("{id}: {reason}", id=instance.instanceId, reason=reason)
+            if instance.alive:
+                self._markTerminated(instance, reason)
+            yield self._undo(instance)
+
+    def _markTerminated(self, instance, reason=None):
+        instance.state = "terminated"
+        if reason and not instance.reason:
+            instance.reason = reason
+        if instance.terminatedAt is None:
+            instance.terminatedAt = self.clock.seconds()
+
+    @defer.inlineCallbacks
+    def _undo(self, instance):
+        """Remove whatever a launch made; never fails (it only logs)."""
+        try:
+            if instance.domainStarted:
+                yield self.hypervisor.destroyDomain(instance.instanceId)
+            yield self.disks.remove(instance.files)
+        except Exception as e:
+            log.error("cleaning up {id} failed: {e}", id=instance.instanceId, e=e)
+
+    # -- terminate ----------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def terminate(self, instanceId):
+        """
+        Destroy an instance's domain and files.  Unknown ids answer
+        terminated; repeating a terminate repeats the (harmless) cleanup.
+
+        @return: Deferred firing with ``{"instanceId", "previousState",
+            "state"}``.
+        """
+        instance = self.instances.get(instanceId)
+        if instance is None:
+            defer.returnValue({"instanceId": instanceId,
+                               "previousState": "terminated",
+                               "state": "terminated"})
+        previous = instance.state
+        if instance.alive:
+            instance.state = "shutting-down"
+        log.info("terminating {id} ({state})", id=instanceId, state=previous)
+        try:
+            yield self.hypervisor.destroyDomain(instanceId)
+        except Exception:
+            # Leave the table as it was so the CC can retry the terminate.
+            if previous != "terminated":
+                instance.state = previous
+            raise
+        yield self.disks.remove(instance.files)
+        self._markTerminated(instance, instance.reason or "terminated by request")
+        defer.returnValue({"instanceId": instanceId, "previousState": previous,
+                           "state": "terminated"})
+
+    # -- describe -----------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def describe(self):
+        """
+        Every instance in the table, after merging what libvirt says now: a
+        domain that vanished means its instance is terminated.  When libvirt
+        cannot be asked, the table is reported as it stands.
+        """
+        try:
+            domains = yield self.hypervisor.listDomains()
+        except Exception as e:
+            log.warn("cannot list domains: {e}", e=e)
+            domains = None
+        if domains is not None:
+            states = {domain.name: domain.state for domain in domains}
+            for instance in list(self.instances.values()):
+                yield self._merge(instance, states.get(instance.instanceId))
+        self._forgetOldTerminated()
+        defer.returnValue([instance.report(self.nodeName)
+                           for instance in self.instances.values()])
+
+    def _merge(self, instance, domainState):
+        if not instance.alive or not instance.domainStarted:
+            return None
+        if instance.instanceId in self.launches and instance.state == "pending":
+            # createXML may not have returned yet: not seeing it is no news.
+            if domainState in ("running", "shutting-down"):
+                instance.state = domainState
+            return None
+        if instance.state == "shutting-down" and domainState is not None:
+            return None
+        if domainState is None or domainState == "terminated":
+            log.info("{id}: its domain is gone", id=instance.instanceId)
+            self._markTerminated(instance, "the domain stopped")
+            return self.disks.remove(instance.files)
+        instance.state = domainState
+        return None
+
+    def _forgetOldTerminated(self):
+        now = self.clock.seconds()
+        for instanceId, instance in list(self.instances.items()):
+            if (not instance.alive and instanceId not in self.launches
+                    and now - instance.terminatedAt >= TERMINATED_LINGER):
+                del self.instances[instanceId]
+
+    # -- restart ------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def restore(self):
+        """
+        Adopt every running domain that carries an eucad instance record;
+        the instances are untouched and keep running.
+
+        @return: Deferred firing with the adopted instance ids.
+        """
+        domains = yield self.hypervisor.listDomains(withXml=True)
+        adopted = []
+        for domain in domains:
+            try:
+                record = parseInstanceRecord(domain.xml)
+            except Exception as e:
+                log.warn("domain {name}: unreadable instance record: {e}",
+                         name=domain.name, e=e)
+                continue
+            if record is None or record["instanceId"] != domain.name:
+                continue
+            if record["instanceId"] in self.instances:
+                continue
+            instance = Instance(record, self.disks.filesFor(
+                record["owner"], record["instanceId"]), domain.state)
+            instance.domainStarted = True
+            if not instance.alive:
+                self._markTerminated(instance, "the domain stopped")
+            self.instances[instance.instanceId] = instance
+            adopted.append(instance.instanceId)
+        if adopted:
+            log.info("re-adopted {count} running instance(s): {ids}",
+                     count=len(adopted), ids=" ".join(adopted))
+        defer.returnValue(adopted)
+
+    def orphanDirectories(self):
+        """
+        Instance directories under INSTANCE_PATH that no live instance owns
+        (their domain ended while the NC was down).  Blocking: a thread's job.
+        """
+        root = self.disks.instancePath
+        live = {i.files.directory for i in self.instances.values() if i.alive}
+        orphans = []
+        try:
+            owners = os.listdir(root)
+        except FileNotFoundError:
+            return orphans
+        for owner in owners:
+            ownerPath = os.path.join(root, owner)
+            if owner == "eucalyptus" or not os.path.isdir(ownerPath):
+                continue
+            for name in os.listdir(ownerPath):
+                path = os.path.join(ownerPath, name)
+                if (_INSTANCE_DIRECTORY.match(name) and os.path.isdir(path)
+                        and path not in live):
+                    orphans.append(path)
+        return orphans
+
+    def removeOrphans(self):
+        """Delete the orphan directories (see above); fire with their paths."""
+        def sweep():
+            orphans = self.orphanDirectories()
+            for path in orphans:
+                log.info("removing {path}: no domain runs from it", path=path)
+                shutil.rmtree(path, ignore_errors=True)
+            return orphans
+        return self.disks.runInThread(sweep)

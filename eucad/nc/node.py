@@ -1,0 +1,146 @@
+"""The node controller: what a cluster controller talks to on each host.
+
+``NodeController`` provides ``INode`` and is a Service: on start it chooses
+the domain type (kvm or TCG), measures the host and re-adopts the domains a
+previous NC left running; requests wait for that, and when it failed
+(libvirtd was down) the next request tries again, so an NC started before
+its libvirtd heals by itself.  It checks every request (``eucad.nc.runspec``)
+and hands the work to ``InstanceLifecycle``.  Everything it touches is given
+to it (hypervisor, image cache, disks, clock, probe, host measure), so tests
+run it against libvirt's ``test:///default`` driver and temporary
+directories; ``eucad.nc.tap`` builds the real one.
+"""
+
+from twisted.application.service import Service
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from eucad.common.errors import CloudError
+from eucad.common.interfaces import INode
+from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
+from eucad.nc.instances import InstanceLifecycle
+from eucad.nc.kvmprobe import chooseDomainType
+from eucad.nc.resources import measureHost
+from eucad.nc.runspec import checkInstanceId, checkRunSpec
+
+log = Logger()
+
+
+def _asCloudError(failure):
+    """Turn the hypervisor's own errors into codes the CC understands."""
+    if failure.check(HypervisorUnavailable):
+        raise CloudError("Unavailable", str(failure.value), 503)
+    if failure.check(HypervisorError):
+        raise CloudError("InternalError", str(failure.value), 500)
+    return failure
+
+
+@implementer(INode)
+class NodeController(Service):
+    """
+    @param hypervisor: an ``eucad.nc.hypervisor.Hypervisor`` (started by
+        its own parent service before this one).
+    @param imageCache: an ``eucad.nc.imagecache.ImageCache``.
+    @param disks: an ``eucad.nc.instancefiles.InstanceDisks``.
+    @param hypervisorSetting: HYPERVISOR (auto|kvm|qemu).
+    @param probe: an ``eucad.nc.kvmprobe.AcceleratorProbe``.
+    @param limits: (MAX_CORES, MAX_MEM, MAX_DISK); 0 = the host's own.
+    @param defaultBridge: VNET_BRIDGE, used when the CC names no bridge.
+    @param clock: an IReactorTime.
+    @param measure: ``measureHost``-like callable, run in a thread.
+    """
+
+    def __init__(self, hypervisor, imageCache, disks, hypervisorSetting,
+                 probe, limits=(0, 0, 0), defaultBridge="br0", clock=None,
+                 measure=measureHost, runInThread=None, nodeName=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.hypervisor = hypervisor
+        self.hypervisorSetting = hypervisorSetting
+        self.probe = probe
+        self.limits = tuple(limits)
+        self.defaultBridge = defaultBridge
+        self.measure = measure
+        self.runInThread = runInThread or threads.deferToThread
+        self.lifecycle = InstanceLifecycle(hypervisor, imageCache, disks, clock,
+                                           nodeName=nodeName)
+        self._domainTypeChosen = False
+        self._isReady = False
+        self._starting = False
+        self._waiters = []
+
+    def startService(self):
+        Service.startService(self)
+        self.whenReady().addErrback(
+            lambda failure: log.failure("node controller start failed; "
+                                        "the next request retries", failure))
+
+    def whenReady(self):
+        """
+        A Deferred that fires once the node is set up: domain type chosen,
+        host measured, running domains re-adopted, orphans removed.  A failed
+        setup is forgotten, so the next caller starts it again.
+        """
+        if self._isReady:
+            return defer.succeed(None)
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+        if not self._starting:
+            self._starting = True
+            self._start().addBoth(self._startEnded)
+        return waiter
+
+    def _startEnded(self, outcome):
+        self._starting = False
+        self._isReady = not isinstance(outcome, Failure)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if self._isReady:
+                waiter.callback(None)
+            else:
+                waiter.errback(outcome)
+
+    @defer.inlineCallbacks
+    def _start(self):
+        lifecycle = self.lifecycle
+        if lifecycle.capacity is None:
+            lifecycle.capacity = yield self.runInThread(
+                self.measure, lifecycle.disks.instancePath, *self.limits)
+        if not self._domainTypeChosen:
+            lifecycle.domainType = yield chooseDomainType(
+                self.hypervisorSetting, self.hypervisor, self.probe)
+            self._domainTypeChosen = True
+        yield lifecycle.restore()
+        yield lifecycle.removeOrphans()
+        log.info("node ready: {capacity}, domains of type {type}, {count}"
+                 " instance(s)", capacity=lifecycle.capacity,
+                 type=lifecycle.domainType, count=len(lifecycle.instances))
+
+    def _whenReadyThen(self, function, *args):
+        d = self.whenReady()
+        d.addCallback(lambda _: function(*args))
+        return d.addErrback(_asCloudError)
+
+    # -- INode --------------------------------------------------------------
+
+    def describeResource(self):
+        return self._whenReadyThen(self.lifecycle.resources)
+
+    def runInstance(self, spec):
+        try:
+            record, images = checkRunSpec(spec, self.defaultBridge)
+        except CloudError as e:
+            return defer.fail(e)
+        return self._whenReadyThen(self.lifecycle.run, record, images)
+
+    def describeInstances(self):
+        return self._whenReadyThen(self.lifecycle.describe)
+
+    def terminateInstance(self, instanceId):
+        try:
+            checkInstanceId(instanceId)
+        except CloudError as e:
+            return defer.fail(e)
+        return self._whenReadyThen(self.lifecycle.terminate, instanceId)

@@ -1,0 +1,81 @@
+"""``twistd eucalyptus-nc``: the node controller daemon.
+
+Builds the service tree from eucalyptus.conf; nothing is opened, bound or
+read (keys included) until the services start.  The tree, in start order:
+logging to ``var/log/eucalyptus/nc.log``, the libvirt thread pool, the node
+controller (which then probes KVM and re-adopts running domains), and the
+PB+TLS listener on NC_PORT that only a cluster-role certificate from the
+cloud CA may talk to.
+"""
+
+import os
+
+from eucad.common import pblink, trust
+from eucad.common.daemon import DaemonOptions, makeDaemonService
+from eucad.common.interfaces import INode
+from eucad.common.process import ProcessRunner
+from eucad.nc.hypervisor import Hypervisor
+from eucad.nc.imagecache import ImageCache
+from eucad.nc.instancefiles import InstanceDisks
+from eucad.nc.kvmprobe import AcceleratorProbe
+from eucad.nc.node import NodeController
+
+
+class Options(DaemonOptions):
+    """The node controller takes only ``--prefix``; the rest is the conf."""
+
+
+class LazyServerTLS:
+    """
+    Server TLS options read from the keys directory when the listener first
+    asks for them (in ``startService``), not when the tree is built.
+    """
+
+    def __init__(self, layout, role="node", acceptRole="cluster"):
+        self.layout = layout
+        self.role = role
+        self.acceptRole = acceptRole
+        self._options = None
+
+    def getContext(self):
+        if self._options is None:
+            credentials = trust.Credentials.load(self.layout, self.role)
+            self._options = credentials.serverOptions(acceptRole=self.acceptRole)
+        return self._options.getContext()
+
+
+def instancePath(options):
+    """INSTANCE_PATH, taken inside the install prefix when it is relative."""
+    path = options.conf.get("INSTANCE_PATH")
+    return path if os.path.isabs(path) else options.layout.path(path)
+
+
+def makeNodeController(options, reactor=None):
+    """The hypervisor service and the NodeController for ``options``."""
+    conf = options.conf
+    runner = ProcessRunner(reactor=reactor,
+                           errorLog=options.layout.log("httpd-nc_error_log"))
+    hypervisor = Hypervisor(conf.get("LIBVIRT_URI"), reactor=reactor)
+    path = instancePath(options)
+    node = NodeController(
+        hypervisor,
+        ImageCache(os.path.join(path, "eucalyptus", "cache")),
+        InstanceDisks(path, runner),
+        hypervisorSetting=conf.get("HYPERVISOR"),
+        probe=AcceleratorProbe(runner),
+        limits=(conf.getInt("MAX_CORES"), conf.getInt("MAX_MEM"),
+                conf.getInt("MAX_DISK")),
+        defaultBridge=conf.get("VNET_BRIDGE"),
+        clock=reactor)
+    return hypervisor, node
+
+
+def makeService(options):
+    root = makeDaemonService(options, "nc.log")
+    hypervisor, node = makeNodeController(options)
+    hypervisor.setServiceParent(root)
+    node.setServiceParent(root)
+    pblink.LinkServer(node, INode, port=options.conf.getInt("NC_PORT"),
+                      host=options.conf.get("NC_LISTEN"),
+                      tlsOptions=LazyServerTLS(options.layout)).setServiceParent(root)
+    return root
