@@ -1,0 +1,214 @@
+"""FakeNode: an in-memory node controller, and the contract of ``INode``.
+
+The cluster controller's tests place, start and terminate instances on
+FakeNodes instead of libvirt hosts.  Its docstrings are the behaviour every
+node follows (the real NC in ``eucad.nc`` and the PB facade of
+``eucad.common.pblink``), so code written against a FakeNode works against a
+real node:
+
+- capacity is real bookkeeping: ``runInstance`` takes the VM type's cpu, ram
+  and disk from the free amounts and fails with
+  ``CloudError("InsufficientInstanceCapacity")`` when they do not fit;
+  ``terminateInstance`` gives them back;
+- an instance is ``pending`` when started and becomes ``running`` the next
+  time the node is asked to describe its instances;
+- ``terminateInstance`` is idempotent: a second call, or a call for an id the
+  node never had, answers ``terminated`` and changes nothing;
+- a terminated instance is no longer listed by ``describeInstances`` (the CC
+  keeps the record of recently terminated instances, not the node);
+- running an id the node already holds returns that instance again instead of
+  starting a second copy (the CC may retry after losing an answer);
+- every method returns a Deferred; errors are ``CloudError`` with an EC2 code.
+
+Tests make a node fail on purpose with ``failWith`` (one method or all of them),
+which is how a node that is down looks through a ``pblink.LinkClient``.
+"""
+
+import copy
+import time
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from eucad.common.errors import CloudError
+from eucad.common.interfaces import INode
+
+_METHODS = ("describeResource", "runInstance", "describeInstances",
+            "terminateInstance")
+
+#: Keys of the run spec that a node copies into the instance it reports.
+_REPORTED_FROM_SPEC = ("instanceId", "reservationId", "owner", "imageId",
+                       "launchIndex", "keyName")
+
+
+def _positiveInt(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@implementer(INode)
+class FakeNode:
+    """
+    A node with ``cpu`` cores, ``ram`` MiB and ``disk`` GiB to give out.
+
+    @ivar instances: instanceId -> the instance dict as the node reports it.
+    @ivar calls: (method name, argument) of every call, in order, so a test
+        can check what the CC asked.
+    """
+
+    def __init__(self, cpu=4, ram=4096, disk=100, hypervisor="qemu", now=time.time):
+        self.cpu = cpu
+        self.ram = ram
+        self.disk = disk
+        self.hypervisor = hypervisor
+        self.now = now
+        self.instances = {}
+        self.calls = []
+        self._sizes = {}
+        self._failures = {}
+
+    # Test controls ----------------------------------------------------------
+
+    def failWith(self, error, method=None):
+        """
+        Make ``method`` (or every method when None) fail with ``error`` until
+        ``recover`` is called.
+        """
+        for name in ((method,) if method else _METHODS):
+            if name not in _METHODS:
+                raise ValueError("INode has no method %r" % (name,))
+            self._failures[name] = error
+
+    def recover(self, method=None):
+        """Undo ``failWith`` for ``method`` (or for all methods)."""
+        for name in ((method,) if method else _METHODS):
+            self._failures.pop(name, None)
+
+    def _failure(self, name):
+        error = self._failures.get(name)
+        return defer.fail(error) if error is not None else None
+
+    # Capacity ----------------------------------------------------------------
+
+    @property
+    def freeCpu(self):
+        return self.cpu - sum(size[0] for size in self._sizes.values())
+
+    @property
+    def freeRam(self):
+        return self.ram - sum(size[1] for size in self._sizes.values())
+
+    @property
+    def freeDisk(self):
+        return self.disk - sum(size[2] for size in self._sizes.values())
+
+    # INode -------------------------------------------------------------------
+
+    def describeResource(self):
+        """
+        Totals and what is still free after the instances this node holds.
+
+        @return: Deferred firing with ``{"cpu", "ram", "disk", "freeCpu",
+            "freeRam", "freeDisk", "hypervisor"}``.
+        """
+        self.calls.append(("describeResource", None))
+        return self._failure("describeResource") or defer.succeed({
+            "cpu": self.cpu, "ram": self.ram, "disk": self.disk,
+            "freeCpu": self.freeCpu, "freeRam": self.freeRam,
+            "freeDisk": self.freeDisk, "hypervisor": self.hypervisor})
+
+    def runInstance(self, spec):
+        """
+        Start one instance described by the CC's ``spec``.
+
+        The spec must carry ``instanceId``, ``vmType`` (positive ``cpu``,
+        ``ram``, ``disk``), ``macAddress`` and ``network`` with a ``bridge``;
+        otherwise the call fails with ``CloudError("InvalidParameterValue")``.
+        A VM type larger than what is free fails with
+        ``CloudError("InsufficientInstanceCapacity")`` and changes nothing.
+
+        @return: Deferred firing with the instance dict, state ``pending``.
+        """
+        self.calls.append(("runInstance", spec))
+        failed = self._failure("runInstance")
+        if failed:
+            return failed
+        try:
+            instanceId, size = self._validate(spec)
+        except CloudError as e:
+            return defer.fail(e)
+        if instanceId in self.instances:
+            return defer.succeed(copy.deepcopy(self.instances[instanceId]))
+        cpu, ram, disk = size
+        if cpu > self.freeCpu or ram > self.freeRam or disk > self.freeDisk:
+            return defer.fail(CloudError(
+                "InsufficientInstanceCapacity",
+                "Not enough resources available on this node", 500))
+        self._sizes[instanceId] = size
+        instance = {key: spec.get(key) for key in _REPORTED_FROM_SPEC}
+        instance.update({
+            "kernelId": (spec.get("kernel") or {}).get("id"),
+            "ramdiskId": (spec.get("ramdisk") or {}).get("id"),
+            "vmType": spec["vmType"].get("name"),
+            "state": "pending",
+            "macAddress": spec["macAddress"],
+            "privateIp": spec["network"].get("privateIp"),
+            "publicIp": spec["network"].get("publicIp"),
+            "node": None,
+            "launchTime": int(self.now()),
+            "reason": "",
+        })
+        self.instances[instanceId] = instance
+        return defer.succeed(copy.deepcopy(instance))
+
+    def _validate(self, spec):
+        if not isinstance(spec, dict):
+            raise CloudError("InvalidParameterValue", "the run spec must be a dict")
+        instanceId = spec.get("instanceId")
+        if not isinstance(instanceId, str) or not instanceId:
+            raise CloudError("InvalidParameterValue", "the run spec has no instanceId")
+        vmtype = spec.get("vmType")
+        if not isinstance(vmtype, dict) or not all(
+                _positiveInt(vmtype.get(key)) for key in ("cpu", "ram", "disk")):
+            raise CloudError("InvalidParameterValue",
+                             "vmType needs positive integer cpu, ram and disk")
+        if not isinstance(spec.get("macAddress"), str):
+            raise CloudError("InvalidParameterValue", "the run spec has no macAddress")
+        network = spec.get("network")
+        if not isinstance(network, dict) or not network.get("bridge"):
+            raise CloudError("InvalidParameterValue", "the run spec names no bridge")
+        return instanceId, (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+
+    def describeInstances(self):
+        """
+        Every instance the node holds; ``pending`` ones are ``running`` from
+        this call on (a real node reports what libvirt says).
+
+        @return: Deferred firing with a list of instance dicts.
+        """
+        self.calls.append(("describeInstances", None))
+        failed = self._failure("describeInstances")
+        if failed:
+            return failed
+        for instance in self.instances.values():
+            if instance["state"] == "pending":
+                instance["state"] = "running"
+        return defer.succeed([copy.deepcopy(self.instances[key])
+                              for key in sorted(self.instances)])
+
+    def terminateInstance(self, instanceId):
+        """
+        Destroy the instance and give back its capacity.  Idempotent: an id
+        the node does not hold answers ``previousState`` ``terminated``.
+
+        @return: Deferred firing with ``{"instanceId", "previousState",
+            "state": "terminated"}``.
+        """
+        self.calls.append(("terminateInstance", instanceId))
+        failed = self._failure("terminateInstance")
+        if failed:
+            return failed
+        instance = self.instances.pop(instanceId, None)
+        self._sizes.pop(instanceId, None)
+        previous = instance["state"] if instance else "terminated"
+        return defer.succeed({"instanceId": instanceId, "previousState": previous,
+                              "state": "terminated"})
