@@ -1,0 +1,80 @@
+"""How many instances of each VM type the cluster can hold.
+
+``ICluster.describeResources`` answers, per VM type, ``max`` (instances the
+up nodes could hold if empty) and ``free`` (instances they can still take);
+the CLC turns ``free`` into its capacity check and the admin's
+``euca-describe-availability-zones verbose`` table.  A node's room for a type
+is the smallest of its cpu, ram and disk divided by the type's needs: a node
+is not split across instances.
+"""
+
+import copy
+
+#: The VM types of a fresh install (DESIGN.md); the CLC's definitions,
+#: carried in every run spec, replace these by name.
+DEFAULT_VMTYPES = (
+    {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10},
+    {"name": "c1.medium", "cpu": 1, "ram": 256, "disk": 10},
+    {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10},
+    {"name": "m1.xlarge", "cpu": 2, "ram": 1024, "disk": 20},
+    {"name": "c1.xlarge", "cpu": 4, "ram": 2048, "disk": 20},
+)
+
+
+def vmtypeSize(vmtype):
+    """(cpu, ram, disk) a VM type needs."""
+    return (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+
+
+def fits(size, room):
+    """Whether ``size`` (cpu, ram, disk) fits into ``room``."""
+    return all(need <= have for need, have in zip(size, room))
+
+
+def countFitting(vmtype, room):
+    """How many instances of ``vmtype`` fit side by side into ``room``."""
+    counts = [have // need for need, have in zip(vmtypeSize(vmtype), room) if need > 0]
+    return max(0, min(counts)) if counts else 0
+
+
+def subtract(room, size):
+    """``room`` after ``size`` was taken out of it."""
+    return tuple(have - need for have, need in zip(room, size))
+
+
+class VmTypes:
+    """
+    The VM types the CC reports capacity for, in a stable order.
+
+    The CC has no call that hands it the CLC's table, so it starts from the
+    defaults and learns each type a run spec carries (same name = replaced).
+    """
+
+    def __init__(self, vmtypes=DEFAULT_VMTYPES):
+        self._types = {}
+        for vmtype in vmtypes:
+            self.learn(vmtype)
+
+    def learn(self, vmtype):
+        self._types[vmtype["name"]] = {key: vmtype[key] for key in
+                                       ("name", "cpu", "ram", "disk")}
+
+    def all(self):
+        return [copy.deepcopy(v) for v in self._types.values()]
+
+
+def capacity(vmtypes, nodes):
+    """
+    ``max``/``free`` per VM type.
+
+    @param vmtypes: a list of vmtype dicts.
+    @param nodes: ``(total, free)`` pairs of (cpu, ram, disk), one per up node.
+    @return: the vmtype dicts, each with ``max`` and ``free`` added.
+    """
+    answer = []
+    for vmtype in vmtypes:
+        entry = dict(vmtype)
+        entry["max"] = sum(countFitting(vmtype, total) for total, _ in nodes)
+        entry["free"] = sum(countFitting(vmtype, free) for _, free in nodes)
+        answer.append(entry)
+    return answer
