@@ -1,0 +1,247 @@
+"""Instance and reservation rows: what the launch, terminate and poll flows write.
+
+Every function takes a SQLAlchemy session and runs inside ``Database.run``
+(a pool thread); what it returns is plain data.  States only move forward
+(``models.laterState``) so that reports arriving out of order cannot bring a
+terminated instance back.
+"""
+
+from sqlalchemy import select
+
+from eucad.clc import ids
+from eucad.clc.models import (LIVE_STATES, PENDING, SHUTTING_DOWN, TERMINATED,
+                              Instance, Reservation, laterState)
+from eucad.common.errors import CloudError
+
+#: How long terminated instances still show in DescribeInstances (as EC2).
+TERMINATED_VISIBLE_SECONDS = 3600
+
+#: Fields of a cluster's instance report copied into the row when present.
+_REPORTED_FIELDS = ("privateIp", "publicIp", "macAddress", "node")
+
+
+def checkInstanceIds(instanceIds):
+    for instanceId in instanceIds:
+        if not ids.isId(instanceId, ids.INSTANCE):
+            raise CloudError("InvalidInstanceID.Malformed",
+                             "Invalid id: \"%s\"" % (instanceId,))
+
+
+def reservationRecord(reservation):
+    return {"id": reservation.id, "owner": reservation.owner,
+            "cluster": reservation.cluster,
+            "groups": reservation.groups.split(), "created": reservation.created}
+
+
+def reserveInstances(session, owner, cluster, count, template, now):
+    """
+    Insert a reservation and ``count`` pending instance rows for a launch in
+    flight (``placedAt`` None) and return ``(reservationId, [instanceId])``.
+
+    @param template: imageId, kernelId, ramdiskId, vmType, keyName, userData,
+        groups (list of names) shared by the instances.
+    """
+    reservation = Reservation(
+        id=ids.newUniqueId(session, Reservation, ids.RESERVATION), owner=owner,
+        cluster=cluster, groups=" ".join(template["groups"]), created=now)
+    session.add(reservation)
+    instanceIds = []
+    for index in range(count):
+        instanceId = ids.newUniqueId(session, Instance, ids.INSTANCE, instanceIds)
+        instanceIds.append(instanceId)
+        session.add(Instance(
+            id=instanceId, reservationId=reservation.id, owner=owner,
+            imageId=template["imageId"], kernelId=template["kernelId"],
+            ramdiskId=template["ramdiskId"], vmType=template["vmType"],
+            state=PENDING, cluster=cluster, launchTime=now, launchIndex=index,
+            keyName=template["keyName"], userData=template["userData"],
+            reason="", stateChanged=now, placedAt=None))
+    session.flush()
+    return reservation.id, instanceIds
+
+
+def _applyReport(row, report, now):
+    """Copy a cluster's view of one instance into its row."""
+    for field in _REPORTED_FIELDS:
+        value = report.get(field)
+        if value:
+            setattr(row, field, value)
+    state = laterState(row.state, report.get("state"))
+    if state != row.state:
+        row.state = state
+        row.stateChanged = now
+        if state == TERMINATED and not row.reason and report.get("reason"):
+            row.reason = report["reason"]
+
+
+def recordPlacement(session, reports, now):
+    """A cluster started these instances: mark them placed and copy what it said."""
+    for report in reports:
+        row = session.get(Instance, report["instanceId"])
+        if row is None:
+            continue
+        row.placedAt = now
+        if report.get("launchTime"):
+            row.launchTime = float(report["launchTime"])
+        _applyReport(row, report, now)
+    session.flush()
+
+
+def discardReservation(session, reservationId):
+    """Remove a launch that failed, leaving no trace of it."""
+    for row in session.scalars(select(Instance).where(
+            Instance.reservationId == reservationId)):
+        session.delete(row)
+    reservation = session.get(Reservation, reservationId)
+    if reservation is not None:
+        session.delete(reservation)
+    session.flush()
+
+
+def reservationView(session, reservationId):
+    """``(reservation record, [instance records])`` of one reservation."""
+    reservation = session.get(Reservation, reservationId)
+    rows = session.scalars(select(Instance).where(
+        Instance.reservationId == reservationId).order_by(Instance.launchIndex))
+    return reservationRecord(reservation), [row.record() for row in rows]
+
+
+def _visible(row, owner, isAdmin, now):
+    if not (isAdmin or row.owner == owner):
+        return False
+    return not (row.state == TERMINATED
+                and row.stateChanged < now - TERMINATED_VISIBLE_SECONDS)
+
+
+def listInstances(session, owner, isAdmin, instanceIds, now):
+    """
+    The instances ``owner`` may see (all of them for an admin) grouped by
+    reservation: ``[(reservation record, [instance records])]``, oldest first.
+    Naming an id that is not visible raises InvalidInstanceID.NotFound.
+    """
+    checkInstanceIds(instanceIds)
+    query = select(Instance).order_by(Instance.launchTime, Instance.reservationId,
+                                      Instance.launchIndex)
+    if not isAdmin:
+        query = query.where(Instance.owner == owner)
+    if instanceIds:
+        query = query.where(Instance.id.in_(list(instanceIds)))
+    rows = [row for row in session.scalars(query) if _visible(row, owner, isAdmin, now)]
+    if instanceIds:
+        found = {row.id for row in rows}
+        missing = [i for i in instanceIds if i not in found]
+        if missing:
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance IDs '%s' do not exist" % (
+                                 ", ".join(missing),))
+    grouped = {}
+    for row in rows:
+        grouped.setdefault(row.reservationId, []).append(row.record())
+    return [(reservationRecord(session.get(Reservation, reservationId)), records)
+            for reservationId, records in grouped.items()]
+
+
+def beginTermination(session, owner, isAdmin, instanceIds, now):
+    """
+    Move the named instances to shutting-down (all of them or, if one is not
+    the caller's, none) and say what to ask of which cluster.
+
+    @return: ``(previous, byCluster)``: previous state per id, and the ids
+        each cluster must terminate.
+    """
+    checkInstanceIds(instanceIds)
+    rows = {}
+    for instanceId in instanceIds:
+        row = session.get(Instance, instanceId)
+        if row is None or not _visible(row, owner, isAdmin, now):
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance ID '%s' does not exist" % (instanceId,))
+        rows[instanceId] = row
+    previous, byCluster = {}, {}
+    for instanceId, row in rows.items():
+        previous[instanceId] = row.state
+        if row.state == TERMINATED:
+            continue
+        if row.state != SHUTTING_DOWN:
+            row.state = SHUTTING_DOWN
+            row.stateChanged = now
+            row.reason = "User initiated"
+        byCluster.setdefault(row.cluster, []).append(instanceId)
+    session.flush()
+    return previous, byCluster
+
+
+def applyTerminations(session, results, now):
+    """Record what a cluster said about terminated instances."""
+    for result in results:
+        row = session.get(Instance, result["instanceId"])
+        if row is not None:
+            _applyReport(row, {"state": result.get("state")}, now)
+    session.flush()
+
+
+def currentStates(session, instanceIds):
+    states = {}
+    for instanceId in instanceIds:
+        row = session.get(Instance, instanceId)
+        states[instanceId] = row.state if row is not None else TERMINATED
+    return states
+
+
+def applyClusterReport(session, cluster, reports, pollStartedAt, now):
+    """
+    Bring the rows of ``cluster``'s instances up to date with its report.
+
+    - reported instances get their state (forward only), addresses and node;
+    - placed instances the cluster no longer reports, and that were placed
+      before the poll began, are terminated (the cluster lost them);
+    - instances the cluster still runs although the CLC terminated them, or
+      that the CLC never knew (a launch whose reply was lost), are returned
+      so that the caller asks the cluster to terminate them (again).
+
+    Rows of launches in flight (``placedAt`` None) are left to the launch.
+    """
+    byId = {report["instanceId"]: report for report in reports
+            if report.get("instanceId")}
+    toTerminate = []
+    rows = session.scalars(select(Instance).where(Instance.cluster == cluster).where(
+        (Instance.state != TERMINATED) | Instance.id.in_(list(byId))))
+    known = set()
+    for row in rows:
+        known.add(row.id)
+        report = byId.get(row.id)
+        if row.placedAt is None:
+            continue
+        if report is None:
+            if row.state != TERMINATED and row.placedAt < pollStartedAt:
+                row.state = TERMINATED
+                row.stateChanged = now
+                row.reason = row.reason or "Instance vanished from its cluster"
+            continue
+        if row.state in (SHUTTING_DOWN, TERMINATED) and report.get("state") in LIVE_STATES:
+            toTerminate.append(row.id)
+            continue
+        _applyReport(row, report, now)
+    for instanceId, report in byId.items():
+        if instanceId not in known and report.get("state") in LIVE_STATES:
+            if session.get(Instance, instanceId) is None:
+                toTerminate.append(instanceId)
+    session.flush()
+    return toTerminate
+
+
+def abandonUnplaced(session, now):
+    """
+    At start, launches that were in flight when the CLC stopped never got an
+    answer: mark them terminated and return ``{cluster: [ids]}`` to clean up.
+    """
+    byCluster = {}
+    for row in session.scalars(select(Instance).where(Instance.placedAt.is_(None))
+                               .where(Instance.state != TERMINATED)):
+        row.state = TERMINATED
+        row.stateChanged = now
+        row.reason = "Launch interrupted by a cloud controller restart"
+        row.placedAt = now
+        byCluster.setdefault(row.cluster, []).append(row.id)
+    session.flush()
+    return byCluster
