@@ -1,0 +1,263 @@
+"""An in-memory cluster controller: the contract every ICluster keeps.
+
+The CLC's tests (scheduler, launch, poller, the EC2 API end to end) run
+against ``FakeCluster`` instead of a CC with nodes.  Its docstrings state what
+the CLC relies on from a cluster; the real CC (``eucad.cc``) keeps the same
+promises, and a conformance test holds the two to the same signatures.
+
+Capacity is booked like a CC does it: each node has cpu/ram/disk, an
+instance takes its VM type's share of one node, and ``describeResources``
+counts how many instances of each type fit.  The clock decides when a pending
+instance has booted.
+"""
+
+import copy
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from eucad.clc.vmtypes import DEFAULT_VMTYPES, instancesThatFit
+from eucad.common.errors import CloudError
+from eucad.common.interfaces import ICluster
+
+LIVE = ("pending", "running")
+
+
+class _Clock0:
+    """Time for a fake with no clock: always 0, so only markRunning boots."""
+
+    def seconds(self):
+        return 0.0
+
+
+@implementer(ICluster)
+class FakeCluster:
+    """
+    An ICluster holding its nodes and instances in memory.
+
+    @param nodes: ``[{"host", "cpu", "ram", "disk"}]``; default one node of
+        4 cpu, 2048 MiB, 100 GiB.
+    @param vmtypes: the types ``describeResources`` reports on.
+    @param clock: an ``IReactorTime`` (``task.Clock`` in tests).
+    @param bootSeconds: a pending instance reports ``running`` once this many
+        seconds passed since its launch; None keeps it pending until
+        ``markRunning``.
+    @param keepTerminatedSeconds: how long terminated instances are still
+        reported by ``describeInstances``.
+    @param subnet: the first three octets of the private addresses handed out.
+
+    Test controls: ``available = False`` makes every call fail with
+    ``CloudError("Unavailable")`` as a link to an unreachable CC does;
+    ``failures[methodName] = error`` makes the next call of that method fail
+    with ``error`` (once); ``calls`` records ``(methodName, args)``.
+    """
+
+    def __init__(self, nodes=None, vmtypes=DEFAULT_VMTYPES, clock=None,
+                 bootSeconds=None, keepTerminatedSeconds=3600, subnet="10.1.0"):
+        if nodes is None:
+            nodes = [{"host": "node1", "cpu": 4, "ram": 2048, "disk": 100}]
+        self.nodes = []
+        for node in nodes:
+            self.nodes.append({
+                "host": node["host"], "port": node.get("port", 8775),
+                "state": node.get("state", "up"), "cpu": node["cpu"],
+                "ram": node["ram"], "disk": node["disk"], "freeCpu": node["cpu"],
+                "freeRam": node["ram"], "freeDisk": node["disk"]})
+        self.vmtypes = [dict(vmtype) for vmtype in vmtypes]
+        self.clock = clock or _Clock0()
+        self.bootSeconds = bootSeconds
+        self.keepTerminatedSeconds = keepTerminatedSeconds
+        self.subnet = subnet
+        self.instances = {}
+        self.available = True
+        self.failures = {}
+        self.calls = []
+        self._nextHost = 2
+        self._terminatedAt = {}
+
+    # -- ICluster ---------------------------------------------------------
+
+    def describeResources(self):
+        """
+        Fires with ``{"vmtypes": [vmtype + {"max", "free"}], "nodes": [...]}``
+        (see ICluster).  ``max`` counts what the up nodes hold when empty,
+        ``free`` what they still hold now; a down node counts for neither.
+        """
+        return self._call("describeResources", (), self._resources)
+
+    def runInstances(self, specs):
+        """
+        Places every spec on a node with room (first fit, in node order) and
+        fires with their instance dicts in state ``pending`` with ``node``,
+        ``macAddress`` (``d0:0d:`` + the id's hex) and ``privateIp`` (and the
+        same ``publicIp``, as in SYSTEM mode).  All or none: if one does not
+        fit, nothing is started and the call fails with
+        ``CloudError("InsufficientInstanceCapacity")``.  A spec whose
+        instanceId already runs here is not started twice; its current dict
+        is returned (retries after a lost reply are safe).
+        """
+        return self._call("runInstances", (specs,), self._run, specs)
+
+    def describeInstances(self):
+        """
+        Fires with every instance dict this cluster knows, terminated ones
+        included for ``keepTerminatedSeconds`` after their termination.
+        """
+        return self._call("describeInstances", (), self._describe)
+
+    def terminateInstances(self, instanceIds):
+        """
+        Terminates at once (no shutting-down phase), frees the node's share,
+        and fires with ``[{"instanceId", "previousState", "state"}]``;
+        unknown or already terminated ids report ``terminated`` for both.
+        """
+        return self._call("terminateInstances", (instanceIds,), self._terminate,
+                          instanceIds)
+
+    # -- test controls ----------------------------------------------------
+
+    def markRunning(self, *instanceIds):
+        """Boot pending instances now (all of them when no id is given)."""
+        for instanceId in instanceIds or list(self.instances):
+            instance = self.instances[instanceId]
+            if instance["state"] == "pending":
+                instance["state"] = "running"
+
+    def forget(self, instanceId):
+        """Lose an instance without terminating it (a CC that lost its state)."""
+        instance = self.instances.pop(instanceId)
+        if instance["state"] in LIVE:
+            self._release(instance)
+
+    def setNodeState(self, host, state):
+        """Take a node ``down`` or bring it back ``up``."""
+        for node in self.nodes:
+            if node["host"] == host:
+                node["state"] = state
+
+    # -- internals --------------------------------------------------------
+
+    def _call(self, name, args, fn, *fnArgs):
+        self.calls.append((name, copy.deepcopy(args)))
+        if not self.available:
+            return defer.fail(CloudError("Unavailable", "cluster is not reachable", 503))
+        if name in self.failures:
+            return defer.fail(self.failures.pop(name))
+        try:
+            result = fn(*fnArgs)
+        except CloudError as e:
+            return defer.fail(e)
+        # What crosses a PB link is a copy; so is what leaves the fake.
+        return defer.succeed(copy.deepcopy(result))
+
+    def _upNodes(self):
+        return [node for node in self.nodes if node["state"] == "up"]
+
+    def _resources(self):
+        vmtypes = []
+        for vmtype in self.vmtypes:
+            entry = dict(vmtype)
+            entry["max"] = sum(instancesThatFit(vmtype, n["cpu"], n["ram"], n["disk"])
+                               for n in self._upNodes())
+            entry["free"] = sum(instancesThatFit(vmtype, n["freeCpu"], n["freeRam"],
+                                                 n["freeDisk"])
+                                for n in self._upNodes())
+            vmtypes.append(entry)
+        return {"vmtypes": vmtypes, "nodes": [dict(node) for node in self.nodes]}
+
+    def _plan(self, specs):
+        """Node for each new spec, on a scratch copy of free capacity."""
+        free = {node["host"]: [node["freeCpu"], node["freeRam"], node["freeDisk"]]
+                for node in self._upNodes()}
+        plan = []
+        for spec in specs:
+            if spec["instanceId"] in self.instances:
+                continue
+            vmtype = spec["vmType"]
+            need = (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+            for node in self._upNodes():
+                room = free[node["host"]]
+                if all(have >= want for have, want in zip(room, need)):
+                    free[node["host"]] = [have - want for have, want in zip(room, need)]
+                    plan.append((spec, node))
+                    break
+            else:
+                raise CloudError("InsufficientInstanceCapacity",
+                                 "Not enough resources available", 500)
+        return plan
+
+    def _run(self, specs):
+        plan = self._plan(specs)
+        for spec, node in plan:
+            vmtype = spec["vmType"]
+            node["freeCpu"] -= vmtype["cpu"]
+            node["freeRam"] -= vmtype["ram"]
+            node["freeDisk"] -= vmtype["disk"]
+            hexPart = spec["instanceId"].split("-", 1)[1]
+            address = "%s.%d" % (self.subnet, self._nextHost)
+            self._nextHost += 1
+            self.instances[spec["instanceId"]] = {
+                "instanceId": spec["instanceId"],
+                "reservationId": spec["reservationId"], "owner": spec["owner"],
+                "imageId": spec["imageId"],
+                "kernelId": (spec.get("kernel") or {}).get("id"),
+                "ramdiskId": (spec.get("ramdisk") or {}).get("id"),
+                "vmType": vmtype["name"], "state": "pending",
+                "macAddress": "d0:0d:" + ":".join(
+                    hexPart[i:i + 2] for i in range(0, 8, 2)),
+                "privateIp": address, "publicIp": address,
+                "node": node["host"], "launchTime": self.clock.seconds(),
+                "launchIndex": spec.get("launchIndex", 0),
+                "keyName": spec.get("keyName"), "reason": "",
+                "_vmType": dict(vmtype)}
+        return [self._report(self.instances[spec["instanceId"]]) for spec in specs]
+
+    def _boot(self):
+        if self.bootSeconds is None:
+            return
+        now = self.clock.seconds()
+        for instance in self.instances.values():
+            if (instance["state"] == "pending"
+                    and now >= instance["launchTime"] + self.bootSeconds):
+                instance["state"] = "running"
+
+    def _describe(self):
+        self._boot()
+        now = self.clock.seconds()
+        for instanceId, at in list(self._terminatedAt.items()):
+            if now - at > self.keepTerminatedSeconds:
+                del self._terminatedAt[instanceId]
+                self.instances.pop(instanceId, None)
+        return [self._report(instance) for instance in self.instances.values()]
+
+    def _release(self, instance):
+        vmtype = instance["_vmType"]
+        for node in self.nodes:
+            if node["host"] == instance["node"]:
+                node["freeCpu"] += vmtype["cpu"]
+                node["freeRam"] += vmtype["ram"]
+                node["freeDisk"] += vmtype["disk"]
+
+    def _terminate(self, instanceIds):
+        self._boot()
+        results = []
+        for instanceId in instanceIds:
+            instance = self.instances.get(instanceId)
+            if instance is None:
+                results.append({"instanceId": instanceId, "previousState": "terminated",
+                                "state": "terminated"})
+                continue
+            previous = instance["state"]
+            if previous in LIVE:
+                self._release(instance)
+                instance["state"] = "terminated"
+                instance["reason"] = "User initiated"
+                self._terminatedAt[instanceId] = self.clock.seconds()
+            results.append({"instanceId": instanceId, "previousState": previous,
+                            "state": "terminated"})
+        return results
+
+    @staticmethod
+    def _report(instance):
+        return {key: value for key, value in instance.items()
+                if not key.startswith("_")}
