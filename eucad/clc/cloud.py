@@ -1,0 +1,41 @@
+"""The collaborators an EC2 operation may use, handed to it in one object.
+
+Built once by ``eucad.clc.tap`` (or by a test) and passed to the API
+resource; operations never reach for globals, so tests inject an in-memory
+database runner, ``FakeCluster`` links and a ``task.Clock``.
+"""
+
+
+class Cloud:
+    """
+    @param db: a ``eucad.common.db.Database`` (anything with ``run``).
+    @param clusters: a ``eucad.clc.clusters.ClusterSet``.
+    @param clock: the IReactorTime for timestamps, timeouts and signature
+        time checks.
+    @param endpoint: the EC2 URL DescribeRegions hands out.
+    @param regionName: the one region of this cloud.
+    """
+
+    def __init__(self, db, clusters, clock, endpoint, regionName="eucalyptus"):
+        self.db = db
+        self.clusters = clusters
+        self.clock = clock
+        self.endpoint = endpoint
+        self.regionName = regionName
+
+    def now(self):
+        return self.clock.seconds()
+
+
+def endpointFromConf(conf):
+    """``http://CLOUD_HOST:CLOUD_PORT/services/Eucalyptus`` from eucalyptus.conf."""
+    host = conf.get("CLOUD_HOST")
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % (host,)
+    return "http://%s:%s/services/Eucalyptus" % (host, conf.get("CLOUD_PORT"))
+
+
+def databaseUrl(conf, layout):
+    """``DB_URL`` if the admin set one, else the SQLite file of the install."""
+    from eucad.common.db import defaultUrl
+    return conf.get("DB_URL") or defaultUrl(layout)

@@ -1,0 +1,168 @@
+"""The RunInstances flow: validate, choose a zone, reserve ids, ask the cluster.
+
+Everything a launch needs is checked before any cluster is asked; ids are
+reserved in the DB (rows in flight, ``placedAt`` None) before the cluster
+starts anything; if the cluster refuses or cannot be reached the rows are
+removed and the cluster is told to drop whatever it may have started, so a
+failed launch leaves nothing behind.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from eucad.clc import imagestore, instancestore, scheduler
+from eucad.clc.vmtypes import findVmType
+from eucad.common.errors import CloudError
+
+log = Logger()
+
+#: Seconds a cluster may take to accept a launch (it may fetch images first).
+RUN_TIMEOUT_SECONDS = 600.0
+
+#: The only group until security groups exist (issue: groups).
+DEFAULT_GROUP = "default"
+
+
+class LaunchRequest:
+    """A validated-in-shape RunInstances request (types checked by the API)."""
+
+    def __init__(self, owner, isAdmin, imageId, minCount=1, maxCount=1,
+                 instanceType="m1.small", kernelId=None, ramdiskId=None,
+                 keyName=None, userData=None, zone=None, groups=(DEFAULT_GROUP,)):
+        self.owner = owner
+        self.isAdmin = isAdmin
+        self.imageId = imageId
+        self.minCount = minCount
+        self.maxCount = maxCount
+        self.instanceType = instanceType
+        self.kernelId = kernelId
+        self.ramdiskId = ramdiskId
+        self.keyName = keyName
+        self.userData = userData
+        self.zone = zone
+        self.groups = list(groups) or [DEFAULT_GROUP]
+
+
+def resolveKeyPair(session, owner, keyName):
+    """
+    The public key material of ``owner``'s key pair ``keyName``.
+
+    There is no key-pair store yet, so every named key is unknown.
+    """
+    raise CloudError("InvalidKeyPair.NotFound",
+                     "The key pair '%s' does not exist" % (keyName,))
+
+
+def resolveGroups(session, owner, names):
+    """The network groups of a launch; only ``default`` exists so far."""
+    for name in names:
+        if name != DEFAULT_GROUP:
+            raise CloudError("InvalidGroup.NotFound",
+                             "The security group '%s' does not exist" % (name,))
+    return list(names)
+
+
+def validateLaunch(session, request):
+    """Everything the launch needs from the DB, or the first reason it cannot run."""
+    image = imagestore.findImage(session, request.imageId, "machine",
+                                 request.owner, request.isAdmin)
+    kernelId = request.kernelId or image.kernelId
+    ramdiskId = request.ramdiskId or image.ramdiskId
+    kernel = ramdisk = None
+    if kernelId:
+        kernel = imagestore.findImage(session, kernelId, "kernel", request.owner,
+                                      request.isAdmin).linkShape()
+    if ramdiskId:
+        ramdisk = imagestore.findImage(session, ramdiskId, "ramdisk", request.owner,
+                                       request.isAdmin).linkShape()
+    vmtype = findVmType(session, request.instanceType)
+    if vmtype is None:
+        raise CloudError("InvalidParameterValue",
+                         "Invalid value '%s' for InstanceType" % (request.instanceType,))
+    keyData = None
+    if request.keyName:
+        keyData = resolveKeyPair(session, request.owner, request.keyName)
+    groups = resolveGroups(session, request.owner, request.groups)
+    return {"image": image.linkShape(), "kernel": kernel, "ramdisk": ramdisk,
+            "vmtype": vmtype, "keyData": keyData, "groups": groups}
+
+
+def buildSpecs(request, validated, reservationId, instanceIds):
+    """The ICluster.runInstances specs of one reservation."""
+    return [{
+        "instanceId": instanceId, "reservationId": reservationId,
+        "owner": request.owner, "imageId": validated["image"]["id"],
+        "image": validated["image"], "kernel": validated["kernel"],
+        "ramdisk": validated["ramdisk"], "vmType": validated["vmtype"],
+        "keyName": request.keyName, "keyData": validated["keyData"],
+        "userData": request.userData, "launchIndex": index,
+        "network": {"owner": request.owner, "group": validated["groups"][0]},
+    } for index, instanceId in enumerate(instanceIds)]
+
+
+class Launcher:
+    """Runs launches against a ``Cloud`` (its db, clusters and clock)."""
+
+    def __init__(self, cloud, runTimeout=RUN_TIMEOUT_SECONDS):
+        self.cloud = cloud
+        self.runTimeout = runTimeout
+
+    @defer.inlineCallbacks
+    def launch(self, request):
+        """
+        @return: Deferred firing with ``(reservation record, [instance
+            records])`` of the new, pending instances.
+        """
+        cloud = self.cloud
+        if request.zone is not None and request.zone not in cloud.clusters:
+            raise CloudError("InvalidParameterValue",
+                             "Invalid availability zone: [%s]" % (request.zone,))
+        validated = yield cloud.db.run(validateLaunch, request)
+        names = [request.zone] if request.zone else None
+        answers = yield cloud.clusters.callEach("describeResources", names=names)
+        for zone, answer in answers.items():
+            if isinstance(answer, Exception):
+                log.warn("cluster {zone} did not report resources: {error}",
+                         zone=zone, error=answer)
+        zone, count = scheduler.chooseZone(answers, validated["vmtype"],
+                                           request.minCount, request.maxCount,
+                                           request.zone)
+        template = {"imageId": validated["image"]["id"],
+                    "kernelId": (validated["kernel"] or {}).get("id"),
+                    "ramdiskId": (validated["ramdisk"] or {}).get("id"),
+                    "vmType": validated["vmtype"]["name"], "keyName": request.keyName,
+                    "userData": request.userData, "groups": validated["groups"]}
+        reservationId, instanceIds = yield cloud.db.run(
+            instancestore.reserveInstances, request.owner, zone, count, template,
+            cloud.now())
+        specs = buildSpecs(request, validated, reservationId, instanceIds)
+        try:
+            reports = yield cloud.clusters.call(zone, "runInstances", specs,
+                                                timeout=self.runTimeout)
+            yield cloud.db.run(instancestore.recordPlacement, reports, cloud.now())
+        except Exception as error:
+            yield self._undo(zone, reservationId, instanceIds, error)
+            raise error
+        log.info("{owner} launched {ids} in {zone} ({reservation})",
+                 owner=request.owner, ids=" ".join(instanceIds), zone=zone,
+                 reservation=reservationId)
+        view = yield cloud.db.run(instancestore.reservationView, reservationId)
+        return view
+
+    @defer.inlineCallbacks
+    def _undo(self, zone, reservationId, instanceIds, error):
+        """Remove a failed launch's rows and anything the cluster may have started."""
+        log.warn("launch {reservation} in {zone} failed: {error}",
+                 reservation=reservationId, zone=zone, error=error)
+        try:
+            yield self.cloud.db.run(instancestore.discardReservation, reservationId)
+        except Exception:
+            log.failure("could not discard reservation {r}", r=reservationId)
+        # All or none is the cluster's promise for a refusal; after any other
+        # failure (lost reply, timeout) the instances may exist there.
+        if getattr(error, "code", None) != "InsufficientInstanceCapacity":
+            try:
+                yield self.cloud.clusters.call(zone, "terminateInstances", instanceIds)
+            except CloudError as e:
+                log.warn("could not clean up {ids} in {zone}: {error}; the poller "
+                         "will", ids=" ".join(instanceIds), zone=zone, error=e)
