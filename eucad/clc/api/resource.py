@@ -1,0 +1,139 @@
+"""The HTTP side of the EC2 Query API (twisted.web).
+
+``Ec2Resource`` takes GET query strings and POST form bodies alike, checks
+the signature (``auth``), runs the action (``dispatch``) and answers with
+``render``'s XML; every failure, expected or not, becomes an EC2 error answer
+here.  ``makeRootResource`` mounts it at ``/services/Eucalyptus`` and ``/``.
+"""
+
+import uuid
+from urllib.parse import parse_qsl
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+from eucad.clc.api import render
+from eucad.clc.api.auth import Authenticator, SignedRequest
+from eucad.clc.api.dispatch import ApiCall, dispatch
+from eucad.clc.api.versions import checkVersion
+from eucad.common.errors import CloudError
+
+log = Logger()
+
+#: Largest request body read (UserData is at most 16 KiB, base64 ~22 KiB).
+MAX_BODY_BYTES = 1024 * 1024
+
+FORM_TYPE = b"application/x-www-form-urlencoded"
+
+
+def _pairs(raw):
+    """Decoded ``(name, value)`` pairs of a query string or form body."""
+    try:
+        text = raw.decode("ascii")
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise CloudError("InvalidParameterValue",
+                         "The query string is not valid percent-encoded UTF-8")
+
+
+def signedRequestFrom(request, maxBody=MAX_BODY_BYTES):
+    """The parts of a twisted.web request that ``auth`` and the operations need."""
+    rawPath, _, query = request.uri.partition(b"?")
+    queryPairs = _pairs(query)
+    request.content.seek(0)
+    body = request.content.read(maxBody + 1)
+    if len(body) > maxBody:
+        raise CloudError("InvalidParameterValue", "The request body is too large")
+    params = {}
+    for name, value in queryPairs:
+        params.setdefault(name, value)
+    contentType = (request.getHeader(b"content-type") or b"").split(b";")[0].strip()
+    if request.method == b"POST" and contentType.lower() == FORM_TYPE:
+        for name, value in _pairs(body):
+            params.setdefault(name, value)
+    headers = {}
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        headers.setdefault(name.decode("latin-1").lower(), []).extend(
+            value.decode("latin-1") for value in values)
+    host = (request.getHeader(b"host") or b"").decode("latin-1")
+    return SignedRequest(request.method.decode("ascii", "replace"), host,
+                         rawPath.decode("latin-1"), queryPairs, params, headers, body)
+
+
+def isEc2Request(request):
+    """
+    Whether a request at a root shared with S3 is meant for EC2: it has an
+    ``Action`` parameter or a SigV4 scope naming ``ec2`` (DESIGN.md).
+    """
+    if b"Action" in (request.args or {}):
+        return True
+    authorization = request.getHeader(b"authorization") or b""
+    if b"/ec2/aws4_request" in authorization:
+        return True
+    return b"%2Fec2%2Faws4_request" in request.uri or b"/ec2/aws4_request" in request.uri
+
+
+class Ec2Resource(Resource):
+    """Every path below where it is mounted answers EC2 Query requests."""
+
+    isLeaf = True
+
+    def __init__(self, cloud, authenticator=None, maxBody=MAX_BODY_BYTES):
+        Resource.__init__(self)
+        self.cloud = cloud
+        self.authenticator = authenticator or Authenticator(cloud.db, cloud.clock)
+        self.maxBody = maxBody
+
+    def render_GET(self, request):
+        requestId = str(uuid.uuid4())
+        gone = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        d = self._handle(request, requestId)
+        d.addErrback(self._failed, requestId)
+        d.addCallback(self._write, request, gone)
+        d.addErrback(lambda f: log.failure("could not answer {id}", f, id=requestId))
+        return NOT_DONE_YET
+
+    render_POST = render_GET
+
+    @defer.inlineCallbacks
+    def _handle(self, request, requestId):
+        parts = signedRequestFrom(request, self.maxBody)
+        version = checkVersion(parts.params.get("Version"))
+        action = parts.params.get("Action", "")
+        caller = yield self.authenticator.authenticate(parts)
+        call = ApiCall(self.cloud, caller, action, version, requestId, parts.params)
+        data = yield dispatch(call)
+        log.info("{action} by {user}: ok", action=action, user=caller.name)
+        return 200, render.renderResponse(action, version, requestId, data)
+
+    def _failed(self, failure, requestId):
+        if failure.check(CloudError):
+            error = failure.value
+            log.info("request {id} refused: {error}", id=requestId, error=error)
+        else:
+            log.failure("request {id} failed", failure, id=requestId)
+            error = CloudError("InternalError", "An internal error occurred", 500)
+        return render.renderError(error, requestId)
+
+    def _write(self, answer, request, gone):
+        if gone:
+            return
+        status, body = answer
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/xml;charset=UTF-8")
+        request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+        request.write(body)
+        request.finish()
+
+
+def makeRootResource(ec2):
+    """A root serving ``ec2`` at ``/`` and ``/services/Eucalyptus``."""
+    root = Resource()
+    root.putChild(b"", ec2)
+    services = Resource()
+    services.putChild(b"Eucalyptus", ec2)
+    root.putChild(b"services", services)
+    return root
