@@ -1,0 +1,47 @@
+"""``twistd eucalyptus-clc``: the cloud controller's service tree.
+
+Children start in this order: logging, the database, one link per cluster,
+start-up recovery, the cluster poller, and the EC2 Query API on
+CLOUD_LISTEN:CLOUD_PORT.  Nothing here opens files or sockets; the services
+do when they start.
+"""
+
+from twisted.application import internet
+from twisted.web import server
+
+from eucad.clc.api.resource import Ec2Resource, makeRootResource
+from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
+from eucad.clc.clusterlinks import clusterLink
+from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
+from eucad.clc.poller import ClusterPoller
+from eucad.clc.startup import CloudStartup
+from eucad.common.daemon import DaemonOptions, makeDaemonService
+from eucad.common.db import Database
+
+
+class Options(DaemonOptions):
+    """Options of the cloud controller; the rest is in eucalyptus.conf."""
+
+    synopsis = "[--prefix=DIR]"
+
+
+def makeService(options, reactor=None):
+    if reactor is None:
+        from twisted.internet import reactor
+    conf, layout = options.conf, options.layout
+    root = makeDaemonService(options, "cloud-output.log")
+    db = Database(databaseUrl(conf, layout), reactor=reactor)
+    db.setServiceParent(root)
+    entries = []
+    for name, host, port in parseClusters(conf.get("CLUSTERS")):
+        link = clusterLink(layout, host, port, reactor=reactor)
+        link.setServiceParent(root)
+        entries.append(ClusterEntry(name, host, port, link))
+    cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf))
+    CloudStartup(cloud).setServiceParent(root)
+    ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS"))).setServiceParent(root)
+    site = server.Site(makeRootResource(Ec2Resource(cloud)))
+    web = internet.TCPServer(int(conf.get("CLOUD_PORT")), site,
+                             interface=conf.get("CLOUD_LISTEN"), reactor=reactor)
+    web.setServiceParent(root)
+    return root
