@@ -34,17 +34,18 @@ ROOT_MARKER_TEXT = "eucad test root image: the root disk of the eucad test guest
 UDHCPC_SCRIPT = r"""#!/bin/sh
 # udhcpc calls this with the event as $1 and the lease in the environment
 # ($ip, $mask as a prefix length, $broadcast, $router, $mtu).
+ipfile=${EUCAD_IP_FILE:-/run/eucad-ip}
 case "$1" in
 deconfig)
     ip addr flush dev "$interface"
     ip link set dev "$interface" up
-    rm -f /run/eucad-ip
+    rm -f "$ipfile"
     ;;
 bound|renew)
     if [ -n "$mtu" ]; then
         ip link set dev "$interface" mtu "$mtu"
     fi
-    if [ "$(cat /run/eucad-ip 2>/dev/null)" != "$ip" ]; then
+    if [ "$(cat "$ipfile" 2>/dev/null)" != "$ip" ]; then
         ip addr flush dev "$interface"
         ip addr add "$ip/$mask" broadcast "${broadcast:-+}" dev "$interface"
     fi
@@ -53,7 +54,7 @@ bound|renew)
         ip route add default via "$r" dev "$interface"
         break
     done
-    echo "$ip" > /run/eucad-ip
+    echo "$ip" > "$ipfile"
     ;;
 esac
 exit 0
@@ -120,6 +121,7 @@ fi
 
 echo "$id" > /www/index.html
 echo "$ip" > /www/ip.txt
+cat /sys/class/net/eth0/mtu > /www/mtu.txt 2>/dev/null
 httpd -p 80 -h /www
 
 echo "@MARKER@ $id $ip" > /dev/ttyS0

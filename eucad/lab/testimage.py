@@ -306,6 +306,16 @@ class TestImage:
         self.root = os.path.join(directory, "root.img")
         self.cmdline = manifest.get("cmdline", DEFAULT_CMDLINE)
 
+    @property
+    def outDir(self):
+        return self.directory
+
+    def path(self, name):
+        """Path of one of OUTPUT_FILES ("vmlinuz", "initrd.img", "root.img")."""
+        if name not in OUTPUT_FILES:
+            raise KeyError(name)
+        return os.path.join(self.directory, name)
+
 
 def _readManifest(path):
     try:

@@ -49,6 +49,13 @@ class LabError(Exception):
     """The lab could not be brought up or taken down completely."""
 
 
+def normaliseSubnet(subnet):
+    """"10.77.0.0/24" as is; a bare three-octet prefix "10.77.0" means its /24."""
+    if "/" not in subnet and subnet.count(".") == 2:
+        return subnet + ".0/24"
+    return subnet
+
+
 class AddressPlan:
     """
     Who gets which address: fe is the first host of the private subnet,
@@ -57,7 +64,7 @@ class AddressPlan:
     """
 
     def __init__(self, subnet, publicSubnet, nodes):
-        self.private = ipaddress.IPv4Network(subnet)
+        self.private = ipaddress.IPv4Network(normaliseSubnet(subnet))
         self.public = ipaddress.IPv4Network(publicSubnet)
         hosts = list(self.private.hosts())
         if len(hosts) < nodes + 2:
@@ -134,26 +141,29 @@ class Lab:
     def describe(self):
         """Everything a CC, an NC or a test needs to use this lab."""
         plan = self.plan
+        frontEnd = {
+            "netns": self.namespace("fe"),
+            "privateInterface": FE_PRIVATE,
+            "interface": FE_PRIVATE,
+            "address": plan.router,
+            "subnet": str(plan.private.network_address),
+            "netmask": str(plan.private.netmask),
+            "prefixLength": plan.private.prefixlen,
+            "broadcast": str(plan.private.broadcast_address),
+            "router": plan.router,
+            "publicInterface": FE_PUBLIC,
+            "publicAddress": plan.frontEndPublic,
+            "publicSubnet": str(plan.public.network_address),
+            "publicNetmask": str(plan.public.netmask),
+        }
         return {
             "name": self.name,
             "dir": self.baseDir,
             "namespaces": {"fe": self.namespace("fe"), "sw": self.namespace("sw"),
                            "pub": self.namespace("pub"),
                            "nodes": [self.namespace(n) for n in self.nodeNames()]},
-            "fe": {
-                "netns": self.namespace("fe"),
-                "privateInterface": FE_PRIVATE,
-                "address": plan.router,
-                "subnet": str(plan.private.network_address),
-                "netmask": str(plan.private.netmask),
-                "prefixLength": plan.private.prefixlen,
-                "broadcast": str(plan.private.broadcast_address),
-                "router": plan.router,
-                "publicInterface": FE_PUBLIC,
-                "publicAddress": plan.frontEndPublic,
-                "publicSubnet": str(plan.public.network_address),
-                "publicNetmask": str(plan.public.netmask),
-            },
+            "fe": frontEnd,
+            "frontend": frontEnd,  # the same, by its long name
             "pub": {
                 "netns": self.namespace("pub"),
                 "interface": PUB_INTERFACE,

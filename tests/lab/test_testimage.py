@@ -1,0 +1,317 @@
+"""The test guest: its initramfs format, its scripts, and real boots under qemu."""
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from twisted.internet import threads
+from twisted.python import log
+from twisted.trial import unittest
+
+from eucad.lab import guest, testimage
+from eucad.lab.testimage import CpioArchive
+from tests.lab import realenv
+
+
+def parseNewc(data):
+    """(name, mode, rdevmajor, rdevminor, body) for each entry of a newc archive."""
+    entries = []
+    offset = 0
+    while True:
+        header = data[offset:offset + 110]
+        assert header[:6] == b"070701", (offset, header[:6])
+        fields = [int(header[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+        nameSize, fileSize = fields[11], fields[6]
+        nameStart = offset + 110
+        name = data[nameStart:nameStart + nameSize - 1].decode()
+        bodyStart = (nameStart + nameSize + 3) & ~3
+        body = data[bodyStart:bodyStart + fileSize]
+        offset = (bodyStart + fileSize + 3) & ~3
+        if name == "TRAILER!!!":
+            return entries, offset
+        entries.append((name, fields[1], fields[9], fields[10], body))
+
+
+class CpioArchiveTests(unittest.TestCase):
+    """The initramfs writer."""
+
+    def makeArchive(self):
+        archive = CpioArchive()
+        archive.addDirectory("bin")
+        archive.addFile("bin/busybox", b"\x7fELF pretend", 0o755)
+        archive.addSymlink("bin/sh", "busybox")
+        archive.addFile("init", b"#!/bin/sh\necho hi\n", 0o755)
+        archive.addCharDevice("dev/console", 5, 1)
+        return archive.bytes()
+
+    def test_newcLayout(self):
+        """Every entry is 4-byte aligned with its mode, body and device numbers, then a trailer."""
+        data = self.makeArchive()
+        entries, end = parseNewc(data)
+        self.assertEqual(end, len(data))
+        self.assertEqual([(e[0], oct(e[1]), e[2], e[3], e[4]) for e in entries], [
+            ("bin", "0o40755", 0, 0, b""),
+            ("bin/busybox", "0o100755", 0, 0, b"\x7fELF pretend"),
+            ("bin/sh", "0o120777", 0, 0, b"busybox"),
+            ("init", "0o100755", 0, 0, b"#!/bin/sh\necho hi\n"),
+            ("dev/console", "0o20600", 5, 1, b""),
+        ])
+
+    def test_cpioToolReadsIt(self):
+        """GNU cpio lists and extracts what we wrote (files and symlinks)."""
+        if shutil.which("cpio") is None:
+            raise unittest.SkipTest("cpio is not installed")
+        archive = CpioArchive()
+        archive.addDirectory("etc")
+        archive.addFile("etc/hello", b"hello\n", 0o640)
+        archive.addSymlink("etc/link", "hello")
+        target = os.path.abspath(self.mktemp())
+        os.makedirs(target)
+        result = subprocess.run(["cpio", "-idm", "--quiet"], input=archive.bytes(), cwd=target,
+                                capture_output=True, timeout=30)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(os.path.join(target, "etc", "hello"), "rb") as f:
+            self.assertEqual(f.read(), b"hello\n")
+        self.assertEqual(os.readlink(os.path.join(target, "etc", "link")), "hello")
+        self.assertEqual(os.stat(os.path.join(target, "etc", "hello")).st_mode & 0o777, 0o640)
+
+    def test_sameContentsSameBytes(self):
+        """Two archives of the same entries are identical (fixed mtime and owners)."""
+        self.assertEqual(self.makeArchive(), self.makeArchive())
+
+
+class GuestScriptTests(unittest.TestCase):
+    """What the guest's /init is made of."""
+
+    def test_modulesInLoadOrder(self):
+        """/init inserts the virtio modules in the order LAB.md gives."""
+        script = guest.initScript()
+        self.assertIn("for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev "
+                      "virtio_pci failover net_failover virtio_net virtio_blk; do", script)
+        self.assertNotIn("@", script.replace("$@", ""))
+
+    def test_markerGoesToTheSerialConsole(self):
+        """The marker line is written to ttyS0 with the id and the address."""
+        self.assertIn('echo "EUCAD-GUEST-UP $id $ip" > /dev/ttyS0', guest.initScript())
+
+    def test_metadataRequest(self):
+        """The id is asked of 169.254.169.254 with nc, not wget."""
+        script = guest.initScript()
+        self.assertIn("GET /latest/meta-data/instance-id HTTP/1.0", script)
+        self.assertIn("nc -w 2 169.254.169.254 80", script)
+        self.assertNotIn("wget", script)
+
+    def test_parseMarker(self):
+        """The first marker line of a console log gives (instance id, ip)."""
+        text = "[ 1.2] boot\r\nEUCAD-GUEST-UP i-0123abcd 10.77.0.10\r\nEUCAD-GUEST-UP x y\n"
+        self.assertEqual(guest.parseMarker(text), ("i-0123abcd", "10.77.0.10"))
+        self.assertIsNone(guest.parseMarker("no marker here\nEUCAD-GUEST-UP\n"))
+
+
+class DhcpScriptTests(unittest.TestCase):
+    """The guest's udhcpc script, run by busybox in a namespace of its own."""
+
+    def setUp(self):
+        realenv.skipUnlessReal("busybox", "ip")
+        self.ns = realenv.uniqueName("dh")
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        self.addCleanup(subprocess.run, ["ip", "netns", "delete", self.ns])
+        subprocess.run(["ip", "-n", self.ns, "link", "add", "eth0", "type", "veth",
+                        "peer", "name", "eth1"], check=True)
+        subprocess.run(["ip", "-n", self.ns, "link", "set", "eth1", "up"], check=True)
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(self.dir, "bin"))
+        for applet in ("ip", "cat", "rm", "sh"):
+            os.symlink("/bin/busybox", os.path.join(self.dir, "bin", applet))
+        self.script = os.path.join(self.dir, "udhcpc.sh")
+        with open(self.script, "w") as f:
+            f.write(guest.UDHCPC_SCRIPT)
+
+    def event(self, name, **lease):
+        env = {"PATH": os.path.join(self.dir, "bin"), "interface": "eth0",
+               "EUCAD_IP_FILE": os.path.join(self.dir, "ip")}
+        env.update(lease)
+        # The host's ip, by full path: PATH below names busybox's applets.
+        hostIp = shutil.which("ip", path=realenv.SBIN_PATH)
+        result = subprocess.run([hostIp, "netns", "exec", self.ns, "/bin/busybox", "sh",
+                                 self.script, name], env=env, capture_output=True, text=True,
+                                timeout=30)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def show(self, *what):
+        return subprocess.run(["ip", "-n", self.ns] + list(what), capture_output=True,
+                              text=True, check=True).stdout
+
+    def test_boundConfiguresTheLease(self):
+        """bound sets the address with its prefix, the default route and the MTU."""
+        self.event("deconfig")
+        self.event("bound", ip="10.9.8.7", mask="24", broadcast="10.9.8.255",
+                   router="10.9.8.1 10.9.8.2", mtu="1450")
+        self.assertIn("inet 10.9.8.7/24 brd 10.9.8.255", self.show("addr", "show", "eth0"))
+        self.assertIn("mtu 1450", self.show("link", "show", "eth0"))
+        self.assertEqual(self.show("route", "show", "default").split()[:3],
+                         ["default", "via", "10.9.8.1"])
+        self.assertEqual(realenv.readText(os.path.join(self.dir, "ip")), "10.9.8.7\n")
+
+    def test_renewWithNewAddress(self):
+        """A renew with another address replaces the old one."""
+        self.event("deconfig")
+        self.event("bound", ip="10.9.8.7", mask="24", router="10.9.8.1")
+        self.event("renew", ip="10.9.8.9", mask="24", router="10.9.8.1")
+        shown = self.show("addr", "show", "eth0")
+        self.assertIn("10.9.8.9/24", shown)
+        self.assertNotIn("10.9.8.7", shown)
+
+
+def qemuArgv(image, cmdline, console, extra):
+    """A direct qemu boot of the test image (TCG, serial console to a file)."""
+    return ["qemu-system-x86_64", "-machine", "accel=tcg", "-m", "128", "-display", "none",
+            "-no-reboot", "-kernel", image.vmlinuz, "-initrd", image.initrd,
+            "-append", "%s %s panic=-1" % (image.cmdline, cmdline),
+            "-serial", "file:" + console] + extra
+
+
+class BuildTests(unittest.TestCase):
+    """The builder, for real (the kernel .deb is fetched once into build/downloads)."""
+
+    timeout = 900
+
+    def setUp(self):
+        for tool in ("mke2fs", "dpkg", "debugfs"):
+            if shutil.which(tool, path=realenv.SBIN_PATH) is None:
+                raise unittest.SkipTest("%s is not installed" % (tool,))
+        if not os.path.exists(testimage.BUSYBOX):
+            raise unittest.SkipTest("busybox-static is not installed")
+
+    def test_buildThenUpToDate(self):
+        """A build writes the three files and their digests; the next is a fast no-op."""
+        out = os.path.abspath(self.mktemp())
+        first = testimage.build(out, log=lambda m: None)
+        self.assertTrue(first.manifest["rebuilt"])
+        for name in testimage.OUTPUT_FILES:
+            self.assertEqual(testimage.sha256File(first.path(name)),
+                             first.manifest["files"][name]["sha256"])
+        started = time.monotonic()
+        second = testimage.build(out, log=lambda m: None)
+        elapsed = time.monotonic() - started
+        self.assertFalse(second.manifest["rebuilt"])
+        self.assertLess(elapsed, 2.0)
+        self.assertEqual(second.manifest["files"], first.manifest["files"])
+
+    def test_changedOutputIsRebuilt(self):
+        """An output file that no longer matches its digest makes the next build rebuild it."""
+        out = os.path.abspath(self.mktemp())
+        first = testimage.build(out, log=lambda m: None)
+        with open(first.root, "r+b") as f:
+            f.seek(4096)
+            f.write(b"tampered")
+        again = testimage.build(out, log=lambda m: None)
+        self.assertTrue(again.manifest["rebuilt"])
+        self.assertEqual(again.manifest["files"]["root.img"], first.manifest["files"]["root.img"])
+
+    def test_initramfsHoldsModulesAndInit(self):
+        """initrd.img is gzip'd newc with /init, busybox, the udhcpc script and each module."""
+        image = testimage.build(log=lambda m: None)
+        with open(image.initrd, "rb") as f:
+            entries, _ = parseNewc(gzip.decompress(f.read()))
+        names = {e[0] for e in entries}
+        expected = {"init", "bin/busybox", "etc/udhcpc.sh", "dev/console"} | {
+            "lib/modules/%s.ko" % m for m in guest.VIRTIO_MODULES}
+        self.assertEqual(expected - names, set())
+        init = [e for e in entries if e[0] == "init"][0]
+        self.assertEqual(init[4].decode(), guest.initScript())
+
+    def test_rootImageSaysWhatItIs(self):
+        """root.img is ext2 holding the eucad test root file."""
+        image = testimage.build(log=lambda m: None)
+        result = subprocess.run(["debugfs", "-R", "cat /" + guest.ROOT_MARKER_FILE, image.root],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.stdout, guest.ROOT_MARKER_TEXT)
+
+
+class QemuBootTests(unittest.TestCase):
+    """The image booted by qemu directly (TCG), without libvirt."""
+
+    timeout = 300
+
+    def setUp(self):
+        realenv.skipUnlessReal("qemu-system-x86_64", "ip", "dnsmasq")
+        self.image = testimage.build(log=lambda m: None)
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        self.console = os.path.join(self.dir, "console.log")
+        self.processes = []
+        self.addCleanup(lambda: [realenv.stopPopen(p) for p in reversed(self.processes)])
+
+    def start(self, argv, logName):
+        with open(os.path.join(self.dir, logName), "wb") as out:
+            process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
+    def waitMarker(self, timeout=120):
+        return realenv.waitFor("the guest's marker line",
+                               lambda: guest.parseMarker(realenv.readText(self.console)), timeout)
+
+    def test_consoleOnly(self):
+        """Without a NIC the guest prints the marker with the kernel's instance id and no address."""
+        def boot():
+            started = time.monotonic()
+            self.start(qemuArgv(self.image, "eucad.instance_id=i-0badf00d", self.console,
+                                ["-nic", "none", "-drive", "file=%s,format=raw,if=virtio,readonly=on"
+                                 % (self.image.root,)]), "qemu.log")
+            marker = self.waitMarker()
+            log.msg("test image: marker %.2fs after qemu started (console only)"
+                    % (time.monotonic() - started,))
+            self.assertEqual(marker, ("i-0badf00d", "none"))
+            realenv.waitFor("the root disk line",
+                            lambda: "root disk vda" in realenv.readText(self.console), 10)
+        return threads.deferToThread(boot)
+
+    def test_dhcpAndMetadata(self):
+        """On a tap in a namespace the guest takes its DHCP lease, asks the metadata service, serves HTTP."""
+        ns = realenv.uniqueName("qb")
+        commands = [
+            ["ip", "netns", "add", ns],
+            ["ip", "-n", ns, "link", "set", "lo", "up"],
+            ["ip", "-n", ns, "link", "add", "br0", "type", "bridge"],
+            ["ip", "-n", ns, "addr", "add", "10.66.0.1/24", "dev", "br0"],
+            ["ip", "-n", ns, "link", "set", "br0", "up"],
+            ["ip", "-n", ns, "tuntap", "add", "tap0", "mode", "tap"],
+            ["ip", "-n", ns, "link", "set", "tap0", "master", "br0", "up"],
+            ["ip", "-n", ns, "addr", "add", "169.254.169.254/32", "dev", "lo"],
+        ]
+        self.addCleanup(subprocess.run, ["ip", "netns", "delete", ns])
+        for argv in commands:
+            subprocess.run(argv, check=True, timeout=30)
+        metadata = os.path.join(self.dir, "md", "latest", "meta-data")
+        os.makedirs(metadata)
+        with open(os.path.join(metadata, "instance-id"), "w") as f:
+            f.write("i-feedbeef")
+        mac = "52:54:00:6e:75:01"
+        self.start(["ip", "netns", "exec", ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+                    "--port=0", "--interface=br0", "--bind-interfaces",
+                    "--dhcp-range=10.66.0.0,static,255.255.255.0",
+                    "--dhcp-host=%s,10.66.0.7" % (mac,), "--dhcp-option=option:mtu,1400",
+                    "--dhcp-leasefile=" + os.path.join(self.dir, "leases"),
+                    "--pid-file=" + os.path.join(self.dir, "dnsmasq.pid")], "dnsmasq.log")
+        self.start(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "80",
+                    "--bind", "169.254.169.254", "--directory", os.path.join(self.dir, "md")],
+                   "metadata.log")
+
+        def boot():
+            started = time.monotonic()
+            self.start(["ip", "netns", "exec", ns] + qemuArgv(
+                self.image, "", self.console,
+                ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+                 "-device", "virtio-net-pci,netdev=n0,mac=" + mac]), "qemu.log")
+            marker = self.waitMarker()
+            log.msg("test image: marker %.2fs after qemu started (DHCP + metadata)"
+                    % (time.monotonic() - started,))
+            self.assertEqual(marker, ("i-feedbeef", "10.66.0.7"))
+            self.assertEqual(realenv.httpGet(ns, "http://10.66.0.7/"), "i-feedbeef\n")
+            self.assertEqual(realenv.httpGet(ns, "http://10.66.0.7/mtu.txt"), "1400\n")
+        return threads.deferToThread(boot)
