@@ -5,8 +5,9 @@ instance from the disk:
 
 - ``root.qcow2``: a copy-on-write overlay on the cached machine image
   (``qemu-img create -f qcow2 -F raw -b``), so starting costs no copy;
-- ``ephemeral.img`` (vdb, ext3) and ``swap.img`` (vdc, swap): sparse files
-  that fill up the VM type's disk size, as Eucalyptus 1.4 laid them out;
+- ``ephemeral.img`` (vdb, ext2) and ``swap.img`` (vdc, swap): sparse files
+  that fill up the VM type's disk size, as Eucalyptus 1.4 laid them out
+  (ext2 because a journal would cost 64 MiB of real disk per instance);
 - ``kernel`` and ``ramdisk``: hard links to the cached images (a copy when
   the cache is on another file system), so pruning the cache never pulls a
   kernel from under a running instance;
@@ -108,7 +109,7 @@ class InstanceDisks:
         yield self.runner.run(["qemu-img", "create", "-q", "-f", "qcow2",
                                "-F", "raw", "-b", machineImage, files.root])
         if files.ephemeral is not None:
-            yield self.runner.run(["mkfs.ext3", "-F", "-q", "-L", "ephemeral",
+            yield self.runner.run(["mkfs.ext2", "-F", "-q", "-L", "ephemeral",
                                    files.ephemeral])
         if files.swap is not None:
             yield self.runner.run(["mkswap", "-L", "swap", files.swap])

@@ -21,6 +21,7 @@ OWNER = re.compile(r"^[A-Za-z0-9_@+=,-][A-Za-z0-9_.@+=,-]{0,63}$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 BRIDGE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
+VMTYPE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 # Key names are free text, but they go into XML: no control characters.
 KEY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
 
@@ -31,14 +32,14 @@ def invalid(field, why):
     return CloudError("InvalidParameterValue", "%s: %s" % (field, why))
 
 
-def _string(spec, field, pattern=None, optional=False):
+def _string(spec, field, pattern=None, optional=False, where=""):
     value = spec.get(field)
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise invalid(field, "must be a string")
+        raise invalid(where + field, "must be a string")
     if pattern is not None and not pattern.match(value):
-        raise invalid(field, "%r is malformed" % (value,))
+        raise invalid(where + field, "%r is malformed" % (value,))
     return value
 
 
@@ -62,7 +63,7 @@ def checkInstanceId(instanceId):
 def checkVmType(vmType):
     if not isinstance(vmType, dict):
         raise invalid("vmType", "must be a dict")
-    name = _string(vmType, "name", re.compile(r"^[A-Za-z0-9_.-]{1,32}$"))
+    name = _string(vmType, "name", VMTYPE_NAME, where="vmType.")
     return {"name": name,
             "cpu": _integer(vmType, "cpu", 1, 256, "vmType."),
             "ram": _integer(vmType, "ram", 16, 16 * 1024 * 1024, "vmType."),
@@ -75,8 +76,8 @@ def checkImage(spec, field, optional):
         return None
     if not isinstance(image, dict):
         raise invalid(field, "must be an image dict")
-    _string(image, "id", IMAGE_ID)
-    location = _string(image, "location")
+    _string(image, "id", IMAGE_ID, where=field + ".")
+    location = _string(image, "location", where=field + ".")
     parsed = urlparse(location)
     if parsed.scheme in ("http", "https"):
         if not parsed.netloc:
