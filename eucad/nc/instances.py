@@ -152,6 +152,15 @@ class InstanceLifecycle:
         launch.addBoth(self._launchEnded, instance.instanceId)
         return instance.report(self.nodeName)
 
+    def launched(self, instanceId):
+        """A Deferred that fires once the instance's launch is over."""
+        launch = self.launches.get(instanceId)
+        if launch is None:
+            return defer.succeed(None)
+        over = defer.Deferred()
+        launch.addBoth(lambda result: over.callback(None) or result)
+        return over
+
     def _launchEnded(self, result, instanceId):
         self.launches.pop(instanceId, None)
         return None

@@ -74,8 +74,9 @@ class NodeController(Service):
     def startService(self):
         Service.startService(self)
         self.whenReady().addErrback(
-            lambda failure: log.failure("node controller start failed; "
-                                        "the next request retries", failure))
+            lambda failure: log.warn("node controller start failed ({error});"
+                                     " the next request retries",
+                                     error=failure.getErrorMessage()))
 
     def whenReady(self):
         """
