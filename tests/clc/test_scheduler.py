@@ -1,0 +1,70 @@
+"""Zone choice and instance counts from the clusters' resource reports."""
+
+from twisted.trial import unittest
+
+from eucad.clc import scheduler
+from eucad.common.errors import CloudError
+
+SMALL = {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}
+
+
+def resources(free, maxCount=10, vmtype=SMALL):
+    return {"vmtypes": [dict(vmtype, free=free, max=maxCount)], "nodes": []}
+
+
+class ChooseZoneTests(unittest.TestCase):
+
+    def test_mostFree(self):
+        """Without a requested zone the one with most room for the type wins."""
+        answers = {"a": resources(2), "b": resources(5), "c": resources(3)}
+        self.assertEqual(scheduler.chooseZone(answers, SMALL, 1, 1), ("b", 1))
+
+    def test_tieGoesToFirst(self):
+        """On a tie the first zone in CLUSTERS order wins."""
+        answers = {"a": resources(4), "b": resources(4)}
+        self.assertEqual(scheduler.chooseZone(answers, SMALL, 1, 1)[0], "a")
+
+    def test_requestedZone(self):
+        """A requested zone is used even when another has more room."""
+        answers = {"a": resources(2), "b": resources(5)}
+        self.assertEqual(scheduler.chooseZone(answers, SMALL, 1, 2, "a"), ("a", 2))
+
+    def test_countUpToMax(self):
+        """A launch gets as many as fit, at most MaxCount."""
+        answers = {"a": resources(3)}
+        self.assertEqual(scheduler.chooseZone(answers, SMALL, 1, 10), ("a", 3))
+        self.assertEqual(scheduler.chooseZone(answers, SMALL, 1, 2), ("a", 2))
+
+    def test_insufficient(self):
+        """Fewer than MinCount free anywhere is InsufficientInstanceCapacity."""
+        answers = {"a": resources(2), "b": resources(1)}
+        error = self.assertRaises(CloudError, scheduler.chooseZone, answers, SMALL, 3, 3)
+        self.assertEqual((error.code, error.message),
+                         ("InsufficientInstanceCapacity", "Not enough resources available"))
+
+    def test_requestedZoneFull(self):
+        """A full requested zone fails even when another zone has room."""
+        answers = {"a": resources(0), "b": resources(5)}
+        error = self.assertRaises(CloudError, scheduler.chooseZone, answers, SMALL, 1, 1,
+                                  "a")
+        self.assertEqual(error.code, "InsufficientInstanceCapacity")
+
+    def test_unreachableZoneHasNoRoom(self):
+        """A zone whose answer is an error counts as full."""
+        answers = {"a": CloudError("Unavailable", ""), "b": resources(1)}
+        self.assertEqual(scheduler.chooseZone(answers, SMALL, 1, 1), ("b", 1))
+
+
+class FreeForTests(unittest.TestCase):
+
+    def test_fromNodesWhenTypeDiffers(self):
+        """A type the cluster reports differently is counted from up nodes' free room."""
+        edited = dict(SMALL, ram=512)
+        report = {"vmtypes": [dict(SMALL, free=16, max=16)], "nodes": [
+            {"host": "n1", "state": "up", "freeCpu": 4, "freeRam": 1100, "freeDisk": 100,
+             "cpu": 4, "ram": 2048, "disk": 100},
+            {"host": "n2", "state": "down", "freeCpu": 4, "freeRam": 2048,
+             "freeDisk": 100, "cpu": 4, "ram": 2048, "disk": 100}]}
+        self.assertEqual(scheduler.freeFor(report, edited), 2)
+        self.assertEqual(scheduler.maxFor(report, edited), 4)
+        self.assertEqual(scheduler.freeFor(report, SMALL), 16)
