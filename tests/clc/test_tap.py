@@ -1,0 +1,76 @@
+"""The CLC's twistd tap: the service tree, no I/O before start, and a start/stop."""
+
+import os
+
+from twisted.application import internet
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from eucad.clc import tap
+from eucad.clc.poller import ClusterPoller
+from eucad.clc.startup import CloudStartup
+from eucad.common.config import EucaConf
+from eucad.common.daemon import LoggingService
+from eucad.common.db import Database
+from eucad.common.interfaces import ICluster
+from eucad.common.pblink import LinkClient
+
+
+class TapTests(unittest.TestCase):
+
+    def makeOptions(self, **conf):
+        prefix = os.path.abspath(self.mktemp())
+        eucaConf = EucaConf.load(os.path.join(prefix, "etc", "eucalyptus",
+                                              "eucalyptus.conf"))
+        for key, value in conf.items():
+            eucaConf.set(key, value)
+        eucaConf.save()
+        options = tap.Options()
+        options.parseOptions(["--prefix", prefix])
+        return options
+
+    def files(self, prefix):
+        return sorted(os.path.relpath(os.path.join(d, f), prefix)
+                      for d, _, names in os.walk(prefix) for f in names)
+
+    def test_tree(self):
+        """makeService builds log, DB, one link per cluster, recovery, poller, web."""
+        options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774 z2@cc2:9000",
+                                   CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1")
+        root = tap.makeService(options)
+        children = list(root)
+        kinds = [type(child) for child in children]
+        self.assertEqual(kinds, [LoggingService, Database, LinkClient, LinkClient,
+                                 CloudStartup, ClusterPoller, internet.TCPServer])
+        self.assertTrue(ICluster.providedBy(children[2]))
+        self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
+        self.assertEqual(children[5].interval, 2.0)
+
+    def test_noIoBeforeStart(self):
+        """Building the tree creates no file: no DB, no log, no keys read."""
+        options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774", CLOUD_PORT="0")
+        before = self.files(options["prefix"])
+        tap.makeService(options)
+        self.assertEqual(self.files(options["prefix"]), before)
+
+    @defer.inlineCallbacks
+    def test_startAndStop(self):
+        """Started, the CLC opens its DB, writes VM types, listens, and stops cleanly."""
+        options = self.makeOptions(CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1",
+                                   CLUSTERS="z1@127.0.0.1:1")
+        root = tap.makeService(options, reactor=reactor)
+        root.startService()
+        try:
+            startup = [c for c in root if isinstance(c, CloudStartup)][0]
+            yield startup.ready
+            web = [c for c in root if isinstance(c, internet.TCPServer)][0]
+            self.assertGreater(web._port.getHost().port, 0)
+            from eucad.clc.vmtypes import listVmTypes
+            db = [c for c in root if isinstance(c, Database)][0]
+            types = yield db.run(listVmTypes)
+            self.assertEqual(len(types), 5)
+        finally:
+            yield root.stopService()
+        files = self.files(options["prefix"])
+        self.assertIn("var/lib/eucalyptus/db/eucalyptus.db", files)
+        self.assertIn("var/log/eucalyptus/cloud-output.log", files)
