@@ -19,6 +19,9 @@ TERMINATED_VISIBLE_SECONDS = 3600
 #: Fields of a cluster's instance report copied into the row when present.
 _REPORTED_FIELDS = ("privateIp", "publicIp", "macAddress", "node")
 
+#: What a cluster says for an address it does not know yet.
+UNKNOWN_ADDRESS = "0.0.0.0"
+
 
 def checkInstanceIds(instanceIds):
     for instanceId in instanceIds:
@@ -64,7 +67,7 @@ def _applyReport(row, report, now):
     """Copy a cluster's view of one instance into its row."""
     for field in _REPORTED_FIELDS:
         value = report.get(field)
-        if value:
+        if value and value != UNKNOWN_ADDRESS:
             setattr(row, field, value)
     state = laterState(row.state, report.get("state"))
     if state != row.state:

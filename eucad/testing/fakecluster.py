@@ -92,9 +92,10 @@ class FakeCluster:
         ``macAddress`` (``d0:0d:`` + the id's hex) and ``privateIp`` (and the
         same ``publicIp``, as in SYSTEM mode).  All or none: if one does not
         fit, nothing is started and the call fails with
-        ``CloudError("InsufficientInstanceCapacity")``.  A spec whose
-        instanceId already runs here is not started twice; its current dict
-        is returned (retries after a lost reply are safe).
+        ``CloudError("InsufficientInstanceCapacity")``.  An instanceId this
+        cluster already holds (and has not terminated) is refused with
+        ``CloudError("InvalidParameterValue")``, again starting nothing, so
+        that no instance is ever started twice.
         """
         return self._call("runInstances", (specs,), self._run, specs)
 
@@ -169,10 +170,13 @@ class FakeCluster:
         """Node for each new spec, on a scratch copy of free capacity."""
         free = {node["host"]: [node["freeCpu"], node["freeRam"], node["freeDisk"]]
                 for node in self._upNodes()}
+        for spec in specs:
+            known = self.instances.get(spec["instanceId"])
+            if known is not None and known["state"] != "terminated":
+                raise CloudError("InvalidParameterValue", "%s is already known to this "
+                                 "cluster" % (spec["instanceId"],))
         plan = []
         for spec in specs:
-            if spec["instanceId"] in self.instances:
-                continue
             vmtype = spec["vmType"]
             need = (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
             for node in self._upNodes():
@@ -210,6 +214,7 @@ class FakeCluster:
                 "launchIndex": spec.get("launchIndex", 0),
                 "keyName": spec.get("keyName"), "reason": "",
                 "_vmType": dict(vmtype)}
+            self._terminatedAt.pop(spec["instanceId"], None)
         return [self._report(self.instances[spec["instanceId"]]) for spec in specs]
 
     def _boot(self):

@@ -63,11 +63,14 @@ class FakeClusterTests(unittest.TestCase):
         self.assertEqual(self.cluster.instances, {})
         self.assertEqual(self.free("m1.large"), (2, 2))
 
-    def test_idempotentRun(self):
-        """Running an id that already runs returns it without using more room."""
+    def test_noDoubleStart(self):
+        """Running an id that already runs is refused and uses no more room."""
         self.successResultOf(self.cluster.runInstances([spec("i-00000001")]))
-        self.successResultOf(self.cluster.runInstances([spec("i-00000001")]))
+        failure = self.failureResultOf(self.cluster.runInstances(
+            [spec("i-00000002"), spec("i-00000001")]), CloudError)
+        self.assertEqual(failure.value.code, "InvalidParameterValue")
         self.assertEqual(self.free(), (3, 4))
+        self.assertNotIn("i-00000002", self.cluster.instances)
 
     def test_bootAfterSeconds(self):
         """Instances report running once bootSeconds passed on the clock."""

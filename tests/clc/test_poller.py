@@ -137,6 +137,17 @@ class PollerTests(unittest.TestCase):
         self.poll()
         self.assertEqual(self.rows()[one]["state"], "running")
 
+    def test_unknownAddressIgnored(self):
+        """A report of 0.0.0.0 (address not known yet) does not replace a known address."""
+        [instanceId] = self.launch()
+        known = self.rows()[instanceId]["privateIp"]
+        report = [{"instanceId": instanceId, "state": "running", "privateIp": "0.0.0.0",
+                   "publicIp": "0.0.0.0"}]
+        self.cloud.db.transact(instancestore.applyClusterReport, "zone1", report,
+                               self.clock.seconds(), self.clock.seconds())
+        row = self.rows()[instanceId]
+        self.assertEqual((row["state"], row["privateIp"]), ("running", known))
+
     def test_statesOnlyMoveForward(self):
         """A stale 'running' report does not undo a termination."""
         [instanceId] = self.launch()
