@@ -4,11 +4,12 @@
 KVM running real-mode code all prove nothing: on hosts whose kernel offers
 only a paravirtual KVM flavour (PVM), a guest hangs the moment it turns on
 paging for 64-bit long mode, so every Linux guest would sit in ``running``
-and never boot.  The probe therefore boots a firmware of our own (140 bytes of code)
-under ``-accel kvm`` that walks exactly that path (real mode -> protected
-mode -> long mode) and then writes to QEMU's ``isa-debug-exit`` port; QEMU
-exits with ``(0x2a << 1) | 1`` = 85 only if the guest got that far.  It takes
-some 60 ms where KVM works and a timeout where it does not.
+and never boot.  The probe therefore boots a firmware of our own (140
+bytes of code) under ``-accel kvm`` that walks exactly that path (real mode
+-> protected mode -> long mode) and then writes to QEMU's ``isa-debug-exit``
+port; QEMU exits with ``(0x2a << 1) | 1`` = 85 only if the guest got that
+far.  It takes some 60 ms where KVM works (30 ms under TCG) and the timeout,
+3 s, where it does not.  Set HYPERVISOR=qemu or kvm to skip it.
 
 Called once, at node controller start, by ``chooseDomainType``.
 """
@@ -117,7 +118,7 @@ class AcceleratorProbe:
     @param timeout: seconds after which a silent guest counts as a failure.
     """
 
-    def __init__(self, runner, timeout=5):
+    def __init__(self, runner, timeout=3):
         self.runner = runner
         self.timeout = timeout
 
