@@ -6,7 +6,9 @@ the node's network namespace and in a private mount namespace where the
 node's directory D supplies ``/etc/libvirt``, ``/run/libvirt``,
 ``/var/lib/libvirt``, ``/var/log/libvirt`` and ``/var/cache/libvirt``; its
 socket is then ``D/run/libvirt-sock`` for everyone, reached with
-``qemu+unix:///system?socket=D/run/libvirt-sock``.
+``qemu+unix:///system?socket=D/run/libvirt-sock``.  (A unix socket path
+must fit in 107 bytes; when D is deeper than that, as under a test's
+temporary directory, the run directory is a short one given by the caller.)
 
 ``D/etc`` is a copy of ``/etc/libvirt`` with qemu running as root, console
 output to plain files (no virtlogd) and no cgroups: with the defaults each
@@ -29,7 +31,7 @@ QEMU_CONF_SETTINGS = (
     'cgroup_controllers = [ ]',
 )
 
-# (subdirectory of D, where it appears to libvirtd)
+# (subdirectory of D, where it appears to libvirtd); "run" may live elsewhere.
 PRIVATE_MOUNTS = (
     ("etc", "/etc/libvirt"),
     ("run", "/run/libvirt"),
@@ -37,6 +39,8 @@ PRIVATE_MOUNTS = (
     ("log", "/var/log/libvirt"),
     ("cache", "/var/cache/libvirt"),
 )
+SOCKET_NAME = "libvirt-sock"
+MAX_SOCKET_PATH = 107  # sockaddr_un.sun_path is 108 bytes with its NUL
 
 SUBREAPER = os.path.abspath(subreaper.__file__).replace(".pyc", ".py")
 
@@ -45,9 +49,19 @@ class LibvirtdFailed(Exception):
     """A node's libvirtd did not come up."""
 
 
-def libvirtUri(directory):
-    """The URI that reaches the libvirtd whose node directory is ``directory``."""
-    return "qemu+unix:///system?socket=%s" % (os.path.join(directory, "run", "libvirt-sock"),)
+def runDirectory(directory, fallback):
+    """``directory``/run, or ``fallback`` if the socket path there would be too long."""
+    preferred = os.path.join(directory, "run")
+    if len(os.path.join(preferred, SOCKET_NAME).encode()) <= MAX_SOCKET_PATH:
+        return preferred
+    if len(os.path.join(fallback, SOCKET_NAME).encode()) > MAX_SOCKET_PATH:
+        raise ValueError("no usable socket path for %s" % (directory,))
+    return fallback
+
+
+def libvirtUri(runDir):
+    """The URI that reaches the libvirtd whose /run/libvirt is ``runDir``."""
+    return "qemu+unix:///system?socket=%s" % (os.path.join(runDir, SOCKET_NAME),)
 
 
 class NodeLibvirtd:
@@ -57,11 +71,14 @@ class NodeLibvirtd:
     @param netns: the node's network namespace.
     @param directory: the node's directory D (created by L{prepare}).
     @param runner: a L{eucad.lab.commands.CommandRunner}.
+    @param runDir: what the daemon sees as /run/libvirt (default D/run).
     """
 
-    def __init__(self, netns, directory, runner, etcSource="/etc/libvirt", python=None):
+    def __init__(self, netns, directory, runner, runDir=None, etcSource="/etc/libvirt",
+                 python=None):
         self.netns = netns
         self.directory = os.path.abspath(directory)
+        self.runDir = os.path.abspath(runDir or os.path.join(self.directory, "run"))
         self.runner = runner
         self.etcSource = etcSource
         self.python = python or sys.executable
@@ -69,11 +86,16 @@ class NodeLibvirtd:
 
     @property
     def uri(self):
-        return libvirtUri(self.directory)
+        return libvirtUri(self.runDir)
 
     @property
     def socketPath(self):
-        return os.path.join(self.directory, "run", "libvirt-sock")
+        return os.path.join(self.runDir, SOCKET_NAME)
+
+    def mounts(self):
+        """(source, target) of each bind mount the daemon runs with."""
+        return [(self.runDir if sub == "run" else os.path.join(self.directory, sub), target)
+                for sub, target in PRIVATE_MOUNTS]
 
     @property
     def logPath(self):
@@ -81,10 +103,10 @@ class NodeLibvirtd:
 
     def prepare(self):
         """Make D's subdirectories and its configuration (once)."""
-        for sub, _ in PRIVATE_MOUNTS:
-            if sub != "etc":
-                os.makedirs(os.path.join(self.directory, sub), exist_ok=True)
         etc = os.path.join(self.directory, "etc")
+        for source, _ in self.mounts():
+            if source != etc:
+                os.makedirs(source, exist_ok=True)
         if os.path.exists(os.path.join(etc, "qemu.conf")):
             return
         shutil.copytree(self.etcSource, etc, symlinks=True, dirs_exist_ok=True)
@@ -101,8 +123,8 @@ class NodeLibvirtd:
     def startArgv(self):
         """The command that runs libvirtd in the node's namespaces."""
         argv = ["unshare", "-m", "--propagation", "private", self.python, SUBREAPER]
-        for sub, target in PRIVATE_MOUNTS:
-            argv += ["--bind", os.path.join(self.directory, sub), target]
+        for source, target in self.mounts():
+            argv += ["--bind", source, target]
         argv += ["--", "libvirtd", "-p", "/run/libvirt/libvirtd.pid"]
         return netns.inNamespace(self.netns, argv)
 

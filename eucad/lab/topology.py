@@ -30,10 +30,12 @@ import time
 
 from eucad.lab import netns
 from eucad.lab.commands import CommandRunner
-from eucad.lab.libvirtd import NodeLibvirtd, libvirtUri
+from eucad.lab.libvirtd import NodeLibvirtd, libvirtUri, runDirectory
 from eucad.lab.ownedprocess import OwnedProcess, startTime
 
 STATE_FILE = "lab.json"
+# Nodes' /run/libvirt when <dir>/nN/run is too deep for a socket path.
+SHORT_RUN_ROOT = "/run/eucad-lab"
 LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 MAX_NODES = 64
 
@@ -136,6 +138,10 @@ class Lab:
     def nodeDir(self, node):
         return os.path.join(self.baseDir, node)
 
+    def nodeRunDir(self, node):
+        """What the node's libvirtd sees as /run/libvirt (its socket is there)."""
+        return runDirectory(self.nodeDir(node), os.path.join(SHORT_RUN_ROOT, self.name, node))
+
     # -- what the rest of eucad is told --------------------------------
 
     def describe(self):
@@ -175,7 +181,7 @@ class Lab:
             "nodes": [
                 {"name": node, "netns": self.namespace(node), "address": address,
                  "bridge": NODE_BRIDGE, "interface": NODE_UPLINK,
-                 "libvirtUri": libvirtUri(self.nodeDir(node)) if self.withLibvirt else None,
+                 "libvirtUri": libvirtUri(self.nodeRunDir(node)) if self.withLibvirt else None,
                  "dir": self.nodeDir(node)}
                 for node, address in zip(self.nodeNames(), plan.nodes)],
         }
@@ -297,10 +303,13 @@ class Lab:
     def _startLibvirtds(self, state):
         daemons = {}
         for node in self.nodeNames():
-            directory = self.nodeDir(node)
+            directory, runDir = self.nodeDir(node), self.nodeRunDir(node)
             state["nodeDirs"].append(directory)
+            if not runDir.startswith(directory + os.sep):
+                state.setdefault("runDirs", []).append(runDir)
             self._saveState(state)
-            daemon = self.libvirtdFactory(self.namespace(node), directory, self.runner)
+            daemon = self.libvirtdFactory(self.namespace(node), directory, self.runner,
+                                          runDir=runDir)
             process = daemon.start()
             daemons[node] = daemon
             self._daemons[node] = daemon
@@ -374,8 +383,13 @@ class Lab:
         return problems
 
     def _removeDirectories(self, state):
-        for directory in state.get("nodeDirs", []):
+        for directory in state.get("nodeDirs", []) + state.get("runDirs", []):
             shutil.rmtree(directory, ignore_errors=True)
+        for directory in (os.path.join(SHORT_RUN_ROOT, self.name), SHORT_RUN_ROOT):
+            try:
+                os.rmdir(directory)  # only when empty: other labs may use it
+            except OSError:
+                pass
         for node in self.nodeNames():
             # Left by an up() that died before writing its state.
             if os.path.isdir(os.path.join(self.nodeDir(node), "etc")):

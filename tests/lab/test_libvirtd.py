@@ -75,3 +75,23 @@ class NodeLibvirtdTests(unittest.TestCase):
     def test_defaultPython(self):
         """Without a python given, the subreaper runs under this interpreter."""
         self.assertEqual(NodeLibvirtd("n", self.dir, self.runner).python, sys.executable)
+
+
+class RunDirectoryTests(unittest.TestCase):
+    """Where a node's socket lives: D/run unless that path is too long for a socket."""
+
+    def test_shortDirectory(self):
+        """A shallow node directory keeps its socket in D/run."""
+        self.assertEqual(libvirtd.runDirectory("/srv/lab/n1", "/run/eucad-lab/x/n1"),
+                         "/srv/lab/n1/run")
+
+    def test_deepDirectory(self):
+        """A node directory too deep for sun_path uses the short fallback."""
+        deep = "/tmp/" + "d" * 100 + "/n1"
+        self.assertEqual(libvirtd.runDirectory(deep, "/run/eucad-lab/x/n1"), "/run/eucad-lab/x/n1")
+
+    def test_runDirIsMountedAsRunLibvirt(self):
+        """A separate run directory is what the daemon sees as /run/libvirt, and is in the URI."""
+        daemon = NodeLibvirtd("lab-n1", "/srv/lab/n1", RecordingRunner(), runDir="/run/eucad-lab/l/n1")
+        self.assertIn(("/run/eucad-lab/l/n1", "/run/libvirt"), daemon.mounts())
+        self.assertEqual(daemon.uri, "qemu+unix:///system?socket=/run/eucad-lab/l/n1/libvirt-sock")

@@ -4,7 +4,6 @@ import gzip
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 from twisted.internet import threads
@@ -238,7 +237,7 @@ class QemuBootTests(unittest.TestCase):
     timeout = 300
 
     def setUp(self):
-        realenv.skipUnlessReal("qemu-system-x86_64", "ip", "dnsmasq")
+        realenv.skipUnlessReal("qemu-system-x86_64", "ip", "dnsmasq", "busybox")
         self.image = testimage.build(log=lambda m: None)
         self.dir = os.path.abspath(self.mktemp())
         os.makedirs(self.dir)
@@ -298,8 +297,8 @@ class QemuBootTests(unittest.TestCase):
                     "--dhcp-host=%s,10.66.0.7" % (mac,), "--dhcp-option=option:mtu,1400",
                     "--dhcp-leasefile=" + os.path.join(self.dir, "leases"),
                     "--pid-file=" + os.path.join(self.dir, "dnsmasq.pid")], "dnsmasq.log")
-        self.start(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "80",
-                    "--bind", "169.254.169.254", "--directory", os.path.join(self.dir, "md")],
+        self.start(["ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p",
+                    guest.METADATA_HOST + ":80", "-h", os.path.join(self.dir, "md")],
                    "metadata.log")
 
         def boot():

@@ -158,6 +158,19 @@ class LabPlanTests(unittest.TestCase):
             "interface": "eth0", "dir": "/srv/lab/n1",
             "libvirtUri": "qemu+unix:///system?socket=/srv/lab/n1/run/libvirt-sock"}])
 
+    def test_deepDirectoryGetsShortSocket(self):
+        """Under a deep directory a node's libvirt URI names a socket under /run/eucad-lab."""
+        lab = Lab("t4", "/tmp/" + "d" * 100, nodes=1)
+        self.assertEqual(lab.describe()["nodes"][0]["libvirtUri"],
+                         "qemu+unix:///system?socket=/run/eucad-lab/t4/n1/libvirt-sock")
+
+    def test_threeOctetSubnet(self):
+        """A subnet given as "10.78.0" means 10.78.0.0/24, and "frontend" is "fe"."""
+        description = Lab("t5", "/srv/lab", nodes=1, subnet="10.78.0").describe()
+        self.assertEqual((description["frontend"]["address"], description["frontend"]["interface"],
+                          description["nodes"][0]["address"]), ("10.78.0.1", "priv0", "10.78.0.2"))
+        self.assertEqual(description["frontend"], description["fe"])
+
     def test_badNames(self):
         """Lab names that would make odd namespace names are refused."""
         self.assertRaises(ValueError, Lab, "Bad Name", "/tmp/x")
@@ -170,14 +183,15 @@ class RecordingLibvirtd:
 
     calls = []
 
-    def __init__(self, netns, directory, runner):
+    def __init__(self, netns, directory, runner, runDir):
         self.netns = netns
+        self.runDir = runDir
         self.directory = directory
         self.process = None
 
     def start(self):
         from eucad.lab.ownedprocess import OwnedProcess
-        self.calls.append(("start", self.netns, self.directory))
+        self.calls.append(("start", self.netns, self.directory, self.runDir))
         self.process = OwnedProcess(999999999, None)
         return self.process
 
@@ -198,8 +212,8 @@ class LabLibvirtdPlanTests(unittest.TestCase):
         lab = Lab("t3", base, nodes=2, runner=RecordingRunner(), libvirtdFactory=RecordingLibvirtd)
         lab.up()
         self.assertEqual(sorted(RecordingLibvirtd.calls), sorted([
-            ("start", "t3-n1", os.path.join(base, "n1")),
-            ("start", "t3-n2", os.path.join(base, "n2")),
+            ("start", "t3-n1", os.path.join(base, "n1"), lab.nodeRunDir("n1")),
+            ("start", "t3-n2", os.path.join(base, "n2"), lab.nodeRunDir("n2")),
             ("ready", "t3-n1"), ("ready", "t3-n2"), ("warm", "t3-n1"), ("warm", "t3-n2")]))
         with open(os.path.join(base, "lab.json")) as f:
             self.assertEqual(json.load(f)["libvirtd"]["n1"], {"pid": 999999999, "started": None})

@@ -1,0 +1,243 @@
+"""The lab for real: namespaces, a node's own libvirtd, and a VM booted there.
+
+These need root, qemu and libvirtd; they build the test image (fetching the
+kernel package once) and leave nothing behind: no namespace, process or
+directory.  Timings are written to the test log (``_trial_temp/test.log``).
+"""
+
+import json
+import os
+import random
+import subprocess
+import time
+
+from twisted.internet import threads
+from twisted.python import log
+from twisted.trial import unittest
+
+from eucad.lab import guest, testimage
+from eucad.lab.ownedprocess import OwnedProcess, startTime
+from eucad.lab.topology import Lab
+from tests.lab import realenv
+
+DOMAIN_XML = """<domain type='qemu'>
+  <name>{instanceId}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>{cmdline}</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{root}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='bridge'>
+      <source bridge='{bridge}'/>
+      <mac address='{mac}'/>
+      <target dev='vn-{instanceId}'/>
+      <model type='virtio'/>
+    </interface>
+    <serial type='file'>
+      <source path='{console}'/>
+      <target port='0'/>
+    </serial>
+  </devices>
+</domain>
+"""
+
+DHCPD_CONF = """ddns-update-style none;
+authoritative;
+default-lease-time 3600;
+max-lease-time 3600;
+subnet {subnet} netmask {netmask} {{
+  option routers {router};
+  option subnet-mask {netmask};
+  option broadcast-address {broadcast};
+  option interface-mtu 1500;
+}}
+host {instanceId} {{
+  hardware ethernet {mac};
+  fixed-address {ip};
+}}
+"""
+
+
+def libvirtModule():
+    try:
+        import libvirt
+    except ImportError:
+        raise unittest.SkipTest("libvirt-python is not installed")
+    libvirt.registerErrorHandler(lambda *args: None, None)
+    return libvirt
+
+
+class LabUpDownTests(unittest.TestCase):
+    """A one-node lab comes up with a working libvirtd and goes away completely."""
+
+    timeout = 300
+
+    def setUp(self):
+        realenv.skipUnlessReal("ip", "libvirtd", "virsh", "qemu-system-x86_64", "unshare", "busybox")
+        self.libvirt = libvirtModule()
+        self.name = realenv.uniqueName("lu")
+        self.dir = os.path.abspath(self.mktemp())
+        self.lab = Lab(self.name, self.dir, nodes=1, subnet="10.79.0.0/24")
+        self.addCleanup(self.lab.down)
+
+    def test_upAnswersDownLeavesNothing(self):
+        """up() gives a node whose libvirtd answers; down() leaves no namespace, process or dir."""
+        def scenario():
+            started = time.monotonic()
+            described = self.lab.up()
+            upTime = time.monotonic() - started
+            node = described["nodes"][0]
+            self.assertEqual(realenv.labNamespaces(self.name),
+                             sorted("%s-%s" % (self.name, r) for r in ("fe", "sw", "pub", "n1")))
+            connection = self.libvirt.open(node["libvirtUri"])
+            version = connection.getVersion()
+            connection.close()
+            self.assertGreater(version, 0)
+            # The node reaches the front end, and the front end reaches pub.
+            for ns, address in ((node["netns"], described["fe"]["address"]),
+                                (described["fe"]["netns"], described["pub"]["address"])):
+                ping = subprocess.run(["ip", "netns", "exec", ns, "busybox", "ping", "-c", "1",
+                                       "-W", "2", address], capture_output=True, timeout=30)
+                self.assertEqual(ping.returncode, 0, "%s cannot reach %s" % (ns, address))
+            with open(os.path.join(self.dir, "lab.json")) as f:
+                saved = json.load(f)["libvirtd"]["n1"]
+            runDir = os.path.dirname(node["libvirtUri"].split("socket=", 1)[1])
+            with open(os.path.join(runDir, "libvirtd.pid")) as f:
+                daemonPid = int(f.read())
+            processes = [OwnedProcess.fromJson(saved), OwnedProcess(daemonPid, startTime(daemonPid))]
+            self.assertTrue(all(p.alive() for p in processes))
+
+            started = time.monotonic()
+            self.lab.down()
+            downTime = time.monotonic() - started
+            log.msg("lab: 1-node up %.2fs (libvirtd %s), down %.2fs" % (upTime, version, downTime))
+            self.assertEqual(realenv.labNamespaces(self.name), [])
+            self.assertEqual([p.pid for p in processes if p.alive()], [])
+            self.assertFalse(os.path.exists(self.dir))
+        return threads.deferToThread(scenario)
+
+    def test_secondUpReusesTheLab(self):
+        """up() on a lab that is up keeps the same libvirtd."""
+        def scenario():
+            self.lab.up()
+            with open(os.path.join(self.dir, "lab.json")) as f:
+                first = json.load(f)["libvirtd"]
+            self.lab.up()
+            with open(os.path.join(self.dir, "lab.json")) as f:
+                self.assertEqual(json.load(f)["libvirtd"], first)
+        return threads.deferToThread(scenario)
+
+
+class LabBootTests(unittest.TestCase):
+    """The test image boots under a node's libvirtd and is reached from the front end."""
+
+    timeout = 600
+
+    def setUp(self):
+        realenv.skipUnlessReal("ip", "libvirtd", "virsh", "qemu-system-x86_64", "unshare", "dhcpd",
+                                "busybox")
+        self.libvirt = libvirtModule()
+        self.image = testimage.build(log=lambda m: None)
+        self.name = realenv.uniqueName("lb")
+        self.dir = os.path.abspath(self.mktemp())
+        self.work = os.path.abspath(self.mktemp())
+        os.makedirs(self.work)
+        self.lab = Lab(self.name, self.dir, nodes=1, subnet="10.79.0.0/24")
+        self.processes = []
+        # Cleanups run last-added first: processes, then the lab.
+        self.addCleanup(self.lab.down)
+        self.addCleanup(lambda: [realenv.stopPopen(p) for p in reversed(self.processes)])
+
+    def start(self, argv, logName):
+        with open(os.path.join(self.work, logName), "wb") as out:
+            process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
+    def startDhcpd(self, described, instanceId, mac, ip):
+        fe = described["fe"]
+        conf = os.path.join(self.work, "dhcpd.conf")
+        with open(conf, "w") as f:
+            f.write(DHCPD_CONF.format(subnet=fe["subnet"], netmask=fe["netmask"],
+                                      router=fe["router"], broadcast=fe["broadcast"],
+                                      instanceId=instanceId, mac=mac, ip=ip))
+        leases = os.path.join(self.work, "dhcpd.leases")
+        open(leases, "w").close()
+        self.start(["ip", "netns", "exec", fe["netns"], "dhcpd", "-4", "-d", "-cf", conf,
+                    "-lf", leases, "-pf", os.path.join(self.work, "dhcpd.pid"),
+                    fe["privateInterface"]], "dhcpd.log")
+
+    def startMetadata(self, described, instanceId):
+        """The metadata service on 169.254.169.254 in the front end (the guest's router)."""
+        fe = described["fe"]["netns"]
+        subprocess.run(["ip", "-n", fe, "addr", "add", guest.METADATA_HOST + "/32", "dev", "lo"],
+                       check=True, timeout=30)
+        directory = os.path.join(self.work, "metadata")
+        os.makedirs(os.path.join(directory, "latest", "meta-data"))
+        with open(os.path.join(directory, "latest", "meta-data", "instance-id"), "w") as f:
+            f.write(instanceId)
+        # busybox httpd: python's http.server looks up its own name first, which
+        # waits for DNS timeouts in a namespace whose default route leads nowhere.
+        self.start(["ip", "netns", "exec", fe, "busybox", "httpd", "-f", "-p",
+                    guest.METADATA_HOST + ":80", "-h", directory], "metadata.log")
+
+    def test_bootAndAnswer(self):
+        """A domain on the node's br0 gets its fixed address from dhcpd and serves its instance id."""
+        instanceId = "i-%08x" % (random.getrandbits(32),)
+        mac = "d0:0d:%02x:%02x:%02x:%02x" % tuple(random.getrandbits(8) for _ in range(4))
+
+        def scenario():
+            started = time.monotonic()
+            described = self.lab.up()
+            upTime = time.monotonic() - started
+            node = described["nodes"][0]
+            ip = "10.79.0.10"
+            self.startDhcpd(described, instanceId, mac, ip)
+            self.startMetadata(described, instanceId)
+            root = os.path.join(self.work, "root.img")
+            with open(self.image.root, "rb") as src, open(root, "wb") as dst:
+                dst.write(src.read())
+            console = os.path.join(self.work, "console.log")
+            xml = DOMAIN_XML.format(instanceId=instanceId, kernel=self.image.vmlinuz,
+                                    initrd=self.image.initrd, cmdline=self.image.cmdline,
+                                    root=root, bridge=node["bridge"], mac=mac, console=console)
+            connection = self.libvirt.open(node["libvirtUri"])
+            try:
+                created = time.monotonic()
+                domain = connection.createXML(xml, 0)
+                createTime = time.monotonic() - created
+                marker = realenv.waitFor("the guest's marker", lambda: guest.parseMarker(
+                    realenv.readText(console)), 120)
+                markerTime = time.monotonic() - created
+                self.assertEqual(marker, (instanceId, ip))
+                page = realenv.waitFor("HTTP from the guest", lambda: realenv.httpGet(
+                    described["fe"]["netns"], "http://%s/" % (ip,), 1.0), 60, 0.05)
+                httpTime = time.monotonic() - created
+                self.assertEqual(page, instanceId + "\n")
+                self.assertIn("DHCPACK on %s to %s" % (ip, mac),
+                              realenv.readText(os.path.join(self.work, "dhcpd.log")))
+                self.assertEqual(realenv.httpGet(described["fe"]["netns"],
+                                                 "http://%s/root.txt" % (ip,)),
+                                 guest.ROOT_MARKER_TEXT)
+                destroyed = time.monotonic()
+                domain.destroy()
+                destroyTime = time.monotonic() - destroyed
+                self.assertEqual(connection.listDomainsID(), [])
+            finally:
+                connection.close()
+            log.msg("lab boot: up %.2fs, createXML %.2fs, marker %.2fs, HTTP %.2fs after "
+                    "createXML, destroy %.2fs" % (upTime, createTime, markerTime, httpTime,
+                                                  destroyTime))
+        return threads.deferToThread(scenario)
