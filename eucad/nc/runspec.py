@@ -52,6 +52,13 @@ def _integer(container, field, low, high, where=""):
     return value
 
 
+def _address(spec, network, field):
+    """An address the CC put in the spec itself or (as it does) in ``network``."""
+    if spec.get(field) is not None:
+        return _string(spec, field, IPV4)
+    return _string(network, field, IPV4, optional=True, where="network.")
+
+
 def checkInstanceId(instanceId):
     """``instanceId`` if it is an instance id, else InvalidInstanceID.Malformed."""
     if not isinstance(instanceId, str) or not INSTANCE_ID.match(instanceId):
@@ -139,8 +146,8 @@ def checkRunSpec(spec, defaultBridge):
         "launchIndex": _integer({"launchIndex": launchIndex}, "launchIndex", 0, 1 << 20),
         "keyName": _string(spec, "keyName", KEY_NAME, optional=True),
         "macAddress": mac.lower(),
-        "privateIp": _string(spec, "privateIp", IPV4, optional=True),
-        "publicIp": _string(spec, "publicIp", IPV4, optional=True),
+        "privateIp": _address(spec, network, "privateIp"),
+        "publicIp": _address(spec, network, "publicIp"),
         "bridge": bridge,
         "mtu": mtu,
     }

@@ -36,6 +36,16 @@ class CheckRunSpecTests(unittest.TestCase):
         record, _ = checkRunSpec(runSpec(network={"owner": "a", "group": "g"}), "xenbr0")
         self.assertEqual(record["bridge"], "xenbr0")
 
+    def test_addressesFromNetwork(self):
+        """The CC's addresses are taken from network when the spec has none of its own."""
+        spec = runSpec(network={"bridge": "br0", "privateIp": "10.77.0.9",
+                                "publicIp": "192.0.2.9"})
+        del spec["privateIp"]
+        record, _ = checkRunSpec(spec, "br0")
+        self.assertEqual((record["privateIp"], record["publicIp"]), ("10.77.0.9", "192.0.2.9"))
+        self.assertInvalid(runSpec(privateIp=None, network={"privateIp": "x"}),
+                           "network.privateIp")
+
     def test_notADict(self):
         """A spec that is not a dict is refused."""
         self.assertInvalid(["i-00000001"], "spec")
