@@ -1,0 +1,78 @@
+"""The HTTP resource: where it is mounted, what it reads, and the shared-root test."""
+
+from twisted.trial import unittest
+from twisted.web.test.requesthelper import DummyRequest
+
+from eucad.clc.api.resource import isEc2Request
+from eucad.testing.fakecluster import FakeCluster
+
+from tests.clc import helpers
+
+
+class MountTests(unittest.TestCase):
+
+    def setUp(self):
+        self.cloud = helpers.makeCloud(self, {"zone1": FakeCluster()})
+        self.keys = helpers.addUser(self.cloud.db, "alice")
+        self.ec2 = helpers.StubEc2(self, self.cloud, self.keys)
+        self.params = {"Action": "DescribeRegions", "Version": "2016-11-15"}
+
+    def test_trailingSlash(self):
+        """/services/Eucalyptus/ (trailing slash) is the EC2 API too."""
+        url, headers, body = helpers.signV4(self.keys, self.params,
+                                            url=helpers.ENDPOINT + "/")
+        self.assertEqual(self.ec2.send(url, headers, body)[0], 200)
+
+    def test_otherPathsNotFound(self):
+        """Paths outside / and /services/Eucalyptus are 404."""
+        status, _ = self.ec2.send("http://cloud.example:8773/services/Other", method="GET")
+        self.assertEqual(status, 404)
+
+    def test_bodyTooLarge(self):
+        """A body beyond the limit is refused before any signature work."""
+        url, headers, body = helpers.signV4(self.keys, dict(
+            self.params, Padding="x" * (1024 * 1024)))
+        status, answer = self.ec2.send(url, headers, body)
+        error = helpers.parseAnswer("DescribeRegions", status, answer)["Error"]
+        self.assertEqual((status, error["Code"]), (400, "InvalidParameterValue"))
+
+    def test_contentType(self):
+        """Answers are text/xml."""
+        url, headers, body = helpers.signV4(self.keys, self.params)
+        d = self.ec2.stub.request("POST", url, headers=headers, data=body)
+        self.ec2.stub.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"),
+                         [b"text/xml;charset=UTF-8"])
+
+
+class IsEc2RequestTests(unittest.TestCase):
+
+    def request(self, uri=b"/", args=None, authorization=None):
+        request = DummyRequest([b""])
+        request.uri = uri
+        request.args = args or {}
+        if authorization:
+            request.requestHeaders.setRawHeaders(b"authorization", [authorization])
+        return request
+
+    def test_action(self):
+        """A request with an Action parameter is EC2."""
+        self.assertTrue(isEc2Request(self.request(args={b"Action": [b"DescribeRegions"]})))
+
+    def test_v4Scope(self):
+        """A SigV4 header scoped to ec2 is EC2; one scoped to s3 is not."""
+        ec2 = (b"AWS4-HMAC-SHA256 Credential=AK/20260101/eucalyptus/ec2/aws4_request, "
+               b"SignedHeaders=host, Signature=00")
+        s3 = ec2.replace(b"/ec2/", b"/s3/")
+        self.assertTrue(isEc2Request(self.request(authorization=ec2)))
+        self.assertFalse(isEc2Request(self.request(authorization=s3)))
+
+    def test_presignedScope(self):
+        """A presigned URL scoped to ec2 is EC2."""
+        uri = b"/?X-Amz-Credential=AK%2F20260101%2Feucalyptus%2Fec2%2Faws4_request"
+        self.assertTrue(isEc2Request(self.request(uri=uri)))
+
+    def test_bucketRequest(self):
+        """A plain S3-style request (GET /bucket/key) is not EC2."""
+        self.assertFalse(isEc2Request(self.request(uri=b"/bucket/key")))
