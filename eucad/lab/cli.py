@@ -20,11 +20,12 @@ def _stderr(message):
 
 
 def _lab(options):
+    progress = None if options.quiet else _stderr
     if options.command != "up" and os.path.exists(os.path.join(options.dir, STATE_FILE)):
-        return Lab.load(options.dir, log=_stderr)
+        return Lab.load(options.dir, log=progress)
     return Lab(options.name, options.dir, options.nodes, subnet=options.subnet,
                publicSubnet=options.public_subnet, withLibvirt=not options.no_libvirt,
-               log=_stderr)
+               log=progress)
 
 
 def main(argv=None):
@@ -38,6 +39,7 @@ def main(argv=None):
     parser.add_argument("--public-subnet", default="192.0.2.0/24",
                         help="public network (default %(default)s)")
     parser.add_argument("--no-libvirt", action="store_true", help="network only, no libvirtd per node")
+    parser.add_argument("--quiet", action="store_true", help="no progress messages, only errors")
     options = parser.parse_args(argv)
     if os.geteuid() != 0:
         _stderr("eucad-lab: must run as root (it creates network namespaces)")

@@ -140,6 +140,33 @@ class LabUpDownTests(unittest.TestCase):
         return threads.deferToThread(scenario)
 
 
+class LabLeftoversTests(unittest.TestCase):
+    """down() ends what others left running inside the lab's namespaces."""
+
+    timeout = 120
+
+    def setUp(self):
+        realenv.skipUnlessReal("ip")
+        self.name = realenv.uniqueName("ll")
+        self.lab = Lab(self.name, os.path.abspath(self.mktemp()), nodes=2, withLibvirt=False)
+        self.addCleanup(self.lab.down)
+
+    def test_processInNamespaceIsEnded(self):
+        """A process started in fe and one in a node are gone after down(), with the namespaces."""
+        def scenario():
+            described = self.lab.up()
+            left = [subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "300"])
+                    for ns in (described["fe"]["netns"], described["nodes"][1]["netns"])]
+            self.addCleanup(lambda: [realenv.stopPopen(p) for p in left])
+            realenv.waitFor("the sleeps to enter their namespaces", lambda: all(
+                subprocess.run(["ip", "netns", "identify", str(p.pid)], capture_output=True,
+                               text=True).stdout.strip() for p in left), 10)
+            self.lab.down()
+            self.assertEqual([p.wait(10) for p in left], [-15, -15])
+            self.assertEqual(realenv.labNamespaces(self.name), [])
+        return threads.deferToThread(scenario)
+
+
 class LabBootTests(unittest.TestCase):
     """The test image boots under a node's libvirtd and is reached from the front end."""
 
