@@ -19,7 +19,7 @@ from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.common.process import ProcessRunner
 from eucad.testing.fakenode import FakeNode
-from tests.cc.helpers import LARGE, SMALL, runSpec
+from tests.cc.helpers import LARGE, nodeSpec, runSpec
 from tests.cc.processes import FakeProcessReactor
 
 MACMAP = " ".join("d2:0d:00:00:01:%02x=10.77.0.%d" % (n, n) for n in range(10, 14))
@@ -390,7 +390,6 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
 
     def test_strayInstanceTerminated(self):
         """An instance a node runs without a CC record is listed and can be terminated."""
-        from tests.cc.helpers import nodeSpec
         self.successResultOf(self.a.runInstance(nodeSpec(7)))
         self.poll()
         self.assertEqual(self.describe()["i-00000007"]["node"], "10.0.0.2:8775")

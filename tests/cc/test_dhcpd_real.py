@@ -8,7 +8,7 @@ other end with busybox udhcpc, and removes everything afterwards.
 import os
 import shutil
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.cc.dhcpd import DhcpdConfig, DhcpdError, DhcpdProcess, DhcpHost, DhcpSubnet

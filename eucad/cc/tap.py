@@ -1,0 +1,140 @@
+"""twistd eucalyptus-cc: the cluster controller's service tree.
+
+``makeService`` reads eucalyptus.conf (already loaded by DaemonOptions) and
+builds, in start order: logging to ``cc.log``; one ``pblink.LinkClient`` per
+entry of ``NODES``; the ``NodeRegistry`` that polls them; dhcpd when the
+network mode serves DHCP; the ``ClusterController``; and the
+``pblink.LinkServer`` on ``CC_LISTEN:CC_PORT`` that takes the CLC's calls.
+Stopping runs in reverse: the CLC is cut off first and dhcpd stops before the
+links.  Nothing is read, bound or spawned until the services start: the
+cluster's credentials are loaded when TLS first asks for them.
+"""
+
+import os
+
+from twisted.internet.interfaces import (IOpenSSLClientConnectionCreator,
+                                         IOpenSSLContextFactory)
+from zope.interface import implementer
+
+from eucad.cc import vnet
+from eucad.cc.cluster import ClusterController
+from eucad.cc.dhcpd import DhcpdProcess
+from eucad.cc.nodes import NodeRegistry, parseNodes
+from eucad.cc.placement import Placement
+from eucad.cc.state import StateFile
+from eucad.common import pblink, trust
+from eucad.common.daemon import DaemonOptions, makeDaemonService
+from eucad.common.interfaces import ICluster, INode
+from eucad.common.process import ProcessRunner
+
+ERROR_LOG = "httpd-cc_error_log"
+
+
+class Options(DaemonOptions):
+    """eucalyptus-cc takes only --prefix; the rest is in eucalyptus.conf."""
+
+
+def ccStateDirectory(layout):
+    """Where the CC keeps its state file and its dhcpd's files."""
+    return os.path.join(layout.state, "cc")
+
+
+class CredentialsOnDemand:
+    """
+    The cluster's certificate and key, read the first time TLS needs them
+    (when a link connects or the server listens, i.e. after startService).
+    """
+
+    def __init__(self, layout, role, load=trust.Credentials.load):
+        self.layout = layout
+        self.role = role
+        self._load = load
+        self._credentials = None
+
+    def credentials(self):
+        if self._credentials is None:
+            self._credentials = self._load(self.layout, self.role)
+        return self._credentials
+
+    def serverOptions(self, acceptRole):
+        return _LazyServerOptions(self, acceptRole)
+
+    def clientOptions(self, hostname, expectRole):
+        return _LazyClientOptions(self, hostname, expectRole)
+
+
+@implementer(IOpenSSLContextFactory)
+class _LazyServerOptions:
+    """A getContext() context factory that loads the credentials when asked."""
+
+    def __init__(self, source, acceptRole):
+        self.source = source
+        self.acceptRole = acceptRole
+        self._options = None
+
+    def getContext(self):
+        if self._options is None:
+            self._options = self.source.credentials().serverOptions(acceptRole=self.acceptRole)
+        return self._options.getContext()
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _LazyClientOptions:
+    """A client connection creator that loads the credentials on first connect."""
+
+    def __init__(self, source, hostname, expectRole):
+        self.source = source
+        self.hostname = hostname
+        self.expectRole = expectRole
+        self._options = None
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        if self._options is None:
+            self._options = self.source.credentials().clientOptions(
+                self.hostname, expectRole=self.expectRole)
+        return self._options.clientConnectionForTLS(tlsProtocol)
+
+
+def makeService(options, reactor=None):
+    """The root service of eucalyptus-cc for the install at ``--prefix``."""
+    conf, layout = options.conf, options.layout
+    if reactor is None:
+        from twisted.internet import reactor
+    root = makeDaemonService(options, "cc.log")
+    credentials = CredentialsOnDemand(layout, "cluster")
+
+    nodes = []
+    for host, port in parseNodes(conf.get("NODES"), conf.getInt("NC_PORT")):
+        client = pblink.LinkClient(INode, host, port,
+                                   credentials.clientOptions(host, expectRole="node"),
+                                   reactor=reactor)
+        client.setServiceParent(root)
+        nodes.append((host, port, client))
+    registry = NodeRegistry(nodes, interval=float(conf.get("NODE_POLL_SECONDS") or 2),
+                            clock=reactor)
+    registry.setServiceParent(root)
+
+    network = vnet.networkFromConf(conf)
+    directory = ccStateDirectory(layout)
+    errorLog = layout.log(ERROR_LOG)
+    dhcpd = None
+    if network.usesDhcp:
+        runner = ProcessRunner(reactor=reactor, errorLog=errorLog,
+                               netns=conf.get("VNET_NETNS") or None)
+        dhcpd = DhcpdProcess(os.path.join(directory, "dhcp"), network.dhcpInterfaces(),
+                             runner, daemon=conf.get("VNET_DHCPDAEMON"),
+                             user=conf.get("VNET_DHCPUSER"), reactor=reactor,
+                             errorLog=errorLog)
+        dhcpd.setServiceParent(root)
+
+    cluster = ClusterController(
+        registry, network, Placement(registry, conf.get("SCHEDPOLICY", "ROUNDROBIN")),
+        StateFile(os.path.join(directory, "state.json")), dhcpd=dhcpd, clock=reactor)
+    cluster.setServiceParent(root)
+
+    server = pblink.LinkServer(cluster, ICluster, port=conf.getInt("CC_PORT"),
+                               host=conf.get("CC_LISTEN"),
+                               tlsOptions=credentials.serverOptions(acceptRole="cloud"),
+                               reactor=reactor)
+    server.setServiceParent(root)
+    return root
