@@ -156,6 +156,7 @@ class KernelCache:
         self.downloadDir = downloadDir
         self.aptArchives = aptArchives
         self.log = log
+        self._updated = False
 
     def _debsIn(self, directory):
         try:
@@ -181,23 +182,42 @@ class KernelCache:
     def _download(self):
         package = self._currentPackage()
         self.log("downloading %s with apt-get" % (package,))
-        result = subprocess.run(["apt-get", "download", package], cwd=self.downloadDir,
-                                capture_output=True, text=True, timeout=600)
+        result = self._aptDownload(package)
+        if result.returncode != 0 and self._updateLists():
+            # Stale lists name a version the mirror no longer has.
+            package = self._currentPackage()
+            result = self._aptDownload(package)
         if result.returncode != 0:
-            raise BuildError("apt-get download %s failed (run apt-get update?): %s"
-                             % (package, result.stderr.strip()))
+            raise BuildError("apt-get download %s failed: %s" % (package, result.stderr.strip()))
         local = self._debsIn(self.downloadDir)
         if not local:
             raise BuildError("apt-get download %s left no .deb in %s" % (package, self.downloadDir))
         return os.path.join(self.downloadDir, local[-1])
 
+    def _aptDownload(self, package):
+        return subprocess.run(["apt-get", "download", package], cwd=self.downloadDir,
+                              capture_output=True, text=True, timeout=600)
+
+    def _updateLists(self):
+        """apt-get update (once, as root only); True if it ran and succeeded."""
+        if self._updated or os.geteuid() != 0:
+            return False
+        self._updated = True
+        self.log("apt-get update")
+        return subprocess.run(["apt-get", "update", "-qq"], capture_output=True,
+                              timeout=600).returncode == 0
+
     def _currentPackage(self):
-        result = subprocess.run(["apt-cache", "depends", KERNEL_META_PACKAGE],
-                                capture_output=True, text=True, timeout=60)
-        for line in result.stdout.splitlines():
-            match = re.match(r"\s*Depends:\s*(linux-image-\S+-cloud-amd64)\s*$", line)
-            if match:
-                return match.group(1)
+        """The package the meta-package depends on now (the current kernel ABI)."""
+        for attempt in range(2):
+            result = subprocess.run(["apt-cache", "depends", KERNEL_META_PACKAGE],
+                                    capture_output=True, text=True, timeout=60)
+            for line in result.stdout.splitlines():
+                match = re.match(r"\s*Depends:\s*(linux-image-\S+-cloud-amd64)\s*$", line)
+                if match:
+                    return match.group(1)
+            if attempt == 0 and not self._updateLists():
+                break
         raise BuildError("apt does not know %s; run apt-get update first" % (KERNEL_META_PACKAGE,))
 
     def kernel(self):

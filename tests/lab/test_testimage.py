@@ -82,6 +82,34 @@ class CpioArchiveTests(unittest.TestCase):
         self.assertEqual(self.makeArchive(), self.makeArchive())
 
 
+class KernelCacheTests(unittest.TestCase):
+    """Where the kernel package comes from, without the network."""
+
+    def touch(self, directory, name):
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(name.encode())
+
+    def test_newestLocalDebWins(self):
+        """A .deb already in the download dir is used; ABI 10 is newer than ABI 9."""
+        downloads = os.path.abspath(self.mktemp())
+        for abi in (9, 10):
+            self.touch(downloads, "linux-image-6.1.0-%d-cloud-amd64_6.1.1-%d_amd64.deb" % (abi, abi))
+        cache = testimage.KernelCache(downloads, aptArchives=self.mktemp(), log=lambda m: None)
+        self.assertEqual(os.path.basename(cache.findDeb()),
+                         "linux-image-6.1.0-10-cloud-amd64_6.1.1-10_amd64.deb")
+
+    def test_aptCacheIsCopied(self):
+        """Without a local .deb, one in apt's archive cache is copied into the download dir."""
+        downloads, archives = os.path.abspath(self.mktemp()), os.path.abspath(self.mktemp())
+        name = "linux-image-6.1.0-53-cloud-amd64_6.1.187-1_amd64.deb"
+        self.touch(archives, name)
+        self.touch(archives, "linux-image-6.1.0-53-rt-amd64_6.1.187-1_amd64.deb")
+        cache = testimage.KernelCache(downloads, aptArchives=archives, log=lambda m: None)
+        self.assertEqual(cache.findDeb(), os.path.join(downloads, name))
+        self.assertEqual(os.listdir(downloads), [name])
+
+
 class GuestScriptTests(unittest.TestCase):
     """What the guest's /init is made of."""
 
