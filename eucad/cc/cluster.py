@@ -231,7 +231,7 @@ class ClusterController(Service):
     def _changed(self):
         """Persist and refresh DHCP after a change; errors are logged, not raised."""
         d = defer.gatherResults([self.persist(), self._applyDhcp()], consumeErrors=True)
-        d.addErrback(lambda f: log.error("saving the CC's state failed: {e}",
+        d.addErrback(lambda f: log.error("saving the state or refreshing dhcpd failed: {e}",
                                          e=f.value.subFailure.getErrorMessage()))
         return d
 
