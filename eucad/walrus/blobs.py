@@ -1,0 +1,173 @@
+"""Object data on disk: blob files under ``var/lib/eucalyptus/bukkits``.
+
+A blob is named by a random hex id, never by its key, and lives in
+``blobs/<first two hex digits>/<id>``.  New data is written to ``tmp/``,
+fsynced, and renamed into ``blobs/`` (and the directory fsynced) before the
+database row that names it is committed; old blobs are unlinked only after
+the commit that stops naming them.  So a crash at any point leaves each key
+on its old data or its new data, and what it can leave behind is only files
+nobody names: everything in ``tmp/`` and blobs missing from the database,
+which ``sweep`` removes at start.
+
+Every method here blocks (disk I/O): callers run them in a thread pool.
+"""
+
+import errno
+import os
+import secrets
+import time
+
+TEMP_PREFIX = "put-"
+COPY_CHUNK = 1024 * 1024
+
+
+def newBlobName():
+    """A fresh blob id (128 random bits, hex)."""
+    return secrets.token_hex(16)
+
+
+def _fsyncDirectory(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobDirectory:
+    """The blob files of one Walrus and their temporary files."""
+
+    def __init__(self, root):
+        self.root = root
+        self.tmp = os.path.join(root, "tmp")
+        self.data = os.path.join(root, "blobs")
+
+    def prepare(self):
+        """Create the directories (at service start)."""
+        os.makedirs(self.tmp, exist_ok=True)
+        os.makedirs(self.data, exist_ok=True)
+
+    def path(self, name):
+        if len(name) != 32 or not all(c in "0123456789abcdef" for c in name):
+            raise ValueError("not a blob name: %r" % (name,))
+        return os.path.join(self.data, name[:2], name)
+
+    def createTemp(self):
+        """A new temporary file opened for writing: (file object, path)."""
+        path = os.path.join(self.tmp, TEMP_PREFIX + newBlobName())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return os.fdopen(fd, "wb", buffering=1024 * 1024), path
+
+    @staticmethod
+    def finishTemp(handle):
+        """Flush, fsync and close a temporary file created by createTemp."""
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+
+    def install(self, tempPath):
+        """
+        Rename a finished temporary file to a new blob and make the rename
+        durable; returns the blob name.
+        """
+        name = newBlobName()
+        target = self.path(name)
+        directory = os.path.dirname(target)
+        try:
+            os.rename(tempPath, target)
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+            os.rename(tempPath, target)
+        _fsyncDirectory(directory)
+        return name
+
+    def installBytes(self, data):
+        """Write ``data`` as a new blob (temp, fsync, rename); its name."""
+        handle, tempPath = self.createTemp()
+        try:
+            handle.write(data)
+            self.finishTemp(handle)
+        except BaseException:
+            handle.close()
+            self.discardTemp(tempPath)
+            raise
+        return self.install(tempPath)
+
+    @staticmethod
+    def discardTemp(tempPath):
+        try:
+            os.unlink(tempPath)
+        except FileNotFoundError:
+            pass
+
+    def remove(self, names):
+        """Unlink blobs that no row names any more (missing ones are fine)."""
+        for name in names:
+            try:
+                os.unlink(self.path(name))
+            except FileNotFoundError:
+                pass
+
+    def open(self, name):
+        """An unbuffered read handle on a blob (raises FileNotFoundError)."""
+        return open(self.path(name), "rb", buffering=0)
+
+    def size(self, name):
+        return os.stat(self.path(name)).st_size
+
+    def copyRanges(self, pieces, handle, digests=None):
+        """
+        Append to ``handle`` the byte ranges ``pieces`` = [(blob, offset,
+        length)], updating ``digests`` (a BodyDigests) if given.
+        """
+        for name, offset, length in pieces:
+            with self.open(name) as source:
+                source.seek(offset)
+                remaining = length
+                while remaining > 0:
+                    data = source.read(min(COPY_CHUNK, remaining))
+                    if not data:
+                        raise IOError(errno.EIO, "blob %s is shorter than recorded" % (name,))
+                    remaining -= len(data)
+                    if digests is not None:
+                        digests.update(data)
+                    handle.write(data)
+
+    def sweep(self, referenced, olderThan=None):
+        """
+        Remove every temporary file, and every blob that ``referenced()``
+        (the set of blob names the database names, asked for once and only
+        if needed) does not contain, if it is older than ``olderThan``
+        (epoch seconds, default now): uploads begun since are left alone.
+        Returns (temporary files removed, blobs removed).
+        """
+        olderThan = time.time() if olderThan is None else olderThan
+        removedTemp = removedBlobs = 0
+        for entry in _scandir(self.tmp):
+            if entry.is_file() and entry.stat().st_mtime < olderThan:
+                self.discardTemp(entry.path)
+                removedTemp += 1
+        named = None
+        for fanout in _scandir(self.data):
+            if not fanout.is_dir():
+                continue
+            for entry in _scandir(fanout.path):
+                if not entry.is_file() or entry.stat().st_mtime >= olderThan:
+                    continue
+                if named is None:
+                    named = referenced()
+                if entry.name not in named:
+                    try:
+                        os.unlink(entry.path)
+                        removedBlobs += 1
+                    except FileNotFoundError:
+                        pass
+        return removedTemp, removedBlobs
+
+
+def _scandir(path):
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []

@@ -1,0 +1,348 @@
+"""The S3 bucket level: create, head, delete, locate, list, ACLs, DeleteObjects.
+
+``dispatch(call)`` picks the operation from the method and the query's
+subresource.  Configurations Walrus does not keep (policy, CORS, lifecycle,
+tagging, website, encryption) read as "not configured", S3's own answer for
+a bucket without them, and writing them is NotImplemented.
+"""
+
+import base64
+import binascii
+from urllib.parse import quote
+
+from eucad.walrus import acl, multipart, names, postupload, s3xml
+from eucad.walrus.errors import S3Error
+from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
+
+#: GET ?sub on a bucket that has none of it -> S3's "not configured" error.
+UNCONFIGURED = {
+    "policy": "NoSuchBucketPolicy",
+    "cors": "NoSuchCORSConfiguration",
+    "lifecycle": "NoSuchLifecycleConfiguration",
+    "tagging": "NoSuchTagSet",
+    "website": "NoSuchWebsiteConfiguration",
+    "encryption": "ServerSideEncryptionConfigurationNotFoundError",
+}
+UNSUPPORTED = frozenset("""
+accelerate analytics intelligent-tiering inventory metrics notification object-lock
+ownershipControls policyStatus publicAccessBlock replication requestPayment logging
+policy cors lifecycle tagging website encryption versioning
+""".split())
+
+MAX_DELETE_KEYS = 1000
+
+
+async def dispatch(call):
+    s3 = call.s3
+    method = s3.method
+    query = s3.query
+    if method == "PUT":
+        if "acl" in query:
+            return await putAcl(call)
+        _refuseUnsupported(query)
+        return await create(call)
+    if method == "HEAD":
+        return await head(call)
+    if method == "DELETE":
+        _refuseUnsupported(query)
+        return await remove(call)
+    if method == "GET":
+        if "acl" in query:
+            return await getAcl(call)
+        if "location" in query:
+            return await location(call)
+        if "versioning" in query:
+            return await versioning(call)
+        if "logging" in query:
+            return await logging(call)
+        if "uploads" in query:
+            return await multipart.listUploads(call)
+        if "versions" in query:
+            return await listVersions(call)
+        for name, code in UNCONFIGURED.items():
+            if name in query:
+                await call.store.getBucket(s3.bucket)
+                raise S3Error(code, BucketName=s3.bucket)
+        _refuseUnsupported(query)
+        if query.get("list-type") == "2":
+            return await listV2(call)
+        return await listV1(call)
+    if method == "POST":
+        if "delete" in query:
+            return await deleteObjects(call)
+        _refuseUnsupported(query)
+        contentType = s3.header("content-type", "")
+        if contentType.lower().startswith("multipart/form-data"):
+            return await postupload.upload(call)
+        raise S3Error("NotImplemented", "POST on a bucket is only a browser form upload.")
+    raise S3Error("MethodNotAllowed", Method=method, ResourceType="BUCKET")
+
+
+def _refuseUnsupported(query):
+    for name in query:
+        if name in UNSUPPORTED:
+            raise S3Error("NotImplemented", "Bucket %s is not implemented by Walrus." % (name,))
+
+
+async def create(call):
+    user = call.requireUser()
+    name = names.checkBucketName(call.s3.bucket)
+    constraint = ""
+    if call.body.size:
+        root = s3xml.parseXml(await call.readBody(s3xml.MAX_XML_BYTES))
+        if s3xml.localName(root) != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        constraint = (s3xml.childText(root, "LocationConstraint", "") or "").strip()
+        if len(constraint) > 64:
+            raise S3Error("InvalidLocationConstraint")
+    makeAcl = call.aclFromHeaders()
+    await call.store.createBucket(user.name, name, constraint or call.walrus.location,
+                                  makeAcl(None))
+    return emptyResponse(200, {"Location": "/" + name})
+
+
+async def head(call):
+    bucket = await call.store.getBucket(call.s3.bucket)
+    call.bucketCheck(acl.READ)(bucket)
+    return emptyResponse(200, {"x-amz-bucket-region": bucket.location or "us-east-1"})
+
+
+async def remove(call):
+    call.requireUser()
+    await call.store.deleteBucket(call.s3.bucket, call.ownerCheck())
+    return emptyResponse(204)
+
+
+async def location(call):
+    bucket = await call.store.getBucket(call.s3.bucket)
+    call.bucketCheck(acl.READ)(bucket)
+    root = s3xml.document("LocationConstraint")
+    if bucket.location and bucket.location != "us-east-1":
+        root.text = bucket.location
+    return xmlResponse(root)
+
+
+async def versioning(call):
+    bucket = await call.store.getBucket(call.s3.bucket)
+    call.bucketCheck(acl.READ)(bucket)
+    return xmlResponse(s3xml.document("VersioningConfiguration"))
+
+
+async def logging(call):
+    bucket = await call.store.getBucket(call.s3.bucket)
+    call.bucketCheck(acl.READ_ACP)(bucket)
+    return xmlResponse(s3xml.document("BucketLoggingStatus"))
+
+
+async def getAcl(call):
+    bucket = await call.store.getBucket(call.s3.bucket)
+    call.bucketCheck(acl.READ_ACP)(bucket)
+    return xmlResponse(acl.toXml(bucket.acl))
+
+
+async def aclFromRequest(call, owner):
+    """
+    The ACL a PUT ?acl asks for: headers, or an AccessControlPolicy body.
+    Returns a function of the resource's owner.
+    """
+    if call.body.size:
+        body = await call.readBody(s3xml.MAX_XML_BYTES)
+        if call.s3.header("x-amz-acl"):
+            raise S3Error("InvalidRequest",
+                          "Specify either a canned ACL or an ACL document, not both.")
+        _, grants = acl.fromXml(body)
+        wanted = {g["grantee"]["id"] for g in grants if g["grantee"]["type"] == "CanonicalUser"}
+        missing = wanted - await call.walrus.users.existing(wanted)
+        if missing:
+            raise S3Error("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID",
+                          ArgumentValue=sorted(missing)[0])
+        return lambda ownerName, bucketOwner=None: {"owner": ownerName, "grants": grants}
+    call.aclFromHeaders()
+    headers = call.s3.headers
+    return lambda ownerName, bucketOwner=None: acl.fromHeaders(headers, ownerName, bucketOwner)
+
+
+async def putAcl(call):
+    call.requireUser()
+    build = await aclFromRequest(call, None)
+    check = call.bucketCheck(acl.WRITE_ACP)
+    await call.store.setBucketAcl(call.s3.bucket, check,
+                                  lambda bucket: build(bucket.owner, bucket.owner))
+    return emptyResponse(200)
+
+
+def _encoder(call):
+    encoding = call.s3.query.get("encoding-type")
+    if encoding is None:
+        return lambda text: text
+    if encoding != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
+                      ArgumentName="encoding-type", ArgumentValue=encoding)
+    return lambda text: quote(text, safe="/~")
+
+
+def _addOwner(element, name):
+    owner = s3xml.add(element, "Owner")
+    s3xml.add(owner, "ID", name)
+    s3xml.add(owner, "DisplayName", name)
+
+
+def _addEntry(parent, tag, obj, encode, withOwner=True, version=False):
+    element = s3xml.add(parent, tag)
+    s3xml.add(element, "Key", encode(obj.key))
+    if version:
+        s3xml.add(element, "VersionId", "null")
+        s3xml.add(element, "IsLatest", "true")
+    s3xml.add(element, "LastModified", isoDate(obj.modified))
+    s3xml.add(element, "ETag", quoteEtag(obj.etag))
+    s3xml.add(element, "Size", str(obj.size))
+    if withOwner:
+        _addOwner(element, obj.owner)
+    s3xml.add(element, "StorageClass", "STANDARD")
+
+
+async def _list(call, after):
+    query = call.s3.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    maxKeys = call.intArg("max-keys", 1000, 0, 1000)
+    _, listing = await call.store.listObjects(call.s3.bucket, prefix, delimiter, after,
+                                              maxKeys, call.bucketCheck(acl.READ))
+    return prefix, delimiter, maxKeys, listing
+
+
+async def listV1(call):
+    encode = _encoder(call)
+    marker = call.s3.query.get("marker", "")
+    prefix, delimiter, maxKeys, listing = await _list(call, marker)
+    root = s3xml.document("ListBucketResult")
+    s3xml.add(root, "Name", call.s3.bucket)
+    s3xml.add(root, "Prefix", encode(prefix))
+    s3xml.add(root, "Marker", encode(marker))
+    s3xml.add(root, "MaxKeys", str(maxKeys))
+    if delimiter:
+        s3xml.add(root, "Delimiter", encode(delimiter))
+    if "encoding-type" in call.s3.query:
+        s3xml.add(root, "EncodingType", "url")
+    s3xml.add(root, "IsTruncated", "true" if listing.truncated else "false")
+    if listing.truncated and listing.lastReturned is not None:
+        s3xml.add(root, "NextMarker", encode(listing.lastReturned))
+    for obj in listing.entries:
+        _addEntry(root, "Contents", obj, encode)
+    for common in listing.commonPrefixes:
+        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
+    return xmlResponse(root)
+
+
+def _token(key):
+    return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii")
+
+
+def _untoken(token):
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                      ArgumentName="continuation-token")
+
+
+async def listV2(call):
+    encode = _encoder(call)
+    query = call.s3.query
+    token = query.get("continuation-token")
+    startAfter = query.get("start-after", "")
+    after = _untoken(token) if token is not None else startAfter
+    prefix, delimiter, maxKeys, listing = await _list(call, after)
+    fetchOwner = query.get("fetch-owner", "false").lower() == "true"
+    root = s3xml.document("ListBucketResult")
+    s3xml.add(root, "Name", call.s3.bucket)
+    s3xml.add(root, "Prefix", encode(prefix))
+    s3xml.add(root, "KeyCount", str(len(listing.entries) + len(listing.commonPrefixes)))
+    s3xml.add(root, "MaxKeys", str(maxKeys))
+    if delimiter:
+        s3xml.add(root, "Delimiter", encode(delimiter))
+    if "encoding-type" in query:
+        s3xml.add(root, "EncodingType", "url")
+    s3xml.add(root, "IsTruncated", "true" if listing.truncated else "false")
+    if token is not None:
+        s3xml.add(root, "ContinuationToken", token)
+    if listing.truncated and listing.lastReturned is not None:
+        s3xml.add(root, "NextContinuationToken", _token(listing.lastReturned))
+    if startAfter:
+        s3xml.add(root, "StartAfter", encode(startAfter))
+    for obj in listing.entries:
+        _addEntry(root, "Contents", obj, encode, withOwner=fetchOwner)
+    for common in listing.commonPrefixes:
+        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
+    return xmlResponse(root)
+
+
+async def listVersions(call):
+    """ListObjectVersions: Walrus keeps one version per key, VersionId ``null``."""
+    encode = _encoder(call)
+    query = call.s3.query
+    keyMarker = query.get("key-marker", "")
+    versionMarker = query.get("version-id-marker", "")
+    if versionMarker and not keyMarker:
+        raise S3Error("InvalidArgument", "A version-id marker cannot be specified without "
+                      "a key marker.", ArgumentName="version-id-marker")
+    prefix, delimiter, maxKeys, listing = await _list(call, keyMarker)
+    root = s3xml.document("ListVersionsResult")
+    s3xml.add(root, "Name", call.s3.bucket)
+    s3xml.add(root, "Prefix", encode(prefix))
+    s3xml.add(root, "KeyMarker", encode(keyMarker))
+    s3xml.add(root, "VersionIdMarker", versionMarker)
+    s3xml.add(root, "MaxKeys", str(maxKeys))
+    if delimiter:
+        s3xml.add(root, "Delimiter", encode(delimiter))
+    if "encoding-type" in query:
+        s3xml.add(root, "EncodingType", "url")
+    s3xml.add(root, "IsTruncated", "true" if listing.truncated else "false")
+    if listing.truncated and listing.lastReturned is not None:
+        s3xml.add(root, "NextKeyMarker", encode(listing.lastReturned))
+        s3xml.add(root, "NextVersionIdMarker", "null")
+    for obj in listing.entries:
+        _addEntry(root, "Version", obj, encode, version=True)
+    for common in listing.commonPrefixes:
+        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
+    return xmlResponse(root)
+
+
+async def deleteObjects(call):
+    """POST ?delete: up to 1000 keys in one transaction."""
+    if call.s3.header("content-md5") is None and not call.checksums:
+        raise S3Error("InvalidRequest", "Missing required header for this request: "
+                      "Content-MD5 or x-amz-checksum-*")
+    root = s3xml.parseXml(await call.readBody(s3xml.MAX_XML_BYTES))
+    if s3xml.localName(root) != "Delete":
+        raise S3Error("MalformedXML")
+    quiet = (s3xml.childText(root, "Quiet", "false") or "").strip().lower() == "true"
+    entries = s3xml.children(root, "Object")
+    if not entries or len(entries) > MAX_DELETE_KEYS:
+        raise S3Error("MalformedXML")
+    keys = []
+    errors = []
+    for entry in entries:
+        key = s3xml.childText(entry, "Key")
+        if key is None:
+            raise S3Error("MalformedXML")
+        version = s3xml.childText(entry, "VersionId")
+        try:
+            names.checkKey(key)
+            if version not in (None, "", "null"):
+                raise S3Error("NoSuchVersion")
+        except S3Error as error:
+            errors.append((key, error))
+            continue
+        keys.append(key)
+    deleted = await call.store.deleteObjects(call.s3.bucket, keys, call.bucketCheck(acl.WRITE))
+    result = s3xml.document("DeleteResult")
+    if not quiet:
+        for key in deleted:
+            s3xml.add(s3xml.add(result, "Deleted"), "Key", key)
+    for key, error in errors:
+        element = s3xml.add(result, "Error")
+        s3xml.add(element, "Key", key)
+        s3xml.add(element, "Code", error.code)
+        s3xml.add(element, "Message", error.message)
+    return xmlResponse(result)

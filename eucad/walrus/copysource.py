@@ -1,0 +1,41 @@
+"""The source of CopyObject and UploadPartCopy: its name, conditions, access."""
+
+from urllib.parse import unquote
+
+from eucad.walrus import acl
+from eucad.walrus.conditions import evaluateConditions
+from eucad.walrus.errors import S3Error
+
+
+def parseCopySource(text):
+    """``/bucket/key?versionId=null`` (URL-encoded) -> (bucket, key)."""
+    text = text.strip()
+    path, _, query = text.partition("?")
+    if query:
+        for item in query.split("&"):
+            name, _, value = item.partition("=")
+            if name == "versionId" and value not in ("null", ""):
+                raise S3Error("NoSuchVersion")
+    path = unquote(path)
+    if path.startswith("/"):
+        path = path[1:]
+    bucket, slash, key = path.partition("/")
+    if not bucket or not slash or not key:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: "
+                      "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source",
+                      ArgumentValue=text)
+    return bucket, key
+
+
+def copyConditions(headers):
+    def check(source):
+        if evaluateConditions(headers, source, "x-amz-copy-source-") is not None:
+            raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-*")
+    return check
+
+
+def sourceReadCheck(call):
+    def check(bucket, source):
+        if not call.allows(source.acl, acl.READ):
+            raise S3Error("AccessDenied")
+    return check

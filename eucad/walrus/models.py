@@ -1,0 +1,78 @@
+"""Walrus's tables in the shared database: buckets, objects, multipart uploads.
+
+An object row names its data as ``segments``, a list of ``[blob, size]``: a
+plain PUT has one, a completed multipart upload has one per part (the part
+files become the object's files without being copied).  Metadata that S3
+returns as headers is kept as JSON: ``headers`` for Content-Type and the
+other Content-*/Cache-Control/Expires headers, ``meta`` for x-amz-meta-*.
+ACLs are JSON too (see ``eucad.walrus.acl``).
+"""
+
+import time
+
+from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eucad.common.db import Base
+
+
+class Bucket(Base):
+    __tablename__ = "walrus_buckets"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+    location: Mapped[str] = mapped_column(String(64), default="")
+    acl: Mapped[dict] = mapped_column(JSON)
+    objectCount: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytesUsed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StoredObject(Base):
+    __tablename__ = "walrus_objects"
+    __table_args__ = (UniqueConstraint("bucket", "key", name="walrus_objects_bucket_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(
+        String(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(1024))
+    owner: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))
+    modified: Mapped[float] = mapped_column(Float)
+    headers: Mapped[dict] = mapped_column(JSON)
+    meta: Mapped[dict] = mapped_column(JSON)
+    acl: Mapped[dict] = mapped_column(JSON)
+    checksums: Mapped[dict] = mapped_column(JSON)
+    segments: Mapped[list] = mapped_column(JSON)
+
+
+class Upload(Base):
+    """A multipart upload in progress."""
+    __tablename__ = "walrus_uploads"
+
+    uploadId: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(
+        String(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    owner: Mapped[str] = mapped_column(String(64))
+    initiated: Mapped[float] = mapped_column(Float)
+    headers: Mapped[dict] = mapped_column(JSON)
+    meta: Mapped[dict] = mapped_column(JSON)
+    acl: Mapped[dict] = mapped_column(JSON)
+    checksumAlgorithm: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Part(Base):
+    __tablename__ = "walrus_parts"
+
+    uploadId: Mapped[str] = mapped_column(
+        String(64), ForeignKey("walrus_uploads.uploadId", ondelete="CASCADE"),
+        primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blob: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))
+    modified: Mapped[float] = mapped_column(Float)
+    checksums: Mapped[dict] = mapped_column(JSON)

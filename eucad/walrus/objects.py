@@ -1,0 +1,191 @@
+"""The S3 object level: PUT, GET, HEAD, DELETE, CopyObject and object ACLs.
+
+GET and HEAD honour Range and the four conditional headers; bodies leave
+through ``eucad.walrus.producer`` (large) or in one read (small).  A PUT's
+body has already been spooled, hashed and checked by the time it gets here;
+storing it is ``WalrusStore.putObject``.  Multipart operations at this level
+are in ``eucad.walrus.multipart``.
+"""
+
+from eucad.walrus import acl, multipart, s3xml
+from eucad.walrus.call import objectResponseHeaders
+from eucad.walrus.checksums import responseHeaders as checksumHeaders
+from eucad.walrus.conditions import evaluateConditions, parseRange
+from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadCheck
+from eucad.walrus.errors import S3Error
+from eucad.walrus.producer import SegmentProducer
+from eucad.walrus.responses import Response, emptyResponse, isoDate, quoteEtag, xmlResponse
+
+#: Ranges up to this size are read in one go instead of streamed.
+SMALL_READ = 256 * 1024
+
+UNSUPPORTED = frozenset("tagging torrent legal-hold retention attributes restore select "
+                        "renameObject".split())
+
+RESPONSE_OVERRIDES = {
+    "response-content-type": "content-type",
+    "response-content-language": "content-language",
+    "response-expires": "expires",
+    "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition",
+    "response-content-encoding": "content-encoding",
+}
+
+
+async def dispatch(call):
+    s3 = call.s3
+    method = s3.method
+    query = s3.query
+    for name in query:
+        if name in UNSUPPORTED:
+            raise S3Error("NotImplemented", "Object %s is not implemented by Walrus." % (name,))
+    version = query.get("versionId")
+    if version is not None and version != "null":
+        raise S3Error("NoSuchVersion", Key=s3.key, VersionId=version)
+    if method == "PUT":
+        if "acl" in query:
+            return await putAcl(call)
+        if "uploadId" in query or "partNumber" in query:
+            return await multipart.uploadPart(call)
+        if s3.header("x-amz-copy-source"):
+            return await copy(call)
+        return await put(call)
+    if method in ("GET", "HEAD"):
+        if "acl" in query:
+            return await getAcl(call)
+        if "uploadId" in query:
+            return await multipart.listParts(call)
+        return await get(call, method == "HEAD")
+    if method == "DELETE":
+        if "uploadId" in query:
+            return await multipart.abort(call)
+        return await remove(call)
+    if method == "POST":
+        if "uploads" in query:
+            return await multipart.create(call)
+        if "uploadId" in query:
+            return await multipart.complete(call)
+        raise S3Error("NotImplemented", "This POST on an object is not implemented.")
+    raise S3Error("MethodNotAllowed", Method=method, ResourceType="OBJECT")
+
+
+async def put(call):
+    if "content-length" not in call.s3.headers and "transfer-encoding" not in call.s3.headers:
+        raise S3Error("MissingContentLength")
+    headers = call.objectHeaders()
+    meta = call.userMetadata()
+    makeAcl = call.aclFromHeaders()
+    obj = await call.store.putObject(
+        call.userName or "anonymous", call.s3.bucket, call.s3.key, call.body, headers, meta,
+        makeAcl, call.bucketCheck(acl.WRITE), call.checksums)
+    result = {"ETag": quoteEtag(obj.etag)}
+    result.update(checksumHeaders(call.checksums))
+    return emptyResponse(200, result)
+
+
+async def remove(call):
+    await call.store.deleteObject(call.s3.bucket, call.s3.key, call.bucketCheck(acl.WRITE))
+    return emptyResponse(204)
+
+
+# -- reading ----------------------------------------------------------------
+async def _lookupReadable(call):
+    bucket, obj = await call.store.lookupObject(call.s3.bucket, call.s3.key)
+    if obj is None:
+        # Without the right to list, a missing key is indistinguishable
+        # from a forbidden one (as in S3).
+        if not call.allows(bucket.acl, acl.READ):
+            raise S3Error("AccessDenied")
+        raise S3Error("NoSuchKey", Key=call.s3.key)
+    if not call.allows(obj.acl, acl.READ):
+        raise S3Error("AccessDenied")
+    return bucket, obj
+
+
+async def get(call, headOnly):
+    s3 = call.s3
+    for attempt in (1, 2):
+        _, obj = await _lookupReadable(call)
+        condition = evaluateConditions(s3.headers, obj)
+        if condition == 412:
+            raise S3Error("PreconditionFailed", Condition="If-Match")
+        if condition == 304:
+            return emptyResponse(304, {"ETag": quoteEtag(obj.etag),
+                                       "Last-Modified": objectResponseHeaders(obj)["Last-Modified"]})
+        requested = parseRange(s3.header("range"), obj.size)
+        start, length = requested if requested is not None else (0, obj.size)
+        overrides = {header: s3.query[name] for name, header in RESPONSE_OVERRIDES.items()
+                     if name in s3.query}
+        checksumMode = (s3.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
+        headers = objectResponseHeaders(obj, overrides, checksumMode and requested is None)
+        headers["Content-Length"] = str(length)
+        status = 200
+        if requested is not None:
+            status = 206
+            headers["Content-Range"] = "bytes %d-%d/%d" % (start, start + length - 1, obj.size)
+        if headOnly:
+            return Response(status, headers)
+        try:
+            if length <= SMALL_READ:
+                data = await call.store.readRange(obj, start, length) if length else b""
+                return Response(status, headers, data)
+            handles = await call.store.openSegments(obj)
+        except FileNotFoundError:
+            # Replaced between the lookup and the open: look again, once.
+            if attempt == 2:
+                raise S3Error("InternalError", "The object changed while being read.")
+            continue
+        segments = [(handle, size) for handle, (_blob, size) in zip(handles, obj.segments)]
+
+        def stream(request, segments=segments, start=start, length=length):
+            return SegmentProducer(segments, start, length, call.walrus.runIo) \
+                .beginProducing(request)
+        return Response(status, headers, producer=stream)
+
+
+# -- copying ------------------------------------------------------------------
+async def copy(call):
+    s3 = call.s3
+    sourceBucket, sourceKey = parseCopySource(s3.header("x-amz-copy-source"))
+    directive = (s3.header("x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown metadata directive.",
+                      ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
+    if directive == "COPY" and (sourceBucket, sourceKey) == (s3.bucket, s3.key):
+        raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to "
+                      "copy an object to itself without changing the object's metadata, "
+                      "storage class, website redirect location or encryption attributes.")
+    replaced = (call.objectHeaders(), call.userMetadata()) if directive == "REPLACE" else None
+
+    def attributes(source):
+        if replaced is not None:
+            return replaced
+        return dict(source.headers), dict(source.meta)
+    algorithm = s3.header("x-amz-checksum-algorithm")
+    algorithms = [algorithm.upper()] if algorithm else []
+    obj = await call.store.copyObject(
+        call.userName or "anonymous", sourceBucket, sourceKey, sourceReadCheck(call),
+        copyConditions(s3.headers), s3.bucket, s3.key, attributes, call.aclFromHeaders(),
+        call.bucketCheck(acl.WRITE), algorithms)
+    root = s3xml.document("CopyObjectResult")
+    s3xml.add(root, "LastModified", isoDate(obj.modified))
+    s3xml.add(root, "ETag", quoteEtag(obj.etag))
+    for name, value in obj.checksums.items():
+        s3xml.add(root, "Checksum" + name, value)
+    return xmlResponse(root)
+
+
+# -- ACLs ----------------------------------------------------------------------
+async def getAcl(call):
+    _, obj = await call.store.headObject(call.s3.bucket, call.s3.key)
+    if not call.allows(obj.acl, acl.READ_ACP):
+        raise S3Error("AccessDenied")
+    return xmlResponse(acl.toXml(obj.acl))
+
+
+async def putAcl(call):
+    from eucad.walrus.bucket import aclFromRequest
+    build = await aclFromRequest(call, None)
+    await call.store.setObjectAcl(call.s3.bucket, call.s3.key, call.objectCheck(acl.WRITE_ACP),
+                                  lambda bucket, obj: build(obj.acl["owner"], bucket.owner))
+    return emptyResponse(200)

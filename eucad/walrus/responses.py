@@ -1,0 +1,53 @@
+"""What an S3 handler returns, and the formats S3 answers in.
+
+Handlers return a ``Response``: a status, headers, and either bytes or a
+``producer`` (a callable that streams the body to the request and returns a
+Deferred firing when done).  ``eucad.walrus.service`` writes it out, so no
+handler touches the twisted Request's response side.
+"""
+
+import time
+from email.utils import formatdate
+
+from eucad.walrus import s3xml
+
+
+class Response:
+    def __init__(self, status=200, headers=None, body=b"", producer=None):
+        self.status = status
+        self.headers = dict(headers or {})
+        self.body = body
+        self.producer = producer
+
+
+def xmlResponse(root, status=200, headers=None):
+    body = s3xml.serialize(root) if not isinstance(root, bytes) else root
+    merged = {"Content-Type": "application/xml"}
+    merged.update(headers or {})
+    return Response(status, merged, body)
+
+
+def emptyResponse(status=200, headers=None):
+    return Response(status, headers, b"")
+
+
+def httpDate(epoch):
+    """``Wed, 12 Oct 2009 17:50:00 GMT`` (Last-Modified, Date)."""
+    return formatdate(epoch, usegmt=True)
+
+
+def isoDate(epoch):
+    """``2009-10-12T17:50:30.000Z`` (listings)."""
+    millis = int(round((epoch - int(epoch)) * 1000)) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".%03dZ" % millis
+
+
+def quoteEtag(etag):
+    return '"%s"' % (etag,)
+
+
+def unquoteEtag(text):
+    text = text.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    return text.strip('"')

@@ -1,0 +1,84 @@
+"""Reading request XML safely and writing S3's response documents.
+
+Request bodies (CreateBucketConfiguration, Delete, CompleteMultipartUpload,
+AccessControlPolicy) come from anyone who can reach the port, so they are
+parsed by lxml with entity expansion, DTD loading and network access all off,
+and only up to a size limit: a billion-laughs or external-entity body is a
+``MalformedXML`` and nothing else.  Responses are built with lxml too, in the
+S3 namespace, so escaping is never done by hand.
+"""
+
+from lxml import etree
+
+from eucad.walrus.errors import S3Error
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+#: Large enough for DeleteObjects of 1000 long keys or 10000 parts.
+MAX_XML_BYTES = 2 * 1024 * 1024
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True,
+                          load_dtd=False, dtd_validation=False,
+                          huge_tree=False, remove_comments=True,
+                          remove_pis=True)
+
+
+def parseXml(body, code="MalformedXML", limit=MAX_XML_BYTES):
+    """
+    The root element of ``body`` (bytes), or S3Error(``code``).
+
+    A document with a DOCTYPE is refused outright: S3 bodies never need one,
+    and refusing it closes the entity-expansion door whatever lxml does.
+    """
+    if len(body) > limit:
+        raise S3Error("MaxMessageLengthExceeded" if code == "MalformedXML" else code,
+                      "The XML body is larger than %d bytes." % (limit,))
+    if not body.strip():
+        raise S3Error(code)
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError:
+        raise S3Error(code)
+    if root is None or root.getroottree().docinfo.doctype:
+        raise S3Error(code)
+    return root
+
+
+def localName(element):
+    """The tag of ``element`` without its namespace."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def children(element, name):
+    """Child elements named ``name`` in any (or no) namespace."""
+    return [c for c in element if localName(c) == name]
+
+
+def childText(element, name, default=None):
+    """The text of the first child named ``name``, or ``default``."""
+    found = children(element, name)
+    if not found:
+        return default
+    return found[0].text or ""
+
+
+def document(rootName):
+    """A new response root element in the S3 namespace."""
+    return etree.Element("{%s}%s" % (S3_NS, rootName), nsmap={None: S3_NS})
+
+
+def add(parent, name, text=None):
+    """Append ``<name>text</name>`` to ``parent`` and return the child."""
+    child = etree.SubElement(parent, "{%s}%s" % (S3_NS, name))
+    if text is not None:
+        child.text = text if isinstance(text, str) else str(text)
+    return child
+
+
+def serialize(root):
+    """The bytes of a response document, with its XML declaration."""
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

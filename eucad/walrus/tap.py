@@ -1,0 +1,46 @@
+"""``twistd eucalyptus-walrus``: the Walrus daemon.
+
+The service tree, started in order and stopped in reverse: the log file
+(``walrus.log``), the database shared with the CLC (``DB_URL``, else SQLite
+under ``var/lib/eucalyptus/db``), the I/O threads, the bukkits directory and
+its start-up sweep, and the S3 port (``WALRUS_LISTEN``:``WALRUS_PORT``).
+"""
+
+from twisted.application import strports
+from twisted.application.internet import TCPServer
+
+from eucad.common import daemon
+from eucad.common.db import Database, defaultUrl
+from eucad.walrus.app import IoPool, StoreStartup, buildWalrus, confValue
+from eucad.walrus.service import makeSite
+
+
+class Options(daemon.DaemonOptions):
+    """Everything but ``--prefix`` comes from eucalyptus.conf."""
+
+    optParameters = [
+        ["port", None, None,
+         "Listen here instead of WALRUS_LISTEN:WALRUS_PORT (a strports description, "
+         "e.g. tcp:0:interface=127.0.0.1)."],
+    ]
+
+
+def makeService(options):
+    conf = options.conf
+    layout = options.layout
+    root = daemon.makeDaemonService(options, "walrus.log")
+    database = Database(conf.get("DB_URL") or defaultUrl(layout))
+    database.setServiceParent(root)
+    io = IoPool(int(confValue(conf, "WALRUS_IO_THREADS")))
+    io.setServiceParent(root)
+    walrus = buildWalrus(database, layout.bukkits, conf, io.run)
+    StoreStartup(walrus.store).setServiceParent(root)
+    site = makeSite(walrus)
+    if options["port"]:
+        server = strports.service(options["port"], site)
+    else:
+        server = TCPServer(int(conf.get("WALRUS_PORT")), site,
+                           interface=conf.get("WALRUS_LISTEN"))
+    server.setServiceParent(root)
+    root.walrus = walrus
+    return root

@@ -1,0 +1,60 @@
+"""Walrus's HTTP connection and request classes, and the Site that uses them.
+
+``WalrusRequest`` puts a ``BodySpool`` in place of twisted.web's content
+file, so bodies are hashed and written to disk while they arrive (see
+``eucad.walrus.body``), and never parses form bodies into memory.
+``WalrusChannel`` writes ``x-amz-*`` response header names in lower case,
+as S3 does: clients take user metadata names from those headers as written
+(boto3 would otherwise see ``X-Amz-Meta-Color`` as the key ``Color``).
+
+A Site that serves Walrus next to other resources (the CLC on a shared
+port) gets the same behaviour from ``configureSite``.
+"""
+
+from twisted.web.http import HTTPChannel
+from twisted.web.server import Request, Site
+
+
+class WalrusRequest(Request):
+    """
+    A Request whose body goes to a BodySpool as it arrives, when its Site
+    has a ``walrusSpoolFactory``; otherwise a plain Request.
+    """
+
+    _parsePOSTFormSubmission = False
+
+    def gotLength(self, length):
+        site = getattr(self.channel, "site", None)
+        factory = getattr(site, "walrusSpoolFactory", None)
+        if factory is None:
+            Request.gotLength(self, length)
+            return
+        self.content = factory(self.requestHeaders, length, self.transport)
+
+
+class WalrusChannel(HTTPChannel):
+    """An HTTP/1.1 channel that writes ``x-amz-*`` header names in lower case."""
+
+    def writeHeaders(self, version, code, reason, headers):
+        sequence = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            if name[:6].lower() == b"x-amz-":
+                name = name.lower()
+            for value in values:
+                sequence.extend((name, b": ", value, b"\r\n"))
+        sequence.append(b"\r\n")
+        self.transport.writeSequence(sequence)
+
+
+def configureSite(site, spoolFactory):
+    """Make ``site`` use Walrus's request, channel and body spooling."""
+    site.requestFactory = WalrusRequest
+    site.protocol = WalrusChannel
+    site.walrusSpoolFactory = spoolFactory
+    return site
+
+
+def makeSite(resource, spoolFactory):
+    site = Site(resource)
+    site.displayTracebacks = False
+    return configureSite(site, spoolFactory)
