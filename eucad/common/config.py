@@ -40,6 +40,7 @@ DEFAULTS = {
     "NC_LISTEN": "0.0.0.0",
     "NODES": "",
     "NODE_POLL_SECONDS": "2",
+    "SCHEDPOLICY": "ROUNDROBIN",
     "HYPERVISOR": "auto",
     "LIBVIRT_URI": "qemu:///system",
     "INSTANCE_PATH": "/usr/local/eucalyptus",
@@ -58,6 +59,7 @@ DEFAULTS = {
     "VNET_ROUTER": "",
     "VNET_DNS": "",
     "VNET_MACMAP": "",
+    "VNET_MTU": "",
     "VNET_ADDRSPERNET": "32",
     "VNET_PUBLICIPS": "",
 }

@@ -47,7 +47,8 @@ _KEY_CHECKS = {
     "VNET_SUBNET": "ip", "VNET_NETMASK": "ip", "VNET_BROADCAST": "ip",
     "VNET_ROUTER": "ip", "VNET_DNS": "ips", "VNET_ADDRSPERNET": "count",
     "MAX_CORES": "count", "MAX_MEM": "count", "MAX_DISK": "count",
-    "CLUSTER_POLL_SECONDS": "count", "NODE_POLL_SECONDS": "count",
+    "CLUSTER_POLL_SECONDS": "seconds", "NODE_POLL_SECONDS": "seconds",
+    "SCHEDPOLICY": ("ROUNDROBIN", "GREEDY"), "VNET_MTU": "optionalCount",
 }
 
 
@@ -80,6 +81,15 @@ def check(kind, name, value):
     if kind == "count":
         if not value.isdigit():
             raise BadArgument("%s: %r is not a whole number" % (name, value))
+        return value
+    if kind == "optionalCount":
+        return check("count", name, value) if value else value
+    if kind == "seconds":
+        try:
+            if float(value) <= 0:
+                raise ValueError(value)
+        except ValueError:
+            raise BadArgument("%s: %r is not a positive number of seconds" % (name, value))
         return value
     if kind == "path":
         if not value or "\n" in value:

@@ -27,7 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL, crypto
 from service_identity.cryptography import (verify_certificate_hostname,
                                            verify_certificate_ip_address)
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.interfaces import (IOpenSSLClientConnectionCreator,
+                                         IOpenSSLContextFactory)
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -258,6 +259,7 @@ class Credentials:
         return _ClientOptions(self._context(_Verifier(expectRole, hostname)), hostname)
 
 
+@implementer(IOpenSSLContextFactory)
 class _ServerOptions:
     """A context factory for ``SSL4ServerEndpoint`` (the getContext protocol)."""
 

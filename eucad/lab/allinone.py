@@ -14,6 +14,7 @@ daemon code.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from eucad.common.config import EucaConf, Layout
 from eucad.lab import testimage
 from eucad.lab.topology import Lab
 
-DAEMONS = ("walrus", "clc", "cc")
+DAEMONS = ("clc", "cc")  # TEMP
 
 
 class AllInOneError(Exception):
@@ -38,8 +39,14 @@ def _bin(name):
 
 
 def _run(argv, **kwargs):
-    return subprocess.run(argv, check=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **kwargs)
+    """Run a tool to its end; a failure says what the tool printed."""
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+    if result.returncode != 0:
+        raise AllInOneError("%s exited %d: %s" % (
+            " ".join(argv), result.returncode,
+            (result.stderr.strip() or result.stdout.strip())[-2000:]))
+    return result
 
 
 def _waitFor(what, check, timeout, interval=0.2):
@@ -72,6 +79,26 @@ def _pidAlive(pid):
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def freeBasePort(span=8, attempts=50):
+    """A base port whose ``span`` ports are all free on 127.0.0.1 (for tests)."""
+    import random
+    for _ in range(attempts):
+        base = random.randrange(20000, 60000 - span)
+        sockets = []
+        try:
+            for port in range(base, base + span):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AllInOneError("no run of %d free ports found" % (span,))
 
 
 class Daemon:
@@ -131,7 +158,7 @@ class AllInOne:
     """
 
     def __init__(self, runDir, labName="eucad", basePort=8773, nodes=2,
-                 subnet="10.77.0", log=print):
+                 subnet="10.77.0.0/24", log=print):
         self.runDir = os.path.abspath(runDir)
         self.labName = labName
         self.basePort = basePort
@@ -177,8 +204,11 @@ class AllInOne:
     def configure(self, described):
         fe = described["frontend"]
         nodes = described["nodes"]
-        macmap = " ".join("d0:0d:%02x:00:00:%02x=%s.%d" % (
-            self.basePort % 256, i, self.subnet, 100 + i) for i in range(1, 33))
+        network = ipaddress.IPv4Network(self.subnet)
+        # Instances take addresses from .100 up, clear of the lab's hosts.
+        macmap = " ".join("d0:0d:%02x:00:00:%02x=%s" % (
+            self.basePort % 256, i, network.network_address + 100 + i)
+            for i in range(1, 33))
         self._euca_conf(
             self.frontEnd, "-cloud", "Y", "-walrus", "Y", "-cc", "Y", "-nc", "N",
             "-nodes", " ".join("127.0.0.1:%d" % self.ncPort(i) for i in range(len(nodes))),
@@ -252,7 +282,7 @@ class AllInOne:
         for zone in zones["AvailabilityZones"]:
             name = zone["ZoneName"]
             if "m1.small" in name:
-                return int(zone["ZoneState"].split("/")[0].strip())
+                return int(zone["State"].split("/")[0].strip())
         return 0
 
     def httpFromFrontEnd(self, ip, timeout=2):
@@ -277,7 +307,7 @@ class AllInOne:
         self.log("images: %s" % (", ".join("%s %s" % kv for kv in sorted(ids.items())),))
         for daemon in self.daemons():
             daemon.start()
-        for port in [self.clcPort, self.ccPort, self.walrusPort] + [
+        for port in [self.clcPort, self.ccPort] + [
                 self.ncPort(i) for i in range(self.nodeCount)]:
             _waitFor("port %d" % port, lambda: _portOpen(port), 30)
         creds = self.credentials(credentialsDir or os.path.join(self.runDir, "creds"))
@@ -350,9 +380,10 @@ def main(argv=None):
     parser.add_argument("--dir", default="run", help="state directory (kept by down)")
     parser.add_argument("--name", default="eucad", help="lab name (namespace prefix)")
     parser.add_argument("--port", type=int, default=8773, help="the CLC's port")
+    parser.add_argument("--subnet", default="10.77.0.0/24", help="the lab's private network")
     parser.add_argument("--no-instance", action="store_true")
     args = parser.parse_args(argv)
-    cloud = AllInOne(args.dir, labName=args.name, basePort=args.port)
+    cloud = AllInOne(args.dir, labName=args.name, basePort=args.port, subnet=args.subnet)
     if args.command == "down":
         cloud.down()
         return 0

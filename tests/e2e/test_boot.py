@@ -35,10 +35,10 @@ class BootTests(unittest.TestCase):
         reason = _missing()
         if reason:
             raise unittest.SkipTest(reason)
-        from eucad.lab.allinone import AllInOne
+        from eucad.lab.allinone import AllInOne, freeBasePort
         self.runDir = os.path.abspath(self.mktemp())
         self.cloud = AllInOne(self.runDir, labName="e2e%d" % (os.getpid() % 1000),
-                              basePort=18773, nodes=2, subnet="10.78.0",
+                              basePort=freeBasePort(), nodes=2, subnet="10.78.0.0/24",
                               log=lambda message: None)
 
     def namespaces(self):
