@@ -73,12 +73,12 @@ def parseRange(text, size):
                 raise S3Error("InvalidRange", ActualObjectSize=str(size), RangeRequested=text)
             return size - suffix, suffix
         start = int(first)
-        end = int(last) if last else size - 1
+        end = int(last) if last else None
     except ValueError:
         return None
-    if end < start:
+    if end is not None and end < start:
         return None
     if start >= size:
         raise S3Error("InvalidRange", ActualObjectSize=str(size), RangeRequested=text)
-    end = min(end, size - 1)
+    end = size - 1 if end is None else min(end, size - 1)
     return start, end - start + 1
