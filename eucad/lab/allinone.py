@@ -58,6 +58,8 @@ def _waitFor(what, check, timeout, interval=0.2):
             result = check()
             if result:
                 return result
+        except AllInOneError:
+            raise
         except Exception as e:  # the thing is not up yet: say why at the end
             last = e
         time.sleep(interval)
@@ -326,30 +328,71 @@ class AllInOne:
             for instance in reservation["Instances"]:
                 if instance["State"]["Name"] in ("pending", "running") and \
                         instance["ImageId"] == imageId:
-                    return self._waitHttp(ec2, instance["InstanceId"], timeout)
+                    try:
+                        return self._waitHttp(ec2, instance["InstanceId"], timeout)
+                    except AllInOneError as e:
+                        self.log("not using %s: %s" % (instance["InstanceId"], e))
         answer = ec2.run_instances(ImageId=imageId, MinCount=1, MaxCount=1,
                                    InstanceType="m1.small")
         instanceId = answer["Instances"][0]["InstanceId"]
         self.log("started %s" % (instanceId,))
         return self._waitHttp(ec2, instanceId, timeout)
 
+    def _instance(self, ec2, instanceId):
+        """The instance as DescribeInstances shows it; an error once it is gone."""
+        found = ec2.describe_instances(InstanceIds=[instanceId])
+        instance = found["Reservations"][0]["Instances"][0]
+        state = instance["State"]["Name"]
+        if state in ("terminated", "shutting-down"):
+            raise AllInOneError("%s is %s: %s" % (
+                instanceId, state, instance.get("StateReason", {}).get("Message")))
+        return instance
+
     def _waitHttp(self, ec2, instanceId, timeout):
         def running():
-            found = ec2.describe_instances(InstanceIds=[instanceId])
-            instance = found["Reservations"][0]["Instances"][0]
-            state = instance["State"]["Name"]
-            if state in ("terminated", "shutting-down"):
-                raise AllInOneError("%s is %s: %s" % (
-                    instanceId, state, instance.get("StateReason")))
-            return instance if state == "running" and instance.get("PrivateIpAddress") else None
+            instance = self._instance(ec2, instanceId)
+            running = instance["State"]["Name"] == "running"
+            return instance if running and instance.get("PrivateIpAddress") else None
         instance = _waitFor("%s to be running" % (instanceId,), running, timeout, 0.5)
         ip = instance["PrivateIpAddress"]
-        _waitFor("HTTP from %s at %s" % (instanceId, ip),
-                 lambda: instanceId in self.httpFromFrontEnd(ip), timeout, 0.3)
+        tries = []
+
+        def answers():
+            tries.append(None)
+            if len(tries) % 10 == 0:
+                self._instance(ec2, instanceId)  # stop waiting if it died
+            return instanceId in self.httpFromFrontEnd(ip)
+        _waitFor("HTTP from %s at %s" % (instanceId, ip), answers, timeout, 0.3)
         self.log("%s is running at %s and answers HTTP" % (instanceId, ip))
         return {"instanceId": instanceId, "privateIp": ip}
 
+    def terminateAll(self, timeout=60):
+        """Terminate every live instance through the API, as the admin would."""
+        try:
+            ec2 = self.ec2(self.credentials(os.path.join(self.runDir, "creds")))
+            live = [i["InstanceId"] for r in ec2.describe_instances(
+                InstanceIds=["verbose"])["Reservations"] for i in r["Instances"]
+                if i["State"]["Name"] in ("pending", "running")]
+        except Exception as e:  # the CLC is not up: nothing to ask
+            self.log("not terminating instances: %s" % (e,))
+            return
+        if not live:
+            return
+        ec2.terminate_instances(InstanceIds=live)
+
+        def allGone():
+            found = ec2.describe_instances(InstanceIds=live)["Reservations"]
+            return all(i["State"]["Name"] == "terminated"
+                       for r in found for i in r["Instances"])
+        try:
+            _waitFor("instances to terminate", allGone, timeout, 0.5)
+            self.log("terminated %s" % (" ".join(live),))
+        except AllInOneError as e:
+            self.log(str(e))
+
     def down(self):
+        if any(daemon.pid() is not None for daemon in self.daemons()):
+            self.terminateAll()
         for daemon in reversed(self.daemons()):
             daemon.stop()
         self.lab.down()
