@@ -10,15 +10,7 @@ is not split across instances.
 
 import copy
 
-#: The VM types of a fresh install (DESIGN.md); the CLC's definitions,
-#: carried in every run spec, replace these by name.
-DEFAULT_VMTYPES = (
-    {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10},
-    {"name": "c1.medium", "cpu": 1, "ram": 256, "disk": 10},
-    {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10},
-    {"name": "m1.xlarge", "cpu": 2, "ram": 1024, "disk": 20},
-    {"name": "c1.xlarge", "cpu": 4, "ram": 2048, "disk": 20},
-)
+from eucad.common.vmtypes import DEFAULT_VMTYPES  # noqa: F401 (re-exported)
 
 
 def vmtypeSize(vmtype):

@@ -10,14 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eucad.common.db import Base
 
-#: name, cpu, ram MiB, disk GiB (DESIGN.md, as in the Eucalyptus 1.4 guide).
-DEFAULT_VMTYPES = (
-    {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10},
-    {"name": "c1.medium", "cpu": 1, "ram": 256, "disk": 10},
-    {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10},
-    {"name": "m1.xlarge", "cpu": 2, "ram": 1024, "disk": 20},
-    {"name": "c1.xlarge", "cpu": 4, "ram": 2048, "disk": 20},
-)
+from eucad.common.vmtypes import DEFAULT_VMTYPES  # noqa: F401 (re-exported)
 
 DEFAULT_INSTANCE_TYPE = "m1.small"
 
