@@ -1,0 +1,171 @@
+"""The crash test: SIGKILL the Walrus daemon in the middle of PUTs.
+
+A real ``twist eucalyptus-walrus`` process takes overwrites of a few keys
+from several clients at once and is killed with SIGKILL while bodies are in
+flight.  After a restart every key must read back complete, its MD5 equal to
+its ETag and to one of the versions a client sent, and the start-up sweep
+must leave no temporary file and no blob that no row names.
+"""
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from twisted.internet import threads
+from twisted.trial import unittest
+
+from eucad.common import accounts
+from eucad.common.config import EucaConf, Layout
+from eucad.common.db import Database, defaultUrl
+
+KEYS = ["key-%d" % i for i in range(8)]
+WRITERS = 4
+
+
+def freePort():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """One ``python -m twisted eucalyptus-walrus`` process, by PID."""
+
+    def __init__(self, prefix, port):
+        self.prefix = prefix
+        self.port = port
+        self.process = None
+
+    def start(self):
+        log = open(os.path.join(self.prefix, "daemon-%d.log" % time.time_ns()), "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "twisted", "eucalyptus-walrus", "--prefix", self.prefix],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.prefix)
+        log.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("walrus exited with %s" % (self.process.returncode,))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("walrus did not listen within 60 s")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+
+class CrashTests(unittest.TestCase):
+    timeout = 300
+
+    def test_sigkillDuringPuts(self):
+        """After SIGKILL mid-PUT and a restart, every object is whole and matches its ETag."""
+        return threads.deferToThread(self.scenario)
+
+    def scenario(self):
+        import boto3
+        from botocore.config import Config
+        prefix = os.path.abspath(self.mktemp())
+        layout = Layout(prefix)
+        port = freePort()
+        conf = EucaConf(layout.conf)
+        conf.set("WALRUS_PORT", str(port))
+        conf.set("WALRUS_LISTEN", "127.0.0.1")
+        conf.set("LOGLEVEL", "INFO")
+        conf.save()
+        database = Database(defaultUrl(layout))
+        accessKey, secretKey = database.transact(
+            lambda s: (lambda u: (u.accessKey, u.secretKey))(accounts.createUser(s, "crash")))
+        database.engine.dispose()
+
+        daemon = Daemon(prefix, port)
+        self.addCleanup(daemon.kill)
+        daemon.start()
+
+        def client():
+            return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port,
+                                aws_access_key_id=accessKey, aws_secret_access_key=secretKey,
+                                region_name="us-east-1",
+                                config=Config(s3={"addressing_style": "path"},
+                                              retries={"max_attempts": 1},
+                                              connect_timeout=5, read_timeout=30))
+        s3 = client()
+        s3.create_bucket(Bucket="crash")
+        sent = {key: set() for key in KEYS}
+        lock = threading.Lock()
+        for key in KEYS:
+            data = os.urandom(1024 * 1024)
+            sent[key].add(hashlib.md5(data).hexdigest())
+            s3.put_object(Bucket="crash", Key=key, Body=data)
+
+        stop = threading.Event()
+        completed = [0]
+        interrupted = [0]
+
+        def writer(index):
+            mine = client()
+            round = 0
+            while not stop.is_set() and round < 500:
+                key = KEYS[(index + round * WRITERS) % len(KEYS)]
+                data = os.urandom((1 + (round * 7 + index) % 12) * 1024 * 1024)
+                with lock:
+                    sent[key].add(hashlib.md5(data).hexdigest())
+                try:
+                    mine.put_object(Bucket="crash", Key=key, Body=data)
+                    with lock:
+                        completed[0] += 1
+                except Exception:
+                    with lock:
+                        interrupted[0] += 1
+                    return
+                round += 1
+        workers = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+        for worker in workers:
+            worker.start()
+        deadline = time.time() + 30
+        while completed[0] < 6 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        daemon.kill(signal.SIGKILL)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=60)
+        self.assertGreaterEqual(completed[0], 6)
+        # The kill cut some uploads short: their clients saw the connection die.
+        self.assertGreaterEqual(interrupted[0], 1)
+
+        daemon.start()
+        s3 = client()
+        for key in KEYS:
+            got = s3.get_object(Bucket="crash", Key=key)
+            body = got["Body"].read()
+            digest = hashlib.md5(body).hexdigest()
+            self.assertEqual(len(body), got["ContentLength"], key)
+            self.assertEqual('"%s"' % digest, got["ETag"], key)
+            self.assertIn(digest, sent[key], key)
+
+        bukkits = layout.bukkits
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            temporary = os.listdir(os.path.join(bukkits, "tmp"))
+            blobs = [name for directory in os.listdir(os.path.join(bukkits, "blobs"))
+                     for name in os.listdir(os.path.join(bukkits, "blobs", directory))]
+            if not temporary and len(blobs) == len(KEYS):
+                break
+            time.sleep(0.2)
+        self.assertEqual(temporary, [])
+        self.assertEqual(len(blobs), len(KEYS))
+        daemon.kill(signal.SIGTERM)
