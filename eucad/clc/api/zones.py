@@ -31,7 +31,11 @@ def verboseRows(entry, resources, vmtypes, region):
             scheduler.freeFor(resources, vmtype), scheduler.maxFor(resources, vmtype),
             vmtype["cpu"], vmtype["ram"], vmtype["disk"]), region))
     for node in resources.get("nodes", []):
-        rows.append(zoneItem("|- %s" % (node.get("host"),),
+        # Several nodes may share a host (one NC per port), so name both.
+        name = node.get("host")
+        if node.get("port"):
+            name = "%s:%s" % (name, node["port"])
+        rows.append(zoneItem("|- %s" % (name,),
                              "%s cpu %s/%s ram %s/%s disk %s/%s" % (
                                  node.get("state"), node.get("freeCpu"), node.get("cpu"),
                                  node.get("freeRam"), node.get("ram"),
