@@ -290,7 +290,7 @@ class ZonesAndRegionsTests(ApiTestCase):
         self.assertEqual(zone1[1], ("|- vm types", "free / max   cpu   ram  disk"))
         self.assertEqual(zone1[2], ("|- m1.small", "0002 / 0004    1   128    10"))
         self.assertEqual(zone1[4], ("|- m1.large", "0001 / 0002    2   512    10"))
-        self.assertEqual(zone1[7][0], "|- n1")
+        self.assertEqual(zone1[7][0], "|- n1:8775")
         self.assertEqual(zone1[7][1], "up cpu 2/4 ram 1536/2048 disk 90/100")
 
     def test_verboseOnlyForAdmin(self):
