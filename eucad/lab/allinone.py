@@ -27,7 +27,7 @@ from eucad.common.config import EucaConf, Layout
 from eucad.lab import testimage
 from eucad.lab.topology import Lab
 
-DAEMONS = ("clc", "cc")  # TEMP
+DAEMONS = ("walrus", "clc", "cc")
 
 
 class AllInOneError(Exception):
@@ -309,7 +309,7 @@ class AllInOne:
         self.log("images: %s" % (", ".join("%s %s" % kv for kv in sorted(ids.items())),))
         for daemon in self.daemons():
             daemon.start()
-        for port in [self.clcPort, self.ccPort] + [
+        for port in [self.clcPort, self.ccPort, self.walrusPort] + [
                 self.ncPort(i) for i in range(self.nodeCount)]:
             _waitFor("port %d" % port, lambda: _portOpen(port), 30)
         creds = self.credentials(credentialsDir or os.path.join(self.runDir, "creds"))
