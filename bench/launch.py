@@ -682,12 +682,17 @@ def report(label, results, describeInterval, pollSeconds):
         "      of which NC -> CC poll -> CLC poll (CLC's stateChanged) %s" % (fmt(clcLag),),
         "      of which the user's own DescribeInstances interval      %s" % (fmt(userLag),),
         "    polling's share of the running gap                      %s" % (
-            "   -  " if reportLag is None or runningGap <= 0
-            else "%5.0f%%" % (100.0 * reportLag / runningGap),),
+            "%5.0f%%" % (100.0 * reportLag / runningGap,) if reportLag is not None
+            and reportLag > 0 and runningGap > 0.05 else "  n/a: no gap left to explain",),
         "    polling's share of the HTTP gap                         %s" % (
             "  0% (the address is in the RunInstances answer; probing starts there)"
             if all(r["ipInAnswer"] for r in euc) else "see note above"),
     ]
+    if clcLag is not None and clcLag < 0:
+        lines.append(
+            "note: the CLC learned 'running' before libvirt's started event: the NC reports"
+            " a domain libvirt lists as paused while createXML is still starting it"
+            " (VIR_DOMAIN_PAUSED_STARTING_UP) as running")
     return "\n".join(lines), httpRatio
 
 
