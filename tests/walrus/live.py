@@ -49,8 +49,24 @@ class LiveWalrus:
         startup = StoreStartup(self.walrus.store)
         startup.startService()
         yield startup.swept
-        self.port = reactor.listenTCP(0, makeSite(self.walrus), interface="127.0.0.1")
-        self.testcase.addCleanup(self.port.stopListening)
+        site = makeSite(self.walrus)
+        channels = []
+        buildProtocol = site.buildProtocol
+
+        def tracked(addr):
+            channel = buildProtocol(addr)
+            channels.append(channel)
+            return channel
+        site.buildProtocol = tracked
+        self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
+
+        def closeAll():
+            # Clients keep connections alive after a test; end them here.
+            for channel in channels:
+                if channel.transport is not None:
+                    channel.transport.abortConnection()
+            return self.port.stopListening()
+        self.testcase.addCleanup(closeAll)
         self.endpoint = "http://127.0.0.1:%d" % (self.port.getHost().port,)
 
         def users(session):
