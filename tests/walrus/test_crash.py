@@ -169,3 +169,61 @@ class CrashTests(unittest.TestCase):
         self.assertEqual(temporary, [])
         self.assertEqual(len(blobs), len(KEYS))
         daemon.kill(signal.SIGTERM)
+
+
+def peakRss(pid):
+    """The process's peak resident memory (VmHWM), in bytes."""
+    with open("/proc/%d/status" % (pid,)) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM for %d" % (pid,))
+
+
+class MemoryTests(unittest.TestCase):
+    timeout = 300
+
+    def test_oneGibPutAndGetStayUnder64MiB(self):
+        """A 1 GiB PUT and GET grow the daemon's peak memory by less than 64 MiB."""
+        return threads.deferToThread(self.scenario)
+
+    def scenario(self):
+        from botocore.auth import S3SigV4QueryAuth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        prefix = os.path.abspath(self.mktemp())
+        layout = Layout(prefix)
+        port = freePort()
+        conf = EucaConf(layout.conf)
+        conf.set("WALRUS_PORT", str(port))
+        conf.set("WALRUS_LISTEN", "127.0.0.1")
+        conf.set("WALRUS_MAX_BUCKET_SIZE_MB", "0")
+        conf.save()
+        database = Database(defaultUrl(layout))
+        keys = database.transact(
+            lambda s: (lambda u: (u.accessKey, u.secretKey))(accounts.createUser(s, "mem")))
+        database.engine.dispose()
+        daemon = Daemon(prefix, port)
+        self.addCleanup(daemon.kill)
+        daemon.start()
+        source = os.path.join(prefix, "gib.bin")
+        with open(source, "wb") as f:
+            block = os.urandom(1024 * 1024)
+            for _ in range(1024):
+                f.write(block)
+        env = {k: v for k, v in os.environ.items() if not k.endswith("CA_BUNDLE")}
+
+        def url(method, path, expires=600):
+            request = AWSRequest(method=method, url="http://127.0.0.1:%d%s" % (port, path))
+            S3SigV4QueryAuth(Credentials(*keys), "s3", "us-east-1",
+                             expires=expires).add_auth(request)
+            return request.url
+        curl = ["curl", "-sS", "-f", "-o", "/dev/null"]
+        subprocess.run(curl + ["-X", "PUT", url("PUT", "/membucket")], env=env, check=True)
+        before = peakRss(daemon.process.pid)
+        subprocess.run(curl + ["-X", "PUT", "-T", source, url("PUT", "/membucket/gib")],
+                       env=env, check=True)
+        subprocess.run(curl + [url("GET", "/membucket/gib")], env=env, check=True)
+        after = peakRss(daemon.process.pid)
+        self.assertLess(after - before, 64 * 1024 * 1024, (before, after))
+        daemon.kill(signal.SIGTERM)
