@@ -281,9 +281,9 @@ class InstanceLifecycle:
         if not instance.alive or not instance.domainStarted:
             return None
         if instance.instanceId in self.launches and instance.state == "pending":
-            # createXML may not have returned yet: not seeing it is no news.
-            if domainState in ("running", "shutting-down"):
-                instance.state = domainState
+            # createXML has not returned yet: libvirt lists the domain as
+            # paused while it starts, and not seeing it is no news either.
+            # The launch itself says when the instance runs.
             return None
         if instance.state == "shutting-down" and domainState is not None:
             return None

@@ -60,13 +60,14 @@ class NodeTestCase(unittest.TestCase):
         self.direct = libvirt.open(TEST_URI)
         self.addCleanup(self.direct.close)
 
-    def makeNode(self, limits=(4, 4096, 100), opener=None, imageThreads=None):
+    def makeNode(self, limits=(4, 4096, 100), opener=None, imageThreads=None,
+                 wrapHypervisor=None):
         hypervisor = Hypervisor(TEST_URI, opener=opener)
         hypervisor.startService()
         self.addCleanup(hypervisor.stopService)
         runner = ProcessRunner()
         node = NodeController(
-            hypervisor,
+            wrapHypervisor(hypervisor) if wrapHypervisor else hypervisor,
             ImageCache(os.path.join(self.instancePath, "eucalyptus", "cache"),
                        runInThread=imageThreads),
             InstanceDisks(self.instancePath, runner),
@@ -256,6 +257,44 @@ class FailureTests(NodeTestCase):
         described = yield self.described(node, spec["instanceId"])
         self.assertEqual(described["state"], "terminated")
         self.assertIn("larger than the VM type", described["reason"])
+
+    @defer.inlineCallbacks
+    def test_startingDomainIsStillPending(self):
+        """While createXML has not returned, the paused, starting domain reports pending."""
+        direct = self.direct
+
+        class HeldStart:
+            """The real hypervisor, but createXML starts paused and returns when told."""
+
+            def __init__(self, real):
+                self.real = real
+                self.entered = defer.Deferred()
+                self.finish = defer.Deferred()
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+
+            def createDomain(self, xml):
+                # The test driver cannot start paused: start, then pause,
+                # which is what libvirt shows while qemu starts.
+                direct.createXML(xml, 0).suspend()
+                self.entered.callback(None)
+                return self.finish
+
+        held = []
+        node = self.makeNode(wrapHypervisor=lambda real: held.append(HeldStart(real))
+                             or held[0])
+        spec = self.spec()
+        yield node.runInstance(spec)
+        yield held[0].entered
+        self.assertIn(spec["instanceId"], self.domainNames())
+        described = yield self.described(node, spec["instanceId"])
+        self.assertEqual(described["state"], "pending")
+        direct.lookupByName(spec["instanceId"]).resume()
+        held[0].finish.callback("running")
+        yield node.lifecycle.launched(spec["instanceId"])
+        described = yield self.described(node, spec["instanceId"])
+        self.assertEqual(described["state"], "running")
 
     @defer.inlineCallbacks
     def test_terminateWhileFetching(self):
