@@ -23,27 +23,9 @@ from eucad.walrus.users import UserDirectory
 
 _log = Logger()
 
-#: Configuration keys Walrus reads, with the values used when a conf lacks
-#: them (Eucalyptus 1.5's Walrus defaults for the limits).
-CONF_DEFAULTS = {
-    "WALRUS_MAX_BUCKETS_PER_USER": "5",
-    "WALRUS_MAX_BUCKET_SIZE_MB": "5120",
-    "WALRUS_DOMAIN": "",
-    "WALRUS_LOCATION": "",
-    "WALRUS_IO_THREADS": "8",
-}
-
-
-def confValue(conf, key):
-    """``conf.get(key)`` falling back to Walrus's own default."""
-    if conf.has(key):
-        return conf.get(key)
-    return conf.get(key, CONF_DEFAULTS.get(key, "")) or CONF_DEFAULTS.get(key, "")
-
-
 def limitsFromConf(conf):
-    return Limits(maxBucketsPerUser=int(confValue(conf, "WALRUS_MAX_BUCKETS_PER_USER") or 0),
-                  maxBucketBytes=int(confValue(conf, "WALRUS_MAX_BUCKET_SIZE_MB") or 0)
+    return Limits(maxBucketsPerUser=int(conf.get("WALRUS_MAX_BUCKETS_PER_USER") or 0),
+                  maxBucketBytes=int(conf.get("WALRUS_MAX_BUCKET_SIZE_MB") or 0)
                   * 1024 * 1024)
 
 
@@ -101,7 +83,7 @@ class StoreStartup(Service):
 def serverNames(conf):
     """Host names that name this server, never a bucket."""
     names = {socket.gethostname(), conf.get("CLOUD_HOST")}
-    for domain in confValue(conf, "WALRUS_DOMAIN").split():
+    for domain in conf.get("WALRUS_DOMAIN").split():
         names.add(domain)
     return [n for n in names if n]
 
@@ -112,6 +94,6 @@ def buildWalrus(database, bukkits, conf, runIo, clock=time.time):
     store = WalrusStore(database, blobs, runIo, limitsFromConf(conf), clock)
     users = UserDirectory(database)
     authenticator = Authenticator(users.byAccessKey, clock)
-    router = Router(confValue(conf, "WALRUS_DOMAIN").split(), serverNames(conf))
-    return Walrus(store, users, authenticator, router, confValue(conf, "WALRUS_LOCATION"),
+    router = Router(conf.get("WALRUS_DOMAIN").split(), serverNames(conf))
+    return Walrus(store, users, authenticator, router, conf.get("WALRUS_LOCATION"),
                   clock)

@@ -11,7 +11,7 @@ from twisted.application.internet import TCPServer
 
 from eucad.common import daemon
 from eucad.common.db import Database, defaultUrl
-from eucad.walrus.app import IoPool, StoreStartup, buildWalrus, confValue
+from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
 from eucad.walrus.service import makeSite
 
 
@@ -31,7 +31,7 @@ def makeService(options):
     root = daemon.makeDaemonService(options, "walrus.log")
     database = Database(conf.get("DB_URL") or defaultUrl(layout))
     database.setServiceParent(root)
-    io = IoPool(int(confValue(conf, "WALRUS_IO_THREADS")))
+    io = IoPool(int(conf.get("WALRUS_IO_THREADS")))
     io.setServiceParent(root)
     walrus = buildWalrus(database, layout.bukkits, conf, io.run)
     StoreStartup(walrus.store).setServiceParent(root)
