@@ -52,6 +52,7 @@ class BootTests(unittest.TestCase):
         cloud = self.cloud
         try:
             started = cloud.up(runInstance=False)
+            stored = self.s3RoundTrip(started["credentials"])
             ec2 = cloud.ec2(started["credentials"])
             instance = cloud.runOne(ec2, started["images"]["machine"])
             seen = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
@@ -66,9 +67,21 @@ class BootTests(unittest.TestCase):
             from eucad.lab.allinone import _waitFor
             _waitFor("terminated", terminated, 60, 0.5)
             leftovers = self.leftovers(instance)
-            return instance, described, page, gone, leftovers
+            return instance, described, page, gone, leftovers, stored
         finally:
             cloud.down()
+
+    def s3RoundTrip(self, creds):
+        """Store and read back an object through Walrus at the eucarc's S3_URL."""
+        import boto3
+        s3 = boto3.client("s3", endpoint_url=creds["S3_URL"], region_name="eucalyptus",
+                          aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"])
+        s3.create_bucket(Bucket="e2e-bucket")
+        s3.put_object(Bucket="e2e-bucket", Key="hello/world.txt", Body=b"eucad e2e")
+        body = s3.get_object(Bucket="e2e-bucket", Key="hello/world.txt")["Body"].read()
+        listed = s3.list_objects_v2(Bucket="e2e-bucket", Prefix="hello/")["KeyCount"]
+        return body, listed
 
     def leftovers(self, instance):
         """What the terminated instance left on the nodes and in dhcpd."""
@@ -93,11 +106,13 @@ class BootTests(unittest.TestCase):
         return left
 
     def test_runReachTerminate(self):
-        """boto3 runs an instance that boots, answers HTTP, and terminates without a trace."""
+        """boto3 stores an object in Walrus and runs an instance that boots, answers HTTP,
+        and terminates without a trace."""
         d = threads.deferToThread(self.flow)
 
         def check(result):
-            instance, described, page, gone, leftovers = result
+            instance, described, page, gone, leftovers, stored = result
+            self.assertEqual(stored, (b"eucad e2e", 1))
             self.assertEqual(described["State"]["Name"], "running")
             self.assertTrue(described["PrivateIpAddress"].startswith("10.78.0."))
             self.assertIn(instance["instanceId"], page)
