@@ -12,10 +12,6 @@ cluster's credentials are loaded when TLS first asks for them.
 
 import os
 
-from twisted.internet.interfaces import (IOpenSSLClientConnectionCreator,
-                                         IOpenSSLContextFactory)
-from zope.interface import implementer
-
 from eucad.cc import vnet
 from eucad.cc.cluster import ClusterController
 from eucad.cc.dhcpd import DhcpdProcess
@@ -39,69 +35,13 @@ def ccStateDirectory(layout):
     return os.path.join(layout.state, "cc")
 
 
-class CredentialsOnDemand:
-    """
-    The cluster's certificate and key, read the first time TLS needs them
-    (when a link connects or the server listens, i.e. after startService).
-    """
-
-    def __init__(self, layout, role, load=trust.Credentials.load):
-        self.layout = layout
-        self.role = role
-        self._load = load
-        self._credentials = None
-
-    def credentials(self):
-        if self._credentials is None:
-            self._credentials = self._load(self.layout, self.role)
-        return self._credentials
-
-    def serverOptions(self, acceptRole):
-        return _LazyServerOptions(self, acceptRole)
-
-    def clientOptions(self, hostname, expectRole):
-        return _LazyClientOptions(self, hostname, expectRole)
-
-
-@implementer(IOpenSSLContextFactory)
-class _LazyServerOptions:
-    """A getContext() context factory that loads the credentials when asked."""
-
-    def __init__(self, source, acceptRole):
-        self.source = source
-        self.acceptRole = acceptRole
-        self._options = None
-
-    def getContext(self):
-        if self._options is None:
-            self._options = self.source.credentials().serverOptions(acceptRole=self.acceptRole)
-        return self._options.getContext()
-
-
-@implementer(IOpenSSLClientConnectionCreator)
-class _LazyClientOptions:
-    """A client connection creator that loads the credentials on first connect."""
-
-    def __init__(self, source, hostname, expectRole):
-        self.source = source
-        self.hostname = hostname
-        self.expectRole = expectRole
-        self._options = None
-
-    def clientConnectionForTLS(self, tlsProtocol):
-        if self._options is None:
-            self._options = self.source.credentials().clientOptions(
-                self.hostname, expectRole=self.expectRole)
-        return self._options.clientConnectionForTLS(tlsProtocol)
-
-
 def makeService(options, reactor=None):
     """The root service of eucalyptus-cc for the install at ``--prefix``."""
     conf, layout = options.conf, options.layout
     if reactor is None:
         from twisted.internet import reactor
     root = makeDaemonService(options, "cc.log")
-    credentials = CredentialsOnDemand(layout, "cluster")
+    credentials = trust.LazyCredentials(layout, "cluster")
 
     nodes = []
     for host, port in parseNodes(conf.get("NODES"), conf.getInt("NC_PORT")):

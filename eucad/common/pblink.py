@@ -76,6 +76,10 @@ def rebuildCloudError(failure):
     """
     if isinstance(failure.value, CloudError):
         return failure
+    if failure.check(defer.CancelledError):
+        # The caller's own timeout (addTimeout) cancelled the call: let it
+        # turn that into its TimeoutError.
+        return failure
     remoteType = failure.type
     if isinstance(remoteType, bytes):
         remoteType = remoteType.decode("utf-8", "replace")
@@ -131,7 +135,7 @@ class LinkClient(MultiService):
         if retryPolicy is not None:
             kwargs["retryPolicy"] = retryPolicy
         else:
-            kwargs["retryPolicy"] = endpoints_backoff()
+            kwargs["retryPolicy"] = reconnectBackoff()
         self.clientService = ClientService(endpoint, _LinkFactory(self), **kwargs)
         self.clientService.setServiceParent(self)
         for name in interfaceMethods(interface):
@@ -185,7 +189,7 @@ class LinkClient(MultiService):
         return MultiService.stopService(self)
 
 
-def endpoints_backoff():
+def reconnectBackoff():
     """Reconnect quickly at first, then back off to every 5 seconds."""
     from twisted.application.internet import backoffPolicy
     return backoffPolicy(initialDelay=0.2, maxDelay=5.0, factor=1.5)

@@ -286,3 +286,62 @@ class _ClientOptions:
         except ValueError:
             connection.set_tlsext_host_name(self.hostname.encode("idna"))
         return connection
+
+
+class LazyCredentials:
+    """
+    A role's credentials read the first time TLS needs them: when a link
+    connects or a server accepts its first connection, which is after
+    ``startService``.  A daemon's service tree can so be built (and
+    ``twistd`` can parse its options) before ``euca_conf --setup`` ran.
+    Same methods as ``Credentials``.
+    """
+
+    def __init__(self, layout, role, load=None):
+        self.layout = layout
+        self.role = role
+        self._load = load or Credentials.load
+        self._credentials = None
+
+    def credentials(self):
+        if self._credentials is None:
+            self._credentials = self._load(self.layout, self.role)
+        return self._credentials
+
+    def serverOptions(self, acceptRole):
+        return _LazyServerOptions(self, acceptRole)
+
+    def clientOptions(self, hostname, expectRole):
+        return _LazyClientOptions(self, hostname, expectRole)
+
+
+@implementer(IOpenSSLContextFactory)
+class _LazyServerOptions:
+    """Server options built from the credentials on the first handshake."""
+
+    def __init__(self, source, acceptRole):
+        self.source = source
+        self.acceptRole = acceptRole
+        self._options = None
+
+    def getContext(self):
+        if self._options is None:
+            self._options = self.source.credentials().serverOptions(self.acceptRole)
+        return self._options.getContext()
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _LazyClientOptions:
+    """Client options built from the credentials on the first connection."""
+
+    def __init__(self, source, hostname, expectRole):
+        self.source = source
+        self.hostname = hostname
+        self.expectRole = expectRole
+        self._options = None
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        if self._options is None:
+            self._options = self.source.credentials().clientOptions(
+                self.hostname, self.expectRole)
+        return self._options.clientConnectionForTLS(tlsProtocol)

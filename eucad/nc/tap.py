@@ -25,25 +25,6 @@ class Options(DaemonOptions):
     """The node controller takes only ``--prefix``; the rest is the conf."""
 
 
-class LazyServerTLS:
-    """
-    Server TLS options read from the keys directory when the listener first
-    asks for them (in ``startService``), not when the tree is built.
-    """
-
-    def __init__(self, layout, role="node", acceptRole="cluster"):
-        self.layout = layout
-        self.role = role
-        self.acceptRole = acceptRole
-        self._options = None
-
-    def getContext(self):
-        if self._options is None:
-            credentials = trust.Credentials.load(self.layout, self.role)
-            self._options = credentials.serverOptions(acceptRole=self.acceptRole)
-        return self._options.getContext()
-
-
 def instancePath(options):
     """INSTANCE_PATH, taken inside the install prefix when it is relative."""
     path = options.conf.get("INSTANCE_PATH")
@@ -77,5 +58,6 @@ def makeService(options):
     node.setServiceParent(root)
     pblink.LinkServer(node, INode, port=options.conf.getInt("NC_PORT"),
                       host=options.conf.get("NC_LISTEN"),
-                      tlsOptions=LazyServerTLS(options.layout)).setServiceParent(root)
+                      tlsOptions=trust.LazyCredentials(options.layout, "node").serverOptions(
+                          acceptRole="cluster")).setServiceParent(root)
     return root

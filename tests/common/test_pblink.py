@@ -140,6 +140,16 @@ class LinkTests(unittest.TestCase):
         self.assertEqual(error.status, 500)
         self.flushLoggedErrors(RuntimeError)
 
+    @defer.inlineCallbacks
+    def test_timeoutStaysATimeout(self):
+        """A call cancelled by the caller's timeout fails as a timeout, not InternalError."""
+        self.node.describeResource = lambda: defer.Deferred()
+        client = self.client()
+        yield client.whenConnected()
+        d = client.describeResource()
+        d.addTimeout(0.2, reactor)
+        yield self.assertFailure(d, defer.TimeoutError)
+
     def test_disconnectedCallFailsAtOnce(self):
         """A call before the link is up fails with Unavailable instead of hanging."""
         client = pblink.LinkClient(INode, "127.0.0.1", 1, trust.Credentials.load(
@@ -193,6 +203,25 @@ class LinkTests(unittest.TestCase):
         self.addCleanup(p.close)
         result = yield probe.result
         self.assertEqual(result, "lost")
+
+
+class LazyCredentialsTests(unittest.TestCase):
+
+    def test_nothingIsReadUntilTLSAsks(self):
+        """Lazy options read the keys at the first handshake, once, not when made."""
+        loads = []
+
+        def load(layout, role):
+            loads.append(role)
+            return trust.Credentials.load(layout, role)
+        lazy = trust.LazyCredentials(sharedKeys("main"), "cluster", load=load)
+        server = lazy.serverOptions(acceptRole="cloud")
+        client = lazy.clientOptions("127.0.0.1", expectRole="node")
+        self.assertEqual(loads, [])
+        server.getContext()
+        server.getContext()
+        client.clientConnectionForTLS(None)
+        self.assertEqual(loads, ["cluster"])
 
 
 class TrustFilesTests(unittest.TestCase):
