@@ -324,6 +324,13 @@ class ClusterController(Service):
             raise errors[0]
         answer = []
         for (_, instance), record, entry in zip(outcomes, records, entries):
+            if record["phase"] != LAUNCHING:
+                # Terminated while the node was starting it: its network and
+                # room are already released, and the node may have started it
+                # after the terminate reached it, so the node is asked again.
+                self._terminateAfterLaunch(record, entry)
+                answer.append(self._view(record))
+                continue
             record["phase"] = RUNNING
             if isinstance(instance, dict) and isinstance(instance.get("launchTime"), int):
                 record["launchTime"] = instance["launchTime"]
@@ -331,6 +338,35 @@ class ClusterController(Service):
             answer.append(self._view(record, instance if isinstance(instance, dict) else None))
         yield self.persist()
         defer.returnValue(answer)
+
+    def _terminateAfterLaunch(self, record, entry):
+        """
+        Destroy on its node an instance that was terminated while launching.
+        The record goes back to ``terminating`` until the node confirms (polls
+        retry when it cannot be reached); releasing again is harmless.
+        """
+        instanceId = record["instanceId"]
+        log.info("{id} was terminated while {node} started it; terminating it there again",
+                 id=instanceId, node=entry.name)
+        if self.records.get(instanceId) is record:
+            # A terminate still in flight may have reached the node before the
+            # instance existed there: send this one after it.
+            earlier = defer.Deferred()
+            if instanceId in self._terminating:
+                self._terminating[instanceId].append(earlier)
+            else:
+                earlier.callback(None)
+
+            def again(_):
+                record["phase"] = TERMINATING
+                return self._terminateOnNode(record).addCallback(self._afterCleanup)
+            earlier.addCallback(again)
+            return
+        # The record has already expired: nothing left to release, only the domain.
+        d = defer.maybeDeferred(entry.node.terminateInstance, instanceId)
+        d.addTimeout(self.terminateTimeout, self.clock)
+        d.addErrback(lambda f: log.warn("cannot terminate {id} on {node}: {e}", id=instanceId,
+                                        node=entry.name, e=f.getErrorMessage()))
 
     def _runOnNode(self, spec, record, entry):
         allocation = record["network"]

@@ -343,6 +343,50 @@ class RollbackTests(ClusterTestsMixin, unittest.TestCase):
 
 class TerminateTests(ClusterTestsMixin, unittest.TestCase):
 
+    def test_terminateWhileLaunching(self):
+        """An instance terminated before its node answers the run is destroyed there again and keeps nothing."""
+        held = HeldNode(cpu=4, ram=4096, disk=100)
+        self.cluster = self.makeCluster(nodes=[("10.0.0.9", 8775, held)])
+        run = self.cluster.runInstances([runSpec(1)])
+        self.successResultOf(self.cluster.terminateInstances(["i-00000001"]))
+        held.release()
+        [answer] = self.successResultOf(run)
+        self.assertNotEqual(answer["state"], "running")
+        self.assertEqual([c[0] for c in held.calls if c[0] not in (
+            "describeResource", "describeInstances")],
+            ["terminateInstance", "runInstance", "terminateInstance"])
+        self.assertEqual(held.instances, {})
+        self.assertEqual(self.cluster.records["i-00000001"]["phase"], "terminated")
+        self.assertEqual(self.cluster.network.allocations, {})
+        self.assertEqual(self.cluster.placement.reservations, {})
+        self.poll()
+        self.assertEqual(self.describe()["i-00000001"]["state"], "terminated")
+        self.assertEqual(self.savedInstances()["i-00000001"]["phase"], "terminated")
+        run = self.cluster.runInstances([runSpec(2)])
+        held.release()
+        [second] = self.successResultOf(run)
+        self.assertEqual(second["privateIp"], "10.77.0.10")
+        self.assertEqual(self.dhcpd.hosts(), ["i-00000002"])
+
+    def test_terminateInFlightWhenLaunchAnswers(self):
+        """A terminate still in flight when the run answers is followed by another one."""
+        held = HeldNode(cpu=4, ram=4096, disk=100)
+        self.cluster = self.makeCluster(nodes=[("10.0.0.9", 8775, held)])
+        run = self.cluster.runInstances([runSpec(1)])
+        terminate = defer.Deferred()
+        held.terminateInstance = lambda instanceId: terminate
+        terminating = self.cluster.terminateInstances(["i-00000001"])
+        held.release()
+        self.successResultOf(run)
+        del held.terminateInstance
+        terminate.callback({"instanceId": "i-00000001", "previousState": "terminated",
+                            "state": "terminated"})
+        self.successResultOf(terminating)
+        self.assertEqual([c[0] for c in held.calls][-2:], ["runInstance", "terminateInstance"])
+        self.assertEqual(held.instances, {})
+        self.assertEqual(self.cluster.records["i-00000001"]["phase"], "terminated")
+        self.assertEqual(self.cluster.network.allocations, {})
+
     def test_terminateReleasesEverything(self):
         """Terminating destroys the domain and frees the DHCP entry, addresses and room."""
         self.launch(runSpec(1), runSpec(2))
