@@ -38,6 +38,13 @@ class RenderResponseTests(unittest.TestCase):
         self.assertEqual(root.xpath("e:missing", namespaces=ns), [])
         self.assertEqual(len(root.xpath("e:emptySet", namespaces=ns)), 1)
 
+    def test_controlCharactersInData(self):
+        """Answer text with characters XML 1.0 forbids renders with U+FFFD in their place."""
+        root = self.parse({"name": "a\x07b", "keep": "\u00e9\U0001f600"})
+        ns = {"e": versions.namespace("2009-11-30")}
+        self.assertEqual(root.xpath("e:name/text()", namespaces=ns), ["a\ufffdb"])
+        self.assertEqual(root.xpath("e:keep/text()", namespaces=ns), ["\u00e9\U0001f600"])
+
     def test_isoTime(self):
         """Times are EC2's ISO 8601 with milliseconds and Z."""
         self.assertEqual(render.isoTime(1231110810.25), "2009-01-04T23:13:30.250Z")
@@ -63,6 +70,24 @@ class RenderErrorTests(unittest.TestCase):
                  "InsufficientInstanceCapacity": 500, "Unavailable": 503}
         for code, status in cases.items():
             self.assertEqual(render.renderError(CloudError(code, ""), "x")[0], status, code)
+
+    def test_controlCharactersReplaced(self):
+        """A message echoing control characters still renders, each one replaced by U+FFFD."""
+        error = CloudError("NoSuchVersion", "version (\x01\x00\x1b) \ud800 tab\tok")
+        status, body = render.renderError(error, "r\x02")
+        root = etree.fromstring(body)
+        self.assertEqual(root.findtext("Errors/Error/Message"),
+                         "version (\ufffd\ufffd\ufffd) \ufffd tab\tok")
+        self.assertEqual(root.findtext("RequestID"), "r\ufffd")
+        self.assertEqual(status, 400)
+
+    def test_internalErrorOfLastResort(self):
+        """The fallback InternalError document is a 500 with the EC2 error shape."""
+        status, body = render.renderInternalError("r-<1>")
+        root = etree.fromstring(body)
+        self.assertEqual(status, 500)
+        self.assertEqual(root.findtext("Errors/Error/Code"), "InternalError")
+        self.assertEqual(root.findtext("RequestID"), "r-<1>")
 
     def test_unlistedCodeKeepsItsStatus(self):
         """A code not in the table keeps the status it was raised with."""

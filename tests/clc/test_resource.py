@@ -3,6 +3,7 @@
 from twisted.trial import unittest
 from twisted.web.test.requesthelper import DummyRequest
 
+from eucad.clc.api import render
 from eucad.clc.api.resource import isEc2Request
 from eucad.testing.fakecluster import FakeCluster
 
@@ -44,6 +45,33 @@ class MountTests(unittest.TestCase):
         response = self.successResultOf(d)
         self.assertEqual(response.headers.getRawHeaders(b"content-type"),
                          [b"text/xml;charset=UTF-8"])
+
+
+class UnrenderableAnswerTests(unittest.TestCase):
+    """Every request is answered, whatever its error message holds."""
+
+    def setUp(self):
+        self.cloud = helpers.makeCloud(self, {"zone1": FakeCluster()})
+        self.ec2 = helpers.StubEc2(self, self.cloud, ("nobody", "secret"))
+
+    def test_controlCharacterEchoed(self):
+        """An unauthenticated Version=%01 gets a NoSuchVersion answer, not a hung request."""
+        status, body = self.ec2.send(
+            helpers.ENDPOINT + "?Action=DescribeRegions&Version=%01", method="GET")
+        error = helpers.parseAnswer("DescribeRegions", status, body)["Error"]
+        self.assertEqual((status, error["Code"]), (400, "NoSuchVersion"))
+        self.assertIn("\ufffd", error["Message"])
+
+    def test_renderingFails(self):
+        """When making the error answer itself fails, the client gets a 500 InternalError."""
+        def broken(error, requestId):
+            raise ValueError("renderer broke")
+        self.patch(render, "renderError", broken)
+        status, body = self.ec2.send(helpers.ENDPOINT + "?Action=DescribeRegions",
+                                     method="GET")
+        error = helpers.parseAnswer("DescribeRegions", status, body)["Error"]
+        self.assertEqual((status, error["Code"]), (500, "InternalError"))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
 
 class IsEc2RequestTests(unittest.TestCase):

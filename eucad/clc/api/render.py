@@ -6,7 +6,9 @@ booleans become ``true``/``false``, ``None`` leaves the element out.  Errors
 are ``CloudError`` exceptions; their code decides the HTTP status here.
 """
 
+import re
 import time
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -52,12 +54,27 @@ def isoTime(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%03dZ" % (millis,)
 
 
+#: Characters XML 1.0 cannot carry, not even escaped (its ``Char`` production).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xmlSafe(text):
+    """
+    ``text`` with every character XML 1.0 does not allow replaced by U+FFFD.
+
+    Messages echo what clients sent (a ``Version`` of ``%01`` is refused
+    before authentication), and lxml refuses to write such characters, so
+    every text this module writes passes through here.
+    """
+    return _NOT_XML_CHAR.sub("\ufffd", text)
+
+
 def _text(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return xmlSafe(str(value))
 
 
 def _fill(element, value, tag):
@@ -81,7 +98,7 @@ def renderResponse(action, version, requestId, data):
     def tag(name):
         return "{%s}%s" % (ns, name)
     root = etree.Element(tag(action + "Response"), nsmap={None: ns})
-    etree.SubElement(root, tag("requestId")).text = requestId
+    etree.SubElement(root, tag("requestId")).text = xmlSafe(requestId)
     _fill(root, data, tag)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
@@ -91,8 +108,21 @@ def renderError(error, requestId):
     root = etree.Element("Response")
     errors = etree.SubElement(root, "Errors")
     item = etree.SubElement(errors, "Error")
-    etree.SubElement(item, "Code").text = error.code
-    etree.SubElement(item, "Message").text = error.message or ""
-    etree.SubElement(root, "RequestID").text = requestId
+    etree.SubElement(item, "Code").text = xmlSafe(str(error.code))
+    etree.SubElement(item, "Message").text = xmlSafe(str(error.message or ""))
+    etree.SubElement(root, "RequestID").text = xmlSafe(requestId)
     return statusFor(error), etree.tostring(root, xml_declaration=True,
                                             encoding="UTF-8")
+
+
+def renderInternalError(requestId):
+    """
+    ``(500, body)`` of an InternalError, written without lxml: the answer of
+    last resort when making any other answer failed.  ``requestId`` is
+    ours (a UUID), so only its XML-special characters need escaping.
+    """
+    safe = escape(xmlSafe(requestId))
+    body = ('<?xml version=\'1.0\' encoding=\'UTF-8\'?>\n<Response><Errors><Error>'
+            '<Code>InternalError</Code><Message>An internal error occurred</Message>'
+            '</Error></Errors><RequestID>%s</RequestID></Response>' % (safe,))
+    return 500, body.encode("utf-8")

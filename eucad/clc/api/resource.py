@@ -92,6 +92,7 @@ class Ec2Resource(Resource):
         request.notifyFinish().addErrback(lambda _: gone.append(True))
         d = self._handle(request, requestId)
         d.addErrback(self._failed, requestId)
+        d.addErrback(self._renderingFailed, requestId)
         d.addCallback(self._write, request, gone)
         d.addErrback(lambda f: log.failure("could not answer {id}", f, id=requestId))
         return NOT_DONE_YET
@@ -117,6 +118,11 @@ class Ec2Resource(Resource):
             log.failure("request {id} failed", failure, id=requestId)
             error = CloudError("InternalError", "An internal error occurred", 500)
         return render.renderError(error, requestId)
+
+    def _renderingFailed(self, failure, requestId):
+        """The last resort: making the answer failed, so the client still gets one."""
+        log.failure("could not render the answer to {id}", failure, id=requestId)
+        return render.renderInternalError(requestId)
 
     def _write(self, answer, request, gone):
         if gone:
