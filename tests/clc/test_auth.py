@@ -155,33 +155,47 @@ class SignatureV2Tests(AuthTestCase):
         self.cloud.clock.advance(20 * 60)
         self.assertRefused(*self.ec2.send(url, FORM, body), 400, "RequestExpired")
 
-    def test_expiresInThePast(self):
-        """A request whose Expires has passed is RequestExpired."""
-        from eucad.common import signing
-        params = dict(self.params, AWSAccessKeyId=self.keys[0], SignatureVersion="2",
-                      SignatureMethod="HmacSHA256", Expires="2009-01-01T00:00:00Z")
-        params["Signature"] = signing.hmacBase64(
-            self.keys[1], signing.ec2V2StringToSign(
-                "POST", "cloud.example:8773", "/services/Eucalyptus", params),
-            __import__("hashlib").sha256)
-        status, body = self.ec2.send(helpers.ENDPOINT, FORM, urlencode(params).encode())
-        self.assertRefused(status, body, 400, "RequestExpired")
-
-    def test_expiresInTheFuture(self):
-        """A request valid until a later Expires is accepted."""
+    def sendExpiring(self, expires):
+        """``(status, body)`` of a V2 POST signed with ``Expires`` instead of Timestamp."""
         import hashlib
-        import time
 
         from eucad.common import signing
-        later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
         params = dict(self.params, AWSAccessKeyId=self.keys[0], SignatureVersion="2",
-                      SignatureMethod="HmacSHA256", Expires=later)
+                      SignatureMethod="HmacSHA256", Expires=expires)
         params["Signature"] = signing.hmacBase64(
             self.keys[1], signing.ec2V2StringToSign(
                 "POST", "cloud.example:8773", "/services/Eucalyptus", params),
             hashlib.sha256)
-        self.assertAccepted(*self.ec2.send(helpers.ENDPOINT, FORM,
-                                           urlencode(params).encode()))
+        return self.ec2.send(helpers.ENDPOINT, FORM, urlencode(params).encode())
+
+    def inSeconds(self, seconds):
+        """The server clock's time ``seconds`` from now, as an ISO 8601 Expires."""
+        import time
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                             time.gmtime(self.cloud.clock.seconds() + seconds))
+
+    def test_expiresInThePast(self):
+        """A request whose Expires has passed is RequestExpired."""
+        self.assertRefused(*self.sendExpiring("2009-01-01T00:00:00Z"), 400,
+                           "RequestExpired")
+
+    def test_expiresInTheFuture(self):
+        """A request valid until a later Expires is accepted."""
+        self.assertAccepted(*self.sendExpiring(self.inSeconds(600)))
+
+    def test_expiresAWeekAhead(self):
+        """An Expires just under 7 days ahead, the presigned URL limit, is accepted."""
+        self.assertAccepted(*self.sendExpiring(self.inSeconds(7 * 24 * 3600 - 60)))
+
+    def test_expiresFarInTheFuture(self):
+        """An Expires years ahead (replayable forever) is refused as RequestExpired."""
+        self.assertRefused(*self.sendExpiring("2099-01-01T00:00:00Z"), 400,
+                           "RequestExpired")
+
+    def test_expiresBeyondAWeek(self):
+        """An Expires 8 days ahead is refused, as X-Amz-Expires beyond 7 days is."""
+        self.assertRefused(*self.sendExpiring(self.inSeconds(8 * 24 * 3600)), 400,
+                           "RequestExpired")
 
     def test_signatureVersion1(self):
         """SignatureVersion 1 (case-insensitive, broken) is refused."""

@@ -19,7 +19,9 @@ from eucad.common.errors import CloudError
 
 SERVICE = "ec2"
 
-#: Longest validity of a presigned URL (AWS: 7 days).
+#: Longest validity of a presigned URL (AWS: 7 days); a V2 ``Expires`` may
+#: not lie further ahead either, or a captured request could be replayed
+#: for as long as its signer chose.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 _PRESIGN_PARAMS = ("X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
@@ -204,8 +206,13 @@ def _queryV2(request, now):
     if timestamp:
         signing.checkSkew(parseTimestamp(timestamp), now, code="RequestExpired")
     elif expires:
-        if now > parseTimestamp(expires):
+        until = parseTimestamp(expires)
+        if now > until:
             _fail("RequestExpired", "Request has expired")
+        # The signer's clock may run ahead of ours by the usual skew.
+        if until > now + MAX_PRESIGN_SECONDS + signing.MAX_SKEW_SECONDS:
+            _fail("RequestExpired", "Expires may be at most %d seconds (7 days) "
+                  "in the future" % (MAX_PRESIGN_SECONDS,))
     else:
         _fail("MissingParameter", "The request must contain the parameter Timestamp")
 
