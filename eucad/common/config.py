@@ -10,7 +10,8 @@ file shows exactly what the admin asked for.
 import os
 import re
 import shlex
-import tempfile
+
+from eucad.common.atomicfile import writeAtomically
 
 CONF_RELATIVE_PATH = os.path.join("etc", "eucalyptus", "eucalyptus.conf")
 
@@ -169,23 +170,11 @@ class EucaConf:
         return "\n".join(self.lines) + ("\n" if self.lines else "")
 
     def save(self):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".eucalyptus.conf.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.text())
-                f.flush()
-                os.fsync(f.fileno())
-            if os.path.exists(self.path):
-                os.chmod(temporary, os.stat(self.path).st_mode & 0o7777)
-            else:
-                os.chmod(temporary, 0o644)
-            os.replace(temporary, self.path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        """Write the file in one step, keeping its permissions."""
+        mode = 0o644
+        if os.path.exists(self.path):
+            mode = os.stat(self.path).st_mode & 0o7777
+        writeAtomically(self.path, self.text(), mode)
 
 
 class Layout:

@@ -84,13 +84,21 @@ class Database(Service):
         self.pool.start()
 
     def stopService(self):
+        """Let running queries finish, off the reactor thread (joining blocks)."""
         Service.stopService(self)
-        if self.pool is not None:
-            self.pool.stop()
-            self.pool = None
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
+        pool, engine = self.pool, self.engine
+        self.pool = self.engine = None
+
+        def stop():
+            if pool is not None:
+                pool.stop()
+            if engine is not None:
+                engine.dispose()
+        if pool is None:
+            stop()
+            return None
+        from twisted.internet.threads import deferToThread
+        return deferToThread(stop)
 
     def transact(self, fn, *args, **kwargs):
         """Run ``fn(session, ...)`` in a transaction in this thread."""

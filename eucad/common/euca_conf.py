@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 
+from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import CONF_RELATIVE_PATH, DEFAULTS, EucaConf, Layout
 from eucad.common.daemon import fail
 
@@ -240,12 +241,7 @@ def writeCredentials(conf, directory):
         if db.engine is not None:
             db.engine.dispose()
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    path = os.path.join(directory, "eucarc")
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(eucarc(conf, user))
-    os.replace(path + ".tmp", path)
-    return path
+    return writeAtomically(os.path.join(directory, "eucarc"), eucarc(conf, user), 0o600)
 
 
 def main(argv=None):

@@ -82,6 +82,7 @@ class ProcessRunner:
         self.errorLog = errorLog
         self.netns = netns or None
         self.env = env
+        self._errorFile = None
 
     def fullArgv(self, argv):
         """``argv`` as it will be spawned (with the namespace prefix)."""
@@ -142,12 +143,21 @@ class ProcessRunner:
     def _logStderr(self, result):
         if not result.err or not self.errorLog:
             return
+        # One descriptor for the runner's life: each command costs a write to
+        # the page cache on the reactor thread, not an open and a close.
         try:
-            os.makedirs(os.path.dirname(self.errorLog), exist_ok=True)
-            with open(self.errorLog, "ab") as f:
-                f.write(("[%s] %s (exit %s)\n" % (
-                    time.strftime("%Y-%m-%d %H:%M:%S"), " ".join(result.argv),
-                    result.code)).encode())
-                f.write(result.err if result.err.endswith(b"\n") else result.err + b"\n")
+            if self._errorFile is None:
+                os.makedirs(os.path.dirname(self.errorLog), exist_ok=True)
+                self._errorFile = open(self.errorLog, "ab", buffering=0)
+            err = result.err if result.err.endswith(b"\n") else result.err + b"\n"
+            self._errorFile.write(("[%s] %s (exit %s)\n" % (
+                time.strftime("%Y-%m-%d %H:%M:%S"), " ".join(result.argv),
+                result.code)).encode() + err)
         except OSError as e:
             log.warn("cannot write error log {path}: {e}", path=self.errorLog, e=e)
+
+    def close(self):
+        """Close the error log (it reopens if the runner is used again)."""
+        if self._errorFile is not None:
+            self._errorFile.close()
+            self._errorFile = None

@@ -9,11 +9,11 @@ machine instead (several nodes on one host, as in the lab).
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 
 from eucad.common import trust
+from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import EucaConf, Layout
 from eucad.common.daemon import fail
 
@@ -23,10 +23,10 @@ def copyLocal(sourceKeys, prefix):
     target = Layout(prefix).keys
     os.makedirs(target, mode=0o700, exist_ok=True)
     for name in trust.NODE_FILES:
-        temporary = os.path.join(target, "." + name + ".tmp")
-        shutil.copyfile(os.path.join(sourceKeys, name), temporary)
-        os.chmod(temporary, 0o600 if name.endswith("-pk.pem") else 0o644)
-        os.replace(temporary, os.path.join(target, name))
+        with open(os.path.join(sourceKeys, name), "rb") as f:
+            data = f.read()
+        writeAtomically(os.path.join(target, name), data,
+                        0o600 if name.endswith("-pk.pem") else 0o644)
     return target
 
 

@@ -32,6 +32,8 @@ from twisted.internet.interfaces import (IOpenSSLClientConnectionCreator,
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from eucad.common.atomicfile import writeAtomically
+
 log = Logger()
 
 ROLES = ("cloud", "cluster", "node")
@@ -81,16 +83,6 @@ def _subjectAltNames(names):
     return x509.SubjectAlternativeName(entries)
 
 
-def _write(path, data, mode):
-    temporary = path + ".tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-
-
 def _pemKey(key):
     return key.private_bytes(serialization.Encoding.PEM,
                              serialization.PrivateFormat.TraditionalOpenSSL,
@@ -123,8 +115,8 @@ def makeCA(keysDir):
                 key_agreement=False, key_cert_sign=True, crl_sign=True,
                 encipher_only=False, decipher_only=False), critical=True)
             .sign(key, hashes.SHA256()))
-    _write(keyFile, _pemKey(key), 0o600)
-    _write(certFile, _pemCert(cert), 0o644)
+    writeAtomically(keyFile, _pemKey(key), 0o600)
+    writeAtomically(certFile, _pemCert(cert), 0o644)
     return cert, key
 
 
@@ -156,8 +148,8 @@ def makeRoleCertificate(keysDir, role, names=(), force=False):
                 ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False)
             .sign(caKey, hashes.SHA256()))
-    _write(keyFile, _pemKey(key), 0o600)
-    _write(certFile, _pemCert(cert), 0o644)
+    writeAtomically(keyFile, _pemKey(key), 0o600)
+    writeAtomically(certFile, _pemCert(cert), 0o644)
     return cert
 
 

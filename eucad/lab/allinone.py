@@ -16,6 +16,7 @@ daemon code.
 import argparse
 import ipaddress
 import json
+import shlex
 import os
 import signal
 import socket
@@ -23,7 +24,8 @@ import subprocess
 import sys
 import time
 
-from eucad.common.config import EucaConf, Layout
+from eucad.common.atomicfile import writeAtomically
+from eucad.common.config import Layout
 from eucad.lab import testimage
 from eucad.lab.topology import Lab
 
@@ -208,7 +210,8 @@ class AllInOne:
         nodes = described["nodes"]
         network = ipaddress.IPv4Network(self.subnet)
         # Instances take addresses from .100 up, clear of the lab's hosts.
-        macmap = " ".join("d0:0d:%02x:00:00:%02x=%s" % (
+        # Locally administered MACs (the 0x02 bit), like the CC's own.
+        macmap = " ".join("d2:0d:%02x:00:00:%02x=%s" % (
             self.basePort % 256, i, network.network_address + 100 + i)
             for i in range(1, 33))
         self._euca_conf(
@@ -254,9 +257,7 @@ class AllInOne:
         machine = register("--kind", "machine", "--path", image.path("root.img"),
                            "--kernel", kernel, "--ramdisk", ramdisk)
         ids = {"kernel": kernel, "ramdisk": ramdisk, "machine": machine}
-        with open(record + ".tmp", "w") as f:
-            json.dump({"digests": digests, "ids": ids}, f)
-        os.replace(record + ".tmp", record)
+        writeAtomically(record, json.dumps({"digests": digests, "ids": ids}))
         return ids
 
     # ---- the client side
@@ -403,17 +404,13 @@ def writeUserEucarc(creds, home=None):
     """~/.euca/eucarc for the shell that runs awscli or boto3 next."""
     directory = os.path.join(home or os.path.expanduser("~"), ".euca")
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    path = os.path.join(directory, "eucarc")
-    with open(path + ".tmp", "w") as f:
-        f.write("# eucad all-in-one credentials: source this file\n")
-        for key in ("EC2_URL", "S3_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY",
-                    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                    "EUCALYPTUS_CERT"):
-            if key in creds:
-                f.write("export %s='%s'\n" % (key, creds[key]))
-    os.chmod(path + ".tmp", 0o600)
-    os.replace(path + ".tmp", path)
-    return path
+    lines = ["# eucad all-in-one credentials: source this file"]
+    for key in ("EC2_URL", "S3_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY",
+                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                "EUCALYPTUS_CERT"):
+        if key in creds:
+            lines.append("export %s=%s" % (key, shlex.quote(creds[key])))
+    return writeAtomically(os.path.join(directory, "eucarc"), "\n".join(lines) + "\n", 0o600)
 
 
 def main(argv=None):

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 
+from eucad.common.atomicfile import writeAtomically
 from eucad.lab import guest
 
 BUILDER_VERSION = 1
@@ -358,13 +359,6 @@ def _upToDate(outDir, manifest, digest):
     return True
 
 
-def _writeAtomically(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def build(outDir=None, downloadDir=None, force=False, log=print):
     """
     Build (or confirm up to date) the test image in ``outDir``.
@@ -390,8 +384,8 @@ def build(outDir=None, downloadDir=None, force=False, log=print):
     os.makedirs(outDir, exist_ok=True)
     log("building the test image in %s (kernel %s)" % (outDir, kernel.version))
     with open(kernel.vmlinuz, "rb") as f:
-        _writeAtomically(os.path.join(outDir, "vmlinuz"), f.read())
-    _writeAtomically(os.path.join(outDir, "initrd.img"), buildInitramfs(kernel))
+        writeAtomically(os.path.join(outDir, "vmlinuz"), f.read())
+    writeAtomically(os.path.join(outDir, "initrd.img"), buildInitramfs(kernel))
     rootTmp = os.path.join(outDir, "root.img.tmp")
     buildRootImage(rootTmp)
     os.replace(rootTmp, os.path.join(outDir, "root.img"))
@@ -409,7 +403,7 @@ def build(outDir=None, downloadDir=None, force=False, log=print):
     for name in OUTPUT_FILES:
         path = os.path.join(outDir, name)
         manifest["files"][name] = {"sha256": sha256File(path), "size": os.path.getsize(path)}
-    _writeAtomically(manifestPath, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    writeAtomically(manifestPath, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     manifest["rebuilt"] = True
     return TestImage(outDir, manifest)
 

@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 
+from eucad.common.atomicfile import writeAtomically
 from eucad.lab import netns
 from eucad.lab.commands import CommandRunner
 from eucad.lab.libvirtd import NodeLibvirtd, libvirtUri, runDirectory
@@ -239,10 +240,7 @@ class Lab:
             return None
 
     def _saveState(self, state):
-        tmp = self.statePath + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(state, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.statePath)
+        writeAtomically(self.statePath, json.dumps(state, indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, baseDir, runner=None, log=None):

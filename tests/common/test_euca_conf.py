@@ -91,6 +91,8 @@ class SyncKeyTests(unittest.TestCase):
                          sorted(trust.NODE_FILES))
         creds = trust.Credentials.load(Layout(nodePrefix), "node")
         self.assertEqual(trust.roleOf(creds.cert), "node")
+        mode = os.stat(os.path.join(Layout(nodePrefix).keys, "node-pk.pem")).st_mode
+        self.assertEqual(mode & 0o777, 0o600)
 
     def test_rsyncArgvPerNode(self):
         """Remote nodes get the three files by rsync into the same keys path."""

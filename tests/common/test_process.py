@@ -118,6 +118,7 @@ class RunnerTests(unittest.TestCase):
         self.reactor.end(code=1, err=b"line 3: syntax error\n")
         runner.run(["ip", "addr"])
         self.reactor.end(code=0)
+        runner.close()
         text = open(self.errorLog).read()
         self.assertIn("dhcpd -t (exit 1)", text)
         self.assertIn("line 3: syntax error", text)
@@ -131,6 +132,7 @@ class RealProcessTests(unittest.TestCase):
         errorLog = os.path.join(self.mktemp(), "err.log")
         runner = ProcessRunner(reactor, errorLog=errorLog)
         d = runner.run(["sh", "-c", "echo out; echo err >&2; exit 3"], check=False)
+        self.addCleanup(runner.close)
 
         def check(result):
             self.assertEqual((result.code, result.out, result.err), (3, b"out\n", b"err\n"))
