@@ -147,33 +147,71 @@ class _DownloadToEntry(protocol.Protocol):
     """
     Streams an HTTP response body into a _PartialEntry, chunk after chunk in
     the thread, pausing the download while the disk lags behind.
+
+    A server that sends nothing for ``idleTimeout`` seconds (while the
+    download is not paused by us) fails the download, so a stalled Walrus
+    cannot hold a launch, and every launch waiting on the same image, forever.
     """
 
-    def __init__(self, entry, runInThread):
+    def __init__(self, entry, runInThread, clock, idleTimeout, url):
         self.entry = entry
         self.runInThread = runInThread
+        self.clock = clock
+        self.idleTimeout = idleTimeout
+        self.url = url
         self.writes = defer.succeed(None)
         self.queued = 0
         self.paused = False
-        self.failed = None
+        self.finished = False
+        self.idleTimer = None
         self.done = defer.Deferred()
 
+    def connectionMade(self):
+        self._restartIdleTimer()
+
+    def _restartIdleTimer(self):
+        self._stopIdleTimer()
+        if not self.finished and not self.paused:
+            self.idleTimer = self.clock.callLater(self.idleTimeout, self._idle)
+
+    def _stopIdleTimer(self):
+        if self.idleTimer is not None and self.idleTimer.active():
+            self.idleTimer.cancel()
+        self.idleTimer = None
+
+    def _idle(self):
+        self.idleTimer = None
+        self.transport.stopProducing()
+        self._finish(Failure(ImageFetchError(
+            "GET %s: no data for %g seconds" % (self.url, self.idleTimeout))))
+
     def dataReceived(self, data):
+        if self.finished:
+            return
         self.queued += 1
         if self.queued > _MAX_QUEUED_CHUNKS and not self.paused:
             self.paused = True
             self.transport.pauseProducing()
+        self._restartIdleTimer()
         self.writes.addCallback(lambda _: self.runInThread(self.entry.write, data))
         self.writes.addBoth(self._written)
 
     def _written(self, result):
         self.queued -= 1
-        if self.paused and self.queued <= _MAX_QUEUED_CHUNKS // 2:
+        if self.paused and self.queued <= _MAX_QUEUED_CHUNKS // 2 and not self.finished:
             self.paused = False
             self.transport.resumeProducing()
+            self._restartIdleTimer()
         return result
 
     def connectionLost(self, reason):
+        self._finish(reason)
+
+    def _finish(self, reason):
+        if self.finished:
+            return
+        self.finished = True
+        self._stopIdleTimer()
         if reason.check(ResponseDone, PotentialDataLoss):
             self.writes.addCallback(lambda _: self.runInThread(self.entry.commit))
         else:
@@ -191,14 +229,23 @@ class ImageCache:
     @param runInThread: ``f(callable, *args) -> Deferred``.
     @param httpClient: an object with treq's ``get`` (treq itself, or a
         ``treq.testing.StubTreq``).
+    @param clock: IReactorTime for the HTTP timeouts.
+    @param responseTimeout: seconds to connect and get the response headers.
+    @param idleTimeout: seconds the body may go without data.
     """
 
-    def __init__(self, directory, runInThread=None, httpClient=None):
+    def __init__(self, directory, runInThread=None, httpClient=None, clock=None,
+                 responseTimeout=60.0, idleTimeout=60.0):
         self.directory = directory
         self.runInThread = runInThread or threads.deferToThread
         if httpClient is None:
             import treq as httpClient
         self.httpClient = httpClient
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+        self.responseTimeout = responseTimeout
+        self.idleTimeout = idleTimeout
         self._inFlight = {}
 
     def pathFor(self, image):
@@ -268,15 +315,25 @@ class ImageCache:
     @defer.inlineCallbacks
     def _download(self, url, name, algorithm, expected):
         try:
-            response = yield self.httpClient.get(url, unbuffered=True)
+            # Cancelling the request (on timeout) closes its connection.
+            response = yield self.httpClient.get(url, unbuffered=True).addTimeout(
+                self.responseTimeout, self.clock)
+        except defer.TimeoutError:
+            raise ImageFetchError("GET %s: no response in %g seconds" % (
+                url, self.responseTimeout))
         except Exception as e:
             raise ImageFetchError("GET %s failed: %s" % (url, e))
         if response.code != 200:
-            yield self.httpClient.content(response)
+            try:
+                yield self.httpClient.content(response).addTimeout(
+                    self.idleTimeout, self.clock)
+            except Exception:
+                pass  # only read to free the connection; the status says it all
             raise ImageFetchError("GET %s answered HTTP %d" % (url, response.code))
         entry = yield self.runInThread(_PartialEntry, self.directory, name,
                                        algorithm, expected)
-        download = _DownloadToEntry(entry, self.runInThread)
+        download = _DownloadToEntry(entry, self.runInThread, self.clock,
+                                    self.idleTimeout, url)
         response.deliverBody(download)
         path = yield download.done
         defer.returnValue(path)

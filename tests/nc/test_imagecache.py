@@ -3,9 +3,15 @@
 import hashlib
 import os
 
+from treq.client import HTTPClient
 from treq.testing import StubTreq
-from twisted.internet import defer
+from twisted.internet import defer, protocol
+from twisted.internet.error import ConnectionLost
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial import unittest
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone, ResponseFailed
 from twisted.web.resource import Resource
 
 from eucad.nc.imagecache import (IMAGE_FILE, DigestMismatch, ImageCache,
@@ -246,3 +252,134 @@ class HttpFetchTests(unittest.TestCase):
         failure = yield self.assertFailure(cache.fetch(self.image(None)), ImageFetchError)
         self.assertIn("HTTP 404", str(failure))
         self.assertFalse(os.path.exists(self.cacheDir) and os.listdir(self.cacheDir))
+
+
+class HeldResponse:
+    """A 200 response whose body the test feeds through the protocol it was given."""
+
+    code = 200
+
+    def __init__(self):
+        self.transport = StringTransport()
+        self.protocol = None
+
+    def deliverBody(self, protocol):
+        self.protocol = protocol
+        protocol.makeConnection(self.transport)
+
+
+class HeldHttpClient:
+    """Stands in for treq: every get waits until the test answers it."""
+
+    def __init__(self):
+        self.gets = []
+        self.cancelled = []
+
+    def get(self, url, **kwargs):
+        d = defer.Deferred(lambda d: self.cancelled.append(url))
+        self.gets.append((url, d))
+        return d
+
+
+class HttpStallTests(unittest.TestCase):
+    """A Walrus that stops answering fails the fetch instead of holding it forever."""
+
+    url = "http://walrus.example:8773/services/Walrus/bucket/image"
+
+    def setUp(self):
+        self.cacheDir = os.path.abspath(self.mktemp())
+        self.clock = Clock()
+        self.http = HeldHttpClient()
+        self.cache = ImageCache(self.cacheDir, runInThread=runNow, httpClient=self.http,
+                                clock=self.clock, responseTimeout=30, idleTimeout=20)
+
+    def image(self, digest=None):
+        return {"id": "emi-0000cafe", "kind": "machine", "location": self.url,
+                "digest": digest}
+
+    def answer(self):
+        """Answer the last get with a 200 whose body the test feeds."""
+        response = HeldResponse()
+        self.http.gets[-1][1].callback(response)
+        return response
+
+    def entries(self):
+        return os.listdir(self.cacheDir) if os.path.isdir(self.cacheDir) else []
+
+    def test_noResponseTimesOut(self):
+        """A server that never answers fails the fetch and every fetch sharing it; the next one retries."""
+        first, second = self.cache.fetch(self.image()), self.cache.fetch(self.image())
+        self.clock.advance(29)
+        self.assertNoResult(first)
+        self.clock.advance(1)
+        self.assertIn("no response in 30 seconds",
+                      str(self.failureResultOf(first, ImageFetchError).value))
+        self.failureResultOf(second, ImageFetchError)
+        self.assertEqual(self.http.cancelled, [self.url])
+        self.cache.fetch(self.image())
+        self.assertEqual(len(self.http.gets), 2)
+
+    def test_stalledBodyTimesOut(self):
+        """A body that stops arriving fails the fetch, stops the download and removes the partial entry."""
+        d = self.cache.fetch(self.image())
+        response = self.answer()
+        for _ in range(3):
+            self.clock.advance(19)
+            response.protocol.dataReceived(b"x" * 1000)
+        self.assertNoResult(d)
+        self.assertEqual(len(self.entries()), 1)
+        self.clock.advance(20)
+        self.assertIn("no data for 20 seconds",
+                      str(self.failureResultOf(d, ImageFetchError).value))
+        self.assertEqual(response.transport.producerState, "stopped")
+        self.assertEqual(self.entries(), [])
+        response.protocol.connectionLost(Failure(ResponseFailed([Failure(ConnectionLost())])))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_completedBodyCancelsIdleTimer(self):
+        """A body that completes leaves no idle timer behind."""
+        d = self.cache.fetch(self.image())
+        response = self.answer()
+        response.protocol.dataReceived(b"image")
+        response.protocol.connectionLost(Failure(ResponseDone()))
+        self.assertTrue(os.path.isfile(self.successResultOf(d)))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class StallingServer(protocol.Protocol):
+    """Answers any request with headers and a little of a long body, then goes quiet."""
+
+    def connectionMade(self):
+        self.factory.connections.append(self)
+
+    def dataReceived(self, data):
+        if b"\r\n\r\n" in data:
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"
+                                 + b"x" * 100)
+
+    def connectionLost(self, reason):
+        self.factory.lost.callback(None)
+
+
+class RealStallTests(unittest.TestCase):
+    """The idle timeout against a real, stalling HTTP server on 127.0.0.1."""
+
+    @defer.inlineCallbacks
+    def test_stalledServerConnectionClosed(self):
+        """A server that stops mid-body fails the fetch and sees its connection closed."""
+        from twisted.internet import reactor
+        factory = protocol.Factory.forProtocol(StallingServer)
+        factory.connections, factory.lost = [], defer.Deferred()
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        client = HTTPClient(Agent(reactor, pool=pool))
+        cacheDir = os.path.abspath(self.mktemp())
+        cache = ImageCache(cacheDir, httpClient=client, responseTimeout=5, idleTimeout=0.2)
+        url = "http://127.0.0.1:%d/bucket/image" % (port.getHost().port,)
+        image = {"id": "emi-0000cafe", "kind": "machine", "location": url, "digest": None}
+        failure = yield self.assertFailure(cache.fetch(image), ImageFetchError)
+        self.assertIn("no data for 0.2 seconds", str(failure))
+        yield factory.lost
+        self.assertEqual(os.listdir(cacheDir), [])
