@@ -205,6 +205,12 @@ class _DownloadToEntry(protocol.Protocol):
         return result
 
     def connectionLost(self, reason):
+        if reason.check(PotentialDataLoss) and self.entry.expected is None:
+            # No Content-Length and the connection closed: nothing tells a
+            # whole body from a cut one, and without a digest a truncated
+            # image would be cached for good.
+            reason = Failure(ImageFetchError(
+                "GET %s: the body had no length and no digest to check it" % (self.url,)))
         self._finish(reason)
 
     def _finish(self, reason):

@@ -11,7 +11,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone, ResponseFailed
+from twisted.web.client import (Agent, HTTPConnectionPool, PotentialDataLoss, ResponseDone,
+                                ResponseFailed)
 from twisted.web.resource import Resource
 
 from eucad.nc.imagecache import (IMAGE_FILE, DigestMismatch, ImageCache,
@@ -344,6 +345,36 @@ class HttpStallTests(unittest.TestCase):
         response.protocol.connectionLost(Failure(ResponseDone()))
         self.assertTrue(os.path.isfile(self.successResultOf(d)))
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_unknownLengthWithoutDigestRefused(self):
+        """A body without Content-Length that ends by a close is not cached when no digest can check it."""
+        d = self.cache.fetch(self.image())
+        response = self.answer()
+        response.protocol.dataReceived(b"maybe the whole image")
+        response.protocol.connectionLost(Failure(PotentialDataLoss()))
+        self.assertIn("no length and no digest",
+                      str(self.failureResultOf(d, ImageFetchError).value))
+        self.assertEqual(self.entries(), [])
+
+    def test_unknownLengthWithDigestAccepted(self):
+        """A body without Content-Length is cached when it matches the image's digest."""
+        body = b"the whole image"
+        d = self.cache.fetch(self.image(hashlib.sha256(body).hexdigest()))
+        response = self.answer()
+        response.protocol.dataReceived(body)
+        response.protocol.connectionLost(Failure(PotentialDataLoss()))
+        with open(self.successResultOf(d), "rb") as f:
+            self.assertEqual(f.read(), body)
+
+    def test_unknownLengthTruncatedFailsDigest(self):
+        """A cut body without Content-Length fails its digest and is not cached."""
+        body = b"the whole image"
+        d = self.cache.fetch(self.image(hashlib.sha256(body).hexdigest()))
+        response = self.answer()
+        response.protocol.dataReceived(body[:5])
+        response.protocol.connectionLost(Failure(PotentialDataLoss()))
+        self.failureResultOf(d, DigestMismatch)
+        self.assertEqual(self.entries(), [])
 
 
 class StallingServer(protocol.Protocol):
