@@ -2,7 +2,9 @@
 
 It writes the default VM types into an empty table and finishes launches
 that were in flight when the CLC last stopped (they never got an answer, so
-they are marked terminated and their clusters are asked to drop them).
+they are marked terminated and their clusters are asked to drop them).  The
+EC2 API asks ``isReady`` and answers 503 ServiceUnavailable until recovery
+has succeeded (``tap`` wires the two together).
 """
 
 from twisted.application.service import Service
@@ -17,16 +19,30 @@ log = Logger()
 
 
 class CloudStartup(Service):
-    """Runs ``recover`` when started; ``ready`` fires when it is done."""
+    """
+    Runs ``recover`` when started; ``ready`` fires when it is done, and
+    ``isReady()`` is true once it succeeded.  After a failed recovery the API
+    stays closed (the log says why): serving on a half-recovered database
+    would answer from state the recovery was meant to fix.
+    """
 
     def __init__(self, cloud):
         self.cloud = cloud
         self.ready = None
+        self.recovered = False
 
     def startService(self):
         Service.startService(self)
         self.ready = self.recover()
-        self.ready.addErrback(lambda f: log.failure("CLC start-up recovery failed", f))
+        self.ready.addCallbacks(self._recovered, lambda f: log.failure(
+            "CLC start-up recovery failed; the EC2 API stays unavailable", f))
+
+    def _recovered(self, _):
+        self.recovered = True
+
+    def isReady(self):
+        """Whether recovery has finished and requests may be served."""
+        return self.recovered
 
     @defer.inlineCallbacks
     def recover(self):

@@ -2,8 +2,9 @@
 
 Children start in this order: logging, the database, one link per cluster,
 start-up recovery, the cluster poller, and the EC2 Query API on
-CLOUD_LISTEN:CLOUD_PORT.  Nothing here opens files or sockets; the services
-do when they start.
+CLOUD_LISTEN:CLOUD_PORT.  The API listens from the start but answers 503
+ServiceUnavailable until recovery is done.  Nothing here opens files or
+sockets; the services do when they start.
 """
 
 from twisted.application import internet
@@ -38,9 +39,10 @@ def makeService(options, reactor=None):
         link.setServiceParent(root)
         entries.append(ClusterEntry(name, host, port, link))
     cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf))
-    CloudStartup(cloud).setServiceParent(root)
+    startup = CloudStartup(cloud)
+    startup.setServiceParent(root)
     ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS"))).setServiceParent(root)
-    site = server.Site(makeRootResource(Ec2Resource(cloud)))
+    site = server.Site(makeRootResource(Ec2Resource(cloud, isReady=startup.isReady)))
     web = internet.TCPServer(int(conf.get("CLOUD_PORT")), site,
                              interface=conf.get("CLOUD_LISTEN"), reactor=reactor)
     web.setServiceParent(root)

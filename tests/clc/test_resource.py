@@ -1,10 +1,14 @@
 """The HTTP resource: where it is mounted, what it reads, and the shared-root test."""
 
+from treq.testing import StubTreq
+from twisted.internet import defer
 from twisted.trial import unittest
 from twisted.web.test.requesthelper import DummyRequest
 
 from eucad.clc.api import render
-from eucad.clc.api.resource import isEc2Request
+from eucad.clc import instancestore
+from eucad.clc.api.resource import Ec2Resource, isEc2Request, makeRootResource
+from eucad.clc.startup import CloudStartup
 from eucad.testing.fakecluster import FakeCluster
 
 from tests.clc import helpers
@@ -45,6 +49,70 @@ class MountTests(unittest.TestCase):
         response = self.successResultOf(d)
         self.assertEqual(response.headers.getRawHeaders(b"content-type"),
                          [b"text/xml;charset=UTF-8"])
+
+
+class _HeldCluster(FakeCluster):
+    """A FakeCluster whose terminateInstances answers only when the test says."""
+
+    def __init__(self):
+        FakeCluster.__init__(self)
+        self.held = defer.Deferred()
+
+    def terminateInstances(self, instanceIds):
+        self.calls.append(("terminateInstances", (instanceIds,)))
+        return self.held
+
+
+class StartupGateTests(unittest.TestCase):
+    """The API answers 503 ServiceUnavailable until start-up recovery is done."""
+
+    def setUp(self):
+        self.cluster = _HeldCluster()
+        self.cloud = helpers.makeCloud(self, {"zone1": self.cluster})
+        self.keys = helpers.addUser(self.cloud.db, "alice")
+        self.startup = CloudStartup(self.cloud)
+        self.ec2 = helpers.StubEc2(self, self.cloud, self.keys)
+        self.ec2.stub = StubTreq(makeRootResource(
+            Ec2Resource(self.cloud, isReady=self.startup.isReady)))
+
+    def describeRegions(self):
+        status, body = self.ec2.raw("DescribeRegions")
+        return status, helpers.parseAnswer("DescribeRegions", status, body)
+
+    def interruptLaunch(self):
+        """Leave a launch in flight, so that recovery has a cluster call to wait on."""
+        emi, _, _ = helpers.registerImages(self.cloud.db)
+        template = {"imageId": emi, "kernelId": None, "ramdiskId": None,
+                    "vmType": "m1.small", "keyName": None, "userData": None,
+                    "groups": ["default"]}
+        self.cloud.db.transact(instancestore.reserveInstances, "alice", "zone1", 1,
+                               template, 0)
+
+    def test_unavailableBeforeStart(self):
+        """Before start-up has run, a signed request is answered 503 ServiceUnavailable."""
+        status, parsed = self.describeRegions()
+        self.assertEqual((status, parsed["Error"]["Code"]), (503, "ServiceUnavailable"))
+
+    def test_unavailableWhileRecovering(self):
+        """While recovery waits on a cluster the API says 503; once it is done, 200."""
+        self.interruptLaunch()
+        self.startup.startService()
+        self.assertNoResult(self.startup.ready)
+        self.assertEqual(self.describeRegions()[0], 503)
+        self.cluster.held.callback(None)
+        self.successResultOf(self.startup.ready)
+        status, parsed = self.describeRegions()
+        self.assertEqual(status, 200, parsed.get("Error"))
+
+    def test_closedAfterFailedRecovery(self):
+        """A recovery that failed leaves the API answering 503."""
+        def broken(session, now):
+            raise RuntimeError("database is broken")
+        self.patch(instancestore, "abandonUnplaced", broken)
+        self.startup.startService()
+        self.successResultOf(self.startup.ready)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.describeRegions()[0], 503)
 
 
 class UnrenderableAnswerTests(unittest.TestCase):

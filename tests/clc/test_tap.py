@@ -46,6 +46,18 @@ class TapTests(unittest.TestCase):
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)
 
+    def test_apiWaitsForStartup(self):
+        """The EC2 resource the web server serves asks the start-up service whether it is ready."""
+        options = self.makeOptions(CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1")
+        children = list(tap.makeService(options))
+        startup = [c for c in children if isinstance(c, CloudStartup)][0]
+        web = [c for c in children if isinstance(c, internet.TCPServer)][0]
+        site = web.args[1]
+        ec2 = site.resource.children[b"services"].children[b"Eucalyptus"]
+        self.assertFalse(ec2.isReady())
+        startup.recovered = True
+        self.assertTrue(ec2.isReady())
+
     def test_noIoBeforeStart(self):
         """Building the tree creates no file: no DB, no log, no keys read."""
         options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774", CLOUD_PORT="0")

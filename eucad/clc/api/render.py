@@ -40,6 +40,7 @@ STATUS_BY_CODE = {
     "InsufficientInstanceCapacity": 500,
     "InternalError": 500,
     "Unavailable": 503,
+    "ServiceUnavailable": 503,
 }
 
 

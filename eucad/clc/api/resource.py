@@ -75,16 +75,28 @@ def isEc2Request(request):
     return b"%2Fec2%2Faws4_request" in request.uri or b"/ec2/aws4_request" in request.uri
 
 
+def _alwaysReady():
+    return True
+
+
 class Ec2Resource(Resource):
-    """Every path below where it is mounted answers EC2 Query requests."""
+    """
+    Every path below where it is mounted answers EC2 Query requests.
+
+    @param isReady: a callable saying whether the CLC may serve requests
+        (``CloudStartup.isReady``); while false every request is answered
+        503 ServiceUnavailable.  Default: always ready.
+    """
 
     isLeaf = True
 
-    def __init__(self, cloud, authenticator=None, maxBody=MAX_BODY_BYTES):
+    def __init__(self, cloud, authenticator=None, maxBody=MAX_BODY_BYTES,
+                 isReady=_alwaysReady):
         Resource.__init__(self)
         self.cloud = cloud
         self.authenticator = authenticator or Authenticator(cloud.db, cloud.clock)
         self.maxBody = maxBody
+        self.isReady = isReady
 
     def render_GET(self, request):
         requestId = str(uuid.uuid4())
@@ -101,6 +113,9 @@ class Ec2Resource(Resource):
 
     @defer.inlineCallbacks
     def _handle(self, request, requestId):
+        if not self.isReady():
+            raise CloudError("ServiceUnavailable", "The cloud controller is starting "
+                             "up; try again shortly", 503)
         parts = signedRequestFrom(request, self.maxBody)
         version = checkVersion(parts.params.get("Version"))
         action = parts.params.get("Action", "")
