@@ -7,8 +7,8 @@ order on a tie).  A launch gets as many instances as fit, up to MaxCount,
 and fails unless at least MinCount fit.
 """
 
-from eucad.clc.vmtypes import instancesThatFit
 from eucad.common.errors import CloudError
+from eucad.common.vmtypes import instancesThatFit
 
 NO_ROOM = "Not enough resources available"
 

@@ -1,7 +1,7 @@
 """VM types: the sizes a user picks with ``InstanceType`` (DESIGN.md table).
 
 The CLC owns the definitions; the scheduler and the spec sent to a cluster use
-them.  Defaults are written once, into an empty table, so that an admin's
+them (and ``eucad.common.vmtypes.instancesThatFit`` to count room for them).  Defaults are written once, into an empty table, so that an admin's
 later edits are never overwritten at the next start.
 """
 
@@ -48,9 +48,3 @@ def findVmType(session, name):
     """The type called ``name`` as a dict, or None."""
     row = session.get(VmType, name)
     return None if row is None else row.asDict()
-
-
-def instancesThatFit(vmtype, cpu, ram, disk):
-    """How many instances of ``vmtype`` fit into the given amounts."""
-    return max(0, min(cpu // vmtype["cpu"], ram // vmtype["ram"],
-                      disk // vmtype["disk"]))

@@ -16,9 +16,9 @@ import copy
 from twisted.internet import defer
 from zope.interface import implementer
 
-from eucad.clc.vmtypes import DEFAULT_VMTYPES, instancesThatFit
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit
 
 LIVE = ("pending", "running")
 

@@ -68,3 +68,12 @@ class FreeForTests(unittest.TestCase):
         self.assertEqual(scheduler.freeFor(report, edited), 2)
         self.assertEqual(scheduler.maxFor(report, edited), 4)
         self.assertEqual(scheduler.freeFor(report, SMALL), 16)
+
+    def test_zeroFieldDoesNotLimit(self):
+        """A type an admin edited to need no disk is counted by cpu and ram, not a crash."""
+        noDisk = dict(SMALL, disk=0)
+        report = {"vmtypes": [], "nodes": [
+            {"host": "n1", "state": "up", "freeCpu": 4, "freeRam": 300, "freeDisk": 0,
+             "cpu": 4, "ram": 2048, "disk": 0}]}
+        self.assertEqual(scheduler.freeFor(report, noDisk), 2)
+        self.assertEqual(scheduler.maxFor(report, noDisk), 4)
