@@ -23,7 +23,7 @@ import re
 import time
 
 from twisted.application.service import Service
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, error, protocol, threads
 from twisted.logger import Logger
 
 from eucad.common.process import ProcessFailed
@@ -237,12 +237,14 @@ class DhcpdProcess(Service):
     @param user: VNET_DHCPUSER; when it is not root dhcpd is told to drop to
         it with ``-user``/``-group`` and gets the directory to write in.
     @param errorLog: the file dhcpd's output is appended to.
+    @param runInThread: ``f(callable, *args) -> Deferred``; the file work of
+        every apply (write, fsync, rename) runs there, off the reactor.
     """
 
     def __init__(self, directory, interfaces, runner, daemon="/usr/sbin/dhcpd",
                  user="root", reactor=None, errorLog=None, readyTimeout=15.0,
                  stopTimeout=10.0, pidAlive=_pidAlive, groupOf=None, uidOf=None,
-                 geteuid=os.geteuid):
+                 geteuid=os.geteuid, runInThread=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -255,6 +257,8 @@ class DhcpdProcess(Service):
         self.daemon = daemon
         self.user = user or "root"
         self.errorLog = errorLog
+        self.runInThread = runInThread or (lambda f, *args: threads.deferToThreadPool(
+            reactor, reactor.getThreadPool(), f, *args))
         self.readyTimeout = readyTimeout
         self.stopTimeout = stopTimeout
         self.pidAlive = pidAlive
@@ -341,14 +345,14 @@ class DhcpdProcess(Service):
         if wanted == self.applied and self.serving:
             return
         candidate = self.confPath + ".new"
-        self._write(candidate, text)
+        yield self.runInThread(self._write, candidate, text)
         try:
             yield self.runner.run(self.checkArgv(candidate), timeout=30)
         except ProcessFailed as e:
-            os.unlink(candidate)
+            yield self.runInThread(os.unlink, candidate)
             raise DhcpdError("dhcpd -t rejected the configuration: %s" % (
                 e.result.err.decode("utf-8", "replace").strip()[-500:],)) from None
-        os.replace(candidate, self.confPath)
+        yield self.runInThread(os.replace, candidate, self.confPath)
         yield self._stop()
         if not self.running:
             return
@@ -369,12 +373,7 @@ class DhcpdProcess(Service):
     @defer.inlineCallbacks
     def _start(self):
         yield self._clearPidFile()
-        if not os.path.exists(self.leasesPath):
-            open(self.leasesPath, "a").close()
-        if self._dropsPrivileges():
-            uid, gid = self.uidOf(self.user)
-            for path in (self.directory, self.leasesPath):
-                os.chown(path, uid, gid)
+        yield self.runInThread(self._prepareFiles)
         proto = _DhcpdProtocol(self)
         argv = self.runner.fullArgv(self.argv())
         env = dict(os.environ)
@@ -397,6 +396,15 @@ class DhcpdProcess(Service):
             timer.cancel()
         log.info("dhcpd serves {n} interface(s) as pid {pid}",
                  n=len(self.interfaces), pid=self.process.pid if self.process else None)
+
+    def _prepareFiles(self):
+        """The leases file dhcpd insists on, owned by the user it drops to."""
+        if not os.path.exists(self.leasesPath):
+            open(self.leasesPath, "a").close()
+        if self._dropsPrivileges():
+            uid, gid = self.uidOf(self.user)
+            for path in (self.directory, self.leasesPath):
+                os.chown(path, uid, gid)
 
     def _ended(self, reason, proto):
         if self.process is None or self.process.proto is not proto:
@@ -474,11 +482,7 @@ class DhcpdProcess(Service):
         live process).  Only a process whose command line names our own
         dhcpd.conf is signalled.
         """
-        try:
-            with open(self.pidPath) as f:
-                pid = int(f.read().strip() or "0")
-        except (OSError, ValueError):
-            pid = 0
+        pid = yield self.runInThread(self._readPidFile)
         if pid > 0 and self.pidAlive(pid) and \
                 self.confPath.encode() in _pidCommandLine(pid):
             log.warn("stopping dhcpd {pid} left by an earlier run", pid=pid)
@@ -487,6 +491,16 @@ class DhcpdProcess(Service):
             except ProcessLookupError:
                 pass
             yield self._waitGone(pid)
+        yield self.runInThread(self._removePidFile)
+
+    def _readPidFile(self):
+        try:
+            with open(self.pidPath) as f:
+                return int(f.read().strip() or "0")
+        except (OSError, ValueError):
+            return 0
+
+    def _removePidFile(self):
         try:
             os.unlink(self.pidPath)
         except FileNotFoundError:

@@ -585,7 +585,8 @@ class DhcpdIntegrationTests(ClusterTestsMixin, unittest.TestCase):
         self.dhcpDir = os.path.abspath(self.mktemp())
         self.process = DhcpdProcess(self.dhcpDir, ["priv0"],
                                     ProcessRunner(reactor=self.clock, netns="fe"),
-                                    reactor=self.clock, pidAlive=lambda pid: False)
+                                    reactor=self.clock, pidAlive=lambda pid: False,
+                                    runInThread=synchronously)
 
     def stopDhcpd(self):
         d = self.process.stopService()

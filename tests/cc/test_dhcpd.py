@@ -5,12 +5,41 @@ import sys
 import subprocess
 import time
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.cc.dhcpd import (DhcpdConfig, DhcpdError, DhcpdProcess, DhcpHost, DhcpSubnet,
                             normaliseMac)
 from eucad.common.process import ProcessRunner
 from tests.cc.processes import FakeProcessReactor
+
+def runNow(function, *args):
+    """A runInThread that runs at once (the tests own the only thread)."""
+    return defer.maybeDeferred(function, *args)
+
+
+class HeldThreads:
+    """A runInThread whose calls wait until the test releases them."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, function, *args):
+        d = defer.Deferred()
+        self.calls.append((function, args, d))
+        return d
+
+    def releaseAll(self):
+        """Run every waiting call (and those they queue), in order."""
+        while self.calls:
+            function, args, d = self.calls.pop(0)
+            try:
+                result = function(*args)
+            except Exception:
+                d.errback()
+            else:
+                d.callback(result)
+
 
 EXPECTED_CONF = """\
 # Written by the eucad cluster controller; changes here are overwritten.
@@ -124,7 +153,7 @@ class DhcpdProcessTests(unittest.TestCase):
 
     def makeDhcpd(self, netns="fe", **kwargs):
         runner = ProcessRunner(reactor=self.reactor, errorLog=self.errorLog, netns=netns)
-        options = dict(daemon="/usr/sbin/dhcpd", reactor=self.reactor,
+        options = dict(daemon="/usr/sbin/dhcpd", reactor=self.reactor, runInThread=runNow,
                        errorLog=self.errorLog, pidAlive=lambda pid: pid in self.alive)
         options.update(kwargs)
         return DhcpdProcess(self.directory, ["priv0"], runner, **options)
@@ -175,6 +204,40 @@ class DhcpdProcessTests(unittest.TestCase):
         self.assertTrue(self.dhcpd.serving)
         with open(self.errorLog, "rb") as f:
             self.assertIn(b"Server starting service.", f.read())
+
+    def test_fileWorkRunsInThread(self):
+        """Writing, checking and installing dhcpd.conf waits for the thread; the reactor thread touches no file."""
+        held = HeldThreads()
+        self.dhcpd = self.makeDhcpd(runInThread=held)
+        self.dhcpd.startService()
+        self.expectCheck()
+        daemon = self.expectDaemon()
+        d = self.dhcpd.apply(config(1))
+        self.reactor.settle()
+        self.assertEqual(os.listdir(self.directory), [])
+        self.assertEqual(self.reactor.spawned, [])
+        for _ in range(10):
+            held.releaseAll()
+            self.reactor.settle()
+        self.serve(daemon)
+        self.successResultOf(d)
+        self.assertEqual(sorted(os.listdir(self.directory)), ["dhcpd.conf", "dhcpd.leases"])
+        self.reactor.assertAllUsed(self)
+
+    def test_checkRejectsUnlinkInThread(self):
+        """The rejected candidate file is removed in the thread, not on the reactor."""
+        held = HeldThreads()
+        self.dhcpd = self.makeDhcpd(runInThread=held)
+        self.dhcpd.startService()
+        self.expectCheck(code=1, err=b"line 3: expecting numeric value.\n")
+        d = self.dhcpd.apply(config(1))
+        held.releaseAll()
+        self.reactor.settle()
+        self.assertNoResult(d)
+        self.assertEqual(os.listdir(self.directory), ["dhcpd.conf.new"])
+        held.releaseAll()
+        self.failureResultOf(d, DhcpdError)
+        self.assertEqual(os.listdir(self.directory), [])
 
     def test_withoutNamespace(self):
         """Without VNET_NETNS the argv has no ip netns prefix."""
@@ -341,7 +404,7 @@ class LeftoverDhcpdTests(unittest.TestCase):
         os.makedirs(self.directory)
         self.reactor = FakeProcessReactor()
         self.dhcpd = DhcpdProcess(self.directory, ["priv0"], ProcessRunner(reactor=self.reactor),
-                                  reactor=self.reactor)
+                                  reactor=self.reactor, runInThread=runNow)
 
     def wait(self, d):
         for _ in range(100):
