@@ -23,7 +23,7 @@ import re
 import time
 
 from twisted.application.service import Service
-from twisted.internet import defer, error, protocol, threads
+from twisted.internet import defer, error, protocol, task, threads
 from twisted.logger import Logger
 
 from eucad.common.process import ProcessFailed
@@ -257,6 +257,7 @@ class DhcpdProcess(Service):
         self.daemon = daemon
         self.user = user or "root"
         self.errorLog = errorLog
+        self._errorFile = None
         self.runInThread = runInThread or (lambda f, *args: threads.deferToThreadPool(
             reactor, reactor.getThreadPool(), f, *args))
         self.readyTimeout = readyTimeout
@@ -298,13 +299,16 @@ class DhcpdProcess(Service):
     def startService(self):
         Service.startService(self)
         os.makedirs(self.directory, exist_ok=True)
+        self._openErrorLog()
 
     def stopService(self):
         Service.stopService(self)
         if self._restartCall is not None and self._restartCall.active():
             self._restartCall.cancel()
         self._restartCall = None
-        return self._lock.run(self._stop)
+        d = self._lock.run(self._stop)
+        d.addBoth(self._closeErrorLog)
+        return d
 
     @property
     def serving(self):
@@ -470,7 +474,7 @@ class DhcpdProcess(Service):
         # second after its process ended.  Wait, bounded, until it is gone.
         deadline = self.reactor.seconds() + self.stopTimeout
         while self.pidAlive(pid) and self.reactor.seconds() < deadline:
-            yield _sleep(self.reactor, 0.1)
+            yield task.deferLater(self.reactor, 0.1, lambda: None)
         if self.pidAlive(pid):
             log.warn("dhcpd pid {pid} still present after {s}s", pid=pid, s=self.stopTimeout)
 
@@ -506,19 +510,29 @@ class DhcpdProcess(Service):
         except FileNotFoundError:
             pass
 
-    def _logOutput(self, data):
-        if not self.errorLog:
+    def _openErrorLog(self):
+        # One descriptor from start to stop: each chunk of dhcpd's output
+        # costs one write to the page cache, not an open and a close.
+        if not self.errorLog or self._errorFile is not None:
             return
         try:
             os.makedirs(os.path.dirname(self.errorLog), exist_ok=True)
-            with open(self.errorLog, "ab") as f:
-                f.write(b"[%s dhcpd] " % (time.strftime("%Y-%m-%d %H:%M:%S").encode(),))
-                f.write(data if data.endswith(b"\n") else data + b"\n")
+            self._errorFile = open(self.errorLog, "ab", buffering=0)
+        except OSError as e:
+            log.warn("cannot open {path}: {e}", path=self.errorLog, e=e)
+
+    def _closeErrorLog(self, result):
+        if self._errorFile is not None:
+            self._errorFile.close()
+            self._errorFile = None
+        return result
+
+    def _logOutput(self, data):
+        if self._errorFile is None:
+            return
+        try:
+            self._errorFile.write(b"[%s dhcpd] %s" % (
+                time.strftime("%Y-%m-%d %H:%M:%S").encode(),
+                data if data.endswith(b"\n") else data + b"\n"))
         except OSError as e:
             log.warn("cannot write {path}: {e}", path=self.errorLog, e=e)
-
-
-def _sleep(reactor, seconds):
-    d = defer.Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    return d

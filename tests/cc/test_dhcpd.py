@@ -239,6 +239,20 @@ class DhcpdProcessTests(unittest.TestCase):
         self.failureResultOf(d, DhcpdError)
         self.assertEqual(os.listdir(self.directory), [])
 
+    def test_errorLogKeptOpen(self):
+        """dhcpd's output goes to the error log opened at start, not to a file reopened per chunk."""
+        process = self.started(config(1))
+        moved = self.errorLog + ".1"
+        os.rename(self.errorLog, moved)
+        process.feed(err=b"DHCPACK on 10.77.0.11 to d2:0d:00:00:00:01 via priv0\n")
+        self.assertFalse(os.path.exists(self.errorLog))
+        with open(moved, "rb") as f:
+            self.assertIn(b"dhcpd] DHCPACK on 10.77.0.11", f.read())
+        d = self.dhcpd.stopService()
+        self.reactor.settle()
+        self.successResultOf(d)
+        self.assertIsNone(self.dhcpd._errorFile)
+
     def test_withoutNamespace(self):
         """Without VNET_NETNS the argv has no ip netns prefix."""
         self.dhcpd = self.makeDhcpd(netns=None)
