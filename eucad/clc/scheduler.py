@@ -13,32 +13,35 @@ from eucad.common.vmtypes import instancesThatFit
 NO_ROOM = "Not enough resources available"
 
 
-def freeFor(resources, vmtype):
-    """
-    How many more instances of ``vmtype`` a cluster holds.
+#: The keys of a node's room in a ``describeResources`` answer.
+FREE_ROOM = ("freeCpu", "freeRam", "freeDisk")
+TOTAL_ROOM = ("cpu", "ram", "disk")
 
-    The cluster's own count is used when it reports the same type with the
-    same size; otherwise (an admin edited the type at the CLC) the count is
-    made from its up nodes' free cpu, ram and disk.
+
+def _count(resources, vmtype, reportedKey, roomKeys):
+    """
+    The cluster's own ``reportedKey`` count of ``vmtype`` when it reports the
+    same type with the same size; otherwise (an admin edited the type at the
+    CLC) the count made from its up nodes' ``roomKeys`` (cpu, ram, disk).
     """
     for entry in resources.get("vmtypes", []):
         if (entry.get("name") == vmtype["name"]
                 and all(entry.get(k) == vmtype[k] for k in ("cpu", "ram", "disk"))):
-            return max(0, int(entry.get("free", 0)))
-    return sum(instancesThatFit(vmtype, node.get("freeCpu", 0), node.get("freeRam", 0),
-                                node.get("freeDisk", 0))
+            return max(0, int(entry.get(reportedKey, 0)))
+    cpu, ram, disk = roomKeys
+    return sum(instancesThatFit(vmtype, node.get(cpu, 0), node.get(ram, 0),
+                                node.get(disk, 0))
                for node in resources.get("nodes", []) if node.get("state") == "up")
+
+
+def freeFor(resources, vmtype):
+    """How many more instances of ``vmtype`` a cluster holds."""
+    return _count(resources, vmtype, "free", FREE_ROOM)
 
 
 def maxFor(resources, vmtype):
     """How many instances of ``vmtype`` the cluster holds when empty."""
-    for entry in resources.get("vmtypes", []):
-        if (entry.get("name") == vmtype["name"]
-                and all(entry.get(k) == vmtype[k] for k in ("cpu", "ram", "disk"))):
-            return max(0, int(entry.get("max", 0)))
-    return sum(instancesThatFit(vmtype, node.get("cpu", 0), node.get("ram", 0),
-                                node.get("disk", 0))
-               for node in resources.get("nodes", []) if node.get("state") == "up")
+    return _count(resources, vmtype, "max", TOTAL_ROOM)
 
 
 def chooseZone(answers, vmtype, minCount, maxCount, requestedZone=None):

@@ -77,3 +77,11 @@ class FreeForTests(unittest.TestCase):
              "cpu": 4, "ram": 2048, "disk": 0}]}
         self.assertEqual(scheduler.freeFor(report, noDisk), 2)
         self.assertEqual(scheduler.maxFor(report, noDisk), 4)
+
+    def test_maxFromReport(self):
+        """A type the cluster reports with the same size takes its max from the report."""
+        report = {"vmtypes": [dict(SMALL, free=3, max=12)], "nodes": [
+            {"host": "n1", "state": "up", "freeCpu": 1, "freeRam": 128, "freeDisk": 10,
+             "cpu": 1, "ram": 128, "disk": 10}]}
+        self.assertEqual(scheduler.maxFor(report, SMALL), 12)
+        self.assertEqual(scheduler.freeFor(report, SMALL), 3)
