@@ -59,7 +59,12 @@ def parseClusters(text):
     return clusters
 
 
-def _asCloudError(failure, entry, method):
+def reraiseAsCloudError(failure, entry, method):
+    """
+    An errback that lets only CloudError through: a CloudError failure is
+    passed on as it is; a timeout or cancellation is raised as Unavailable
+    (503) and anything else as InternalError (500), naming the cluster.
+    """
     if failure.check(CloudError):
         return failure
     if failure.check(defer.TimeoutError, defer.CancelledError):
@@ -106,7 +111,7 @@ class ClusterSet:
         seconds = self.timeout if timeout == "default" else timeout
         if seconds is not None:
             d.addTimeout(seconds, self.clock)
-        d.addErrback(_asCloudError, entry, method)
+        d.addErrback(reraiseAsCloudError, entry, method)
         return d
 
     def callEach(self, method, *args, names=None, timeout="default"):

@@ -1,10 +1,12 @@
 """CLUSTERS parsing and calls to clusters with timeouts."""
 
 from twisted.internet import defer, task
+from twisted.python.failure import Failure
 from twisted.trial import unittest
 from zope.interface import implementer
 
-from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
+from eucad.clc.clusters import (ClusterEntry, ClusterSet, parseClusters,
+                                reraiseAsCloudError)
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.testing.fakecluster import FakeCluster
@@ -72,3 +74,27 @@ class ClusterSetTests(unittest.TestCase):
         clusters = ClusterSet.fromLinks({"z": cluster}, task.Clock())
         failure = self.failureResultOf(clusters.call("z", "describeInstances"), CloudError)
         self.assertEqual(failure.value.code, "InternalError")
+
+
+class ReraiseAsCloudErrorTests(unittest.TestCase):
+
+    def setUp(self):
+        self.entry = ClusterEntry("z", "h", 8774, FakeCluster())
+
+    def test_cloudErrorPassesThrough(self):
+        """A CloudError failure is handed back unchanged, not raised anew."""
+        failure = Failure(CloudError("InvalidInstanceID.NotFound", "gone"))
+        self.assertIs(reraiseAsCloudError(failure, self.entry, "m"), failure)
+
+    def test_timeoutRaisedAsUnavailable(self):
+        """A timeout is raised as a 503 Unavailable naming the cluster and method."""
+        error = self.assertRaises(CloudError, reraiseAsCloudError,
+                                  Failure(defer.TimeoutError()), self.entry, "m")
+        self.assertEqual((error.code, error.status), ("Unavailable", 503))
+        self.assertIn("cluster z did not answer m", error.message)
+
+    def test_otherRaisedAsInternalError(self):
+        """Any other failure is raised as a 500 InternalError."""
+        error = self.assertRaises(CloudError, reraiseAsCloudError,
+                                  Failure(ValueError("bad")), self.entry, "m")
+        self.assertEqual((error.code, error.status), ("InternalError", 500))

@@ -246,7 +246,8 @@ def _lookup(session, accessKey):
     return user.name, user.secretKey, bool(user.isAdmin)
 
 
-def _asCloudError(error):
+def _cloudErrorFromSignatureError(error):
+    """The CloudError (same EC2 code and message) for a ``signing.SignatureError``."""
     return CloudError(error.code, error.message)
 
 
@@ -262,7 +263,7 @@ class Authenticator:
         try:
             accessKey, verify = signatureChecker(request, self.clock.seconds())
         except signing.SignatureError as e:
-            return defer.fail(_asCloudError(e))
+            return defer.fail(_cloudErrorFromSignatureError(e))
         except CloudError as e:
             return defer.fail(e)
         d = self.db.run(_lookup, accessKey)
@@ -275,6 +276,6 @@ class Authenticator:
             try:
                 verify(secret)
             except signing.SignatureError as e:
-                raise _asCloudError(e)
+                raise _cloudErrorFromSignatureError(e)
             return Caller(name, isAdmin, accessKey)
         return d.addCallback(check)
