@@ -1,0 +1,26 @@
+"""The cloud controller (CLC): the EC2 front end of a eucad cloud.
+
+It takes users' EC2 Query requests, keeps what it promised them (images,
+reservations, instances, VM types) in its database, and asks the cluster
+controllers (one per availability zone, over ``ICluster``) to run and stop
+instances.  ``tap`` builds the ``twistd eucalyptus-clc`` service tree.
+
+Where a request goes:
+
+- ``api.resource`` (HTTP), ``api.auth`` (signatures), ``api.dispatch``
+  (``Action`` -> function), ``api.render`` (every XML answer and error).
+- RunInstances: ``api.instances.runInstances``, then ``launcher`` (validate,
+  ``scheduler`` picks the zone, ``instancestore`` reserves ids, the cluster
+  is asked).
+- DescribeInstances: ``api.instances.describeInstances`` over
+  ``instancestore``, kept current by ``poller``.
+- TerminateInstances: ``api.instances.terminateInstances``, then
+  ``termination``.
+- DescribeImages: ``api.images.describeImages`` over ``imagestore``
+  (images are added by ``register_local``, the ``eucad-register-image`` tool).
+- DescribeAvailabilityZones, DescribeRegions: ``api.zones``.
+
+Around them: ``cloud`` (the collaborators an operation gets), ``clusters``
+and ``clusterlinks`` (the CC links, with timeouts), ``models`` (tables),
+``vmtypes``, ``ids``, and ``startup`` (recovery before the API opens).
+"""
