@@ -5,7 +5,7 @@
 PYTHON := .venv/bin/python
 RUNDIR ?= run
 
-.PHONY: deps run stop test image bench clean
+.PHONY: deps run stop test image bench bench-s3 clean
 
 deps:
 	./tools/install-deps
@@ -24,6 +24,9 @@ test: deps
 
 bench: deps
 	$(PYTHON) bench/launch.py
+
+bench-s3: deps
+	$(PYTHON) bench/s3.py
 
 clean: stop
 	rm -rf build
