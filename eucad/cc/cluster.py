@@ -28,6 +28,7 @@ from zope.interface import implementer
 
 from eucad.cc import resources
 from eucad.cc.vnet.base import UNKNOWN_ADDRESS
+from eucad.common import ids
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 
@@ -44,9 +45,10 @@ INSTANCE_KEYS = ("instanceId", "reservationId", "owner", "imageId", "kernelId",
                  "ramdiskId", "vmType", "state", "macAddress", "privateIp",
                  "publicIp", "node", "launchTime", "launchIndex", "keyName", "reason")
 
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
-_RESERVATION_ID = re.compile(r"^r-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
-_NAME = re.compile(r"^[A-Za-z0-9._@:+=,-]{1,255}$")
+# Ids and owners are held to eucad.common.ids, as the node holds them: a
+# request is refused here, before addresses and DHCP entries are taken, rather
+# than by the node afterwards.
+_GROUP = re.compile(r"^[A-Za-z0-9._@:+=,-]{1,255}$")
 
 
 def _invalid(message):
@@ -68,8 +70,8 @@ def _image(spec, key, index, required):
     value = spec.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value["id"]:
-        raise _invalid("spec %d: %s must be an image with an id" % (index, key))
+    if not isinstance(value, dict) or not ids.isImageId(value.get("id")):
+        raise _invalid("spec %d: %s must be an image with an emi-/eki-/eri- id" % (index, key))
     return value
 
 
@@ -88,16 +90,16 @@ def validateSpecs(specs):
         if not isinstance(spec, dict):
             raise _invalid("spec %d is not a dict" % (index,))
         instanceId = spec.get("instanceId")
-        if not isinstance(instanceId, str) or not _INSTANCE_ID.match(instanceId):
+        if not ids.isInstanceId(instanceId):
             raise _invalid("spec %d: bad instanceId %r" % (index, instanceId))
         if instanceId in seen:
             raise _invalid("instanceId %s appears twice" % (instanceId,))
         seen.add(instanceId)
         reservationId = spec.get("reservationId")
-        if not isinstance(reservationId, str) or not _RESERVATION_ID.match(reservationId):
+        if not ids.isReservationId(reservationId):
             raise _invalid("spec %d: bad reservationId %r" % (index, reservationId))
-        for key in ("owner", "imageId"):
-            if not isinstance(spec.get(key), str) or not _NAME.match(spec[key]):
+        for key, valid in (("owner", ids.isOwner), ("imageId", ids.isImageId)):
+            if not valid(spec.get(key)):
                 raise _invalid("spec %d: bad %s %r" % (index, key, spec.get(key)))
         _image(spec, "image", index, required=True)
         _image(spec, "kernel", index, required=False)
@@ -120,10 +122,11 @@ def validateSpecs(specs):
         copied["launchIndex"] = launchIndex
         copied["network"] = dict(network, owner=network.get("owner") or spec["owner"],
                                  group=network.get("group") or "default")
-        for key in ("owner", "group"):
-            if not isinstance(copied["network"][key], str) or \
-                    not _NAME.match(copied["network"][key]):
-                raise _invalid("spec %d: bad network %s" % (index, key))
+        if not ids.isOwner(copied["network"]["owner"]):
+            raise _invalid("spec %d: bad network owner" % (index,))
+        group = copied["network"]["group"]
+        if not isinstance(group, str) or not _GROUP.fullmatch(group):
+            raise _invalid("spec %d: bad network group" % (index,))
         checked.append(copied)
     return checked
 

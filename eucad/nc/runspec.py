@@ -10,14 +10,12 @@ file is made.  Called by ``eucad.nc.node``.
 import re
 from urllib.parse import urlparse
 
+from eucad.common import ids
 from eucad.common.errors import CloudError
 from eucad.nc.imagecache import parseDigest
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}$")
-RESERVATION_ID = re.compile(r"^r-[0-9a-f]{8}$")
-IMAGE_ID = re.compile(r"^e[mkr]i-[0-9a-fA-F]{8}$")
-# An owner becomes a directory name: no separators, no dot-only names.
-OWNER = re.compile(r"^[A-Za-z0-9_@+=,-][A-Za-z0-9_.@+=,-]{0,63}$")
+# Ids and owners (which become paths) have the shapes of eucad.common.ids,
+# the same the CC checks before it allocates anything for an instance.
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 BRIDGE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
@@ -33,12 +31,17 @@ def invalid(field, why):
 
 
 def _string(spec, field, pattern=None, optional=False, where=""):
+    """
+    ``spec[field]`` if it is a string of the right shape; ``pattern`` is a
+    regular expression or a predicate (the ``eucad.common.ids`` checks).
+    """
     value = spec.get(field)
     if value is None and optional:
         return None
     if not isinstance(value, str):
         raise invalid(where + field, "must be a string")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not (pattern(value) if callable(pattern)
+                                    else pattern.match(value)):
         raise invalid(where + field, "%r is malformed" % (value,))
     return value
 
@@ -61,7 +64,7 @@ def _address(spec, network, field):
 
 def checkInstanceId(instanceId):
     """``instanceId`` if it is an instance id, else InvalidInstanceID.Malformed."""
-    if not isinstance(instanceId, str) or not INSTANCE_ID.match(instanceId):
+    if not ids.isInstanceId(instanceId):
         raise CloudError("InvalidInstanceID.Malformed",
                          "Invalid id: %r" % (instanceId,))
     return instanceId
@@ -83,7 +86,7 @@ def checkImage(spec, field, optional):
         return None
     if not isinstance(image, dict):
         raise invalid(field, "must be an image dict")
-    _string(image, "id", IMAGE_ID, where=field + ".")
+    _string(image, "id", ids.isImageId, where=field + ".")
     location = _string(image, "location", where=field + ".")
     parsed = urlparse(location)
     if parsed.scheme in ("http", "https"):
@@ -113,7 +116,7 @@ def checkRunSpec(spec, defaultBridge):
     """
     if not isinstance(spec, dict):
         raise invalid("spec", "must be a dict")
-    instanceId = _string(spec, "instanceId", INSTANCE_ID)
+    instanceId = _string(spec, "instanceId", ids.isInstanceId)
     images = {"machine": checkImage(spec, "image", optional=False),
               "kernel": checkImage(spec, "kernel", optional=True),
               "ramdisk": checkImage(spec, "ramdisk", optional=True)}
@@ -131,14 +134,14 @@ def checkRunSpec(spec, defaultBridge):
     mac = _string(spec, "macAddress")
     if not MAC.match(mac.lower()):
         raise invalid("macAddress", "%r is not a MAC address" % (mac,))
-    imageId = _string(spec, "imageId", IMAGE_ID, optional=True) or images["machine"]["id"]
+    imageId = _string(spec, "imageId", ids.isImageId, optional=True) or images["machine"]["id"]
     if imageId != images["machine"]["id"]:
         raise invalid("imageId", "differs from image.id")
     launchIndex = spec.get("launchIndex", 0)
     record = {
         "instanceId": instanceId,
-        "reservationId": _string(spec, "reservationId", RESERVATION_ID),
-        "owner": _string(spec, "owner", OWNER),
+        "reservationId": _string(spec, "reservationId", ids.isReservationId),
+        "owner": _string(spec, "owner", ids.isOwner),
         "imageId": imageId,
         "kernelId": images["kernel"]["id"] if images["kernel"] else None,
         "ramdiskId": images["ramdisk"]["id"] if images["ramdisk"] else None,

@@ -1,5 +1,6 @@
 """ClusterController: run, describe and terminate over FakeNodes, rollback, restarts."""
 
+import copy
 import json
 import os
 import random
@@ -8,7 +9,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from eucad.cc.cluster import ClusterController
+from eucad.cc.cluster import ClusterController, validateSpecs
 from eucad.cc.dhcpd import DhcpdError, DhcpdProcess, DhcpSubnet
 from eucad.cc.nodes import NodeRegistry
 from eucad.cc.placement import Placement
@@ -18,6 +19,7 @@ from eucad.cc.vnet.system import SystemNetwork
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.common.process import ProcessRunner
+from eucad.nc.runspec import checkRunSpec
 from eucad.testing.fakenode import FakeNode
 from tests.cc.helpers import LARGE, nodeSpec, runSpec
 from tests.cc.processes import FakeProcessReactor
@@ -256,6 +258,74 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
         names = [v["name"] for v in
                  self.successResultOf(self.cluster.describeResources())["vmtypes"]]
         self.assertIn("t1.tiny", names)
+
+
+class SpecAgreementTests(unittest.TestCase):
+    """The CC refuses exactly the ids and owners a node would refuse after allocation."""
+
+    CASES = [
+        ("instanceId", ["i-0000beef", "i-0000beef00000000a", "i-0000BEEF", "i-0000beef\n"]),
+        ("reservationId", ["r-00abc000", "r-00abc0001234567ab", "r-1"]),
+        ("owner", ["alice", "bob.smith@example.com", "x" * 64, "x" * 65, "arn:aws:iam",
+                   "a+b", "..", "a/b"]),
+        ("imageId", ["emi-00000001", "emi-0000000A", "ami-00000001"]),
+    ]
+
+    def spec(self, key, value):
+        spec = runSpec(1)
+        spec[key] = value
+        if key == "imageId":
+            spec["image"] = dict(spec["image"], id=value)
+        if key == "owner":
+            spec["network"]["owner"] = value
+        return spec
+
+    def clusterAccepts(self, spec):
+        try:
+            validateSpecs([spec])
+        except CloudError:
+            return False
+        return True
+
+    def nodeAccepts(self, spec):
+        spec = copy.deepcopy(spec)
+        spec["macAddress"] = "d2:0d:00:00:00:01"
+        spec["network"] = dict(spec["network"], bridge="br0", privateIp="10.0.0.2",
+                               publicIp="10.0.0.2")
+        try:
+            checkRunSpec(spec, "br0")
+        except CloudError:
+            return False
+        return True
+
+    def test_sameVerdicts(self):
+        """For each id and owner, the CC and the node's run-spec check give the same verdict."""
+        verdicts = set()
+        for key, values in self.CASES:
+            for value in values:
+                spec = self.spec(key, value)
+                verdict = self.clusterAccepts(spec)
+                self.assertEqual(verdict, self.nodeAccepts(spec), "%s=%r" % (key, value))
+                verdicts.add(verdict)
+        self.assertEqual(verdicts, {True, False})
+
+    def test_refusedBeforeAllocation(self):
+        """Ids and owners of shapes the node refuses fail validation with InvalidParameterValue."""
+        for key, value in [("instanceId", "i-0000beef00000000a"),
+                           ("reservationId", "r-00abc0001234567ab"),
+                           ("owner", "arn:aws:iam"), ("owner", "x" * 65),
+                           ("imageId", "emi-0000000A")]:
+            spec = runSpec(1)
+            spec[key] = value
+            error = self.assertRaises(CloudError, validateSpecs, [spec])
+            self.assertEqual(error.code, "InvalidParameterValue", "%s=%r" % (key, value))
+
+    def test_imageIdsChecked(self):
+        """The image, kernel and ramdisk records need emi-/eki-/eri- ids, as the node requires."""
+        for key in ("image", "kernel"):
+            spec = runSpec(1)
+            spec[key] = dict(spec[key], id="ami-00000001")
+            self.assertRaises(CloudError, validateSpecs, [spec])
 
 
 class RollbackTests(ClusterTestsMixin, unittest.TestCase):

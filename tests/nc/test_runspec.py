@@ -60,6 +60,17 @@ class CheckRunSpecTests(unittest.TestCase):
         for bad in ["..", ".", "a/b", "", "x" * 65, 5]:
             self.assertInvalid(runSpec(owner=bad), "owner")
 
+    def test_idsAndOwnersOfTheCloud(self):
+        """Ids and owners follow eucad.common.ids: CLC user names pass, trailing newlines do not."""
+        record, _ = checkRunSpec(runSpec(owner="bob.smith@example.com"), "br0")
+        self.assertEqual(record["owner"], "bob.smith@example.com")
+        self.assertInvalid(runSpec(instanceId="i-00000001\n"), "instanceId")
+        self.assertInvalid(runSpec(reservationId="r-00000001\n"), "reservationId")
+        self.assertInvalid(runSpec(owner="alice+x"), "owner")
+        image = runSpec()["image"]
+        self.assertInvalid(runSpec(image=dict(image, id="EMI-0000ABCD"),
+                                   imageId="EMI-0000ABCD"), "id")
+
     def test_badVmType(self):
         """VM types need integer cpu, ram and disk in range (booleans are not integers)."""
         for bad in [None, {"name": "m1.small", "cpu": 0, "ram": 128, "disk": 1},
