@@ -336,13 +336,18 @@ class InstanceLifecycle:
                      count=len(adopted), ids=" ".join(adopted))
         defer.returnValue(adopted)
 
-    def orphanDirectories(self):
+    def liveDirectories(self):
+        """The directories of the instances that are not terminated (reactor thread)."""
+        return {i.files.directory for i in self.instances.values() if i.alive}
+
+    def orphanDirectories(self, live):
         """
-        Instance directories under INSTANCE_PATH that no live instance owns
-        (their domain ended while the NC was down).  Blocking: a thread's job.
+        Instance directories under INSTANCE_PATH that are not in ``live``
+        (their domain ended while the NC was down).  Blocking: a thread's job;
+        ``live`` comes from ``liveDirectories`` on the reactor, since the
+        instance table is the reactor's.
         """
         root = self.disks.instancePath
-        live = {i.files.directory for i in self.instances.values() if i.alive}
         orphans = []
         try:
             owners = os.listdir(root)
@@ -361,10 +366,10 @@ class InstanceLifecycle:
 
     def removeOrphans(self):
         """Delete the orphan directories (see above); fire with their paths."""
-        def sweep():
-            orphans = self.orphanDirectories()
+        def sweep(live):
+            orphans = self.orphanDirectories(live)
             for path in orphans:
                 log.info("removing {path}: no domain runs from it", path=path)
                 shutil.rmtree(path, ignore_errors=True)
             return orphans
-        return self.disks.runInThread(sweep)
+        return self.disks.runInThread(sweep, self.liveDirectories())

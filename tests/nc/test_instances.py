@@ -1,0 +1,65 @@
+"""InstanceLifecycle's start-up sweep of instance directories no domain runs from."""
+
+import os
+import threading
+
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from eucad.nc.instancefiles import InstanceDisks
+from eucad.nc.instances import Instance, InstanceLifecycle
+from eucad.nc.runspec import checkRunSpec
+from tests.nc.specs import runSpec
+
+
+class ReactorOnlyTable(dict):
+    """An instance table that notes every read made outside the main (reactor) thread."""
+
+    def __init__(self, *args):
+        dict.__init__(self, *args)
+        self.offThread = []
+
+    def _note(self, what):
+        if threading.current_thread() is not threading.main_thread():
+            self.offThread.append(what)
+
+    def values(self):
+        self._note("values")
+        return dict.values(self)
+
+    def items(self):
+        self._note("items")
+        return dict.items(self)
+
+    def __iter__(self):
+        self._note("iter")
+        return dict.__iter__(self)
+
+
+class OrphanSweepTests(unittest.TestCase):
+
+    def setUp(self):
+        self.instancePath = os.path.abspath(self.mktemp())
+        self.disks = InstanceDisks(self.instancePath, runner=None)
+        self.lifecycle = InstanceLifecycle(None, None, self.disks, task.Clock())
+
+    def instance(self, instanceId, state):
+        record, _ = checkRunSpec(runSpec(instanceId), "br0")
+        instance = Instance(record, self.disks.filesFor("alice", instanceId), state)
+        os.makedirs(instance.files.directory)
+        return instance
+
+    @defer.inlineCallbacks
+    def test_instanceTableReadOnReactorOnly(self):
+        """The live directories are taken on the reactor; the worker thread only lists and removes files."""
+        live = self.instance("i-00000001", "running")
+        ended = self.instance("i-00000002", "terminated")
+        orphan = os.path.join(self.instancePath, "bob", "i-0badf00d")
+        os.makedirs(orphan)
+        table = ReactorOnlyTable({live.instanceId: live, ended.instanceId: ended})
+        self.lifecycle.instances = table
+        removed = yield self.lifecycle.removeOrphans()
+        self.assertEqual(table.offThread, [])
+        self.assertEqual(sorted(removed), sorted([orphan, ended.files.directory]))
+        self.assertTrue(os.path.isdir(live.files.directory))
+        self.assertFalse(os.path.exists(orphan))
