@@ -14,14 +14,19 @@ real node:
   time the node is asked to describe its instances;
 - ``terminateInstance`` is idempotent: a second call, or a call for an id the
   node never had, answers ``terminated`` and changes nothing;
-- a terminated instance is no longer listed by ``describeInstances`` (the CC
-  keeps the record of recently terminated instances, not the node);
-- running an id the node already holds returns that instance again instead of
-  starting a second copy (the CC may retry after losing an answer);
+- an instance that ends (terminated on request, a launch that failed, a
+  domain that stopped) gives back its capacity at once but stays listed by
+  ``describeInstances``, state ``terminated`` with its ``reason``, for
+  ``lingerSeconds`` (the real NC's ``TERMINATED_LINGER``) on the node's clock,
+  so that the CC learns how it ended; then it is forgotten;
+- running an id the node already holds (even a lingering terminated one)
+  returns that instance again instead of starting a second copy (the CC may
+  retry after losing an answer);
 - every method returns a Deferred; errors are ``CloudError`` with an EC2 code.
 
 Tests make a node fail on purpose with ``failWith`` (one method or all of them),
-which is how a node that is down looks through a ``pblink.LinkClient``.
+which is how a node that is down looks through a ``pblink.LinkClient``, and
+end an instance on the node's side with ``endInstance``.
 """
 
 import copy
@@ -32,6 +37,7 @@ from zope.interface import implementer
 
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
+from eucad.nc.instances import TERMINATED_LINGER
 
 _METHODS = ("describeResource", "runInstance", "describeInstances",
             "terminateInstance")
@@ -50,20 +56,26 @@ class FakeNode:
     """
     A node with ``cpu`` cores, ``ram`` MiB and ``disk`` GiB to give out.
 
-    @ivar instances: instanceId -> the instance dict as the node reports it.
+    @ivar instances: instanceId -> the instance dict as the node reports it
+        (terminated ones included while they linger).
     @ivar calls: (method name, argument) of every call, in order, so a test
         can check what the CC asked.
+    @param now: the node's clock (launch times, how long terminated
+        instances linger).
     """
 
-    def __init__(self, cpu=4, ram=4096, disk=100, hypervisor="qemu", now=time.time):
+    def __init__(self, cpu=4, ram=4096, disk=100, hypervisor="qemu", now=time.time,
+                 lingerSeconds=TERMINATED_LINGER):
         self.cpu = cpu
         self.ram = ram
         self.disk = disk
         self.hypervisor = hypervisor
         self.now = now
+        self.lingerSeconds = lingerSeconds
         self.instances = {}
         self.calls = []
         self._sizes = {}
+        self._terminatedAt = {}
         self._failures = {}
 
     # Test controls ----------------------------------------------------------
@@ -86,6 +98,22 @@ class FakeNode:
     def _failure(self, name):
         error = self._failures.get(name)
         return defer.fail(error) if error is not None else None
+
+    def endInstance(self, instanceId, reason):
+        """
+        End an instance on the node's side, as a failed launch or a domain
+        that stopped does: ``terminated`` with ``reason``, capacity given back.
+        """
+        self._end(instanceId, reason)
+
+    def _end(self, instanceId, reason):
+        instance = self.instances[instanceId]
+        self._sizes.pop(instanceId, None)
+        if instance["state"] == "terminated":
+            return
+        instance["state"] = "terminated"
+        instance["reason"] = instance["reason"] or reason
+        self._terminatedAt[instanceId] = self.now()
 
     # Capacity ----------------------------------------------------------------
 
@@ -180,8 +208,9 @@ class FakeNode:
 
     def describeInstances(self):
         """
-        Every instance the node holds; ``pending`` ones are ``running`` from
-        this call on (a real node reports what libvirt says).
+        Every instance the node holds, and those terminated less than
+        ``lingerSeconds`` ago; ``pending`` ones are ``running`` from this call
+        on (a real node reports what libvirt says).
 
         @return: Deferred firing with a list of instance dicts.
         """
@@ -189,16 +218,24 @@ class FakeNode:
         failed = self._failure("describeInstances")
         if failed:
             return failed
-        for instance in self.instances.values():
+        for instanceId, instance in list(self.instances.items()):
             if instance["state"] == "pending":
                 instance["state"] = "running"
+            elif instance["state"] == "terminated":
+                # A test may have set the state by hand: its lingering starts now.
+                self._sizes.pop(instanceId, None)
+                endedAt = self._terminatedAt.setdefault(instanceId, self.now())
+                if self.now() - endedAt >= self.lingerSeconds:
+                    del self.instances[instanceId]
+                    del self._terminatedAt[instanceId]
         return defer.succeed([copy.deepcopy(self.instances[key])
                               for key in sorted(self.instances)])
 
     def terminateInstance(self, instanceId):
         """
-        Destroy the instance and give back its capacity.  Idempotent: an id
-        the node does not hold answers ``previousState`` ``terminated``.
+        Destroy the instance and give back its capacity; it stays listed as
+        terminated for a while.  Idempotent: an id the node does not hold, or
+        holds terminated, answers ``previousState`` ``terminated``.
 
         @return: Deferred firing with ``{"instanceId", "previousState",
             "state": "terminated"}``.
@@ -207,8 +244,9 @@ class FakeNode:
         failed = self._failure("terminateInstance")
         if failed:
             return failed
-        instance = self.instances.pop(instanceId, None)
-        self._sizes.pop(instanceId, None)
+        instance = self.instances.get(instanceId)
         previous = instance["state"] if instance else "terminated"
+        if instance is not None:
+            self._end(instanceId, "terminated by request")
         return defer.succeed({"instanceId": instanceId, "previousState": previous,
                               "state": "terminated"})

@@ -46,3 +46,9 @@ def result(deferred):
     if hasattr(box[0], "raiseException"):
         box[0].raiseException()
     return box[0]
+
+
+def liveInstances(node):
+    """Ids of the instances a FakeNode holds that are not terminated (those linger, listed)."""
+    return sorted(i for i, instance in node.instances.items()
+                  if instance["state"] != "terminated")

@@ -21,7 +21,7 @@ from eucad.common.interfaces import ICluster
 from eucad.common.process import ProcessRunner
 from eucad.nc.runspec import checkRunSpec
 from eucad.testing.fakenode import FakeNode
-from tests.cc.helpers import LARGE, nodeSpec, runSpec
+from tests.cc.helpers import LARGE, liveInstances, nodeSpec, runSpec
 from tests.cc.processes import FakeProcessReactor
 
 MACMAP = " ".join("d2:0d:00:00:01:%02x=10.77.0.%d" % (n, n) for n in range(10, 14))
@@ -195,7 +195,7 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
         error = self.runFails(*[runSpec(n, LARGE) for n in range(1, 5)])
         self.assertEqual((error.code, error.message),
                          ("InsufficientInstanceCapacity", "Not enough resources available"))
-        self.assertEqual(self.a.instances, {})
+        self.assertEqual(liveInstances(self.a), [])
         self.assertEqual(self.cluster.records, {})
         self.assertEqual(self.cluster.placement.reservations, {})
 
@@ -336,7 +336,7 @@ class RollbackTests(ClusterTestsMixin, unittest.TestCase):
         error = self.runFails(runSpec(1), runSpec(2))
         self.assertEqual((error.code, error.message), ("InternalError", "libvirt said no"))
         self.assertIn(("terminateInstance", "i-00000001"), self.a.calls)
-        self.assertEqual(self.a.instances, {})
+        self.assertEqual(liveInstances(self.a), [])
         self.assertEqual(self.cluster.records, {})
         self.assertEqual(self.cluster.network.allocations, {})
         self.assertEqual(self.cluster.placement.reservations, {})
@@ -384,7 +384,7 @@ class RollbackTests(ClusterTestsMixin, unittest.TestCase):
         self.a.recover()
         self.poll()
         self.assertNotIn("i-00000001", self.cluster.records)
-        self.assertEqual(self.a.instances, {})
+        self.assertEqual(liveInstances(self.a), [])
         self.assertEqual(self.cluster.network.allocations, {})
         self.assertEqual(self.dhcpd.hosts(), [])
 
@@ -425,7 +425,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
         self.assertEqual([c[0] for c in held.calls if c[0] not in (
             "describeResource", "describeInstances")],
             ["terminateInstance", "runInstance", "terminateInstance"])
-        self.assertEqual(held.instances, {})
+        self.assertEqual(liveInstances(held), [])
         self.assertEqual(self.cluster.records["i-00000001"]["phase"], "terminated")
         self.assertEqual(self.cluster.network.allocations, {})
         self.assertEqual(self.cluster.placement.reservations, {})
@@ -453,7 +453,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
                             "state": "terminated"})
         self.successResultOf(terminating)
         self.assertEqual([c[0] for c in held.calls][-2:], ["runInstance", "terminateInstance"])
-        self.assertEqual(held.instances, {})
+        self.assertEqual(liveInstances(held), [])
         self.assertEqual(self.cluster.records["i-00000001"]["phase"], "terminated")
         self.assertEqual(self.cluster.network.allocations, {})
 
@@ -464,7 +464,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
         answer = self.successResultOf(self.cluster.terminateInstances(["i-00000001"]))
         self.assertEqual(answer, [{"instanceId": "i-00000001", "previousState": "running",
                                    "state": "terminated"}])
-        self.assertNotIn("i-00000001", self.a.instances)
+        self.assertNotIn("i-00000001", liveInstances(self.a))
         self.assertEqual(self.dhcpd.hosts(), ["i-00000002"])
         self.assertNotIn("i-00000001", self.cluster.network.allocations)
         self.assertNotIn("i-00000001", self.cluster.placement.reservations)
@@ -500,7 +500,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
         self.poll()
         self.assertEqual(self.describe()["i-00000001"]["state"], "terminated")
         self.assertEqual(self.dhcpd.hosts(), [])
-        self.assertEqual(self.a.instances, {})
+        self.assertEqual(liveInstances(self.a), [])
 
     def test_strayInstanceTerminated(self):
         """An instance a node runs without a CC record is listed and can be terminated."""
@@ -509,7 +509,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
         self.assertEqual(self.describe()["i-00000007"]["node"], "10.0.0.2:8775")
         answer = self.successResultOf(self.cluster.terminateInstances(["i-00000007"]))
         self.assertEqual(answer[0]["previousState"], "running")
-        self.assertEqual(self.a.instances, {})
+        self.assertEqual(liveInstances(self.a), [])
         self.assertNotIn("i-00000007", self.describe())
 
 
@@ -555,6 +555,17 @@ class PollSettlingTests(ClusterTestsMixin, unittest.TestCase):
         self.assertEqual(self.describe()["i-00000001"]["state"], "terminated")
         self.assertIn(("terminateInstance", "i-00000001"), self.a.calls)
         self.assertEqual(self.cluster.network.allocations, {})
+
+    def test_failedLaunchReasonReachesDescribe(self):
+        """A launch that fails on the node shows terminated with the node's reason, and is released."""
+        self.launch(runSpec(1))
+        self.a.endInstance("i-00000001", "fetching images failed: HTTP 404")
+        self.poll()
+        instance = self.describe()["i-00000001"]
+        self.assertEqual((instance["state"], instance["reason"]),
+                         ("terminated", "fetching images failed: HTTP 404"))
+        self.assertEqual(self.cluster.network.allocations, {})
+        self.assertEqual(self.dhcpd.hosts(), [])
 
     def test_terminatedRecordsExpire(self):
         """Terminated instances stay visible for a while, then are forgotten."""

@@ -5,6 +5,7 @@ from zope.interface.verify import verifyObject
 
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
+from eucad.nc.instances import TERMINATED_LINGER
 from eucad.testing.fakenode import FakeNode
 from tests.cc.helpers import LARGE, nodeSpec
 
@@ -12,7 +13,12 @@ from tests.cc.helpers import LARGE, nodeSpec
 class FakeNodeTests(unittest.TestCase):
 
     def setUp(self):
-        self.node = FakeNode(cpu=4, ram=1024, disk=40, now=lambda: 1000.0)
+        self.time = [1000.0]
+        self.node = FakeNode(cpu=4, ram=1024, disk=40, now=lambda: self.time[0])
+
+    def listed(self):
+        return [(i["instanceId"], i["state"], i["reason"])
+                for i in self.successResultOf(self.node.describeInstances())]
 
     def test_providesINode(self):
         """FakeNode provides every INode method with the same signature."""
@@ -75,7 +81,37 @@ class FakeNodeTests(unittest.TestCase):
         self.assertEqual(second["previousState"], "terminated")
         self.assertEqual(unknown["previousState"], "terminated")
         self.assertEqual(self.node.freeCpu, 4)
-        self.assertEqual(self.successResultOf(self.node.describeInstances()), [])
+        self.assertEqual(self.listed(), [("i-00000001", "terminated", "terminated by request")])
+
+    def test_terminatedLingerThenGo(self):
+        """A terminated instance stays listed with its reason for the NC's linger time, then is forgotten."""
+        self.assertEqual(self.node.lingerSeconds, TERMINATED_LINGER)
+        self.node.runInstance(nodeSpec(1))
+        self.node.terminateInstance("i-00000001")
+        self.time[0] += TERMINATED_LINGER - 1
+        self.assertEqual(self.listed(), [("i-00000001", "terminated", "terminated by request")])
+        self.time[0] += 1
+        self.assertEqual(self.listed(), [])
+        self.assertEqual(self.node.instances, {})
+
+    def test_endedInstanceKeepsReason(self):
+        """An instance ended on the node's side (a failed launch) is listed terminated with why, holding nothing."""
+        self.node.runInstance(nodeSpec(1, LARGE))
+        self.node.endInstance("i-00000001", "fetching images failed: HTTP 404")
+        self.assertEqual(self.listed(), [("i-00000001", "terminated",
+                                          "fetching images failed: HTTP 404")])
+        self.assertEqual(self.node.freeCpu, 4)
+        answer = self.successResultOf(self.node.terminateInstance("i-00000001"))
+        self.assertEqual(answer["previousState"], "terminated")
+        self.assertEqual(self.listed()[0][2], "fetching images failed: HTTP 404")
+
+    def test_runLingeringIdReturnsIt(self):
+        """Running an id that lingers terminated answers that instance, as the NC does, and starts nothing."""
+        self.node.runInstance(nodeSpec(1))
+        self.node.terminateInstance("i-00000001")
+        again = self.successResultOf(self.node.runInstance(nodeSpec(1)))
+        self.assertEqual(again["state"], "terminated")
+        self.assertEqual(self.node.freeCpu, 4)
 
     def test_failWith(self):
         """failWith makes calls fail until recover."""

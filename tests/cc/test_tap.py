@@ -15,7 +15,7 @@ from eucad.common.config import EucaConf
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster, INode
 from eucad.testing.fakenode import FakeNode
-from tests.cc.helpers import runSpec
+from tests.cc.helpers import liveInstances, runSpec
 
 
 class TapTests(unittest.TestCase):
@@ -125,7 +125,7 @@ class TapTests(unittest.TestCase):
         self.assertEqual([i["instanceId"] for i in described], ["i-00000001"])
         answer = yield client.terminateInstances(["i-00000001"])
         self.assertEqual(answer[0]["state"], "terminated")
-        self.assertEqual(node.instances, {})
+        self.assertEqual(liveInstances(node), [])
         statePath = os.path.join(options.layout.state, "cc", "state.json")
         self.assertTrue(os.path.isfile(statePath))
         self.assertTrue(os.path.isfile(options.layout.log("cc.log")))
