@@ -14,6 +14,11 @@ A digest is ``"<algorithm>:<hex>"`` (sha1, sha256, sha512, md5) or bare hex
 whose length tells the algorithm.  An image without a digest is cached under
 a hash of its location instead, so a new location gives a new entry.
 
+A download that gets no response within ``responseTimeout``, or no body
+data for ``idleTimeout``, fails (and so do the fetches waiting on it); a body
+without a length that ends by a close is kept only when a digest proves it
+whole.
+
 Used by ``eucad.nc.instances``; copying and hashing run in a thread.
 """
 
