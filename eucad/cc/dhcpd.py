@@ -26,6 +26,7 @@ from twisted.application.service import Service
 from twisted.internet import defer, error, protocol, task, threads
 from twisted.logger import Logger
 
+from eucad.common import pids
 from eucad.common.process import ProcessFailed
 
 log = Logger()
@@ -165,21 +166,6 @@ class DhcpdError(Exception):
     """dhcpd rejected its configuration or would not start."""
 
 
-def _pidAlive(pid):
-    """Whether ``pid`` is a live process (a zombie holds nothing and counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % (pid,), "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _pidCommandLine(pid):
     try:
         with open("/proc/%d/cmdline" % (pid,), "rb") as f:
@@ -243,7 +229,7 @@ class DhcpdProcess(Service):
 
     def __init__(self, directory, interfaces, runner, daemon="/usr/sbin/dhcpd",
                  user="root", reactor=None, errorLog=None, readyTimeout=15.0,
-                 stopTimeout=10.0, pidAlive=_pidAlive, groupOf=None, uidOf=None,
+                 stopTimeout=10.0, pidAlive=pids.pidAlive, groupOf=None, uidOf=None,
                  geteuid=os.geteuid, runInThread=None):
         if reactor is None:
             from twisted.internet import reactor

@@ -10,7 +10,7 @@ is not split across instances.
 
 import copy
 
-from eucad.common.vmtypes import DEFAULT_VMTYPES  # noqa: F401 (re-exported)
+from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit  # noqa: F401
 
 
 def vmtypeSize(vmtype):
@@ -24,9 +24,8 @@ def fits(size, room):
 
 
 def countFitting(vmtype, room):
-    """How many instances of ``vmtype`` fit side by side into ``room``."""
-    counts = [have // need for need, have in zip(vmtypeSize(vmtype), room) if need > 0]
-    return max(0, min(counts)) if counts else 0
+    """How many instances of ``vmtype`` fit side by side into ``room`` (cpu, ram, disk)."""
+    return instancesThatFit(vmtype, *room)
 
 
 def subtract(room, size):

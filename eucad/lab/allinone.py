@@ -26,6 +26,7 @@ import time
 
 from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import Layout
+from eucad.common.pids import pidAlive
 from eucad.lab import testimage
 from eucad.lab.topology import Lab
 
@@ -71,18 +72,6 @@ def _waitFor(what, check, timeout, interval=0.2):
 def _portOpen(port):
     with socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
-
-
-def _pidAlive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def freeBasePort(span=8, attempts=50):
@@ -148,9 +137,9 @@ class Daemon:
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pidAlive(pid):
+        while time.monotonic() < deadline and pidAlive(pid):
             time.sleep(0.1)
-        if _pidAlive(pid):
+        if pidAlive(pid):
             os.kill(pid, signal.SIGKILL)
 
 

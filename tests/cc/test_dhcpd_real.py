@@ -11,6 +11,7 @@ import shutil
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from eucad.common.pids import pidAlive
 from eucad.cc.dhcpd import DhcpdConfig, DhcpdError, DhcpdProcess, DhcpHost, DhcpSubnet
 from eucad.common.process import ProcessRunner
 
@@ -40,14 +41,6 @@ def hostConfig(*numbers):
     return DhcpdConfig([subnet], [DhcpHost("i-%08x" % n, "d2:0d:00:00:00:%02x" % n,
                                            "10.99.0.%d" % (n + 9)) for n in numbers],
                        leaseSeconds=600)
-
-
-def pidAlive(pid):
-    try:
-        with open("/proc/%d/stat" % (pid,), "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 class RealDhcpdTests(unittest.TestCase):
