@@ -1,13 +1,33 @@
 """Walrus throughput against references measured in the same run, on this machine.
 
     .venv/bin/python bench/s3.py [--size-mib 256] [--small-ops 2000] [--list-keys 10000]
+                                 [--repeats 7] [--figures large,small,list] [--verbose]
 
 Figures, each printed with its reference and the ratio:
   * 256 MiB PUT (curl, presigned URL)   vs  ``dd bs=1M conv=fsync`` of the same file
+  * the same PUT signed as boto3 signs one over plain HTTP (SigV4 header over
+    the payload's SHA-256, plus x-amz-checksum-crc32): Walrus then computes
+    MD5, SHA-256 and CRC32
   * 256 MiB GET (curl)                  vs  nginx from Debian serving the same blob file
   * 4 KiB PUT ops/s, 8 concurrent clients  vs  8 threads creating+fsyncing 4 KiB files
   * 4 KiB GET ops/s, 8 concurrent clients  vs  the same clients against nginx
   * LIST of 10,000 keys (ListObjectsV2)  vs  nginx's autoindex of a 10,000-file directory
+
+The reference is noisy on this machine, and not because of the disk: dd's
+fsync of 256 MiB takes a steady 0.06 s, but its write into the page cache
+takes either 0.05 s or 0.3-0.4 s, as the kernel hands it pages the host
+still has or pages the host must fault in again (a VM whose free pages are
+reported back to the host), so ``dd conv=fsync`` swings between about 2300
+and 500 MiB/s.  Every figure is therefore measured ``--repeats`` times
+*interleaved* with its reference (reference, Walrus, reference, Walrus...)
+after one unmeasured warm-up of each, with the disk settled (sync) before
+each large transfer, and the medians are compared; the spread
+(lowest-highest) of both is printed, and for PUT also the ratio against
+dd's fastest round, the strictest reading.  ``--verbose`` prints every
+round.  Extra lines (``note``) give context without changing the ratio:
+what MD5 alone does over the same bytes (Walrus must compute it for the
+ETag, so it bounds a single PUT stream), and a small-object reference that
+also fsyncs the directory after the rename, as a durable create must.
 
 It starts a Walrus daemon (``python -m twisted eucalyptus-walrus``) and an
 nginx on 127.0.0.1 in a temporary directory, and stops both (by PID) and
@@ -29,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from email.utils import formatdate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,7 +60,8 @@ from eucad.common import accounts  # noqa: E402
 from eucad.common.config import EucaConf, Layout  # noqa: E402
 from eucad.common.db import Database, defaultUrl  # noqa: E402
 
-REPEATS = 3
+REPEATS = 7
+VERBOSE = False
 CLIENTS = 8
 
 
@@ -89,6 +111,51 @@ def curl(argv):
 
 def median(values):
     return statistics.median(values)
+
+
+def spread(values):
+    return "[%.0f-%.0f]" % (min(values), max(values))
+
+
+def settle():
+    """
+    Let the disk finish what earlier work left (writeback, the discards of
+    deleted files) before a timed run, the same for every contender.
+    """
+    time.sleep(0.2)
+    os.sync()
+
+
+def interleaved(repeats, *contenders):
+    """
+    Run each contender once unmeasured, then ``repeats`` rounds of all of
+    them in turn; the lists of what each returned in the measured rounds.
+    """
+    for run in contenders:
+        run(-1)
+    results = [[] for _ in contenders]
+    for attempt in range(repeats):
+        for index, run in enumerate(contenders):
+            results[index].append(run(attempt))
+    if VERBOSE:
+        print("  rounds: " + " | ".join(" ".join("%.0f" % v for v in values)
+                                        for values in results), flush=True)
+    return results
+
+
+def md5Seconds(path):
+    """Seconds hashlib's MD5 takes over the file (read from the page cache)."""
+    digest = hashlib.md5()
+    buffer = bytearray(8 * 1024 * 1024)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        start = time.perf_counter()
+        while True:
+            count = f.readinto(buffer)
+            if not count:
+                break
+            digest.update(view[:count])
+        return time.perf_counter() - start
 
 
 class SigV2:
@@ -218,19 +285,64 @@ class Bench:
                          expires=expires).add_auth(request)
         return request.url
 
+    def signedPutArgs(self, key, path):
+        """
+        curl arguments for a PUT of ``path`` signed the way boto3 signs one
+        over plain HTTP: SigV4 in the Authorization header over the
+        payload's SHA-256, with its CRC32 in ``x-amz-checksum-crc32``.
+        """
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        crc = 0
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(8 * 1024 * 1024), b""):
+                crc = zlib.crc32(block, crc)
+        headers = {"x-amz-checksum-crc32": base64.b64encode(crc.to_bytes(4, "big")).decode(),
+                   "Content-Length": str(os.path.getsize(path))}
+        url = "http://127.0.0.1:%d/bench/%s" % (self.walrusPort, key)
+        with open(path, "rb") as body:   # botocore hashes it for the signature
+            request = AWSRequest(method="PUT", url=url, headers=headers, data=body)
+            S3SigV4Auth(Credentials(*self.keys), "s3", "us-east-1").add_auth(request)
+        argv = []
+        for name, value in request.headers.items():
+            if name.lower() != "content-length":
+                argv += ["-H", "%s: %s" % (name, value)]
+        return argv + [url]
+
+    def blobOf(self, bucket, key):
+        """The blob file name of a one-segment object, from Walrus's table."""
+        import json
+        import sqlite3
+        database = sqlite3.connect(defaultUrl(self.layout)[len("sqlite:///"):])
+        try:
+            (segments,), = database.execute(
+                "SELECT segments FROM walrus_objects WHERE bucket = ? AND key = ?",
+                (bucket, key)).fetchall()
+        finally:
+            database.close()
+        return json.loads(segments)[0][0]
+
     def request(self, connection, method, resource, body=None, contentType=""):
         connection.request(method, resource, body=body,
                            headers=self.signer.headers(method, resource, contentType))
         return expectStatus(connection.getresponse())
 
-    def report(self, name, value, unit, referenceName, reference, target=None):
+    def report(self, name, values, unit, referenceName, references, target=None):
+        """Print the medians of ``values`` and ``references`` (rates), their
+        spreads and the ratio of the medians."""
+        value, reference = median(values), median(references)
         ratio = value / reference if reference else float("nan")
         self.rows.append((name, value, unit, referenceName, reference, ratio, target))
         verdict = ""
         if target is not None:
             verdict = "  (target >= %.1f: %s)" % (target, "met" if ratio >= target else "MISSED")
-        print("%-26s %10.1f %-6s  reference %-34s %10.1f %-6s  ratio %.2f%s" % (
-            name, value, unit, referenceName, reference, unit, ratio, verdict), flush=True)
+        print("%-24s %9.1f %-6s %-15s reference %-30s %9.1f %-15s ratio %.2f%s" % (
+            name, value, unit, spread(values), referenceName, reference, spread(references),
+            ratio, verdict), flush=True)
+
+    def note(self, text):
+        print("  note: " + text, flush=True)
 
     # -- the figures --------------------------------------------------------------
     def largeObjects(self):
@@ -246,74 +358,119 @@ class Bench:
         self.request(connection, "PUT", "/bench")
         connection.close()
 
-        ddTimes = []
-        for attempt in range(REPEATS):
-            target = os.path.join(self.layout.bukkits, "dd-reference-%d" % attempt)
+        mib = size / (1024 * 1024)
+        repeats = self.args.repeats
+
+        def dd(attempt):
+            target = os.path.join(self.layout.bukkits, "dd-reference")
+            settle()
             start = time.perf_counter()
             subprocess.run(["dd", "if=" + source, "of=" + target, "bs=1M", "conv=fsync"],
                            check=True, capture_output=True)
-            ddTimes.append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
             os.unlink(target)
-        putTimes = []
-        for attempt in range(REPEATS):
+            return mib / elapsed
+
+        def put(attempt):
+            # Each PUT replaces the last one, whose blob Walrus unlinks just
+            # after answering, as dd's file is unlinked after each run: both
+            # then write into freed pages (fresh pages of a VM cost more) and
+            # settle() lets the unlink finish outside anyone's time.
+            settle()
             seconds, _ = curl(["-X", "PUT", "-T", source, self.presign("PUT", "large")])
-            putTimes.append(seconds)
-        mib = size / (1024 * 1024)
-        self.report("%d MiB PUT" % self.args.size_mib, mib / median(putTimes), "MiB/s",
-                    "dd bs=1M conv=fsync", mib / median(ddTimes), 0.7)
+            return mib / seconds
+        signedArgs = self.signedPutArgs("large", source)
+
+        def signedPut(attempt):
+            settle()
+            seconds, _ = curl(["-X", "PUT", "-T", source] + signedArgs)
+            return mib / seconds
+        ddRates, putRates, signedRates = interleaved(repeats, dd, put, signedPut)
+        self.report("%d MiB PUT" % self.args.size_mib, putRates, "MiB/s",
+                    "dd bs=1M conv=fsync", ddRates, 0.7)
+        self.report("%d MiB PUT signed+CRC32" % self.args.size_mib, signedRates, "MiB/s",
+                    "dd bs=1M conv=fsync", ddRates)
+        self.note("against dd's fastest round (%.0f MiB/s): PUT %.2f, signed PUT %.2f"
+                  % (max(ddRates), median(putRates) / max(ddRates),
+                     median(signedRates) / max(ddRates)))
+        md5Rates = [mib / seconds for seconds in (md5Seconds(source) for _ in range(repeats))]
+        self.note("MD5 alone over the same bytes (needed for the ETag): %.0f MiB/s %s, "
+                  "so a single PUT stream can reach at most %.2f x dd here"
+                  % (median(md5Rates), spread(md5Rates), median(md5Rates) / median(ddRates)))
 
         blobs = os.path.join(self.layout.bukkits, "blobs")
-        largest = max((os.path.join(d, n) for d in (os.path.join(blobs, x)
-                                                   for x in os.listdir(blobs))
-                       for n in os.listdir(d)), key=os.path.getsize)
+        getKey = "large"
+        blob = self.blobOf("bench", getKey)
         self.startNginx(blobs)
-        nginxUrl = "http://127.0.0.1:%d/%s" % (self.nginxPort, os.path.relpath(largest, blobs))
-        getUrl = self.presign("GET", "large")
-        curl([getUrl])
-        curl([nginxUrl])
-        walrusTimes = [curl([getUrl])[0] for _ in range(REPEATS)]
-        nginxTimes = [curl([nginxUrl])[0] for _ in range(REPEATS)]
-        self.report("%d MiB GET" % self.args.size_mib, mib / median(walrusTimes), "MiB/s",
-                    "nginx, same blob file", mib / median(nginxTimes), 0.8)
+        nginxUrl = "http://127.0.0.1:%d/%s/%s" % (self.nginxPort, blob[:2], blob)
+        getUrl = self.presign("GET", getKey)
+        nginxRates, getRates = interleaved(
+            repeats, lambda attempt: mib / curl([nginxUrl])[0],
+            lambda attempt: mib / curl([getUrl])[0])
+        self.report("%d MiB GET" % self.args.size_mib, getRates, "MiB/s",
+                    "nginx, same blob file", nginxRates, 0.8)
 
     def smallObjects(self):
         count = self.args.small_ops
+        repeats = self.args.repeats
         payload = os.urandom(4096)
+        refRoot = os.path.join(self.layout.bukkits, "fsync-reference")
 
-        def put(connection, index):
-            self.request(connection, "PUT", "/bench/small/%06d" % index, payload,
-                         "application/octet-stream")
-        putRate = runClients(self.walrusPort, put, count)
+        def walrusPut(attempt):
+            def put(connection, index):
+                self.request(connection, "PUT", "/bench/small%d/%06d" % (attempt, index),
+                             payload, "application/octet-stream")
+            return runClients(self.walrusPort, put, count)
 
-        refDir = os.path.join(self.layout.bukkits, "fsync-reference")
-        os.makedirs(refDir)
+        def filePut(durable):
+            def run(attempt):
+                directory = os.path.join(refRoot, "%s%d" % ("d" if durable else "", attempt))
+                os.makedirs(directory)
 
-        def fileWrite(connection, index):
-            path = os.path.join(refDir, "%06d" % index)
-            with open(path + ".tmp", "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(path + ".tmp", path)
-        fileRate = runClients(self.walrusPort, fileWrite, count)
-        self.report("4 KiB PUT x%d clients" % CLIENTS, putRate, "ops/s",
-                    "4 KiB file write+fsync+rename", fileRate)
+                def fileWrite(connection, index):
+                    path = os.path.join(directory, "%06d" % index)
+                    with open(path + ".tmp", "wb") as f:
+                        f.write(payload)
+                        f.flush()
+                        os.fsync(f.fileno())
+                    os.rename(path + ".tmp", path)
+                    if durable:
+                        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+                        try:
+                            os.fsync(fd)
+                        finally:
+                            os.close(fd)
+                return runClients(self.walrusPort, fileWrite, count)
+            return run
+        fileRates, putRates, durableRates = interleaved(
+            repeats, filePut(False), walrusPut, filePut(True))
+        self.report("4 KiB PUT x%d clients" % CLIENTS, putRates, "ops/s",
+                    "4 KiB write+fsync+rename", fileRates)
+        self.note("the same with the directory fsynced after the rename (a durable "
+                  "create): %.0f ops/s %s, Walrus at %.2f of it"
+                  % (median(durableRates), spread(durableRates),
+                     median(putRates) / median(durableRates)))
 
-        def get(connection, index):
-            body = self.request(connection, "GET", "/bench/small/%06d" % (index % count))
-            if len(body) != 4096:
-                raise RuntimeError("short body")
-        getRate = runClients(self.walrusPort, get, count * 2)
+        def walrusGet(attempt):
+            def get(connection, index):
+                body = self.request(connection, "GET", "/bench/small%d/%06d"
+                                    % (max(attempt, 0), index % count))
+                if len(body) != 4096:
+                    raise RuntimeError("short body")
+            return runClients(self.walrusPort, get, count * 2)
 
-        def nginxGet(connection, index):
-            connection.request("GET", "/fsync-reference/%06d" % (index % count))
-            if len(expectStatus(connection.getresponse())) != 4096:
-                raise RuntimeError("short body")
+        def nginxGet(attempt):
+            def get(connection, index):
+                connection.request("GET", "/fsync-reference/%d/%06d"
+                                   % (max(attempt, 0), index % count))
+                if len(expectStatus(connection.getresponse())) != 4096:
+                    raise RuntimeError("short body")
+            return runClients(self.nginxPort, get, count * 2)
         self.startNginxIfNeeded()
-        nginxRate = runClients(self.nginxPort, nginxGet, count * 2)
-        self.report("4 KiB GET x%d clients" % CLIENTS, getRate, "ops/s",
-                    "nginx, same clients", nginxRate)
-        shutil.rmtree(refDir)
+        nginxRates, getRates = interleaved(repeats, nginxGet, walrusGet)
+        self.report("4 KiB GET x%d clients" % CLIENTS, getRates, "ops/s",
+                    "nginx, same clients", nginxRates)
+        shutil.rmtree(refRoot)
 
     def startNginxIfNeeded(self):
         if self.nginx is None:
@@ -363,21 +520,26 @@ class Bench:
             return time.perf_counter() - start
         self.startNginxIfNeeded()
         nginxUrl = "http://127.0.0.1:%d/list-reference/" % (self.nginxPort,)
-        walrusTimes = [timed(listAll) for _ in range(REPEATS)]
-        nginxTimes = [curl([nginxUrl])[0] for _ in range(REPEATS)]
-        self.report("LIST %d keys" % count, count / median(walrusTimes), "keys/s",
-                    "nginx autoindex, %d files" % count, count / median(nginxTimes))
+        nginxRates, walrusRates = interleaved(
+            self.args.repeats, lambda attempt: count / curl([nginxUrl])[0],
+            lambda attempt: count / timed(listAll))
+        self.report("LIST %d keys" % count, walrusRates, "keys/s",
+                    "nginx autoindex, %d files" % count, nginxRates)
         shutil.rmtree(refDir)
 
     def run(self):
         try:
             self.startWalrus()
-            print("Walrus %s, %d MiB objects, %d small requests, %d keys listed; median of %d"
+            print("Walrus %s, %d MiB objects, %d small requests, %d keys listed; medians of %d "
+                  "rounds interleaved with the references [lowest-highest]"
                   % (self.dir, self.args.size_mib, self.args.small_ops, self.args.list_keys,
-                     REPEATS), flush=True)
-            self.largeObjects()
-            self.smallObjects()
-            self.listing()
+                     self.args.repeats), flush=True)
+            if "large" in self.args.figures:
+                self.largeObjects()
+            if "small" in self.args.figures:
+                self.smallObjects()
+            if "list" in self.args.figures:
+                self.listing()
         finally:
             self.stopAll()
         return self.rows
@@ -388,8 +550,16 @@ def main(argv=None):
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--small-ops", type=int, default=2000)
     parser.add_argument("--list-keys", type=int, default=10000)
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="measured rounds of each figure and its reference")
+    parser.add_argument("--figures", default="large,small,list",
+                        help="which figures to measure (comma-separated: large, small, list)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print every round's figures")
     parser.add_argument("--dir", default=None, help="where to put the temporary files")
     args = parser.parse_args(argv)
+    global VERBOSE
+    VERBOSE = args.verbose
     for program in ("curl", "nginx", "dd"):
         if shutil.which(program) is None:
             raise SystemExit("%s is needed (apt-get install curl nginx-light coreutils)"
