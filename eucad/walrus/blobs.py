@@ -12,6 +12,7 @@ which ``sweep`` removes at start.
 Every method here blocks (disk I/O): callers run them in a thread pool.
 """
 
+import ctypes
 import errno
 import os
 import secrets
@@ -19,6 +20,37 @@ import time
 
 TEMP_PREFIX = "put-"
 COPY_CHUNK = 1024 * 1024
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _loadSyncFileRange():
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_syncFileRange = _loadSyncFileRange()
+
+
+def startWriteback(fd, offset, length):
+    """
+    Ask the kernel to start writing ``length`` bytes at ``offset`` of
+    ``fd`` to disk now, without waiting (Linux ``sync_file_range`` with
+    ``SYNC_FILE_RANGE_WRITE``; nothing elsewhere).
+
+    Only a head start, never a durability promise: the fsync before a blob
+    is installed still decides.  Without it the kernel holds a large upload
+    in the page cache until that fsync, which then writes all of it while
+    the client waits (about 0.12 s of a 0.5 s 256 MiB PUT here); started as
+    the data arrives, the disk works while the body is still being hashed.
+    """
+    if _syncFileRange is not None and length > 0:
+        _syncFileRange(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def newBlobName():

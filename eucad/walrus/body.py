@@ -17,6 +17,7 @@ twisted's own content file.
 
 import hashlib
 import io
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,7 @@ from twisted.logger import Logger
 
 from eucad.common import signing
 from eucad.walrus import checksums
+from eucad.walrus.blobs import startWriteback
 from eucad.walrus.errors import S3Error
 
 #: Bodies up to this size are kept in memory.
@@ -37,6 +39,8 @@ LOW_WATER = 2 * 1024 * 1024
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
 MAX_RAW_BODY = MAX_OBJECT_SIZE + MAX_OBJECT_SIZE // 64 + 1024 * 1024
 READ_CHUNK = 1024 * 1024
+#: Start writing a large body to disk every time this much more has arrived.
+WRITEBACK_STEP = 8 * 1024 * 1024
 
 STREAMING_SIGNED = ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
                     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
@@ -217,6 +221,31 @@ class AwsChunkedDecoder:
             raise S3Error("IncompleteBody")
 
 
+#: The most buffers one writev takes (Linux's IOV_MAX).
+_IOV_MAX = 1024
+
+
+def writeAll(fd, pieces):
+    """
+    Write every byte of ``pieces`` (bytes-like objects) to ``fd`` with
+    writev: one system call for a batch, and no copy into a Python-side
+    buffer (a buffered file would copy each piece once more before the
+    kernel copies it again).
+    """
+    pending = [memoryview(piece).cast("B") for piece in pieces if len(piece)]
+    first = 0
+    while first < len(pending):
+        written = os.writev(fd, pending[first:first + _IOV_MAX])
+        while written:
+            size = len(pending[first])
+            if written >= size:
+                written -= size
+                first += 1
+            else:
+                pending[first] = pending[first][written:]
+                written = 0
+
+
 class SpooledBody:
     """
     A fully received body: its decoded bytes (small bodies, ``data``) or a
@@ -274,20 +303,39 @@ class BodyWriter:
         self.tempPath = None
         self.memory = []
         self.fileWriter = None
+        self.hashHelper = None
+        self.writing = None
+        self.written = 0
+        self.writebackFrom = 0
 
     def toFile(self):
         """Switch to writing a temporary file (must be called before data)."""
         self.handle, self.tempPath = self.blobs.createTemp()
         # Hashing and writing both release the GIL: a second thread writes
-        # one batch while this one hashes it, which nearly halves the time a
-        # large upload spends in Walrus on two cores.
+        # while this one hashes, which nearly halves the time a large upload
+        # spends in Walrus on two cores.  A third hashes what is not MD5,
+        # when anything is (see BodyDigests.updateMany).
         self.fileWriter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walrus-write")
+        if self.digests.beyondMd5():
+            self.hashHelper = ThreadPoolExecutor(max_workers=1,
+                                                 thread_name_prefix="walrus-hash")
 
     def _write(self, pieces):
-        for piece in pieces:
-            self.handle.write(piece)
+        fd = self.handle.fileno()
+        writeAll(fd, pieces)
+        self.written += sum(len(piece) for piece in pieces)
+        if self.written - self.writebackFrom >= WRITEBACK_STEP:
+            startWriteback(fd, self.writebackFrom, self.written - self.writebackFrom)
+            self.writebackFrom = self.written
 
     def process(self, pieces):
+        """
+        Decode, hash and write one batch.  On file, the batch's write is
+        left running while the next batch is hashed: only the write before
+        it is waited for here, so a write slowed by the disk (or a hash
+        slowed by the CPU) does not stall the other stage.  At most two
+        batches are held, the one being hashed and the one being written.
+        """
         decoded = []
         for data in pieces:
             if self.decoder is not None:
@@ -295,12 +343,12 @@ class BodyWriter:
             else:
                 decoded.append(data)
         if self.handle is not None:
-            writing = self.fileWriter.submit(self._write, decoded)
+            previous, self.writing = self.writing, self.fileWriter.submit(self._write, decoded)
             try:
-                for piece in decoded:
-                    self.digests.update(piece)
+                self.digests.updateMany(decoded, self.hashHelper)
             finally:
-                writing.result()
+                if previous is not None:
+                    previous.result()
         else:
             for piece in decoded:
                 self.digests.update(piece)
@@ -308,10 +356,17 @@ class BodyWriter:
         if self.digests.size > MAX_OBJECT_SIZE:
             raise S3Error("EntityTooLarge")
 
-    def _stopWriter(self):
+    def _stopWriter(self, check=True):
+        """Wait for the last write; raise what it raised if ``check``."""
+        if self.hashHelper is not None:
+            self.hashHelper.shutdown(wait=True)
+            self.hashHelper = None
         if self.fileWriter is not None:
+            writing, self.writing = self.writing, None
             self.fileWriter.shutdown(wait=True)
             self.fileWriter = None
+            if writing is not None and check:
+                writing.result()
 
     def close(self, blobsForResult=None, runIo=None):
         """Finish: check framing and length, fsync; a SpooledBody."""
@@ -337,7 +392,7 @@ class BodyWriter:
             blobs=blobsForResult or self.blobs, runIo=runIo)
 
     def abort(self):
-        self._stopWriter()
+        self._stopWriter(check=False)
         if self.handle is not None:
             try:
                 self.handle.close()
