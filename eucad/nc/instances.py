@@ -10,6 +10,10 @@ middle of a launch, destroys the domain and removes the directory, and may
 be repeated.  Terminated instances stay listed for ``TERMINATED_LINGER``
 seconds so the CC sees how they ended, then are forgotten.
 
+Every change the CC would see in ``describe`` (an instance added, a state
+changed, an instance forgotten) bumps the lifecycle's ``ChangeFeed``, which
+``NodeController.waitForChange`` waits on.
+
 The table is not stored anywhere: each domain carries its instance record
 in its XML, so after a restart ``restore`` rebuilds the table from libvirt
 and the instances keep running.  Called by ``eucad.nc.node``.
@@ -22,6 +26,7 @@ import shutil
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from eucad.common.changes import ChangeFeed
 from eucad.common.errors import CloudError
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.resources import Capacity, heldBy
@@ -39,16 +44,34 @@ class _Terminated(Exception):
 
 
 class Instance:
-    """One instance in the node's table."""
+    """
+    One instance in the node's table.
 
-    def __init__(self, record, files, state="pending"):
+    @param onChange: called with no arguments whenever ``state`` really
+        changes, so that waiting callers hear of it (the lifecycle's
+        ``ChangeFeed.changed``).
+    """
+
+    def __init__(self, record, files, state="pending", onChange=None):
         self.record = record
         self.files = files
-        self.state = state
+        self._state = state
+        self._onChange = onChange
         self.reason = None
         self.terminatedAt = None
         # True from the moment createXML may have made a domain.
         self.domainStarted = False
+
+    @property
+    def state(self):
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        if value != self._state:
+            self._state = value
+            if self._onChange is not None:
+                self._onChange()
 
     @property
     def instanceId(self):
@@ -103,6 +126,8 @@ class InstanceLifecycle:
         self.instances = {}
         #: instanceId -> Deferred of a launch still in progress.
         self.launches = {}
+        #: Bumped on every change ``describe`` would show.
+        self.changes = ChangeFeed(clock)
 
     # -- resources ----------------------------------------------------------
 
@@ -143,8 +168,10 @@ class InstanceLifecycle:
                                  max(free.ram, 0), max(free.disk, 0)))
         record = dict(record, launchTime=int(self.clock.seconds()))
         instance = Instance(record, self.disks.filesFor(record["owner"],
-                                                        record["instanceId"]))
+                                                        record["instanceId"]),
+                            onChange=self.changes.changed)
         self.instances[instance.instanceId] = instance
+        self.changes.changed()
         log.info("launching {id} ({vmtype}) for {owner}", id=instance.instanceId,
                  vmtype=record["vmType"]["name"], owner=record["owner"])
         launch = self._launch(instance, images)
@@ -300,6 +327,7 @@ class InstanceLifecycle:
             if (not instance.alive and instanceId not in self.launches
                     and now - instance.terminatedAt >= TERMINATED_LINGER):
                 del self.instances[instanceId]
+                self.changes.changed()
 
     # -- restart ------------------------------------------------------------
 
@@ -325,11 +353,13 @@ class InstanceLifecycle:
             if record["instanceId"] in self.instances:
                 continue
             instance = Instance(record, self.disks.filesFor(
-                record["owner"], record["instanceId"]), domain.state)
+                record["owner"], record["instanceId"]), domain.state,
+                onChange=self.changes.changed)
             instance.domainStarted = True
             if not instance.alive:
                 self._markTerminated(instance, "the domain stopped")
             self.instances[instance.instanceId] = instance
+            self.changes.changed()
             adopted.append(instance.instanceId)
         if adopted:
             log.info("re-adopted {count} running instance(s): {ids}",

@@ -5,7 +5,8 @@ the domain type (kvm or TCG), measures the host and re-adopts the domains a
 previous NC left running; requests wait for that, and when it failed
 (libvirtd was down) the next request tries again, so an NC started before
 its libvirtd heals by itself.  It checks every request (``eucad.nc.runspec``)
-and hands the work to ``InstanceLifecycle``.  Everything it touches is given
+and hands the work to ``InstanceLifecycle``, whose change feed answers the
+CC's long polls (``waitForChange``).  Everything it touches is given
 to it (hypervisor, image cache, disks, clock, probe, host measure), so tests
 run it against libvirt's ``test:///default`` driver and temporary
 directories; ``eucad.nc.tap`` builds the real one.
@@ -17,6 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from eucad.common.changes import checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
 from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
@@ -145,3 +147,17 @@ class NodeController(Service):
         except CloudError as e:
             return defer.fail(e)
         return self._whenReadyThen(self.lifecycle.terminate, instanceId)
+
+    def waitForChange(self, generation, timeout):
+        try:
+            timeout = checkWaitArguments(generation, timeout)
+        except CloudError as e:
+            return defer.fail(e)
+        changes = self.lifecycle.changes
+        d = changes.wait(generation, timeout)
+        d.addCallback(lambda _: self._whenReadyThen(self.lifecycle.describe))
+        # Read after describing: the describe itself may have noticed a change
+        # (a vanished domain), which the answer then already contains.
+        d.addCallback(lambda instances: {"generation": changes.generation,
+                                         "instances": instances})
+        return d

@@ -1,4 +1,5 @@
-"""InstanceLifecycle's start-up sweep of instance directories no domain runs from."""
+"""InstanceLifecycle's start-up sweep of instance directories no domain runs from,
+and the change notices of an Instance's state."""
 
 import os
 import threading
@@ -63,3 +64,18 @@ class OrphanSweepTests(unittest.TestCase):
         self.assertEqual(sorted(removed), sorted([orphan, ended.files.directory]))
         self.assertTrue(os.path.isdir(live.files.directory))
         self.assertFalse(os.path.exists(orphan))
+
+
+class StateChangeTests(unittest.TestCase):
+
+    def test_onlyRealChangesNotify(self):
+        """Setting an instance's state calls onChange when the value differs, never otherwise."""
+        record, _ = checkRunSpec(runSpec("i-00000003"), "br0")
+        notices = []
+        instance = Instance(record, None, "pending", onChange=lambda: notices.append(1))
+        instance.state = "pending"
+        self.assertEqual(notices, [])
+        instance.state = "running"
+        instance.state = "running"
+        instance.state = "terminated"
+        self.assertEqual((len(notices), instance.state), (2, "terminated"))

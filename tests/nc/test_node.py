@@ -315,6 +315,95 @@ class FailureTests(NodeTestCase):
         self.assertEqual(described["state"], "terminated")
 
 
+class WaitForChangeTests(NodeTestCase):
+    """The CC's long poll: waitForChange wakes on every change describe would show."""
+
+    def stateOf(self, answer, instanceId):
+        found = [i["state"] for i in answer["instances"] if i["instanceId"] == instanceId]
+        return found[0] if found else None
+
+    @defer.inlineCallbacks
+    def test_firstCallAnswersAtOnce(self):
+        """A first call (generation None) answers at once with the generation and the instances."""
+        node = self.makeNode()
+        answer = yield node.waitForChange(None, 25)
+        self.assertIsInstance(answer["generation"], int)
+        self.assertEqual(answer["instances"], (yield node.describeInstances()))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    @defer.inlineCallbacks
+    def test_launchWakesTheWaiter(self):
+        """A run wakes a waiting call at once, and the domain starting wakes the next one."""
+        node = self.makeNode()
+        first = yield node.waitForChange(None, 25)
+        waiting = node.waitForChange(first["generation"], 25)
+        self.assertNoResult(waiting)
+        spec = self.spec()
+        yield node.runInstance(spec)
+        self.clock.advance(0)
+        answer = yield waiting
+        self.assertNotEqual(answer["generation"], first["generation"])
+        self.assertIn(self.stateOf(answer, spec["instanceId"]), ("pending", "running"))
+        if self.stateOf(answer, spec["instanceId"]) == "pending":
+            # The launch was still going when the answer was read: its end
+            # is a change after that generation, so the next wait answers.
+            waiting = node.waitForChange(answer["generation"], 25)
+            yield node.lifecycle.launched(spec["instanceId"])
+            self.clock.advance(0)
+            answer = yield waiting
+        self.assertEqual(self.stateOf(answer, spec["instanceId"]), "running")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    @defer.inlineCallbacks
+    def test_timeoutAnswersUnchanged(self):
+        """Without a change the call answers after its timeout with the same generation."""
+        node = self.makeNode()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        first = yield node.waitForChange(None, 25)
+        waiting = node.waitForChange(first["generation"], 5)
+        self.clock.advance(4.9)
+        self.assertNoResult(waiting)
+        self.clock.advance(0.1)
+        answer = yield waiting
+        self.assertEqual(answer["generation"], first["generation"])
+        self.assertEqual(self.stateOf(answer, spec["instanceId"]), "running")
+
+    @defer.inlineCallbacks
+    def test_terminateAndVanishWake(self):
+        """A terminate changes the generation; so does a vanished domain, once a poll's describe sees it."""
+        node = self.makeNode()
+        kept, ended = self.spec(), self.spec()
+        yield self.runToEnd(node, kept)
+        yield self.runToEnd(node, ended)
+        before = (yield node.waitForChange(None, 25))["generation"]
+        yield node.terminateInstance(ended["instanceId"])
+        afterTerminate = node.lifecycle.changes.generation
+        self.assertNotEqual(afterTerminate, before)
+        waiting = node.waitForChange(afterTerminate, 25)
+        self.destroyDirectly(kept["instanceId"])
+        yield node.describeInstances()
+        self.clock.advance(0)
+        answer = yield waiting
+        self.assertEqual(self.stateOf(answer, kept["instanceId"]), "terminated")
+        self.assertNotEqual(answer["generation"], afterTerminate)
+
+    def test_timeoutIsCapped(self):
+        """A wait longer than the cap ends at the cap."""
+        node = self.makeNode()
+        generation = node.lifecycle.changes.generation
+        node.waitForChange(generation, 3600)
+        [timer] = self.clock.getDelayedCalls()
+        self.assertEqual(timer.getTime() - self.clock.seconds(), 60)
+
+    def test_badArguments(self):
+        """A generation that is not an int or None, or a bad timeout, is InvalidParameterValue."""
+        node = self.makeNode()
+        for generation, timeout in (("1", 5), (1, -1), (1, "soon")):
+            error = self.failureResultOf(node.waitForChange(generation, timeout), CloudError)
+            self.assertEqual(error.value.code, "InvalidParameterValue")
+
+
 class ResourceTests(NodeTestCase):
     """describeResource and admission."""
 
