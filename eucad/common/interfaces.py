@@ -73,6 +73,21 @@ class ICluster(Interface):
             "state"}]``.
         """
 
+    def waitForChange(generation, timeout):
+        """
+        Long poll: wait until the instances this cluster reports change.
+
+        @param generation: the generation of the caller's last answer, or
+            None the first time.
+        @param timeout: seconds to wait at most (a number >= 0); the cluster
+            caps it (at 60 seconds).
+        @return: Deferred firing with a change (see above) as soon as the
+            cluster's generation differs from ``generation`` (at once if it
+            already does), or after at most ``timeout`` seconds with the
+            unchanged generation; failing with
+            CloudError("InvalidParameterValue") for bad arguments.
+        """
+
 
 class INode(Interface):
     """What a cluster controller asks of a node controller (one per host)."""
@@ -105,4 +120,20 @@ class INode(Interface):
 
         @return: Deferred firing with ``{"instanceId", "previousState",
             "state"}``.
+        """
+
+    def waitForChange(generation, timeout):
+        """
+        Long poll: wait until the instances on this node change (a state, a
+        new or a forgotten instance).
+
+        @param generation: the generation of the caller's last answer, or
+            None the first time.
+        @param timeout: seconds to wait at most (a number >= 0); the node
+            caps it (at 60 seconds).
+        @return: Deferred firing with a change (see above) as soon as the
+            node's generation differs from ``generation`` (at once if it
+            already does), or after at most ``timeout`` seconds with the
+            unchanged generation; failing with
+            CloudError("InvalidParameterValue") for bad arguments.
         """

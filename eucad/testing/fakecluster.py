@@ -8,7 +8,8 @@ promises, and a conformance test holds the two to the same signatures.
 Capacity is booked like a CC does it: each node has cpu/ram/disk, an
 instance takes its VM type's share of one node, and ``describeResources``
 counts how many instances of each type fit.  The clock decides when a pending
-instance has booted.
+instance has booted.  ``waitForChange`` is answered from the cluster's own
+``ChangeFeed``, bumped whenever what ``describeInstances`` reports changes.
 """
 
 import copy
@@ -16,6 +17,7 @@ import copy
 from twisted.internet import defer
 from zope.interface import implementer
 
+from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit
@@ -38,7 +40,9 @@ class FakeCluster:
     @param nodes: ``[{"host", "cpu", "ram", "disk"}]``; default one node of
         4 cpu, 2048 MiB, 100 GiB.
     @param vmtypes: the types ``describeResources`` reports on.
-    @param clock: an ``IReactorTime`` (``task.Clock`` in tests).
+    @param clock: an ``IReactorTime`` (``task.Clock`` in tests); without
+        one, time stands still at 0 and the timers of ``waitForChange`` run
+        on the global reactor (looked up only when a wait needs one).
     @param bootSeconds: a pending instance reports ``running`` once this many
         seconds passed since its launch; None keeps it pending until
         ``markRunning``.
@@ -74,6 +78,7 @@ class FakeCluster:
         self.calls = []
         self._nextHost = 2
         self._terminatedAt = {}
+        self.changes = ChangeFeed(clock)
 
     # -- ICluster ---------------------------------------------------------
 
@@ -115,6 +120,37 @@ class FakeCluster:
         return self._call("terminateInstances", (instanceIds,), self._terminate,
                           instanceIds)
 
+    def waitForChange(self, generation, timeout):
+        """
+        Fires with ``{"generation", "instances"}`` as soon as the cluster's
+        generation differs from ``generation`` (at once for None), else after
+        ``timeout`` seconds (capped at 60) with the same generation.  Every
+        change to the instances ``describeInstances`` reports bumps it: a
+        run, a boot, a termination, an expiry, ``markRunning``, ``forget``.
+        A pending instance booting by the clock ends the wait when it boots.
+        Bad arguments fail with ``CloudError("InvalidParameterValue")``.
+        """
+        self.calls.append(("waitForChange", (generation, timeout)))
+        if not self.available:
+            return defer.fail(CloudError("Unavailable", "cluster is not reachable", 503))
+        if "waitForChange" in self.failures:
+            return defer.fail(self.failures.pop("waitForChange"))
+        try:
+            timeout = checkWaitArguments(generation, timeout)
+        except CloudError as e:
+            return defer.fail(e)
+        self._boot()
+        untilBoot = self._secondsUntilNextBoot()
+        if untilBoot is not None:
+            timeout = min(timeout, untilBoot)
+        d = self.changes.wait(generation, timeout)
+
+        def answer(_):
+            instances = self._describe()
+            return copy.deepcopy({"generation": self.changes.generation,
+                                  "instances": instances})
+        return d.addCallback(answer)
+
     # -- test controls ----------------------------------------------------
 
     def markRunning(self, *instanceIds):
@@ -123,12 +159,14 @@ class FakeCluster:
             instance = self.instances[instanceId]
             if instance["state"] == "pending":
                 instance["state"] = "running"
+                self.changes.changed()
 
     def forget(self, instanceId):
         """Lose an instance without terminating it (a CC that lost its state)."""
         instance = self.instances.pop(instanceId)
         if instance["state"] in LIVE:
             self._release(instance)
+        self.changes.changed()
 
     def setNodeState(self, host, state):
         """Take a node ``down`` or bring it back ``up``."""
@@ -215,6 +253,8 @@ class FakeCluster:
                 "keyName": spec.get("keyName"), "reason": "",
                 "_vmType": dict(vmtype)}
             self._terminatedAt.pop(spec["instanceId"], None)
+        if plan:
+            self.changes.changed()
         return [self._report(self.instances[spec["instanceId"]]) for spec in specs]
 
     def _boot(self):
@@ -225,6 +265,16 @@ class FakeCluster:
             if (instance["state"] == "pending"
                     and now >= instance["launchTime"] + self.bootSeconds):
                 instance["state"] = "running"
+                self.changes.changed()
+
+    def _secondsUntilNextBoot(self):
+        """How long until the next pending instance boots, or None."""
+        if self.bootSeconds is None:
+            return None
+        now = self.clock.seconds()
+        boots = [instance["launchTime"] + self.bootSeconds - now
+                 for instance in self.instances.values() if instance["state"] == "pending"]
+        return max(0.0, min(boots)) if boots else None
 
     def _describe(self):
         self._boot()
@@ -233,6 +283,7 @@ class FakeCluster:
             if now - at > self.keepTerminatedSeconds:
                 del self._terminatedAt[instanceId]
                 self.instances.pop(instanceId, None)
+                self.changes.changed()
         return [self._report(instance) for instance in self.instances.values()]
 
     def _release(self, instance):
@@ -258,6 +309,7 @@ class FakeCluster:
                 instance["state"] = "terminated"
                 instance["reason"] = "User initiated"
                 self._terminatedAt[instanceId] = self.clock.seconds()
+                self.changes.changed()
             results.append({"instanceId": instanceId, "previousState": previous,
                             "state": "terminated"})
         return results

@@ -22,6 +22,11 @@ real node:
 - running an id the node already holds (even a lingering terminated one)
   returns that instance again instead of starting a second copy (the CC may
   retry after losing an answer);
+- ``waitForChange`` answers as soon as anything ``describeInstances`` would
+  show has changed since the caller's generation (an instance started,
+  booted, ended or forgotten), or after the timeout: the node's own
+  ``ChangeFeed`` on ``clock`` (the global reactor when none is given, looked
+  up only when a wait needs a timer);
 - every method returns a Deferred; errors are ``CloudError`` with an EC2 code.
 
 Tests make a node fail on purpose with ``failWith`` (one method or all of them),
@@ -35,12 +40,13 @@ import time
 from twisted.internet import defer
 from zope.interface import implementer
 
+from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
 from eucad.nc.instances import TERMINATED_LINGER
 
 _METHODS = ("describeResource", "runInstance", "describeInstances",
-            "terminateInstance")
+            "terminateInstance", "waitForChange")
 
 #: Keys of the run spec that a node copies into the instance it reports.
 _REPORTED_FROM_SPEC = ("instanceId", "reservationId", "owner", "imageId",
@@ -62,10 +68,12 @@ class FakeNode:
         can check what the CC asked.
     @param now: the node's clock (launch times, how long terminated
         instances linger).
+    @param clock: the IReactorTime of ``waitForChange``'s timers.
+    @ivar changes: the node's ChangeFeed.
     """
 
     def __init__(self, cpu=4, ram=4096, disk=100, hypervisor="qemu", now=time.time,
-                 lingerSeconds=TERMINATED_LINGER):
+                 lingerSeconds=TERMINATED_LINGER, clock=None):
         self.cpu = cpu
         self.ram = ram
         self.disk = disk
@@ -77,6 +85,7 @@ class FakeNode:
         self._sizes = {}
         self._terminatedAt = {}
         self._failures = {}
+        self.changes = ChangeFeed(clock)
 
     # Test controls ----------------------------------------------------------
 
@@ -114,6 +123,7 @@ class FakeNode:
         instance["state"] = "terminated"
         instance["reason"] = instance["reason"] or reason
         self._terminatedAt[instanceId] = self.now()
+        self.changes.changed()
 
     # Capacity ----------------------------------------------------------------
 
@@ -186,6 +196,7 @@ class FakeNode:
             "reason": "",
         })
         self.instances[instanceId] = instance
+        self.changes.changed()
         return defer.succeed(copy.deepcopy(instance))
 
     def _validate(self, spec):
@@ -218,9 +229,13 @@ class FakeNode:
         failed = self._failure("describeInstances")
         if failed:
             return failed
+        return defer.succeed(self._describe())
+
+    def _describe(self):
         for instanceId, instance in list(self.instances.items()):
             if instance["state"] == "pending":
                 instance["state"] = "running"
+                self.changes.changed()
             elif instance["state"] == "terminated":
                 # A test may have set the state by hand: its lingering starts now.
                 self._sizes.pop(instanceId, None)
@@ -228,8 +243,8 @@ class FakeNode:
                 if self.now() - endedAt >= self.lingerSeconds:
                     del self.instances[instanceId]
                     del self._terminatedAt[instanceId]
-        return defer.succeed([copy.deepcopy(self.instances[key])
-                              for key in sorted(self.instances)])
+                    self.changes.changed()
+        return [copy.deepcopy(self.instances[key]) for key in sorted(self.instances)]
 
     def terminateInstance(self, instanceId):
         """
@@ -250,3 +265,29 @@ class FakeNode:
             self._end(instanceId, "terminated by request")
         return defer.succeed({"instanceId": instanceId, "previousState": previous,
                               "state": "terminated"})
+
+    def waitForChange(self, generation, timeout):
+        """
+        Wait until the node's generation differs from ``generation`` (at once
+        when it already does, as for None), or ``timeout`` seconds (at most
+        ``MAX_WAIT_SECONDS``).  The answer describes the instances as
+        ``describeInstances`` does (booting pending ones) and carries the
+        generation read after that.
+
+        @return: Deferred firing with ``{"generation", "instances"}``;
+            ``CloudError("InvalidParameterValue")`` for bad arguments.
+        """
+        self.calls.append(("waitForChange", generation))
+        failed = self._failure("waitForChange")
+        if failed:
+            return failed
+        try:
+            timeout = checkWaitArguments(generation, timeout)
+        except CloudError as e:
+            return defer.fail(e)
+        d = self.changes.wait(generation, timeout)
+
+        def answer(_):
+            instances = self._describe()
+            return {"generation": self.changes.generation, "instances": instances}
+        return d.addCallback(answer)

@@ -1,5 +1,6 @@
 """FakeNode keeps the INode contract that the CC relies on."""
 
+from twisted.internet import task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
@@ -127,3 +128,60 @@ class FakeNodeTests(unittest.TestCase):
         self.failureResultOf(self.node.runInstance(nodeSpec(1)), CloudError)
         self.successResultOf(self.node.describeInstances())
         self.assertRaises(ValueError, self.node.failWith, CloudError("X"), "reboot")
+
+
+class FakeNodeWaitForChangeTests(unittest.TestCase):
+
+    def setUp(self):
+        self.time = [1000.0]
+        self.clock = task.Clock()
+        self.node = FakeNode(now=lambda: self.time[0], clock=self.clock)
+
+    def first(self):
+        return self.successResultOf(self.node.waitForChange(None, 25))
+
+    def test_runAndBootWake(self):
+        """A run wakes a waiter; the answer, describing, shows the instance booted."""
+        generation = self.first()["generation"]
+        waiting = self.node.waitForChange(generation, 25)
+        self.node.runInstance(nodeSpec(1))
+        self.assertNoResult(waiting)
+        self.clock.advance(0)
+        answer = self.successResultOf(waiting)
+        self.assertEqual([(i["instanceId"], i["state"]) for i in answer["instances"]],
+                         [("i-00000001", "running")])
+        self.assertNotEqual(answer["generation"], generation)
+
+    def test_endWakesAndForgettingChanges(self):
+        """An instance that ends wakes a waiter; forgetting it after the linger changes the generation."""
+        self.node.runInstance(nodeSpec(1))
+        generation = self.first()["generation"]
+        waiting = self.node.waitForChange(generation, 25)
+        self.node.endInstance("i-00000001", "the domain stopped")
+        self.clock.advance(0)
+        ended = self.successResultOf(waiting)
+        self.assertEqual(ended["instances"][0]["state"], "terminated")
+        self.time[0] += TERMINATED_LINGER
+        self.successResultOf(self.node.describeInstances())
+        self.assertNotEqual(self.node.changes.generation, ended["generation"])
+
+    def test_timeoutAndNoTimersWithoutWaits(self):
+        """An unchanged wait ends after its timeout; a node nobody waits on schedules nothing."""
+        self.node.runInstance(nodeSpec(1))
+        self.successResultOf(self.node.describeInstances())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        generation = self.first()["generation"]
+        waiting = self.node.waitForChange(generation, 5)
+        self.clock.advance(5)
+        self.assertEqual(self.successResultOf(waiting)["generation"], generation)
+
+    def test_failWithAndBadArguments(self):
+        """failWith covers waitForChange, and bad arguments are InvalidParameterValue."""
+        self.node.failWith(CloudError("Unavailable", "down", 503))
+        self.assertEqual(self.failureResultOf(self.node.waitForChange(None, 5),
+                                              CloudError).value.code, "Unavailable")
+        self.node.recover()
+        self.assertEqual(self.failureResultOf(self.node.waitForChange("1", 5),
+                                              CloudError).value.code, "InvalidParameterValue")
+        self.assertEqual([c for c in self.node.calls if c[0] == "waitForChange"],
+                         [("waitForChange", None), ("waitForChange", "1")])
