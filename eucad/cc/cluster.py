@@ -15,6 +15,11 @@ registry's polls; ``describeInstances`` merges the two.  Each poll also
 settles what is pending: instances that vanished from their node or that the
 node reports terminated are cleaned up, and terminations that could not reach
 their node are retried.
+
+The CLC long-polls with ``waitForChange``: the controller keeps a
+``ChangeFeed`` and bumps it whenever the view ``describeInstances`` gives
+(each instance's id, state, addresses and reason) differs from the last one
+it noted, which it checks after every poll and every saved change.
 """
 
 import copy
@@ -29,6 +34,7 @@ from zope.interface import implementer
 from eucad.cc import resources
 from eucad.cc.vnet.base import UNKNOWN_ADDRESS
 from eucad.common import ids
+from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 
@@ -179,6 +185,9 @@ class ClusterController(Service):
         self.ready = None
         self._launchedPoll = {}
         self._terminating = {}
+        #: Bumped whenever the view of describeInstances changes.
+        self.changes = ChangeFeed(clock)
+        self._viewSignature = None
 
     # Service -----------------------------------------------------------------
 
@@ -198,6 +207,8 @@ class ClusterController(Service):
             self.registry.removeObserver(self._afterPoll)
         except ValueError:
             pass
+        # The CLC's long polls end now rather than at their timeout.
+        self.changes.release()
         return defer.gatherResults([self.stateFile.whenIdle(),
                                     defer.maybeDeferred(self.network.tearDown)],
                                    consumeErrors=True)
@@ -223,8 +234,22 @@ class ClusterController(Service):
             log.info("state file: {n} instance record(s)", n=len(self.records))
 
     def persist(self):
-        """Write the records; a Deferred that fires when they are on disk."""
+        """
+        Write the records; a Deferred that fires when they are on disk.  The
+        records change only before a persist, so this is also where the CLC's
+        long polls hear of it.
+        """
+        self.noteViewChanges()
         return self.stateFile.save({"instances": copy.deepcopy(self.records)})
+
+    def noteViewChanges(self):
+        """Bump the change feed if what describeInstances answers is different now."""
+        signature = tuple(sorted(
+            (view["instanceId"], view["state"], view["privateIp"], view["publicIp"],
+             view["reason"]) for view in self._views()))
+        if signature != self._viewSignature:
+            self._viewSignature = signature
+            self.changes.changed()
 
     def _applyDhcp(self):
         if self.dhcpd is None:
@@ -409,6 +434,9 @@ class ClusterController(Service):
     # ICluster: describeInstances -------------------------------------------------
 
     def describeInstances(self):
+        return defer.succeed(self._views())
+
+    def _views(self):
         answer = [self._view(record) for record in
                   sorted(self.records.values(), key=lambda r: (r["launchTime"],
                                                                r["instanceId"]))]
@@ -421,7 +449,18 @@ class ClusterController(Service):
                     view.update(report)
                     view["node"] = entry.name
                     answer.append(view)
-        return defer.succeed(answer)
+        return answer
+
+    # ICluster: waitForChange ---------------------------------------------------------
+
+    def waitForChange(self, generation, timeout):
+        try:
+            timeout = checkWaitArguments(generation, timeout)
+        except CloudError as e:
+            return defer.fail(e)
+        d = self.changes.wait(generation, timeout)
+        return d.addCallback(lambda _: {"generation": self.changes.generation,
+                                        "instances": self._views()})
 
     def _state(self, record, report):
         phase = record["phase"]
@@ -617,6 +656,9 @@ class ClusterController(Service):
                 changed = True
         if changed:
             self._changed()
+        else:
+            # The nodes' reports (a state, an address) may differ all the same.
+            self.noteViewChanges()
 
     def _cleanUp(self, record, reason):
         log.info("{id}: {reason}", id=record["instanceId"], reason=reason)

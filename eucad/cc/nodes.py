@@ -7,7 +7,9 @@ The CC knows its nodes from ``NODES`` (``host[:port]`` entries, default port
 facade answers both calls is ``up`` and its report is kept; a node whose facade
 fails (not connected, timed out, error) is ``down`` and gets no placements.
 Placement, capacity and the cluster's view of instances read the registry;
-observers hear about every finished poll.
+observers hear about every finished poll.  Between rounds ``pollSoon`` polls
+at once when a node's long poll (``eucad.cc.watch``) says something changed;
+polls never overlap.
 """
 
 import time
@@ -15,6 +17,8 @@ import time
 from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
+
+from eucad.common.changes import SerialPoll
 
 log = Logger()
 
@@ -134,7 +138,7 @@ class NodeRegistry(Service):
         self._byName = {entry.name: entry for entry in self.entries}
         self._observers = []
         self._loop = None
-        self._polling = None
+        self._polls = SerialPoll(self._pollAll, "node poll")
 
     def entry(self, name):
         """The entry called ``name`` (``host:port``), or None."""
@@ -153,6 +157,7 @@ class NodeRegistry(Service):
 
     def startService(self):
         Service.startService(self)
+        self._polls.stopped = False
         self._loop = task.LoopingCall(self.poll)
         self._loop.clock = self.clock
         self._loop.start(self.interval, now=True).addErrback(
@@ -163,7 +168,8 @@ class NodeRegistry(Service):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
-        return self._polling
+        self._polls.stop()
+        return self._polls.whenIdle()
 
     def poll(self):
         """
@@ -175,22 +181,30 @@ class NodeRegistry(Service):
         @return: Deferred firing with the list of entries when all answered
             or failed; never fails.
         """
-        if self._polling is not None:
-            joined = defer.Deferred()
-            self._polling.addBoth(lambda result: (joined.callback(self.entries), result)[1])
-            return joined
-        self._polling = defer.gatherResults(
+        return self._polls.join().addCallback(lambda _: self.entries)
+
+    def pollSoon(self):
+        """
+        Poll because something changed: at once, or, when a poll is under
+        way (it may have asked before the change), once more right after it.
+        Any number of calls during one poll add a single poll.
+
+        @return: Deferred firing with the list of entries; never fails.
+        """
+        return self._polls.soon().addCallback(lambda _: self.entries)
+
+    def _pollAll(self):
+        polling = defer.gatherResults(
             [self._pollOne(entry) for entry in self.entries], consumeErrors=True)
 
         def finished(_):
-            self._polling = None
             for observer in list(self._observers):
                 try:
                     observer(self.entries)
                 except Exception:
                     log.failure("node poll observer {o!r} failed", o=observer)
             return self.entries
-        return self._polling.addCallback(finished)
+        return polling.addCallback(finished)
 
     def _pollOne(self, entry):
         # Instances first, resources second: an instance started between the

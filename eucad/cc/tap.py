@@ -2,7 +2,8 @@
 
 ``makeService`` reads eucalyptus.conf (already loaded by DaemonOptions) and
 builds, in start order: logging to ``cc.log``; one ``pblink.LinkClient`` per
-entry of ``NODES``; the ``NodeRegistry`` that polls them; dhcpd when the
+entry of ``NODES``; the ``NodeRegistry`` that polls them and the
+``NodeWatcher`` that long-polls them between rounds; dhcpd when the
 network mode serves DHCP; the ``ClusterController``; and the
 ``pblink.LinkServer`` on ``CC_LISTEN:CC_PORT`` that takes the CLC's calls.
 Stopping runs in reverse: the CLC is cut off first and dhcpd stops before the
@@ -18,6 +19,7 @@ from eucad.cc.dhcpd import DhcpdProcess
 from eucad.cc.nodes import NodeRegistry, parseNodes
 from eucad.cc.placement import Placement
 from eucad.cc.state import StateFile
+from eucad.cc.watch import NodeWatcher
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.interfaces import ICluster, INode
@@ -53,6 +55,7 @@ def makeService(options, reactor=None):
     registry = NodeRegistry(nodes, interval=float(conf.get("NODE_POLL_SECONDS") or 2),
                             clock=reactor)
     registry.setServiceParent(root)
+    NodeWatcher(registry, clock=reactor).setServiceParent(root)
 
     network = vnet.networkFromConf(conf)
     directory = ccStateDirectory(layout)

@@ -75,8 +75,8 @@ class ClusterTestsMixin:
         self.clock = FakeProcessReactor()
         self.time = [1000.0]
         self.statePath = os.path.abspath(os.path.join(self.mktemp(), "state.json"))
-        self.a = FakeNode(cpu=4, ram=4096, disk=100, now=self.now)
-        self.b = FakeNode(cpu=2, ram=4096, disk=100, now=self.now)
+        self.a = FakeNode(cpu=4, ram=4096, disk=100, now=self.now, clock=self.clock)
+        self.b = FakeNode(cpu=2, ram=4096, disk=100, now=self.now, clock=self.clock)
         self.nodes = [("10.0.0.2", 8775, self.a), ("10.0.0.3", 8775, self.b)]
         self.dhcpd = RecordingDhcpd()
         self.cluster = self.makeCluster()
@@ -578,6 +578,85 @@ class PollSettlingTests(ClusterTestsMixin, unittest.TestCase):
         self.poll()
         self.assertNotIn("i-00000001", self.describe())
         self.assertEqual(self.savedInstances(), {})
+
+
+class WaitForChangeTests(ClusterTestsMixin, unittest.TestCase):
+    """The CLC's long poll: the cluster's generation follows the view describeInstances gives."""
+
+    def wait(self, generation, timeout=25):
+        return self.cluster.waitForChange(generation, timeout)
+
+    def current(self):
+        return self.successResultOf(self.wait(None))
+
+    def test_firstCallAnswersWithTheView(self):
+        """A first call answers at once with the generation and what describeInstances says."""
+        self.launch(runSpec(1))
+        answer = self.current()
+        self.assertIsInstance(answer["generation"], int)
+        self.assertEqual(answer["instances"],
+                         self.successResultOf(self.cluster.describeInstances()))
+
+    def test_nodeStateChangeWakesWaiter(self):
+        """A poll that brings a new state from the node wakes a waiting call in the next turn."""
+        self.launch(runSpec(1))
+        before = self.current()
+        self.assertEqual(before["instances"][0]["state"], "pending")
+        waiting = self.wait(before["generation"])
+        self.poll()
+        self.assertNoResult(waiting)
+        self.clock.advance(0)
+        answer = self.successResultOf(waiting)
+        self.assertNotEqual(answer["generation"], before["generation"])
+        self.assertEqual(answer["instances"][0]["state"], "running")
+
+    def test_unchangedPollKeepsTheGeneration(self):
+        """A poll that changes nothing in the view leaves the generation alone; the wait times out."""
+        self.launch(runSpec(1))
+        self.poll()
+        before = self.current()
+        waiting = self.wait(before["generation"], 5)
+        self.poll()
+        self.clock.advance(4.9)
+        self.assertNoResult(waiting)
+        self.clock.advance(0.1)
+        self.assertEqual(self.successResultOf(waiting)["generation"], before["generation"])
+
+    def test_runAndTerminateChangeTheGeneration(self):
+        """Running and terminating instances each change the generation."""
+        empty = self.current()["generation"]
+        self.launch(runSpec(1))
+        launched = self.current()["generation"]
+        self.assertNotEqual(launched, empty)
+        self.successResultOf(self.cluster.terminateInstances(["i-00000001"]))
+        answer = self.current()
+        self.assertNotEqual(answer["generation"], launched)
+        self.assertEqual(answer["instances"][0]["state"], "terminated")
+
+    def test_onlyTheSignatureFieldsCount(self):
+        """Id, state, addresses and reason count as changes; other fields a node reports do not."""
+        self.launch(runSpec(1))
+        self.poll()
+        before = self.current()["generation"]
+        self.a.instances["i-00000001"]["launchTime"] = 12345
+        self.poll()
+        self.assertEqual(self.cluster.changes.generation, before)
+        self.a.instances["i-00000001"]["reason"] = "console says hello"
+        self.poll()
+        self.assertNotEqual(self.cluster.changes.generation, before)
+
+    def test_stopReleasesWaiters(self):
+        """Stopping the controller answers every outstanding wait at once."""
+        waiting = self.wait(self.current()["generation"])
+        self.cluster.stopService()
+        self.successResultOf(waiting)
+        self.assertEqual(self.cluster.changes.waiting, 0)
+
+    def test_badArguments(self):
+        """A bad generation or timeout is InvalidParameterValue."""
+        for generation, timeout in (("x", 1), (1, -5), (None, "25")):
+            error = self.failureResultOf(self.wait(generation, timeout), CloudError)
+            self.assertEqual(error.value.code, "InvalidParameterValue")
 
 
 class SystemModeTests(ClusterTestsMixin, unittest.TestCase):

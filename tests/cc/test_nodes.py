@@ -134,6 +134,39 @@ class RegistryTests(unittest.TestCase):
         self.assertEqual(self.successResultOf(second), registry.entries)
         self.successResultOf(first)
 
+    def test_pollSoonWhenIdlePollsAtOnce(self):
+        """pollSoon with no poll under way polls every node at once."""
+        self.successResultOf(self.registry.pollSoon())
+        self.assertEqual([e.pollsStarted for e in self.registry.entries], [1, 1])
+
+    def test_pollSoonDuringAPollRunsExactlyOneMore(self):
+        """pollSoon calls during a poll add one poll right after it, never a parallel one."""
+        hung = HangingNode()
+        registry = NodeRegistry([("h", 1, hung)], clock=self.clock, pollTimeout=5)
+        first = registry.poll()
+        laters = [registry.pollSoon() for _ in range(3)]
+        self.assertEqual(len(hung.calls), 1)
+        self.clock.advance(5)
+        self.successResultOf(first)
+        self.assertEqual(len(hung.calls), 2)
+        for later in laters:
+            self.assertNoResult(later)
+        self.clock.advance(5)
+        self.assertEqual([self.successResultOf(d) for d in laters], [registry.entries] * 3)
+        self.assertEqual(len(hung.calls), 2)
+
+    def test_stopWaitsForThePollAndDropsTheFollowUp(self):
+        """stopService waits for the running poll and starts no follow-up after it."""
+        hung = HangingNode()
+        registry = NodeRegistry([("h", 1, hung)], clock=self.clock, pollTimeout=5)
+        registry.startService()
+        registry.pollSoon()
+        stopped = registry.stopService()
+        self.assertNoResult(stopped)
+        self.clock.advance(5)
+        self.successResultOf(stopped)
+        self.assertEqual(len(hung.calls), 1)
+
     def test_observersHearEachPoll(self):
         """Observers get the entries after every finished poll."""
         seen = []

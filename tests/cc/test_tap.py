@@ -10,6 +10,7 @@ from eucad.cc import tap
 from eucad.cc.cluster import ClusterController
 from eucad.cc.dhcpd import DhcpdProcess
 from eucad.cc.nodes import NodeRegistry
+from eucad.cc.watch import NodeWatcher
 from eucad.common import pblink, trust
 from eucad.common.config import EucaConf
 from eucad.common.errors import CloudError
@@ -33,7 +34,7 @@ class TapTests(unittest.TestCase):
         return options
 
     def test_treeWithoutIO(self):
-        """The tree holds logging, one link per node, the registry, the cluster and the listener; nothing is opened."""
+        """The tree holds logging, one link per node, the registry and its watcher, the cluster and the listener; nothing is opened."""
         root = tap.makeService(self.options(NODES="10.0.0.2 10.0.0.3:9000", NC_PORT="8775"))
         services = list(root)
         links = [s for s in services if isinstance(s, pblink.LinkClient)]
@@ -42,6 +43,10 @@ class TapTests(unittest.TestCase):
         registry = [s for s in services if isinstance(s, NodeRegistry)][0]
         self.assertEqual([e.node for e in registry.entries], links)
         self.assertEqual(registry.interval, 2.0)
+        [watcher] = [s for s in services if isinstance(s, NodeWatcher)]
+        self.assertIs(watcher.registry, registry)
+        self.assertEqual(watcher.retryDelay, 2.0)
+        self.assertGreater(services.index(watcher), services.index(registry))
         self.assertIsInstance(services[-2], ClusterController)
         self.assertIsInstance(services[-1], StreamServerEndpointService)
         self.assertEqual([s for s in services if isinstance(s, DhcpdProcess)], [])
@@ -85,6 +90,9 @@ class TapTests(unittest.TestCase):
         options = self.options(CC_PORT="0", CC_LISTEN="127.0.0.1", NODE_POLL_SECONDS="0.2")
         trust.setup(options.layout.keys)
         node = FakeNode(cpu=2, ram=1024, disk=40)
+        # The CC long-polls the node: a wait still open at the end holds a
+        # timer on the reactor until it is answered.
+        self.addCleanup(node.changes.release)
         nodeCredentials = trust.Credentials.load(options.layout, "node")
         nodeServer = pblink.LinkServer(node, INode, port=0, host="127.0.0.1",
                                        tlsOptions=nodeCredentials.serverOptions(
