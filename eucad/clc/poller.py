@@ -5,6 +5,13 @@ answer moves rows forward (pending -> running, addresses, terminated) and
 whatever still runs there against the CLC's wishes is terminated again.  A
 cluster that does not answer is skipped until the next round: its rows keep
 their last known state.
+
+Between rounds, ``ClusterWatcher`` long-polls each cluster
+(``ICluster.waitForChange``, see ``eucad.common.changes``) and asks for a
+poll of that cluster as soon as it reports a change, so that a user sees
+``running`` moments after the domain starts rather than a round or two
+later.  Polls of one cluster never overlap: a change heard during a poll
+brings exactly one more poll after it.
 """
 
 from twisted.application.service import Service
@@ -12,9 +19,15 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from eucad.clc import instancestore
+from eucad.common.changes import ChangeWatch, SerialPoll
 from eucad.common.errors import CloudError
 
 log = Logger()
+
+#: Seconds a cluster is asked to hold a waitForChange call.
+WAIT_SECONDS = 25.0
+#: Seconds after which the CLC gives up on a call that did not answer.
+CALL_TIMEOUT = 35.0
 
 
 class ClusterPoller(Service):
@@ -28,9 +41,12 @@ class ClusterPoller(Service):
         self.interval = interval
         self.loop = None
         self._unreachable = set()
+        self._polls = {}
 
     def startService(self):
         Service.startService(self)
+        for serial in self._polls.values():
+            serial.stopped = False
         self.loop = task.LoopingCall(self.pollOnce)
         self.loop.clock = self.cloud.clock
         # The first round runs at once (now=True): the CLC learns the state
@@ -43,6 +59,8 @@ class ClusterPoller(Service):
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         self.loop = None
+        for serial in self._polls.values():
+            serial.stop()
 
     def pollOnce(self):
         """One round over all clusters; never fails (errors are logged)."""
@@ -50,8 +68,27 @@ class ClusterPoller(Service):
             [self.pollCluster(name) for name in self.cloud.clusters.names()],
             consumeErrors=True)
 
-    @defer.inlineCallbacks
+    def _serial(self, name):
+        serial = self._polls.get(name)
+        if serial is None:
+            serial = self._polls[name] = SerialPoll(
+                lambda: self._pollClusterNow(name), "poll of cluster %s" % (name,))
+        return serial
+
     def pollCluster(self, name):
+        """Poll cluster ``name``, or wait for its poll under way; never fails."""
+        return self._serial(name).join()
+
+    def pollSoon(self, name):
+        """
+        Poll cluster ``name`` because it changed: at once, or right after the
+        poll under way (which may have asked before the change); calls made
+        during one poll add a single poll.  Never fails.
+        """
+        return self._serial(name).soon()
+
+    @defer.inlineCallbacks
+    def _pollClusterNow(self, name):
         cloud = self.cloud
         startedAt = cloud.now()
         try:
@@ -78,3 +115,42 @@ class ClusterPoller(Service):
             log.warn("poll of {name} incomplete: {error}", name=name, error=e)
         except Exception:
             log.failure("poll of {name} failed", name=name)
+
+
+class ClusterWatcher(Service):
+    """
+    One long poll per cluster; a cluster's change brings
+    ``poller.pollSoon(name)``.  A cluster that cannot be watched (link down,
+    a CC without the method) is tried again every ``retryDelay`` seconds
+    (the poller's interval by default); the poller's rounds go on regardless.
+
+    @param poller: the ClusterPoller of the same cloud.
+    """
+
+    def __init__(self, poller, retryDelay=None, waitSeconds=WAIT_SECONDS,
+                 callTimeout=CALL_TIMEOUT):
+        self.poller = poller
+        self.retryDelay = poller.interval if retryDelay is None else retryDelay
+        self.waitSeconds = waitSeconds
+        self.callTimeout = callTimeout
+        self.watches = {}
+
+    def startService(self):
+        Service.startService(self)
+        cloud = self.poller.cloud
+        for name in cloud.clusters.names():
+            # ChangeWatch times the call out itself, hence timeout=None here.
+            waitFor = (lambda generation, timeout, name=name: cloud.clusters.call(
+                name, "waitForChange", generation, timeout, timeout=None))
+            watch = ChangeWatch("cluster " + name, waitFor,
+                                lambda name=name: self.poller.pollSoon(name), cloud.clock,
+                                retryDelay=self.retryDelay, waitSeconds=self.waitSeconds,
+                                callTimeout=self.callTimeout)
+            self.watches[name] = watch
+            watch.start()
+
+    def stopService(self):
+        Service.stopService(self)
+        watches, self.watches = self.watches, {}
+        for watch in watches.values():
+            watch.stop()

@@ -1,7 +1,8 @@
 """``twistd eucalyptus-clc``: the cloud controller's service tree.
 
 Children start in this order: logging, the database, one link per cluster,
-start-up recovery, the cluster poller, and the EC2 Query API on
+start-up recovery, the cluster poller and its watcher (long polls that bring
+a poll as soon as a cluster changes), and the EC2 Query API on
 CLOUD_LISTEN:CLOUD_PORT.  The API listens from the start but answers 503
 ServiceUnavailable until recovery is done.  Nothing here opens files or
 sockets; the services do when they start.
@@ -14,7 +15,7 @@ from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
 from eucad.clc.clusterlinks import clusterLink
 from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
-from eucad.clc.poller import ClusterPoller
+from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.db import Database
@@ -41,7 +42,9 @@ def makeService(options, reactor=None):
     cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf))
     startup = CloudStartup(cloud)
     startup.setServiceParent(root)
-    ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS"))).setServiceParent(root)
+    poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))
+    poller.setServiceParent(root)
+    ClusterWatcher(poller).setServiceParent(root)
     site = server.Site(makeRootResource(Ec2Resource(cloud, isReady=startup.isReady)))
     web = internet.TCPServer(int(conf.get("CLOUD_PORT")), site,
                              interface=conf.get("CLOUD_LISTEN"), reactor=reactor)

@@ -20,7 +20,7 @@ from twisted.web import server
 from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.clusters import ClusterSet
 from eucad.clc.cloud import Cloud
-from eucad.clc.poller import ClusterPoller
+from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.vmtypes import ensureDefaults
 from eucad.common.db import Database
 from eucad.testing.fakecluster import FakeCluster
@@ -59,6 +59,9 @@ class ClientsTestCase(unittest.TestCase):
         poller = ClusterPoller(self.cloud, interval=0.2)
         poller.startService()
         self.addCleanup(poller.stopService)
+        watcher = ClusterWatcher(poller)
+        watcher.startService()
+        self.addCleanup(watcher.stopService)
 
     def patchEnv(self, key, value):
         old = os.environ.get(key)

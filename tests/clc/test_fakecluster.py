@@ -126,3 +126,77 @@ class FakeClusterTests(unittest.TestCase):
         report["state"] = "terminated"
         [again] = self.successResultOf(self.cluster.describeInstances())
         self.assertEqual(again["state"], "pending")
+
+
+class FakeClusterWaitForChangeTests(unittest.TestCase):
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.cluster = FakeCluster(clock=self.clock, bootSeconds=5)
+
+    def first(self):
+        return self.successResultOf(self.cluster.waitForChange(None, 25))
+
+    def test_runWakesWaiter(self):
+        """A run wakes a waiting call in the next turn, with the new instance in its answer."""
+        generation = self.first()["generation"]
+        waiting = self.cluster.waitForChange(generation, 25)
+        self.successResultOf(self.cluster.runInstances([spec("i-00000001")]))
+        self.assertNoResult(waiting)
+        self.clock.advance(0)
+        answer = self.successResultOf(waiting)
+        self.assertNotEqual(answer["generation"], generation)
+        self.assertEqual([(i["instanceId"], i["state"]) for i in answer["instances"]],
+                         [("i-00000001", "pending")])
+
+    def test_bootEndsTheWait(self):
+        """A wait ends when a pending instance boots by the clock, showing it running."""
+        self.successResultOf(self.cluster.runInstances([spec("i-00000001")]))
+        generation = self.first()["generation"]
+        waiting = self.cluster.waitForChange(generation, 25)
+        self.clock.advance(4.9)
+        self.assertNoResult(waiting)
+        self.clock.advance(0.1)
+        answer = self.successResultOf(waiting)
+        self.assertEqual(answer["instances"][0]["state"], "running")
+        self.assertNotEqual(answer["generation"], generation)
+
+    def test_terminateMarkRunningForgetChange(self):
+        """markRunning, terminateInstances and forget each change the generation."""
+        self.successResultOf(self.cluster.runInstances([spec("i-00000001"), spec("i-00000002")]))
+        seen = [self.cluster.changes.generation]
+        self.cluster.markRunning("i-00000001")
+        seen.append(self.cluster.changes.generation)
+        self.successResultOf(self.cluster.terminateInstances(["i-00000001"]))
+        seen.append(self.cluster.changes.generation)
+        self.cluster.forget("i-00000002")
+        seen.append(self.cluster.changes.generation)
+        self.assertEqual(len(set(seen)), 4)
+
+    def test_timeoutAnswersUnchanged(self):
+        """Without a change the wait ends after its timeout with the same generation."""
+        cluster = FakeCluster(clock=self.clock)
+        generation = self.successResultOf(cluster.waitForChange(None, 25))["generation"]
+        waiting = cluster.waitForChange(generation, 3)
+        self.clock.advance(3)
+        self.assertEqual(self.successResultOf(waiting),
+                         {"generation": generation, "instances": []})
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_failuresAndBadArguments(self):
+        """Unavailable, injected failures and bad arguments fail the call."""
+        self.cluster.available = False
+        self.assertEqual(self.failureResultOf(self.cluster.waitForChange(None, 1),
+                                              CloudError).value.code, "Unavailable")
+        self.cluster.available = True
+        self.cluster.failures["waitForChange"] = CloudError("InternalError", "boom")
+        self.failureResultOf(self.cluster.waitForChange(None, 1), CloudError)
+        self.assertEqual(self.failureResultOf(self.cluster.waitForChange(None, -1),
+                                              CloudError).value.code, "InvalidParameterValue")
+
+    def test_noClockNoTimersUntilAWait(self):
+        """A FakeCluster without a clock schedules nothing while nobody waits."""
+        cluster = FakeCluster()
+        self.successResultOf(cluster.runInstances([spec("i-00000001")]))
+        cluster.markRunning()
+        self.assertIsNone(cluster.changes._clock)

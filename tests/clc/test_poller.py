@@ -1,11 +1,13 @@
-"""The cluster poller on a task.Clock, and the CLC's start-up recovery."""
+"""The cluster poller and its watcher on a task.Clock, and the CLC's start-up recovery."""
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.clc import instancestore, termination
 from eucad.clc.launcher import LaunchRequest, Launcher
-from eucad.clc.poller import ClusterPoller
+from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
+from eucad.common.errors import CloudError
 from eucad.testing.fakecluster import FakeCluster
 
 from tests.clc import helpers
@@ -155,6 +157,149 @@ class PollerTests(unittest.TestCase):
         stale = [{"instanceId": instanceId, "state": "running"}]
         self.cloud.db.transact(instancestore.applyTerminations, stale, self.clock.seconds())
         self.assertEqual(self.rows()[instanceId]["state"], "terminated")
+
+
+class HeldDescribeCluster(FakeCluster):
+    """A cluster whose describeInstances answers only when the test releases it."""
+
+    def __init__(self, **kwargs):
+        FakeCluster.__init__(self, **kwargs)
+        self.held = []
+
+    def describeInstances(self):
+        d = defer.Deferred()
+        self.held.append(d)
+        return d
+
+    def release(self):
+        held, self.held = self.held, []
+        for d in held:
+            FakeCluster.describeInstances(self).chainDeferred(d)
+
+
+class WatcherTests(unittest.TestCase):
+
+    def setUp(self):
+        self.clock = helpers.realTimeClock()
+        self.zone1 = FakeCluster(clock=self.clock)
+        self.zone2 = FakeCluster(clock=self.clock, subnet="10.2.0")
+        self.makeCloud({"zone1": self.zone1, "zone2": self.zone2})
+
+    def makeCloud(self, zones):
+        self.cloud = helpers.makeCloud(self, zones, clock=self.clock)
+        self.emi, _, _ = helpers.registerImages(self.cloud.db)
+        self.poller = ClusterPoller(self.cloud, interval=2)
+        self.watcher = ClusterWatcher(self.poller)
+        self.addCleanup(self.stop)
+
+    def stop(self):
+        for service in (self.watcher, self.poller):
+            if service.running:
+                service.stopService()
+
+    def start(self):
+        self.poller.startService()
+        self.watcher.startService()
+
+    def launch(self, zone="zone1"):
+        _, records = self.successResultOf(Launcher(self.cloud).launch(
+            LaunchRequest("alice", False, self.emi, maxCount=1, zone=zone)))
+        return records[0]["id"]
+
+    def state(self, instanceId):
+        return helpers.instanceRows(self.cloud.db)[instanceId]["state"]
+
+    def describes(self, cluster):
+        return [c[0] for c in cluster.calls].count("describeInstances")
+
+    def waits(self, cluster):
+        return [c[1] for c in cluster.calls if c[0] == "waitForChange"]
+
+    def test_watchesEveryCluster(self):
+        """Each cluster gets a first wait (None); afterwards a wait with its generation is held."""
+        self.start()
+        self.assertEqual((self.waits(self.zone1)[0], self.waits(self.zone2)[0]),
+                         ((None, 25.0), (None, 25.0)))
+        self.clock.advance(0.1)
+        self.assertEqual(self.waits(self.zone1)[-1], (self.zone1.changes.generation, 25.0))
+        self.assertEqual((self.zone1.changes.waiting, self.zone2.changes.waiting), (1, 1))
+
+    def test_changeBringsPromptPoll(self):
+        """A cluster's change is polled in the same moment, not at the next round."""
+        [instanceId] = [self.launch()]
+        self.start()
+        self.clock.advance(0.1)
+        self.assertEqual(self.state(instanceId), "pending")
+        self.zone1.markRunning()
+        self.clock.advance(0)
+        self.assertEqual(self.state(instanceId), "running")
+        self.assertEqual(self.describes(self.zone2), 2)
+
+    def test_bootByTheClusterClockWakes(self):
+        """A FakeCluster booting an instance by its clock ends the wait at that moment."""
+        self.zone1.bootSeconds = 0.5
+        instanceId = self.launch()
+        self.start()
+        self.clock.advance(0.4)
+        self.assertEqual(self.state(instanceId), "pending")
+        self.clock.advance(0.1)
+        self.assertEqual(self.state(instanceId), "running")
+
+    def test_neverTwoPollsOfOneCluster(self):
+        """Changes heard during a poll bring exactly one more poll after it, never a parallel one."""
+        held = HeldDescribeCluster(clock=self.clock)
+        self.makeCloud({"zone1": held})
+        self.start()
+        self.assertEqual(len(held.held), 1)
+        for _ in range(3):
+            self.poller.pollSoon("zone1")
+        self.poller.pollCluster("zone1")
+        self.assertEqual(len(held.held), 1)
+        held.release()
+        self.assertEqual(len(held.held), 1)
+        held.release()
+        self.assertEqual(held.held, [])
+
+    def test_changeWhileUnreachableSeenOnReturn(self):
+        """A change made while the cluster could not be watched is polled as soon as a wait gets through."""
+        instanceId = self.launch()
+        # Rounds far apart, so that only the watch can bring the news.
+        self.poller.interval = 60
+        self.start()
+        self.clock.advance(0.1)
+        known = self.zone1.changes.generation
+        self.zone1.available = False
+        self.zone1.changes.release()
+        self.clock.advance(2)
+        self.assertTrue(self.watcher.watches["zone1"].failing)
+        self.zone1.markRunning()
+        self.zone1.available = True
+        self.assertEqual(self.state(instanceId), "pending")
+        self.clock.advance(2)
+        self.assertEqual(self.waits(self.zone1)[-1], (known, 25.0))
+        self.assertEqual(self.state(instanceId), "running")
+
+    def test_failedWaitRetriedAfterInterval(self):
+        """A failed wait is tried again after the poll interval, not at once."""
+        self.zone1.available = False
+        self.start()
+        self.assertEqual(len(self.waits(self.zone1)), 1)
+        self.assertTrue(self.watcher.watches["zone1"].failing)
+        self.clock.advance(1.9)
+        self.assertEqual(len(self.waits(self.zone1)), 1)
+        self.zone1.available = True
+        self.clock.advance(0.1)
+        self.assertEqual(len(self.waits(self.zone1)), 2)
+        self.assertFalse(self.watcher.watches["zone1"].failing)
+
+    def test_stopCancelsTheWaits(self):
+        """Stopping the watcher cancels the clusters' waits; stopping both leaves no timer."""
+        self.start()
+        self.clock.advance(0.1)
+        self.watcher.stopService()
+        self.assertEqual((self.zone1.changes.waiting, self.zone2.changes.waiting), (0, 0))
+        self.poller.stopService()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
 class StartupTests(unittest.TestCase):

@@ -7,7 +7,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from eucad.clc import tap
-from eucad.clc.poller import ClusterPoller
+from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
 from eucad.common.config import EucaConf
 from eucad.common.daemon import LoggingService
@@ -34,17 +34,20 @@ class TapTests(unittest.TestCase):
                       for d, _, names in os.walk(prefix) for f in names)
 
     def test_tree(self):
-        """makeService builds log, DB, one link per cluster, recovery, poller, web."""
+        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, web."""
         options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774 z2@cc2:9000",
                                    CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1")
         root = tap.makeService(options)
         children = list(root)
         kinds = [type(child) for child in children]
         self.assertEqual(kinds, [LoggingService, Database, LinkClient, LinkClient,
-                                 CloudStartup, ClusterPoller, internet.TCPServer])
+                                 CloudStartup, ClusterPoller, ClusterWatcher,
+                                 internet.TCPServer])
         self.assertTrue(ICluster.providedBy(children[2]))
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)
+        self.assertIs(children[6].poller, children[5])
+        self.assertEqual(children[6].retryDelay, 2.0)
 
     def test_apiWaitsForStartup(self):
         """The EC2 resource the web server serves asks the start-up service whether it is ready."""

@@ -42,6 +42,11 @@ class ConformanceMixin:
                 self.assertEqual(parameters(getattr(cls, name)), expected,
                                  "%s.%s" % (label, name))
 
+    def test_longPollIsPartOfTheLink(self):
+        """Both links carry waitForChange(generation, timeout), so fakes and facades have it too."""
+        self.assertIn("waitForChange", operations(self.interface))
+        self.assertEqual(self.interface["waitForChange"].positional, ("generation", "timeout"))
+
     def test_facadeExposesExactlyTheOperations(self):
         """The PB client facade provides the interface's operations and no other."""
         client = pblink.LinkClient(self.interface, "127.0.0.1", 1, tlsOptions=None,
