@@ -49,7 +49,7 @@ class TapTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_instanceOverTheLink(self):
-        """A cluster-role client runs, sees and terminates an instance through PB over TLS."""
+        """A cluster-role client runs, sees, long-polls and terminates an instance through PB over TLS."""
         for tool in ("qemu-img", "mkfs.ext2", "mkswap"):
             if shutil.which(tool) is None:
                 raise unittest.SkipTest("missing " + tool)
@@ -84,8 +84,20 @@ class TapTests(unittest.TestCase):
         error = yield self.assertFailure(client.runInstance(dict(spec, macAddress="x")),
                                          CloudError)
         self.assertEqual(error.code, "InvalidParameterValue")
+        # The long poll crosses the link: an answer at once, then a wait that
+        # the terminate below ends.
+        first = yield client.waitForChange(None, 5)
+        self.assertEqual([i["state"] for i in first["instances"]], ["running"])
+        waiting = client.waitForChange(first["generation"], 30)
         result = yield client.terminateInstance("i-7a900001")
         self.assertEqual(result["state"], "terminated")
+        answer = yield waiting
+        self.assertNotEqual(answer["generation"], first["generation"])
+        # Woken by shutting-down; the destroy may or may not be over by then.
+        self.assertIn([i["state"] for i in answer["instances"]],
+                      [["shutting-down"], ["terminated"]])
+        error = yield self.assertFailure(client.waitForChange(None, -1), CloudError)
+        self.assertEqual(error.code, "InvalidParameterValue")
         self.assertTrue(os.path.isfile(self.options.layout.log("nc.log")))
 
     def destroyDirectly(self, name):
