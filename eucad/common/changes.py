@@ -324,6 +324,9 @@ class ChangeWatch:
                 self.onChange()
             except Exception:
                 log.failure("reacting to a change of {name} failed", name=self.name)
+            if not self.started:
+                # onChange stopped the watch: schedule nothing more.
+                return
             self._later(max(0.0, self.minGap - elapsed))
         elif elapsed < self.waitSeconds / 2:
             self._later(max(self.retryDelay, self.minGap - elapsed))

@@ -303,3 +303,11 @@ class ChangeWatchTests(unittest.TestCase):
         self.clock.advance(0.1)
         self.assertEqual(len(self.peer.calls), 2)
         watch.stop()
+
+    def test_onChangeThatStopsLeavesNothingScheduled(self):
+        """A watch stopped by its own onChange schedules no further call."""
+        watch = ChangeWatch("peer", self.peer.waitForChange, lambda: watch.stop(), self.clock)
+        watch.start()
+        self.answer(3)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(len(self.peer.calls), 1)
