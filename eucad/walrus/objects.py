@@ -89,8 +89,9 @@ async def remove(call):
 
 
 # -- reading ----------------------------------------------------------------
-async def _lookupReadable(call):
-    bucket, obj = await call.store.lookupObject(call.s3.bucket, call.s3.key)
+async def _lookupReadable(call, readUpTo=0):
+    """(object row, its bytes if it has at most ``readUpTo``, else None)."""
+    bucket, obj, data = await call.store.lookupObject(call.s3.bucket, call.s3.key, readUpTo)
     if obj is None:
         # Without the right to list, a missing key is indistinguishable
         # from a forbidden one (as in S3).
@@ -99,13 +100,19 @@ async def _lookupReadable(call):
         raise S3Error("NoSuchKey", Key=call.s3.key)
     if not call.allows(obj.acl, acl.READ):
         raise S3Error("AccessDenied")
-    return bucket, obj
+    return obj, data
 
 
 async def get(call, headOnly):
     s3 = call.s3
     for attempt in (1, 2):
-        _, obj = await _lookupReadable(call)
+        try:
+            obj, whole = await _lookupReadable(call, 0 if headOnly else SMALL_READ)
+        except FileNotFoundError:
+            # Replaced between the lookup and the read: look again, once.
+            if attempt == 2:
+                raise S3Error("InternalError", "The object changed while being read.")
+            continue
         condition = evaluateConditions(s3.headers, obj)
         if condition == 412:
             raise S3Error("PreconditionFailed", Condition="If-Match")
@@ -125,6 +132,8 @@ async def get(call, headOnly):
             headers["Content-Range"] = "bytes %d-%d/%d" % (start, start + length - 1, obj.size)
         if headOnly:
             return Response(status, headers)
+        if whole is not None:
+            return Response(status, headers, whole[start:start + length])
         try:
             if length <= SMALL_READ:
                 data = await call.store.readRange(obj, start, length) if length else b""

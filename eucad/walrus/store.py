@@ -18,9 +18,11 @@ import time
 
 from sqlalchemy import delete, func, select
 
-from eucad.walrus import checksums
+from eucad.walrus import checksums, rows
 from eucad.walrus.errors import S3Error
+from eucad.walrus.groupcommit import GroupCommit
 from eucad.walrus.models import Bucket, Part, StoredObject, Upload
+from eucad.walrus.rows import OBJECTS
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -113,6 +115,7 @@ class WalrusStore:
         self.runIo = runIo
         self.limits = limits or Limits()
         self.clock = clock
+        self.commits = GroupCommit(database)
 
     # -- start-up ---------------------------------------------------------
     def sweep(self, olderThan=None):
@@ -160,29 +163,32 @@ class WalrusStore:
                           "Your upload would make the bucket larger than its %d bytes limit."
                           % (limit,), BucketName=bucket.name)
 
-    def _replaceObject(self, session, bucket, key, owner, size, etag, headers, meta, acl,
-                       sums, segments):
-        """Upsert the row for ``key``; return the blobs of the old version."""
-        old = self._object(session, bucket.name, key)
+    def _replaceObject(self, connection, bucket, key, owner, size, etag, headers, meta, acl,
+                       sums, segments, old=None):
+        """
+        Insert or update the row for ``key`` with plain statements, and count
+        it in the bucket's totals; returns (ObjectRow, the blobs of the old
+        version).  ``old`` is the current row if the caller already read it.
+        The totals change by SQL arithmetic, so ``bucket`` may be a row read
+        earlier in the transaction.  ``connection`` is the transaction's
+        (``session.connection()`` inside ``Database.run``).  It raises
+        S3Error only before writing anything (see eucad.walrus.groupcommit).
+        """
+        if old is None:
+            old = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first()
         oldSize = old.size if old is not None else 0
         self._checkBucketSize(bucket, size - oldSize)
-        oldBlobs = [blob for blob, _ in old.segments] if old is not None else []
+        values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),
+                      headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments)
         if old is None:
-            old = StoredObject(bucket=bucket.name, key=key)
-            session.add(old)
-            bucket.objectCount += 1
-        bucket.bytesUsed += size - oldSize
-        old.owner = owner
-        old.size = size
-        old.etag = etag
-        old.modified = self.clock()
-        old.headers = headers
-        old.meta = meta
-        old.acl = acl
-        old.checksums = sums
-        old.segments = segments
-        session.flush()
-        return old, oldBlobs
+            oldBlobs = []
+            objectId = rows.insertObject(connection, bucket.name, key, values)
+        else:
+            oldBlobs = [blob for blob, _ in old.segments]
+            objectId = old.id
+            rows.updateObject(connection, objectId, values)
+        rows.addToTotals(connection, bucket.name, 1 if old is None else 0, size - oldSize)
+        return rows.ObjectRow(id=objectId, bucket=bucket.name, key=key, **values), oldBlobs
 
     # -- buckets ----------------------------------------------------------
     def listBuckets(self, owner):
@@ -257,26 +263,44 @@ class WalrusStore:
             return bucket, obj
         return self.database.run(query)
 
-    def lookupObject(self, bucketName, key):
-        """Deferred (bucket row, object row or None); NoSuchBucket."""
-        def query(session):
-            return self._bucket(session, bucketName), self._object(session, bucketName, key)
-        return self.database.run(query)
+    def lookupObject(self, bucketName, key, readUpTo=0):
+        """
+        Deferred (bucket row, object row or None, data); NoSuchBucket.
+        ``data`` is the whole object's bytes if it has at most ``readUpTo``
+        of them, else None.
+
+        One job in the I/O pool does both the query (a read, which SQLite's
+        WAL lets run beside the writer) and the small read, so a small GET
+        costs one trip through a thread instead of two.
+        """
+        def lookup():
+            with self.database.engine.connect() as connection:
+                bucket, obj = rows.bucketAndObject(connection, bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
+            data = None
+            if obj is not None and obj.size <= readUpTo:
+                data = self._read(self._pieces(obj.segments, 0, obj.size))
+            return bucket, obj, data
+        return self.runIo(lookup)
+
+    def _read(self, pieces):
+        """The bytes of blob ranges [(blob, offset, count)] (in the I/O pool)."""
+        parts = []
+        for blob, offset, count in pieces:
+            fd = os.open(self.blobs.path(blob), os.O_RDONLY)
+            try:
+                data = os.pread(fd, count, offset)
+            finally:
+                os.close(fd)
+            if len(data) != count:
+                raise IOError("blob %s is shorter than recorded" % (blob,))
+            parts.append(data)
+        return b"".join(parts)
 
     def readRange(self, obj, start, length):
         """Deferred bytes [start, start+length) of ``obj`` (small reads)."""
-        pieces = self._pieces(obj.segments, start, length)
-
-        def read():
-            parts = []
-            for blob, offset, count in pieces:
-                with self.blobs.open(blob) as handle:
-                    data = os.pread(handle.fileno(), count, offset)
-                if len(data) != count:
-                    raise IOError("blob %s is shorter than recorded" % (blob,))
-                parts.append(data)
-            return b"".join(parts)
-        return self.runIo(read)
+        return self.runIo(self._read, self._pieces(obj.segments, start, length))
 
     def openSegments(self, obj):
         """Open every blob of ``obj`` (in the I/O pool): list of files."""
@@ -301,14 +325,16 @@ class WalrusStore:
         blob = await self._install(spooled)
         etag = spooled.md5Hex
 
-        def commit(session):
-            bucket = self._bucket(session, bucketName)
+        def commit(connection):
+            bucket, old = rows.bucketAndObject(connection, bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
             check(bucket)
-            return self._replaceObject(session, bucket, key, owner, spooled.size, etag,
+            return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
                                        headers, meta, makeAcl(bucket), sums,
-                                       [[blob, spooled.size]])
+                                       [[blob, spooled.size]], old)
         try:
-            obj, oldBlobs = await self.database.run(commit)
+            obj, oldBlobs = await self.commits.submit(commit)
         except BaseException:
             self._removeLater([blob])
             raise
@@ -430,7 +456,7 @@ class WalrusStore:
         def commit(session):
             bucket = self._bucket(session, bucketName)
             check(bucket)
-            return self._replaceObject(session, bucket, key, owner, digests.size,
+            return self._replaceObject(session.connection(), bucket, key, owner, digests.size,
                                        digests.md5Hex(), headers, meta, makeAcl(bucket),
                                        sums, [[blob, digests.size]])
         try:
@@ -447,14 +473,16 @@ class WalrusStore:
             check(bucket)
             upper = prefixEnd(prefix) if prefix else None
 
+            connection = session.connection()
+
             def fetch(lower, inclusive, limit):
-                statement = select(StoredObject).where(StoredObject.bucket == bucketName)
-                statement = statement.where(StoredObject.key >= lower if inclusive
-                                            else StoredObject.key > lower)
+                statement = select(*rows.LISTED_COLUMNS).where(OBJECTS.c.bucket == bucketName)
+                statement = statement.where(OBJECTS.c.key >= lower if inclusive
+                                            else OBJECTS.c.key > lower)
                 if upper is not None:
-                    statement = statement.where(StoredObject.key < upper)
-                rows = list(session.scalars(statement.order_by(StoredObject.key).limit(limit)))
-                return [r for r in rows if r.key.startswith(prefix)] if prefix else rows
+                    statement = statement.where(OBJECTS.c.key < upper)
+                found = connection.execute(statement.order_by(OBJECTS.c.key).limit(limit)).all()
+                return [r for r in found if r.key.startswith(prefix)] if prefix else found
             return bucket, listSorted(fetch, prefix, delimiter, after, maxKeys,
                                       lambda row: row.key)
         return self.database.run(query)
@@ -618,7 +646,7 @@ class WalrusStore:
             usedBlobs = {p.blob for p in chosen}
             unused = [p.blob for p in parts.values() if p.blob not in usedBlobs]
             obj, oldBlobs = self._replaceObject(
-                session, bucket, key, upload.owner, size, etagText, upload.headers,
+                session.connection(), bucket, key, upload.owner, size, etagText, upload.headers,
                 upload.meta, upload.acl, sums, [[p.blob, p.size] for p in chosen])
             session.execute(delete(Part).where(Part.uploadId == uploadId))
             session.delete(upload)
