@@ -78,7 +78,7 @@ class BodySpoolTests(unittest.TestCase):
             self.assertEqual(len(f.read()), writes * len(chunk))
         spool.close()
         io.runAll()
-        self.assertEqual(os.listdir(self.blobs.tmp), [])
+        self.assertEqual(self.blobs.temporaryFiles(), [])
 
     def test_smallBodyStaysInMemory(self):
         """A body under the small limit is hashed inline and never touches the disk."""
@@ -97,10 +97,10 @@ class BodySpoolTests(unittest.TestCase):
         spool = BodySpool(BodyPlan(), self.blobs, io, None, length=10 * 1024 * 1024)
         spool.write(b"y" * 1024 * 1024)
         io.runAll()
-        self.assertEqual(len(os.listdir(self.blobs.tmp)), 1)
+        self.assertEqual(len(self.blobs.temporaryFiles()), 1)
         spool.close()
         io.runAll()
-        self.assertEqual(os.listdir(self.blobs.tmp), [])
+        self.assertEqual(self.blobs.temporaryFiles(), [])
 
     def test_tooLargeDeclaredLength(self):
         """A Content-Length above the maximum object size is EntityTooLarge at once."""

@@ -22,6 +22,7 @@ from twisted.trial import unittest
 from eucad.common import accounts
 from eucad.common.config import EucaConf, Layout
 from eucad.common.db import Database, defaultUrl
+from eucad.walrus.blobs import TEMP_PREFIX, BlobDirectory
 
 KEYS = ["key-%d" % i for i in range(8)]
 WRITERS = 4
@@ -160,9 +161,10 @@ class CrashTests(unittest.TestCase):
         bukkits = layout.bukkits
         deadline = time.time() + 30
         while time.time() < deadline:
-            temporary = os.listdir(os.path.join(bukkits, "tmp"))
+            temporary = BlobDirectory(bukkits).temporaryFiles()
             blobs = [name for directory in os.listdir(os.path.join(bukkits, "blobs"))
-                     for name in os.listdir(os.path.join(bukkits, "blobs", directory))]
+                     for name in os.listdir(os.path.join(bukkits, "blobs", directory))
+                     if not name.startswith(TEMP_PREFIX)]
             if not temporary and len(blobs) == len(KEYS):
                 break
             time.sleep(0.2)

@@ -110,7 +110,7 @@ class BodyWriterTests(unittest.TestCase):
         writer.process([b"a" * 1000])
         self.assertRaises(OSError, writer.process, [b"b" * 1000])
         writer.abort()
-        self.assertEqual(os.listdir(self.blobs.tmp), [])
+        self.assertEqual(self.blobs.temporaryFiles(), [])
 
     def test_lastWriteFailureSurfacesAtClose(self):
         """A failure of the last batch's write is raised by close, not lost."""
@@ -121,7 +121,7 @@ class BodyWriterTests(unittest.TestCase):
         writer.toFile()
         writer.process([b"a" * 1000])
         self.assertRaises(OSError, writer.close)
-        self.assertEqual(os.listdir(self.blobs.tmp), [])
+        self.assertEqual(self.blobs.temporaryFiles(), [])
 
     def test_allDigestsOfASignedUpload(self):
         """With SHA-256 and CRC32 wanted, the helper lane gives the same digests as one thread."""

@@ -45,7 +45,7 @@ class PutGetTests(unittest.TestCase):
         self.walrus.put("photos", "big", data)
         got = self.walrus.get("photos", "big")
         self.assertEqual(hashlib.sha256(got.body).digest(), hashlib.sha256(data).digest())
-        self.assertEqual(os.listdir(os.path.join(self.walrus.bukkits, "tmp")), [])
+        self.assertEqual(self.walrus.walrus.blobs.temporaryFiles(), [])
 
     def test_awkwardKeysAreNeverPaths(self):
         """Keys with .., /, %, spaces, unicode and 1024 bytes round-trip and name no file."""
