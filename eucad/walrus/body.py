@@ -17,7 +17,6 @@ twisted's own content file.
 
 import hashlib
 import io
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,7 +25,7 @@ from twisted.logger import Logger
 
 from eucad.common import signing
 from eucad.walrus import checksums
-from eucad.walrus.blobs import startWriteback
+from eucad.walrus.blobs import startWriteback, writeAll
 from eucad.walrus.errors import S3Error
 
 #: Bodies up to this size are kept in memory.
@@ -219,31 +218,6 @@ class AwsChunkedDecoder:
             self.done = True   # some clients end right after the last chunk
         if not self.done:
             raise S3Error("IncompleteBody")
-
-
-#: The most buffers one writev takes (Linux's IOV_MAX).
-_IOV_MAX = 1024
-
-
-def writeAll(fd, pieces):
-    """
-    Write every byte of ``pieces`` (bytes-like objects) to ``fd`` with
-    writev: one system call for a batch, and no copy into a Python-side
-    buffer (a buffered file would copy each piece once more before the
-    kernel copies it again).
-    """
-    pending = [memoryview(piece).cast("B") for piece in pieces if len(piece)]
-    first = 0
-    while first < len(pending):
-        written = os.writev(fd, pending[first:first + _IOV_MAX])
-        while written:
-            size = len(pending[first])
-            if written >= size:
-                written -= size
-                first += 1
-            else:
-                pending[first] = pending[first][written:]
-                written = 0
 
 
 class SpooledBody:
@@ -583,6 +557,59 @@ class BodySpool:
         waiters, self.waiters = self.waiters, []
         for d in waiters:
             d.errback(self.error)
+
+
+class EmptySpool:
+    """
+    The ``content`` of a request that declared no body (``Content-Length:
+    0``: GET, HEAD, DELETE and most bucket calls): its SpooledBody is ready
+    at once, with the digests of nothing computed once per kind of plan
+    instead of a writer and fresh hash objects per request.
+    """
+
+    def __init__(self, plan, blobs, runIo):
+        self.result = SpooledBody(0, _emptyDigests(plan), data=b"", blobs=blobs, runIo=runIo)
+
+    def write(self, data):
+        """Nothing arrives after a zero Content-Length; twisted never calls this."""
+
+    def tell(self):
+        return 0
+
+    def seek(self, offset, whence=0):
+        return 0
+
+    def read(self, size=-1):
+        return b""
+
+    def close(self):
+        """Nothing to clean up."""
+
+    def finish(self):
+        return defer.succeed(self.result)
+
+
+_EMPTY_DIGESTS = {}
+
+
+def _emptyDigests(plan):
+    """Finished BodyDigests of no bytes for ``plan``'s digests (kept, never updated)."""
+    kind = (plan.sha256, plan.algorithms)
+    digests = _EMPTY_DIGESTS.get(kind)
+    if digests is None:
+        digests = _EMPTY_DIGESTS[kind] = checksums.BodyDigests(plan.sha256, plan.algorithms)
+    return digests
+
+
+#: What ``makeSpool`` may return; the service tells them from twisted's content files.
+SPOOLS = (BodySpool, EmptySpool)
+
+
+def makeSpool(plan, blobs, runIo, producer=None, length=None):
+    """The request ``content`` for a body of ``length`` bytes (None: unknown)."""
+    if length == 0 and plan.framing is None:
+        return EmptySpool(plan, blobs, runIo)
+    return BodySpool(plan, blobs, runIo, producer, length)
 
 
 def spoolFromContent(content, plan, blobs, runIo):

@@ -6,6 +6,7 @@ Deferred firing when done).  ``eucad.walrus.service`` writes it out, so no
 handler touches the twisted Request's response side.
 """
 
+import functools
 import time
 from email.utils import formatdate
 
@@ -33,7 +34,14 @@ def emptyResponse(status=200, headers=None):
 
 def httpDate(epoch):
     """``Wed, 12 Oct 2009 17:50:00 GMT`` (Last-Modified, Date)."""
-    return formatdate(epoch, usegmt=True)
+    return _httpDateOfSecond(int(epoch))
+
+
+@functools.lru_cache(maxsize=1024)
+def _httpDateOfSecond(second):
+    # An HTTP date has whole seconds; objects written in the same second
+    # (and every GET of one object) share the text.
+    return formatdate(second, usegmt=True)
 
 
 def isoDate(epoch):

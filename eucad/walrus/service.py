@@ -20,7 +20,7 @@ from twisted.web.server import NOT_DONE_YET
 from eucad.walrus import bucket as bucketLevel
 from eucad.walrus import names, objects, s3xml
 from eucad.walrus.addressing import Router, S3Request
-from eucad.walrus.body import BodyPlan, BodySpool, spoolFromContent
+from eucad.walrus.body import SPOOLS, BodyPlan, makeSpool, spoolFromContent
 from eucad.walrus import wire
 from eucad.walrus.call import S3Call
 from eucad.walrus.errors import S3Error, errorDocument
@@ -50,7 +50,7 @@ class Walrus:
         """``request.content`` for a WalrusRequest (see eucad.walrus.body)."""
         from eucad.walrus.addressing import headerMap
         plan = BodyPlan.fromHeaders(headerMap(requestHeaders), length)
-        return BodySpool(plan, self.blobs, self.runIo, producer, length)
+        return makeSpool(plan, self.blobs, self.runIo, producer, length)
 
     async def _hostBucket(self, request):
         host = request.getHeader(b"host") or b""
@@ -64,7 +64,7 @@ class Walrus:
 
     async def _spool(self, request, s3):
         content = request.content
-        if isinstance(content, BodySpool):
+        if isinstance(content, SPOOLS):
             return await content.finish()
         plan = BodyPlan.fromHeaders(s3.headers, None)
         return await spoolFromContent(content, plan, self.blobs, self.runIo)
@@ -92,7 +92,7 @@ class Walrus:
                          method=request.method, uri=request.uri)
             response = self.errorResponse(S3Error("InternalError"), s3, requestId)
         finally:
-            if body is not None and not isinstance(request.content, BodySpool):
+            if body is not None and not isinstance(request.content, SPOOLS):
                 body.discard()
         if disconnected:
             return
@@ -190,6 +190,9 @@ class WalrusResource(Resource):
         return NOT_DONE_YET
 
 
-def makeSite(walrus):
-    """A Site serving ``walrus`` whose requests spool bodies as they arrive."""
-    return wire.makeSite(WalrusResource(walrus), walrus.spoolFactory)
+def makeSite(walrus, accessLog=False):
+    """
+    A Site serving ``walrus`` whose requests spool bodies as they arrive,
+    logging a line per request if ``accessLog``.
+    """
+    return wire.makeSite(WalrusResource(walrus), walrus.spoolFactory, accessLog)

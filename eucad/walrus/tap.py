@@ -3,7 +3,8 @@
 The service tree, started in order and stopped in reverse: the log file
 (``walrus.log``), the database shared with the CLC (``DB_URL``, else SQLite
 under ``var/lib/eucalyptus/db``), the I/O threads, the bukkits directory and
-its start-up sweep, and the S3 port (``WALRUS_LISTEN``:``WALRUS_PORT``).
+its start-up sweep, and the S3 port (``WALRUS_LISTEN``:``WALRUS_PORT``),
+which logs a line per request only at LOGLEVEL DEBUG.
 """
 
 from twisted.application import strports
@@ -35,7 +36,7 @@ def makeService(options):
     io.setServiceParent(root)
     walrus = buildWalrus(database, layout.bukkits, conf, io.run)
     StoreStartup(walrus.store).setServiceParent(root)
-    site = makeSite(walrus)
+    site = makeSite(walrus, accessLog=conf.get("LOGLEVEL").upper() == "DEBUG")
     if options["port"]:
         server = strports.service(options["port"], site)
     else:

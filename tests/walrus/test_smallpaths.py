@@ -1,0 +1,288 @@
+"""The small-request paths: group commit, plain-row queries, empty bodies, blob temp files, logs."""
+
+import os
+import time
+from email.utils import formatdate
+
+from sqlalchemy import select
+from twisted.internet import defer
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
+from twisted.web.resource import Resource
+
+from eucad.common.db import Database
+from eucad.walrus import wire
+from eucad.walrus.auth import httpDateToEpoch
+from eucad.walrus.blobs import TEMP_PREFIX, BlobDirectory
+from eucad.walrus.body import BodyPlan, BodySpool, EmptySpool, makeSpool
+from eucad.walrus.errors import S3Error
+from eucad.walrus.groupcommit import GroupCommit
+from eucad.walrus.models import Bucket
+from eucad.walrus.responses import httpDate
+from eucad.walrus.rows import BUCKETS
+
+from tests.walrus.helpers import WalrusHarness
+
+
+class QueuedDatabase(Database):
+    """A real SQLite Database whose ``run`` jobs wait until the test runs them."""
+
+    def __init__(self, url):
+        Database.__init__(self, url)
+        self.jobs = []
+
+    def run(self, fn, *args):
+        d = defer.Deferred()
+        self.jobs.append((fn, args, d))
+        return d
+
+    def runNext(self):
+        fn, args, d = self.jobs.pop(0)
+        try:
+            result = self.transact(fn, *args)
+        except Exception:
+            d.errback()
+        else:
+            d.callback(result)
+
+
+class GroupCommitTests(unittest.TestCase):
+    def setUp(self):
+        self.db = QueuedDatabase("sqlite:///" + os.path.join(self.mktemp() + ".db"))
+        self.db.open()
+        self.addCleanup(self.db.engine.dispose)
+        self.db.transact(lambda s: s.add(Bucket(name="b", owner="u", acl={}, objectCount=0,
+                                                bytesUsed=0)))
+        self.commits = GroupCommit(self.db)
+
+    def _count(self):
+        with self.db.engine.connect() as connection:
+            return connection.execute(select(BUCKETS.c.objectCount)).scalar()
+
+    def _adder(self, amount):
+        def job(connection):
+            connection.execute(BUCKETS.update().values(
+                objectCount=BUCKETS.c.objectCount + amount))
+            return amount
+        return job
+
+    def test_waitingJobsShareOneTransaction(self):
+        """Jobs submitted while a batch runs are committed together, in order, in one transaction."""
+        first = self.commits.submit(self._adder(1))
+        second = self.commits.submit(self._adder(2))
+        third = self.commits.submit(self._adder(4))
+        self.assertEqual(len(self.db.jobs), 1)
+        self.db.runNext()
+        self.assertEqual(self.successResultOf(first), 1)
+        self.assertNoResult(second)
+        self.assertEqual(len(self.db.jobs), 1)
+        self.db.runNext()
+        self.assertEqual((self.successResultOf(second), self.successResultOf(third)), (2, 4))
+        self.assertEqual(self._count(), 7)
+        self.assertEqual(self.db.jobs, [])
+
+    def test_resultsFireOnlyOnceCommitted(self):
+        """A job's Deferred has no result until its transaction has committed."""
+        d = self.commits.submit(self._adder(3))
+        self.assertNoResult(d)
+        self.assertEqual(self._count(), 0)
+        self.db.runNext()
+        self.assertEqual(self._count(), 3)
+        self.successResultOf(d)
+
+    def test_s3ErrorFailsOnlyItsJob(self):
+        """A job that refuses (S3Error, before writing) fails alone; its neighbours commit."""
+        def refuse(connection):
+            raise S3Error("AccessDenied")
+        self.commits.submit(self._adder(1))
+        good = self.commits.submit(self._adder(2))
+        bad = self.commits.submit(refuse)
+        alsoGood = self.commits.submit(self._adder(4))
+        self.db.runNext()
+        self.db.runNext()
+        self.failureResultOf(bad, S3Error)
+        self.assertEqual((self.successResultOf(good), self.successResultOf(alsoGood)), (2, 4))
+        self.assertEqual(self._count(), 7)
+
+    def test_brokenJobIsRetriedAloneAndSparesOthers(self):
+        """An unexpected error rolls the batch back; each job then runs alone, so only the broken one fails."""
+        def broken(connection):
+            connection.execute(BUCKETS.update().values(objectCount=BUCKETS.c.objectCount + 100))
+            raise RuntimeError("disk on fire")
+        self.commits.submit(self._adder(1))
+        good = self.commits.submit(self._adder(2))
+        bad = self.commits.submit(broken)
+        self.db.runNext()
+        self.db.runNext()           # the shared transaction: rolled back
+        self.assertEqual(self._count(), 1)
+        self.db.runNext()           # good, alone
+        self.db.runNext()           # broken, alone
+        self.assertEqual(self.successResultOf(good), 2)
+        self.failureResultOf(bad, RuntimeError)
+        self.assertEqual(self._count(), 3)
+        later = self.commits.submit(self._adder(8))
+        self.db.runNext()
+        self.assertEqual(self.successResultOf(later), 8)
+
+
+class PlainRowTests(unittest.TestCase):
+    def setUp(self):
+        self.walrus = WalrusHarness(self)
+        self.walrus.createBucket("rows")
+
+    def _totals(self):
+        with self.walrus.db.engine.connect() as connection:
+            return tuple(connection.execute(select(BUCKETS.c.objectCount, BUCKETS.c.bytesUsed)
+                                            .where(BUCKETS.c.name == "rows")).first())
+
+    def test_bucketTotalsFollowPutsOverwritesAndDeletes(self):
+        """Objects and bytes counted by SQL arithmetic match what was stored."""
+        self.walrus.put("rows", "a", b"x" * 10)
+        self.walrus.put("rows", "b", b"y" * 5)
+        self.assertEqual(self._totals(), (2, 15))
+        self.walrus.put("rows", "a", b"z" * 3)
+        self.assertEqual(self._totals(), (2, 8))
+        self.walrus.request("DELETE", "/rows/b")
+        self.assertEqual(self._totals(), (1, 3))
+
+    def test_lookupReadsSmallObjectsInTheSameJob(self):
+        """lookupObject returns the bytes of an object up to readUpTo, and none above it."""
+        self.walrus.put("rows", "small", b"0123456789")
+        store = self.walrus.walrus.store
+        bucket, obj, data = self.successResultOf(store.lookupObject("rows", "small", 10))
+        self.assertEqual((bucket.name, bucket.owner, obj.key, obj.size, data),
+                         ("rows", "alice", "small", 10, b"0123456789"))
+        _, _, data = self.successResultOf(store.lookupObject("rows", "small", 9))
+        self.assertIsNone(data)
+        _, missing, data = self.successResultOf(store.lookupObject("rows", "none", 10))
+        self.assertEqual((missing, data), (None, None))
+        self.failureResultOf(store.lookupObject("nobucket", "small", 10), S3Error)
+
+    def test_rangeOfSmallObjectFromWholeRead(self):
+        """A range of a small object is cut from the bytes read with the lookup."""
+        self.walrus.put("rows", "r", b"abcdefghij")
+        reply = self.walrus.get("rows", "r", headers={"Range": "bytes=2-4"})
+        self.assertEqual((reply.code, reply.body), (206, b"cde"))
+        reply = self.walrus.request("HEAD", "/rows/r")
+        self.assertEqual((reply.code, reply.header("Content-Length"), reply.body),
+                         (200, "10", b""))
+
+
+class EmptySpoolTests(unittest.TestCase):
+    def test_zeroLengthGetsTheEmptySpool(self):
+        """A body declared empty is ready at once with the digests of nothing."""
+        blobs = BlobDirectory(self.mktemp())
+        plan = BodyPlan(sha256=True, algorithms=["CRC32"])
+        spool = makeSpool(plan, blobs, None, None, 0)
+        self.assertIsInstance(spool, EmptySpool)
+        body = self.successResultOf(spool.finish())
+        self.assertEqual((body.size, body.data, body.md5Hex), (0, b"", "d41d8cd98f00b204e9800998ecf8427e"))
+        self.assertEqual(body.sha256Hex,
+                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        self.assertEqual(body.checksums, {"CRC32": "AAAAAA=="})
+        again = self.successResultOf(makeSpool(plan, blobs, None, None, 0).finish())
+        self.assertEqual(again.md5Hex, body.md5Hex)
+
+    def test_framedOrUnknownBodiesKeepTheFullSpool(self):
+        """An aws-chunked body declared empty still goes through the decoder (and fails there)."""
+        blobs = BlobDirectory(self.mktemp())
+        self.assertIsInstance(makeSpool(BodyPlan(framing="unsigned"), blobs, None, None, 0),
+                              BodySpool)
+        self.assertIsInstance(makeSpool(BodyPlan(), blobs, None, None, 5), BodySpool)
+
+
+class BlobTempTests(unittest.TestCase):
+    def setUp(self):
+        self.blobs = BlobDirectory(self.mktemp())
+        self.blobs.prepare()
+
+    def test_tempFileLivesBesideItsBlob(self):
+        """A temporary file is made in its blob's fan-out directory and renamed there."""
+        handle, temp = self.blobs.createTemp()
+        handle.write(b"data")
+        self.blobs.finishTemp(handle)
+        self.assertTrue(os.path.basename(temp).startswith(TEMP_PREFIX))
+        self.assertEqual(self.blobs.temporaryFiles(), [temp])
+        name = self.blobs.install(temp)
+        self.assertEqual(os.path.dirname(self.blobs.path(name)), os.path.dirname(temp))
+        self.assertFalse(os.path.exists(temp))
+        with open(self.blobs.path(name), "rb") as f:
+            self.assertEqual(f.read(), b"data")
+        self.assertEqual(self.blobs.temporaryFiles(), [])
+
+    def test_installRefusesOtherFiles(self):
+        """Only a temporary file made by createTemp can become a blob."""
+        stray = os.path.join(self.blobs.root, "stray")
+        with open(stray, "wb") as f:
+            f.write(b"x")
+        self.assertRaises(ValueError, self.blobs.install, stray)
+        elsewhere = os.path.join(self.blobs.root, TEMP_PREFIX + "0" * 32)
+        os.rename(stray, elsewhere)
+        self.assertRaises(ValueError, self.blobs.install, elsewhere)
+
+    def test_sweepRemovesTempFilesInBothPlaces(self):
+        """Start-up removes old temporary files beside blobs and in an older version's tmp/."""
+        handle, temp = self.blobs.createTemp()
+        handle.close()
+        os.makedirs(self.blobs.tmp)
+        legacy = os.path.join(self.blobs.tmp, TEMP_PREFIX + "1" * 32)
+        open(legacy, "wb").close()
+        kept = self.blobs.installBytes(b"kept")
+        self.assertEqual(sorted(self.blobs.temporaryFiles()), sorted([temp, legacy]))
+        removed = self.blobs.sweep(lambda: {kept}, time.time() + 1)
+        self.assertEqual(removed, (2, 0))
+        self.assertEqual(self.blobs.temporaryFiles(), [])
+        self.assertTrue(os.path.exists(self.blobs.path(kept)))
+
+
+class _Answer(Resource):
+    isLeaf = True
+
+    def render(self, request):
+        return b"ok"
+
+
+class AccessLogTests(unittest.TestCase):
+    def _serve(self, accessLog):
+        site = wire.makeSite(_Answer(), lambda headers, length, producer: EmptySpool(
+            BodyPlan(), None, None))
+        site.accessLog = accessLog
+        site._logFile = _Lines()
+        channel = site.buildProtocol(None)
+        channel.makeConnection(StringTransport())
+        channel.dataReceived(b"GET /b/k HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel.connectionLost(None)
+        return site._logFile.lines
+
+    def test_noAccessLinesByDefault(self):
+        """Walrus's Site writes no line per request unless asked."""
+        self.assertEqual(self._serve(False), [])
+
+    def test_accessLinesWhenAsked(self):
+        """With accessLog (LOGLEVEL DEBUG) each request gets its line."""
+        lines = self._serve(True)
+        self.assertEqual(len(lines), 1)
+        self.assertIn('"GET /b/k HTTP/1.1" 200', lines[0])
+
+
+class _Lines:
+    def __init__(self):
+        self.lines = []
+
+    def write(self, line):
+        self.lines.append(line)
+
+
+class DateCacheTests(unittest.TestCase):
+    def test_httpDateMatchesFormatdate(self):
+        """The cached Last-Modified text equals email.utils.formatdate for any time."""
+        for epoch in (0, 1.999, 1e9 + 0.5, 1795594595.25, 2 ** 31 + 0.75):
+            self.assertEqual(httpDate(epoch), formatdate(epoch, usegmt=True))
+
+    def test_requestDateParsedOrRefused(self):
+        """A Date header parses (repeatedly) to its epoch; garbage is AccessDenied every time."""
+        self.assertEqual(httpDateToEpoch("Thu, 01 Jan 1970 00:01:40 GMT"), 100.0)
+        self.assertEqual(httpDateToEpoch("Thu, 01 Jan 1970 00:01:40 GMT"), 100.0)
+        for _ in range(2):
+            error = self.assertRaises(S3Error, httpDateToEpoch, "not a date")
+            self.assertEqual(error.code, "AccessDenied")
