@@ -310,6 +310,13 @@ class Bench:
                 argv += ["-H", "%s: %s" % (name, value)]
         return argv + [url]
 
+    def createBucket(self, resource):
+        """PUT a bucket unless this run already made it."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.walrusPort, timeout=60)
+        connection.request("PUT", resource, headers=self.signer.headers("PUT", resource))
+        expectStatus(connection.getresponse(), (200, 409))
+        connection.close()
+
     def blobOf(self, bucket, key):
         """The blob file name of a one-segment object, from Walrus's table."""
         import json
@@ -354,9 +361,7 @@ class Bench:
         with open(source, "rb") as f:      # into the page cache for every contender
             while f.read(8 * 1024 * 1024):
                 pass
-        connection = http.client.HTTPConnection("127.0.0.1", self.walrusPort, timeout=60)
-        self.request(connection, "PUT", "/bench")
-        connection.close()
+        self.createBucket("/bench")
 
         mib = size / (1024 * 1024)
         repeats = self.args.repeats
@@ -411,6 +416,7 @@ class Bench:
                     "nginx, same blob file", nginxRates, 0.8)
 
     def smallObjects(self):
+        self.createBucket("/bench")
         count = self.args.small_ops
         repeats = self.args.repeats
         payload = os.urandom(4096)
@@ -481,9 +487,7 @@ class Bench:
 
     def listing(self):
         count = self.args.list_keys
-        connection = http.client.HTTPConnection("127.0.0.1", self.walrusPort, timeout=60)
-        self.request(connection, "PUT", "/listbench")
-        connection.close()
+        self.createBucket("/listbench")
 
         def put(connection, index):
             self.request(connection, "PUT", "/listbench/dir%02d/key-%06d" % (index % 50, index),
