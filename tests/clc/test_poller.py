@@ -7,7 +7,6 @@ from eucad.clc import instancestore, termination
 from eucad.clc.launcher import LaunchRequest, Launcher
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
-from eucad.common.errors import CloudError
 from eucad.testing.fakecluster import FakeCluster
 
 from tests.clc import helpers
