@@ -59,7 +59,7 @@ from twisted.python.failure import Failure
 from eucad.cc.dhcpd import READY_MARKER, DhcpdConfig, DhcpHost, DhcpSubnet
 from eucad.common.config import Layout
 from eucad.lab import testimage
-from eucad.lab.allinone import AllInOne
+from eucad.lab.allinone import AllInOne, freeBasePort
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.instancefiles import InstanceDisks
 
@@ -726,7 +726,8 @@ def parseArguments(argv):
     parser.add_argument("--dir", default=os.path.join(REPOSITORY, "build", "bench-launch"),
                         help="the cloud's install and the bench's files (kept)")
     parser.add_argument("--name", default="bench", help="lab name (namespace prefix)")
-    parser.add_argument("--port", type=int, default=38773, help="the CLC's port")
+    parser.add_argument("--port", type=int, default=None,
+                        help="the CLC's port (default: a free run of ports)")
     parser.add_argument("--subnet", default="10.81.0.0/24", help="the lab's private network")
     parser.add_argument("--nodes", type=int, default=1,
                         help="nodes in the lab (1: eucad and the reference share the node)")
@@ -759,7 +760,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _raiseOnTerm)
 
     runDir = os.path.abspath(args.dir)
-    cloud = AllInOne(runDir, labName=args.name, basePort=args.port, nodes=args.nodes,
+    cloud = AllInOne(runDir, labName=args.name, basePort=args.port or freeBasePort(),
+                     nodes=args.nodes,
                      subnet=args.subnet, log=say)
     closers = []
     reports = []
