@@ -181,24 +181,25 @@ def _encoder(call):
     return lambda text: quote(text, safe="/~")
 
 
-def _addOwner(element, name):
-    owner = s3xml.add(element, "Owner")
-    s3xml.add(owner, "ID", name)
-    s3xml.add(owner, "DisplayName", name)
-
-
-def _addEntry(parent, tag, obj, encode, withOwner=True, version=False):
-    element = s3xml.add(parent, tag)
-    s3xml.add(element, "Key", encode(obj.key))
-    if version:
-        s3xml.add(element, "VersionId", "null")
-        s3xml.add(element, "IsLatest", "true")
-    s3xml.add(element, "LastModified", isoDate(obj.modified))
-    s3xml.add(element, "ETag", quoteEtag(obj.etag))
-    s3xml.add(element, "Size", str(obj.size))
-    if withOwner:
-        _addOwner(element, obj.owner)
-    s3xml.add(element, "StorageClass", "STANDARD")
+def _entries(listing, tag, encode, withOwner=True, version=False):
+    """The serialized ``tag`` elements of a listing's objects, then its CommonPrefixes."""
+    shape = ["Key"] + (["VersionId", "IsLatest"] if version else []) + \
+        ["LastModified", "ETag", "Size"] + ([("Owner", ["ID", "DisplayName"])] if withOwner
+                                            else []) + ["StorageClass"]
+    entry = s3xml.RepeatedElement(tag, shape)
+    parts = []
+    for obj in listing.entries:
+        texts = [encode(obj.key)]
+        if version:
+            texts += ["null", "true"]
+        texts += [isoDate(obj.modified), quoteEtag(obj.etag), str(obj.size)]
+        if withOwner:
+            texts += [obj.owner, obj.owner]
+        texts.append("STANDARD")
+        parts.append(entry.render(texts))
+    common = s3xml.RepeatedElement("CommonPrefixes", ["Prefix"])
+    parts.extend(common.render([encode(prefix)]) for prefix in listing.commonPrefixes)
+    return b"".join(parts)
 
 
 async def _list(call, after):
@@ -227,11 +228,7 @@ async def listV1(call):
     s3xml.add(root, "IsTruncated", "true" if listing.truncated else "false")
     if listing.truncated and listing.lastReturned is not None:
         s3xml.add(root, "NextMarker", encode(listing.lastReturned))
-    for obj in listing.entries:
-        _addEntry(root, "Contents", obj, encode)
-    for common in listing.commonPrefixes:
-        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
-    return xmlResponse(root)
+    return xmlResponse(s3xml.serializeWith(root, _entries(listing, "Contents", encode)))
 
 
 def _token(key):
@@ -270,11 +267,8 @@ async def listV2(call):
         s3xml.add(root, "NextContinuationToken", _token(listing.lastReturned))
     if startAfter:
         s3xml.add(root, "StartAfter", encode(startAfter))
-    for obj in listing.entries:
-        _addEntry(root, "Contents", obj, encode, withOwner=fetchOwner)
-    for common in listing.commonPrefixes:
-        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
-    return xmlResponse(root)
+    return xmlResponse(s3xml.serializeWith(
+        root, _entries(listing, "Contents", encode, withOwner=fetchOwner)))
 
 
 async def listVersions(call):
@@ -301,11 +295,8 @@ async def listVersions(call):
     if listing.truncated and listing.lastReturned is not None:
         s3xml.add(root, "NextKeyMarker", encode(listing.lastReturned))
         s3xml.add(root, "NextVersionIdMarker", "null")
-    for obj in listing.entries:
-        _addEntry(root, "Version", obj, encode, version=True)
-    for common in listing.commonPrefixes:
-        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
-    return xmlResponse(root)
+    return xmlResponse(s3xml.serializeWith(
+        root, _entries(listing, "Version", encode, version=True)))
 
 
 async def deleteObjects(call):

@@ -47,7 +47,14 @@ def _httpDateOfSecond(second):
 def isoDate(epoch):
     """``2009-10-12T17:50:30.000Z`` (listings)."""
     millis = int(round((epoch - int(epoch)) * 1000)) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".%03dZ" % millis
+    return _isoSecond(int(epoch)) + ".%03dZ" % millis
+
+
+@functools.lru_cache(maxsize=4096)
+def _isoSecond(second):
+    # A listing's keys were mostly written in a few seconds; strftime cost
+    # half of each listed key's rendering.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def quoteEtag(etag):

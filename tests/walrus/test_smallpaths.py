@@ -21,7 +21,7 @@ from eucad.walrus.models import Bucket
 from eucad.walrus.responses import httpDate
 from eucad.walrus.rows import BUCKETS
 
-from tests.walrus.helpers import WalrusHarness
+from tests.walrus.helpers import WalrusHarness, md5hex
 
 
 class QueuedDatabase(Database):
@@ -166,6 +166,41 @@ class PlainRowTests(unittest.TestCase):
         reply = self.walrus.request("HEAD", "/rows/r")
         self.assertEqual((reply.code, reply.header("Content-Length"), reply.body),
                          (200, "10", b""))
+
+
+class ListingXmlTests(unittest.TestCase):
+    KEYS = ["<WalrusTailMark/>", "a&b<c>\"d'", "caf\u00e9/\u65e5\u672c", "plain", "x/1", "x/2"]
+
+    def setUp(self):
+        self.walrus = WalrusHarness(self)
+        self.walrus.createBucket("xml")
+        for key in self.KEYS:
+            self.walrus.put("xml", key, b"v")
+
+    def test_awkwardKeysRoundTripInEveryListing(self):
+        """Keys needing escapes or UTF-8 come back exactly, in S3's namespace, in all three listings."""
+        v1 = self.walrus.request("GET", "/xml")
+        self.assertEqual(v1.findall("Contents/Key"), self.KEYS)
+        self.assertEqual(v1.findall("Contents/Owner/ID"), ["alice"] * len(self.KEYS))
+        v2 = self.walrus.request("GET", "/xml?list-type=2&delimiter=%2F")
+        self.assertEqual(v2.findall("Contents/Key"), [self.KEYS[1], "plain"])
+        self.assertEqual(v2.findall("CommonPrefixes/Prefix"),
+                         ["<WalrusTailMark/", "caf\u00e9/", "x/"])
+        self.assertEqual(v2.findall("Contents/Owner/ID"), [])
+        self.assertEqual(v2.findall("Contents/StorageClass"), ["STANDARD"] * 2)
+        owners = self.walrus.request("GET", "/xml?list-type=2&fetch-owner=true")
+        self.assertEqual(owners.findall("Contents/Owner/DisplayName"), ["alice"] * len(self.KEYS))
+        versions = self.walrus.request("GET", "/xml?versions")
+        self.assertEqual(versions.findall("Version/Key"), self.KEYS)
+        self.assertEqual(versions.findall("Version/VersionId"), ["null"] * len(self.KEYS))
+        self.assertEqual(versions.findall("Version/ETag"), ['"%s"' % md5hex(b"v")] * len(self.KEYS))
+
+    def test_urlEncodedListing(self):
+        """encoding-type=url percent-encodes keys and prefixes in the rendered entries."""
+        reply = self.walrus.request("GET", "/xml?list-type=2&delimiter=%2F&encoding-type=url")
+        self.assertEqual(reply.findall("Contents/Key"), ["a%26b%3Cc%3E%22d%27", "plain"])
+        self.assertEqual(reply.findall("CommonPrefixes/Prefix"),
+                         ["%3CWalrusTailMark/", "caf%C3%A9/", "x/"])
 
 
 class EmptySpoolTests(unittest.TestCase):
