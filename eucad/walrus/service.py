@@ -9,6 +9,7 @@ or object level (``eucad.walrus.bucket``, ``eucad.walrus.objects``), and
 every S3Error becomes S3's XML error here and nowhere else.
 """
 
+import itertools
 import secrets
 import time
 
@@ -29,6 +30,21 @@ from eucad.walrus.responses import Response, isoDate, xmlResponse
 _log = Logger()
 
 
+class RequestIds:
+    """
+    S3's x-amz-request-id: 16 hex digits, unique.  A random half chosen at
+    start and a counter: an id per request from os.urandom was a system call
+    (and a chance to lose the GIL) on every request.
+    """
+
+    def __init__(self):
+        self.prefix = secrets.randbits(32)
+        self.counter = itertools.count()
+
+    def next(self):
+        return "%08X%08X" % (self.prefix, next(self.counter) & 0xFFFFFFFF)
+
+
 class Walrus:
     """
     The collaborators of the S3 front door: the store, the authenticator,
@@ -45,6 +61,7 @@ class Walrus:
         self.router = router or Router()
         self.location = location
         self.clock = clock
+        self.requestIds = RequestIds()
 
     def spoolFactory(self, requestHeaders, length, producer):
         """``request.content`` for a WalrusRequest (see eucad.walrus.body)."""
@@ -71,7 +88,7 @@ class Walrus:
 
     async def handle(self, request):
         """Answer one request (always finishes it)."""
-        requestId = secrets.token_hex(8).upper()
+        requestId = self.requestIds.next()
         disconnected = []
         request.notifyFinish().addErrback(lambda f: disconnected.append(f))
         s3 = None

@@ -116,6 +116,7 @@ class WalrusStore:
         self.limits = limits or Limits()
         self.clock = clock
         self.commits = GroupCommit(database)
+        self._lookup = None
 
     # -- start-up ---------------------------------------------------------
     def sweep(self, olderThan=None):
@@ -274,8 +275,9 @@ class WalrusStore:
         costs one trip through a thread instead of two.
         """
         def lookup():
-            with self.database.engine.connect() as connection:
-                bucket, obj = rows.bucketAndObject(connection, bucketName, key)
+            if self._lookup is None or self._lookup.engine is not self.database.engine:
+                self._lookup = rows.PreparedLookup(self.database.engine)
+            bucket, obj = self._lookup(bucketName, key)
             if bucket is None:
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
             data = None

@@ -56,6 +56,17 @@ class WalrusChannel(HTTPChannel):
     and reads large bodies in large pieces.
     """
 
+    _host = None
+
+    def getHost(self):
+        """
+        The connection's local address, asked of the socket once: twisted
+        asks it for every request (a getsockname system call each time).
+        """
+        if self._host is None:
+            self._host = HTTPChannel.getHost(self)
+        return self._host
+
     def allHeadersReceived(self):
         HTTPChannel.allHeadersReceived(self)
         if self.length is None or self.length > LARGE_BODY:

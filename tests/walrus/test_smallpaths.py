@@ -19,9 +19,15 @@ from eucad.walrus.errors import S3Error
 from eucad.walrus.groupcommit import GroupCommit
 from eucad.walrus.models import Bucket
 from eucad.walrus.responses import httpDate
-from eucad.walrus.rows import BUCKETS
+from eucad.walrus.rows import BUCKETS, PreparedLookup, bucketAndObject
 
 from tests.walrus.helpers import WalrusHarness, md5hex
+
+
+def _fields(row):
+    if row is None:
+        return None
+    return {name: getattr(row, name) for name in row.__slots__}
 
 
 class QueuedDatabase(Database):
@@ -157,6 +163,22 @@ class PlainRowTests(unittest.TestCase):
         _, missing, data = self.successResultOf(store.lookupObject("rows", "none", 10))
         self.assertEqual((missing, data), (None, None))
         self.failureResultOf(store.lookupObject("nobucket", "small", 10), S3Error)
+
+    def test_preparedLookupMatchesTheCoreQuery(self):
+        """The raw-connection lookup gives the same rows, JSON decoded, as the SQLAlchemy one."""
+        self.walrus.put("rows", "k", b"data", headers={"x-amz-meta-colour": "blue",
+                                                       "Content-Type": "text/plain"})
+        engine = self.walrus.db.engine
+        lookup = PreparedLookup(engine)
+        for bucketName, key in (("rows", "k"), ("rows", "missing"), ("nobucket", "k")):
+            fast = lookup(bucketName, key)
+            with engine.connect() as connection:
+                slow = bucketAndObject(connection, bucketName, key)
+            self.assertEqual([_fields(row) for row in fast], [_fields(row) for row in slow])
+        bucket, obj = lookup("rows", "k")
+        self.assertEqual((obj.meta, obj.headers["content-type"], bucket.acl["owner"]),
+                         ({"colour": "blue"}, "text/plain", "alice"))
+        self.assertEqual(obj.segments[0][1], 4)
 
     def test_rangeOfSmallObjectFromWholeRead(self):
         """A range of a small object is cut from the bytes read with the lookup."""
