@@ -4,6 +4,7 @@ Request path: ``wire`` (HTTP request/channel classes) -> ``body`` (bodies
 spooled, decoded and hashed as they arrive) -> ``service`` (addressing,
 ``auth``, errors) -> ``bucket`` / ``objects`` / ``multipart`` /
 ``postupload`` (the operations) -> ``store`` (metadata in the shared
-database, ``models``) and ``blobs`` (object data under
+database, ``models``; the hot paths as plain rows, ``rows``, and PUTs'
+commits batched by ``groupcommit``) and ``blobs`` (object data under
 ``var/lib/eucalyptus/bukkits``).  ``app`` assembles it, ``tap`` runs it.
 """

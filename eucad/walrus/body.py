@@ -4,11 +4,15 @@ twisted.web would collect a body in a temporary file and hand it over only
 after the last byte; Walrus instead installs a ``BodySpool`` as the request's
 ``content`` (``WalrusRequest.gotLength``), so a body is decoded (aws-chunked
 framing), hashed (MD5 for the ETag, SHA-256 when signed, the requested
-flexible checksums) and written to its temporary file in ``bukkits/tmp``
-while it is still arriving.  The work is done in the I/O thread pool one
-batch at a time, in order; when more than ``HIGH_WATER`` bytes wait, the
-connection is paused, so a 1 GiB upload holds a few MiB in memory.  Small
-bodies (the common XML and 4 KiB PUTs) stay in memory and are hashed inline.
+flexible checksums) and written to its temporary file (beside its future
+blob, see eucad.walrus.blobs) while it is still arriving.  The work is done
+in the I/O thread pool one batch at a time, in order, with the write of a
+batch overlapping the hashing of the next and the kernel told to start
+writing to disk as data comes (so the final fsync has little left to do);
+when more than ``HIGH_WATER`` bytes wait, the connection is paused, so a
+1 GiB upload holds a few MiB in memory.  Small bodies (the common XML and
+4 KiB PUTs) stay in memory and are hashed inline; bodies declared empty get
+a ready-made ``EmptySpool``.
 
 When a request did not come through ``WalrusRequest`` (eucad.walrus.wire) (a plain twisted.web
 Site, or StubTreq in tests), ``spoolFromContent`` gives the same result from
