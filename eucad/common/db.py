@@ -43,7 +43,9 @@ def makeEngine(url):
         def _pragmas(connection, record):
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: an acknowledged write (a Walrus PUT, a launch) survives a
+            # power loss too, not only a crash of the process.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
         return engine
