@@ -10,38 +10,15 @@ single later write of the newest data, so the file never goes backwards.
 """
 
 import json
-import os
-import tempfile
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from eucad.common.atomicfile import writeAtomically
+
 log = Logger()
 
 FORMAT_VERSION = 1
-
-
-def writeAtomically(path, data):
-    """Replace ``path`` with ``data`` (bytes) so that readers see old or new."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    dirfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
 
 
 class StateFile:
@@ -96,7 +73,7 @@ class StateFile:
     def _writeNext(self):
         data, self._pending = self._pending, None
         waiters, self._waiters = self._waiters, []
-        self._writing = self.runInThread(writeAtomically, self.path, data)
+        self._writing = self.runInThread(writeAtomically, self.path, data, 0o600)
 
         def done(result):
             self._writing = None

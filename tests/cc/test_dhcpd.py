@@ -5,40 +5,13 @@ import sys
 import subprocess
 import time
 
-from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.cc.dhcpd import (DhcpdConfig, DhcpdError, DhcpdProcess, DhcpHost, DhcpSubnet,
                             normaliseMac)
 from eucad.common.process import ProcessRunner
 from tests.cc.processes import FakeProcessReactor
-
-def runNow(function, *args):
-    """A runInThread that runs at once (the tests own the only thread)."""
-    return defer.maybeDeferred(function, *args)
-
-
-class HeldThreads:
-    """A runInThread whose calls wait until the test releases them."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, function, *args):
-        d = defer.Deferred()
-        self.calls.append((function, args, d))
-        return d
-
-    def releaseAll(self):
-        """Run every waiting call (and those they queue), in order."""
-        while self.calls:
-            function, args, d = self.calls.pop(0)
-            try:
-                result = function(*args)
-            except Exception:
-                d.errback()
-            else:
-                d.callback(result)
+from tests.heldthreads import HeldThreads, runNow
 
 
 EXPECTED_CONF = """\

@@ -29,7 +29,7 @@ from eucad.nc.kvmprobe import AcceleratorProbe
 from eucad.nc.node import NodeController
 from tests.nc.specs import runSpec
 from tests.nc.test_hypervisor import RecordingOpener
-from tests.nc.test_imagecache import HeldThreads
+from tests.heldthreads import HeldThreads
 
 TEST_URI = "test:///default"
 TOOLS = ["qemu-img", "mkfs.ext2", "mkswap"]
