@@ -18,19 +18,17 @@ import ipaddress
 import json
 import shlex
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 
+from eucad.common import control
 from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import Layout
-from eucad.common.pids import pidAlive
 from eucad.lab import testimage
 from eucad.lab.topology import Lab
 
-DAEMONS = ("walrus", "clc", "cc")
 
 
 class AllInOneError(Exception):
@@ -94,55 +92,6 @@ def freeBasePort(span=8, attempts=50):
     raise AllInOneError("no run of %d free ports found" % (span,))
 
 
-class Daemon:
-    """One twistd daemon of ours, known by its PID file."""
-
-    def __init__(self, plugin, prefix, runDir, name):
-        self.plugin = plugin
-        self.prefix = prefix
-        self.name = name
-        self.pidFile = os.path.join(runDir, "pids", name + ".pid")
-        self.twistdLog = os.path.join(runDir, "logs", name + "-twistd.log")
-
-    def pid(self):
-        try:
-            with open(self.pidFile) as f:
-                pid = int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            return None
-        # Only a process that is this very daemon of ours may be signalled.
-        if self.plugin.encode() in cmdline and self.prefix.encode() in cmdline:
-            return pid
-        return None
-
-    def start(self):
-        if self.pid() is not None:
-            return
-        os.makedirs(os.path.dirname(self.pidFile), exist_ok=True)
-        os.makedirs(os.path.dirname(self.twistdLog), exist_ok=True)
-        if os.path.exists(self.pidFile):
-            os.unlink(self.pidFile)
-        _run([_bin("twistd"), "--pidfile", self.pidFile, "--logfile", self.twistdLog,
-              self.plugin, "--prefix", self.prefix])
-        _waitFor("%s to write its pid file" % (self.name,), self.pid, 30)
-
-    def stop(self, timeout=30):
-        pid = self.pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pidAlive(pid):
-            time.sleep(0.1)
-        if pidAlive(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
 class AllInOne:
     """
     The whole cloud under ``runDir``.
@@ -182,12 +131,10 @@ class AllInOne:
         return os.path.join(self.runDir, "nodes", name)
 
     def daemons(self):
-        found = [Daemon("eucalyptus-" + name, self.frontEnd, self.runDir, name)
-                 for name in DAEMONS]
+        """Every daemon of the cloud, in start order (as eucad-ctl runs them)."""
+        found = control.daemonsFor(self.frontEnd)
         for index in range(self.nodeCount):
-            name = "n%d" % (index + 1)
-            found.append(Daemon("eucalyptus-nc", self.nodePrefix(name), self.runDir,
-                                "nc-" + name))
+            found += control.daemonsFor(self.nodePrefix("n%d" % (index + 1)))
         return found
 
     # ---- configuration, as an admin would do it
