@@ -3,9 +3,13 @@
 ``Ec2Resource`` takes GET query strings and POST form bodies alike, checks
 the signature (``auth``), runs the action (``dispatch``) and answers with
 ``render``'s XML; every failure, expected or not, becomes an EC2 error answer
-here.  ``makeRootResource`` mounts it at ``/services/Eucalyptus`` and ``/``.
+here.  ``makeRootResource`` mounts it at ``/services/Eucalyptus`` and ``/``
+when the CLC has its port to itself; when Walrus shares the port,
+``eucad.clc.frontdoor`` mounts it instead and uses ``isEc2Request`` to tell
+EC2 requests at the shared root from S3 ones.
 """
 
+import re
 import uuid
 from urllib.parse import parse_qsl
 
@@ -38,19 +42,31 @@ def _pairs(raw):
                          "The query string is not valid percent-encoded UTF-8")
 
 
-def signedRequestFrom(request, maxBody=MAX_BODY_BYTES):
-    """The parts of a twisted.web request that ``auth`` and the operations need."""
-    rawPath, _, query = request.uri.partition(b"?")
-    queryPairs = _pairs(query)
+def readContent(request, maxBody=MAX_BODY_BYTES):
+    """
+    The request body from twisted.web's content file, refused beyond
+    ``maxBody`` bytes: the default way an ``Ec2Resource`` reads bodies.
+    """
     request.content.seek(0)
     body = request.content.read(maxBody + 1)
     if len(body) > maxBody:
         raise CloudError("InvalidParameterValue", "The request body is too large")
+    return body
+
+
+def signedRequestFrom(request, maxBody=MAX_BODY_BYTES, body=None):
+    """
+    The parts of a twisted.web request that ``auth`` and the operations need;
+    ``body`` is the request body when the caller has already read it.
+    """
+    rawPath, _, query = request.uri.partition(b"?")
+    queryPairs = _pairs(query)
+    if body is None:
+        body = readContent(request, maxBody)
     params = {}
     for name, value in queryPairs:
         params.setdefault(name, value)
-    contentType = (request.getHeader(b"content-type") or b"").split(b";")[0].strip()
-    if request.method == b"POST" and contentType.lower() == FORM_TYPE:
+    if isFormPost(request):
         for name, value in _pairs(body):
             params.setdefault(name, value)
     headers = {}
@@ -62,23 +78,50 @@ def signedRequestFrom(request, maxBody=MAX_BODY_BYTES):
                          rawPath.decode("latin-1"), queryPairs, params, headers, body)
 
 
+def isFormPost(request):
+    """Whether the request is a POST whose body is an EC2 form (parameters)."""
+    contentType = (request.getHeader(b"content-type") or b"").split(b";")[0].strip()
+    return request.method == b"POST" and contentType.lower() == FORM_TYPE
+
+
+_CREDENTIAL = re.compile(rb"Credential=([^,\s]+)")
+
+
+def _scopeService(credential):
+    """The service of a SigV4 credential ``AK/date/region/service/aws4_request``."""
+    parts = credential.split(b"/")
+    return parts[-2] if len(parts) >= 5 else None
+
+
 def isEc2Request(request):
     """
-    Whether a request at a root shared with S3 is meant for EC2: it has an
-    ``Action`` parameter or a SigV4 scope naming ``ec2`` (DESIGN.md).
+    Whether a request at a root shared with S3 is meant for EC2 from its
+    query and headers alone: it has an ``Action`` query parameter, or its
+    SigV4 scope (Authorization header or presigned ``X-Amz-Credential``)
+    names the service ``ec2`` (DESIGN.md).
 
-    For the shared-root dispatch DESIGN.md describes: when the CLC and Walrus
-    run in one process on port 8773, the bare ``/`` must send each request
-    to EC2 or to S3 by its shape.  That dispatch is not wired yet (today
-    ``makeRootResource`` serves EC2 alone at ``/``); the resource that
-    combines the two trees will call this, and only the tests do until then.
+    The scope is parsed, not searched for: an S3 key may well contain the
+    text ``/ec2/aws4_request``.  EC2 form posts carry ``Action`` in their
+    body, which only the caller can read (``eucad.clc.frontdoor``).
     """
     if b"Action" in (request.args or {}):
         return True
     authorization = request.getHeader(b"authorization") or b""
-    if b"/ec2/aws4_request" in authorization:
-        return True
-    return b"%2Fec2%2Faws4_request" in request.uri or b"/ec2/aws4_request" in request.uri
+    if authorization.startswith(b"AWS4-"):
+        match = _CREDENTIAL.search(authorization)
+        if match and _scopeService(match.group(1)) == b"ec2":
+            return True
+    query = request.uri.partition(b"?")[2]
+    if b"Credential" not in query:
+        return False
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        return False
+    for name, value in pairs:
+        if name == "X-Amz-Credential":
+            return _scopeService(value.encode("latin-1")) == b"ec2"
+    return False
 
 
 def _alwaysReady():
@@ -92,17 +135,23 @@ class Ec2Resource(Resource):
     @param isReady: a callable saying whether the CLC may serve requests
         (``CloudStartup.isReady``); while false every request is answered
         503 ServiceUnavailable.  Default: always ready.
+    @param readBody: ``readBody(request, maxBody)`` gives the request body
+        (bytes, or a Deferred of them), raising CloudError when it is larger
+        than ``maxBody``.  Default: ``readContent``, twisted.web's content
+        file; a Site shared with Walrus receives bodies differently and
+        passes its own (``eucad.clc.frontdoor.readBody``).
     """
 
     isLeaf = True
 
     def __init__(self, cloud, authenticator=None, maxBody=MAX_BODY_BYTES,
-                 isReady=_alwaysReady):
+                 isReady=_alwaysReady, readBody=readContent):
         Resource.__init__(self)
         self.cloud = cloud
         self.authenticator = authenticator or Authenticator(cloud.db, cloud.clock)
         self.maxBody = maxBody
         self.isReady = isReady
+        self.readBody = readBody
 
     def render_GET(self, request):
         requestId = str(uuid.uuid4())
@@ -122,7 +171,8 @@ class Ec2Resource(Resource):
         if not self.isReady():
             raise CloudError("ServiceUnavailable", "The cloud controller is starting "
                              "up; try again shortly", 503)
-        parts = signedRequestFrom(request, self.maxBody)
+        body = yield defer.maybeDeferred(self.readBody, request, self.maxBody)
+        parts = signedRequestFrom(request, self.maxBody, body)
         version = checkVersion(parts.params.get("Version"))
         action = parts.params.get("Action", "")
         caller = yield self.authenticator.authenticate(parts)

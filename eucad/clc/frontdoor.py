@@ -1,0 +1,172 @@
+"""One port for EC2 and S3: the root the CLC serves when Walrus shares its port.
+
+eucalyptus.conf's defaults put both CLOUD_PORT and WALRUS_PORT at 8773, as
+Eucalyptus did.  Two daemons cannot both listen there, so when a host runs
+the CLC and Walrus on the same port and address
+(``eucad.common.control.walrusSharesCloudPort``) the CLC's daemon builds
+Walrus too and serves one Site (DESIGN.md, "Ports and endpoints"):
+
+- ``/services/Eucalyptus`` is EC2, ``/services/Walrus`` is S3;
+- any other path is settled by the request's shape: an ``Action``
+  parameter (in the query, or in an EC2 form post's body) or a SigV4
+  scope naming ``ec2`` means EC2, everything else is S3.
+
+The Site takes Walrus's request handling (``eucad.walrus.wire``), so S3
+bodies stream to disk as they arrive and ``x-amz-*`` header names keep
+S3's case.  EC2 requests then carry a Walrus body spool as their content;
+``readBody`` reads EC2's small bodies from it.  Only a POST whose body is a
+URL-encoded form (EC2's shape) is ever read here to look for ``Action``, and
+only up to EC2's body limit: S3 uploads are PUTs or multipart/form-data
+POSTs and go to Walrus untouched.  Each side keeps its own error format.
+
+``eucad.clc.tap`` builds this Site when that decision says so.
+"""
+
+from urllib.parse import parse_qsl
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+
+from eucad.clc.api.resource import (MAX_BODY_BYTES, Ec2Resource, isEc2Request,
+                                    isFormPost, readContent)
+from eucad.common.errors import CloudError
+from eucad.walrus.body import SPOOLS
+from eucad.walrus.errors import S3Error
+from eucad.walrus.service import WalrusResource
+from eucad.walrus.wire import configureSite
+
+log = Logger()
+
+EC2_PATH = b"/services/Eucalyptus"
+S3_PATH = b"/services/Walrus"
+
+
+def _under(path, prefix):
+    return path == prefix or path.startswith(prefix + b"/")
+
+
+async def _spooledBytes(spool, maxBody):
+    """A Walrus spool's bytes, or None when there are more than ``maxBody``."""
+    body = await spool.finish()
+    if body.size > maxBody:
+        return None
+    return await body.read(maxBody)
+
+
+async def _readBody(request, maxBody):
+    content = request.content
+    if not isinstance(content, SPOOLS):
+        return readContent(request, maxBody)
+    try:
+        data = await _spooledBytes(content, maxBody)
+    except S3Error as e:
+        raise CloudError("InvalidParameterValue",
+                         "The request body could not be received (%s)" % (e.code,))
+    if data is None:
+        raise CloudError("InvalidParameterValue", "The request body is too large")
+    return data
+
+
+def readBody(request, maxBody=MAX_BODY_BYTES):
+    """
+    Deferred of an EC2 request's body on the shared Site, where it arrives
+    in a Walrus spool (or, outside that Site, in twisted's content file);
+    CloudError beyond ``maxBody`` bytes.  ``Ec2Resource``'s ``readBody``.
+    """
+    return defer.ensureDeferred(_readBody(request, maxBody))
+
+
+async def formHasAction(request, maxBody=MAX_BODY_BYTES):
+    """
+    Whether a form post's body names an ``Action``.  A body larger than
+    EC2 takes, or one that failed to arrive, is not EC2's: S3 reports it.
+    """
+    content = request.content
+    try:
+        if isinstance(content, SPOOLS):
+            data = await _spooledBytes(content, maxBody)
+        else:
+            content.seek(0)
+            data = content.read(maxBody + 1)
+            content.seek(0)
+            data = data if len(data) <= maxBody else None
+    except S3Error:
+        return False
+    if data is None:
+        return False
+    try:
+        pairs = parse_qsl(data.decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        return False
+    return any(name == "Action" for name, _ in pairs)
+
+
+class SharedRoot(Resource):
+    """
+    The root of the Site shared by EC2 (``ec2``, an Ec2Resource) and S3
+    (``s3``, a WalrusResource): each request goes to one of them whole.
+
+    A leaf: Walrus reads the raw request target itself, and EC2 answers
+    whatever path it is given, so twisted's path traversal has no say.
+    """
+
+    isLeaf = True
+
+    def __init__(self, ec2, s3):
+        Resource.__init__(self)
+        self.ec2 = ec2
+        self.s3 = s3
+
+    def serviceFor(self, request):
+        """``ec2``, ``s3``, or None when only a form body can tell."""
+        path = request.path
+        if _under(path, EC2_PATH):
+            return self.ec2
+        if _under(path, S3_PATH):
+            return self.s3
+        if isEc2Request(request):
+            return self.ec2
+        if isFormPost(request):
+            return None
+        return self.s3
+
+    def render(self, request):
+        service = self.serviceFor(request)
+        if service is not None:
+            return service.render(request)
+        d = defer.ensureDeferred(formHasAction(request, self.ec2.maxBody))
+        d.addCallback(lambda isEc2: self.ec2 if isEc2 else self.s3)
+        d.addCallback(self._renderWith, request)
+        d.addErrback(self._failed, request)
+        return NOT_DONE_YET
+
+    def _renderWith(self, service, request):
+        try:
+            answer = service.render(request)
+        except Exception:
+            request.processingFailed(Failure())
+            return
+        if answer is not NOT_DONE_YET:
+            request.write(answer)
+            request.finish()
+
+    def _failed(self, failure, request):
+        log.failure("Choosing EC2 or S3 for {uri} failed", failure, uri=request.uri)
+        if not request.finished and getattr(request, "channel", None) is not None:
+            request.processingFailed(failure)
+
+
+def makeSharedSite(cloud, walrus, isReady=None):
+    """
+    The Site of a CLC that serves Walrus too: EC2 over ``cloud`` (answering
+    503 until ``isReady()``), S3 over ``walrus``, Walrus's body spooling.
+    The Site is twisted's own, so requests are logged as the CLC's are.
+    """
+    options = {"readBody": readBody}
+    if isReady is not None:
+        options["isReady"] = isReady
+    root = SharedRoot(Ec2Resource(cloud, **options), WalrusResource(walrus))
+    return configureSite(Site(root), walrus.spoolFactory)
