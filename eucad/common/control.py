@@ -7,6 +7,11 @@ reads ``ENABLE_CLOUD``, ``ENABLE_WALRUS``, ``ENABLE_CC`` and ``ENABLE_NC``
 enabled component, with its PID file in ``var/run/eucalyptus/`` of the
 install.  A daemon is only ever signalled when the process behind its PID
 file is that very daemon (its plugin and prefix on its command line).
+
+When the CLC and Walrus are both enabled on one port and address (the
+defaults put both at 8773), ``eucalyptus-clc`` serves Walrus in its own
+process (``walrusSharesCloudPort``): no separate walrus daemon is started,
+and ``status`` says where Walrus is served.
 """
 
 import argparse
@@ -27,6 +32,24 @@ COMPONENTS = (
     ("ENABLE_CC", "cc"),
     ("ENABLE_NC", "nc"),
 )
+
+
+def walrusSharesCloudPort(conf):
+    """
+    Whether this host's CLC serves Walrus in its own process: both are
+    enabled, and WALRUS_PORT and WALRUS_LISTEN equal CLOUD_PORT and
+    CLOUD_LISTEN.  Otherwise Walrus is its own daemon on its own port.
+
+    The CLC's tap (what to serve), Walrus's tap (refusing to start) and
+    ``daemonsFor`` (what to start) all ask this one question.
+    """
+    if not (conf.getBool("ENABLE_CLOUD") and conf.getBool("ENABLE_WALRUS")):
+        return False
+    try:
+        samePort = int(conf.get("WALRUS_PORT")) == int(conf.get("CLOUD_PORT"))
+    except ValueError:
+        return False
+    return samePort and conf.get("WALRUS_LISTEN").strip() == conf.get("CLOUD_LISTEN").strip()
 
 
 class ControlError(Exception):
@@ -101,18 +124,31 @@ class TwistdDaemon:
 
 
 def daemonsFor(prefix, onlyEnabled=True):
-    """The daemons of the install at ``prefix``, in start order."""
+    """
+    The daemons of the install at ``prefix``, in start order: those to
+    start (``onlyEnabled``: the enabled ones, less a Walrus the CLC
+    serves), or every one there may be to stop or show.
+    """
     layout = Layout(prefix)
     conf = EucaConf.load(layout.conf)
     found = []
     for key, name in COMPONENTS:
         if onlyEnabled and not conf.getBool(key):
             continue
+        if onlyEnabled and servedBy(conf, name):
+            continue
         found.append(TwistdDaemon(
             name, layout.prefix,
             layout.path("var", "run", "eucalyptus", name + ".pid"),
             layout.log(name + "-twistd.log")))
     return found
+
+
+def servedBy(conf, name):
+    """The daemon that serves component ``name`` in its own process, or None."""
+    if name == "walrus" and walrusSharesCloudPort(conf):
+        return "eucalyptus-clc"
+    return None
 
 
 def main(argv=None):
@@ -127,9 +163,15 @@ def main(argv=None):
     enabled = daemonsFor(args.prefix)
     everything = daemonsFor(args.prefix, onlyEnabled=False)
     if args.command == "status":
+        conf = EucaConf.load(Layout(args.prefix).conf)
         for daemon in everything:
             pid = daemon.pid()
-            print("%-18s %s" % (daemon.plugin, "running (pid %d)" % pid if pid else "stopped"))
+            host = servedBy(conf, daemon.name)
+            if host is not None and not pid:
+                state = "served by %s" % (host,)
+            else:
+                state = "running (pid %d)" % pid if pid else "stopped"
+            print("%-18s %s" % (daemon.plugin, state))
         return 0 if all(d.pid() for d in enabled) else 3
     if args.command in ("stop", "restart"):
         # Everything, enabled or not: a component disabled since it started
