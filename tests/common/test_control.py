@@ -109,3 +109,67 @@ class ControlTests(unittest.TestCase):
         code, _, err = run(control.main, ["start", "--prefix", self.prefix])
         self.assertEqual(code, 2)
         self.assertIn("nothing is enabled", err)
+
+
+class SharedPortControlTests(unittest.TestCase):
+    """-cloud Y -walrus Y with WALRUS_PORT equal to CLOUD_PORT: one daemon serves both."""
+
+    timeout = 120
+
+    def setUp(self):
+        self.prefix = os.path.abspath(self.mktemp())
+        self.port = freePort()
+        code, _, err = run(euca_conf.main, [
+            "-d", self.prefix, "-walrus", "Y", "-cloud", "Y",
+            "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port,
+            "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1", "--setup"])
+        self.assertEqual(code, 0, err)
+        self.addCleanup(lambda: [d.stop() for d in control.daemonsFor(self.prefix, False)])
+
+    def test_noSeparateWalrus(self):
+        """Only eucalyptus-clc is started; every daemon is still known for stop and status."""
+        self.assertEqual([d.name for d in control.daemonsFor(self.prefix)], ["clc"])
+        self.assertEqual([d.name for d in control.daemonsFor(self.prefix, False)],
+                         ["walrus", "clc", "cc", "nc"])
+
+    def test_separatePortsStartBoth(self):
+        """With WALRUS_PORT apart, Walrus is its own daemon again, started first."""
+        run(euca_conf.main, ["WALRUS_PORT=%d" % (self.port + 6), Layout(self.prefix).conf])
+        self.assertEqual([d.name for d in control.daemonsFor(self.prefix)], ["walrus", "clc"])
+
+    def test_startStatusStop(self):
+        """start runs eucalyptus-clc alone, which answers S3 on the port; status shows Walrus served by it."""
+        def scenario():
+            code, out, err = run(control.main, ["start", "--prefix", self.prefix])
+            self.assertEqual(code, 0, err)
+            self.assertEqual(out.split(), ["started", "eucalyptus-clc"])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), 1) as s:
+                        # An anonymous S3 request for a missing bucket: Walrus's answer.
+                        s.sendall(b"GET /nobucket/k HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  b"Connection: close\r\n\r\n")
+                        answer = b""
+                        while True:
+                            data = s.recv(65536)
+                            if not data:
+                                break
+                            answer += data
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                self.fail("eucalyptus-clc never listened")
+            self.assertTrue(answer.startswith(b"HTTP/1.1 404"), answer[:200])
+            self.assertIn(b"<Code>NoSuchBucket</Code>", answer)
+            code, out, _ = run(control.main, ["status", "--prefix", self.prefix])
+            self.assertEqual(code, 0, out)
+            self.assertIn("eucalyptus-walrus  served by eucalyptus-clc", out)
+            self.assertIn("eucalyptus-clc     running (pid", out)
+            code, out, _ = run(control.main, ["stop", "--prefix", self.prefix])
+            self.assertEqual((code, out.split()), (0, ["stopped", "eucalyptus-clc"]))
+            code, out, _ = run(control.main, ["status", "--prefix", self.prefix])
+            self.assertEqual(code, 3)
+            self.assertIn("eucalyptus-walrus  served by eucalyptus-clc", out)
+        return threads.deferToThread(scenario)
