@@ -16,8 +16,10 @@ bodies stream to disk as they arrive and ``x-amz-*`` header names keep
 S3's case.  EC2 requests then carry a Walrus body spool as their content;
 ``readBody`` reads EC2's small bodies from it.  Only a POST whose body is a
 URL-encoded form (EC2's shape) is ever read here to look for ``Action``, and
-only up to EC2's body limit: S3 uploads are PUTs or multipart/form-data
-POSTs and go to Walrus untouched.  Each side keeps its own error format.
+only up to EC2's body limit (a larger form is S3's to refuse): S3 uploads
+are PUTs or multipart/form-data POSTs and go to Walrus untouched.  Each
+side keeps its own error format.  As with Walrus alone, ``/services/...``
+shadows a bucket named ``services``.
 
 ``eucad.clc.tap`` builds this Site when that decision says so.
 """
@@ -144,6 +146,8 @@ class SharedRoot(Resource):
         return NOT_DONE_YET
 
     def _renderWith(self, service, request):
+        if request.channel is None:
+            return  # the client left while its body was being read
         try:
             answer = service.render(request)
         except Exception:
@@ -154,9 +158,10 @@ class SharedRoot(Resource):
             request.finish()
 
     def _failed(self, failure, request):
-        log.failure("Choosing EC2 or S3 for {uri} failed", failure, uri=request.uri)
-        if not request.finished and getattr(request, "channel", None) is not None:
-            request.processingFailed(failure)
+        if request.channel is not None and not request.finished:
+            request.processingFailed(failure)  # logs it, answers 500
+        else:
+            log.failure("Choosing EC2 or S3 for {uri} failed", failure, uri=request.uri)
 
 
 def makeSharedSite(cloud, walrus, isReady=None):

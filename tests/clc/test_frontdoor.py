@@ -210,6 +210,15 @@ class RootByShapeTests(unittest.TestCase):
             b"--xyz\r\nContent-Disposition: form-data; name=key\r\n\r\nk\r\n--xyz--\r\n")
         self.assertEqual(reply.s3ErrorCode(), "MalformedPOSTRequest")
 
+    def test_choosingFailsCleanly(self):
+        """If reading a form body to choose a service fails, the client gets a 500 and the error is logged."""
+        async def broken(request, maxBody):
+            raise ValueError("spool broke")
+        self.patch(frontdoor, "formHasAction", broken)
+        reply = self.wire.send("POST", ROOT + "/", {"Content-Type": helpers.FORM}, b"a=b")
+        self.assertEqual(reply.code, 500)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
     def test_largeEc2FormFromAFileSpool(self):
         """An EC2 form larger than Walrus keeps in memory is read back from its spool file."""
         params = dict(DESCRIBE, **{"RegionName.%d" % i: "eucalyptus" for i in range(1, 10000)})
