@@ -69,6 +69,30 @@ class Daemon:
                 self.process.wait(timeout=30)
 
 
+def startDaemon(testcase, user, **settings):
+    """
+    A real Walrus daemon in a fresh install with one user: (prefix, port,
+    (access key, secret key), daemon), killed when the test ends.
+    """
+    prefix = os.path.abspath(testcase.mktemp())
+    layout = Layout(prefix)
+    port = freePort()
+    conf = EucaConf(layout.conf)
+    conf.set("WALRUS_PORT", str(port))
+    conf.set("WALRUS_LISTEN", "127.0.0.1")
+    for key, value in settings.items():
+        conf.set(key, value)
+    conf.save()
+    database = Database(defaultUrl(layout))
+    keys = database.transact(
+        lambda s: (lambda u: (u.accessKey, u.secretKey))(accounts.createUser(s, user)))
+    database.engine.dispose()
+    daemon = Daemon(prefix, port)
+    testcase.addCleanup(daemon.kill)
+    daemon.start()
+    return prefix, port, keys, daemon
+
+
 class CrashTests(unittest.TestCase):
     timeout = 300
 
@@ -79,22 +103,8 @@ class CrashTests(unittest.TestCase):
     def scenario(self):
         import boto3
         from botocore.config import Config
-        prefix = os.path.abspath(self.mktemp())
-        layout = Layout(prefix)
-        port = freePort()
-        conf = EucaConf(layout.conf)
-        conf.set("WALRUS_PORT", str(port))
-        conf.set("WALRUS_LISTEN", "127.0.0.1")
-        conf.set("LOGLEVEL", "INFO")
-        conf.save()
-        database = Database(defaultUrl(layout))
-        accessKey, secretKey = database.transact(
-            lambda s: (lambda u: (u.accessKey, u.secretKey))(accounts.createUser(s, "crash")))
-        database.engine.dispose()
-
-        daemon = Daemon(prefix, port)
-        self.addCleanup(daemon.kill)
-        daemon.start()
+        prefix, port, (accessKey, secretKey), daemon = startDaemon(
+            self, "crash", LOGLEVEL="INFO")
 
         def client():
             return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port,
@@ -158,7 +168,7 @@ class CrashTests(unittest.TestCase):
             self.assertEqual('"%s"' % digest, got["ETag"], key)
             self.assertIn(digest, sent[key], key)
 
-        bukkits = layout.bukkits
+        bukkits = Layout(prefix).bukkits
         deadline = time.time() + 30
         while time.time() < deadline:
             temporary = BlobDirectory(bukkits).temporaryFiles()
@@ -193,21 +203,7 @@ class MemoryTests(unittest.TestCase):
         from botocore.auth import S3SigV4QueryAuth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
-        prefix = os.path.abspath(self.mktemp())
-        layout = Layout(prefix)
-        port = freePort()
-        conf = EucaConf(layout.conf)
-        conf.set("WALRUS_PORT", str(port))
-        conf.set("WALRUS_LISTEN", "127.0.0.1")
-        conf.set("WALRUS_MAX_BUCKET_SIZE_MB", "0")
-        conf.save()
-        database = Database(defaultUrl(layout))
-        keys = database.transact(
-            lambda s: (lambda u: (u.accessKey, u.secretKey))(accounts.createUser(s, "mem")))
-        database.engine.dispose()
-        daemon = Daemon(prefix, port)
-        self.addCleanup(daemon.kill)
-        daemon.start()
+        prefix, port, keys, daemon = startDaemon(self, "mem", WALRUS_MAX_BUCKET_SIZE_MB="0")
         source = os.path.join(prefix, "gib.bin")
         with open(source, "wb") as f:
             block = os.urandom(1024 * 1024)
