@@ -10,9 +10,7 @@ go on regardless, so the watch only ever makes news come sooner.
 Built by ``eucad.cc.tap`` after the registry.
 """
 
-from twisted.application.service import Service
-
-from eucad.common.changes import ChangeWatch
+from eucad.common.changes import WatchSet
 
 #: Seconds a node is asked to hold a waitForChange call.
 WAIT_SECONDS = 25.0
@@ -20,7 +18,7 @@ WAIT_SECONDS = 25.0
 CALL_TIMEOUT = 35.0
 
 
-class NodeWatcher(Service):
+class NodeWatcher(WatchSet):
     """
     @param registry: the NodeRegistry whose nodes are watched and polled.
     @param clock: an IReactorTime (a ``task.Clock`` in tests).
@@ -32,32 +30,18 @@ class NodeWatcher(Service):
                  callTimeout=CALL_TIMEOUT):
         if clock is None:
             from twisted.internet import reactor as clock
+        WatchSet.__init__(self, clock,
+                          registry.interval if retryDelay is None else retryDelay,
+                          waitSeconds, callTimeout)
         self.registry = registry
-        self.clock = clock
-        self.retryDelay = registry.interval if retryDelay is None else retryDelay
-        self.waitSeconds = waitSeconds
-        self.callTimeout = callTimeout
-        self.watches = {}
 
-    def startService(self):
-        Service.startService(self)
+    def peers(self):
         for entry in self.registry.entries:
             # Looked up at each call: a facade without the method fails that
             # call (and is retried) instead of stopping the CC from starting.
             waitFor = (lambda generation, timeout, node=entry.node:
                        node.waitForChange(generation, timeout))
-            watch = ChangeWatch("node " + entry.name, waitFor,
-                                self._nodeChanged, self.clock,
-                                retryDelay=self.retryDelay, waitSeconds=self.waitSeconds,
-                                callTimeout=self.callTimeout)
-            self.watches[entry.name] = watch
-            watch.start()
-
-    def stopService(self):
-        Service.stopService(self)
-        watches, self.watches = self.watches, {}
-        for watch in watches.values():
-            watch.stop()
+            yield entry.name, "node " + entry.name, waitFor, self._nodeChanged
 
     def _nodeChanged(self):
         # The whole registry is polled: one more round trip per node, and the

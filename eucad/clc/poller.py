@@ -19,7 +19,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from eucad.clc import instancestore
-from eucad.common.changes import ChangeWatch, SerialPoll
+from eucad.common.changes import SerialPoll, WatchSet
 from eucad.common.errors import CloudError
 
 log = Logger()
@@ -117,7 +117,7 @@ class ClusterPoller(Service):
             log.failure("poll of {name} failed", name=name)
 
 
-class ClusterWatcher(Service):
+class ClusterWatcher(WatchSet):
     """
     One long poll per cluster; a cluster's change brings
     ``poller.pollSoon(name)``.  A cluster that cannot be watched (link down,
@@ -129,28 +129,16 @@ class ClusterWatcher(Service):
 
     def __init__(self, poller, retryDelay=None, waitSeconds=WAIT_SECONDS,
                  callTimeout=CALL_TIMEOUT):
+        WatchSet.__init__(self, poller.cloud.clock,
+                          poller.interval if retryDelay is None else retryDelay,
+                          waitSeconds, callTimeout)
         self.poller = poller
-        self.retryDelay = poller.interval if retryDelay is None else retryDelay
-        self.waitSeconds = waitSeconds
-        self.callTimeout = callTimeout
-        self.watches = {}
 
-    def startService(self):
-        Service.startService(self)
-        cloud = self.poller.cloud
-        for name in cloud.clusters.names():
+    def peers(self):
+        clusters = self.poller.cloud.clusters
+        for name in clusters.names():
             # ChangeWatch times the call out itself, hence timeout=None here.
-            waitFor = (lambda generation, timeout, name=name: cloud.clusters.call(
+            waitFor = (lambda generation, timeout, name=name: clusters.call(
                 name, "waitForChange", generation, timeout, timeout=None))
-            watch = ChangeWatch("cluster " + name, waitFor,
-                                lambda name=name: self.poller.pollSoon(name), cloud.clock,
-                                retryDelay=self.retryDelay, waitSeconds=self.waitSeconds,
-                                callTimeout=self.callTimeout)
-            self.watches[name] = watch
-            watch.start()
-
-    def stopService(self):
-        Service.stopService(self)
-        watches, self.watches = self.watches, {}
-        for watch in watches.values():
-            watch.stop()
+            yield name, "cluster " + name, waitFor, (
+                lambda name=name: self.poller.pollSoon(name))

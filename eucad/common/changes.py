@@ -17,6 +17,7 @@ Only plain data crosses the links, so this fits the PB facades unchanged.
 import math
 import secrets
 
+from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -345,3 +346,38 @@ class ChangeWatch:
                      reason=reason or failure.getErrorMessage())
         self._later(self.retryDelay)
         return None
+
+
+class WatchSet(Service):
+    """
+    One ``ChangeWatch`` per peer, started and stopped with the service: the
+    CC watches its nodes, the CLC its clusters.  Subclasses name the peers.
+
+    @param retryDelay: seconds before watching a peer again after a failed call.
+    """
+
+    def __init__(self, clock, retryDelay, waitSeconds=25.0, callTimeout=35.0):
+        self.clock = clock
+        self.retryDelay = retryDelay
+        self.waitSeconds = waitSeconds
+        self.callTimeout = callTimeout
+        self.watches = {}
+
+    def peers(self):
+        """``(key, label for the log, waitFor, onChange)`` for every peer."""
+        raise NotImplementedError()
+
+    def startService(self):
+        Service.startService(self)
+        for key, label, waitFor, onChange in self.peers():
+            watch = ChangeWatch(label, waitFor, onChange, self.clock,
+                                retryDelay=self.retryDelay, waitSeconds=self.waitSeconds,
+                                callTimeout=self.callTimeout)
+            self.watches[key] = watch
+            watch.start()
+
+    def stopService(self):
+        Service.stopService(self)
+        watches, self.watches = self.watches, {}
+        for watch in watches.values():
+            watch.stop()
