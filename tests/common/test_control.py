@@ -1,27 +1,16 @@
 """eucad-ctl (and the init script): the daemons eucalyptus.conf enables, by PID file."""
 
-import io
 import os
 import socket
 import subprocess
 import time
-from contextlib import redirect_stderr, redirect_stdout
 
 from twisted.internet import threads
 from twisted.trial import unittest
 
 from eucad.common import control, euca_conf
 from eucad.common.config import Layout
-
-
-def run(main, argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+from tests.commandline import run
 
 
 def freePort():

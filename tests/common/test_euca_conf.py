@@ -1,23 +1,12 @@
 """euca_conf and euca_sync_key as an admin runs them."""
 
-import io
 import os
-from contextlib import redirect_stderr, redirect_stdout
 
 from twisted.trial import unittest
 
 from eucad.common import euca_conf, sync_key, trust
 from eucad.common.config import EucaConf, Layout
-
-
-def run(main, argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+from tests.commandline import run
 
 
 class EucaConfTests(unittest.TestCase):
