@@ -26,6 +26,7 @@ from eucad.common.db import Database
 from eucad.testing.fakecluster import FakeCluster
 
 from tests.clc import helpers
+from tests.listening import patchEnv
 
 
 class ClientsTestCase(unittest.TestCase):
@@ -40,7 +41,7 @@ class ClientsTestCase(unittest.TestCase):
                     "AWS_EC2_METADATA_DISABLED": "true", "PATH": os.environ["PATH"]}
         for key in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                     "AWS_EC2_METADATA_DISABLED"):
-            self.patchEnv(key, self.env[key])
+            patchEnv(self, key, self.env[key])
         self.db = Database("sqlite:///" + os.path.join(home, "clc.db"))
         self.db.startService()
         self.addCleanup(self.db.stopService)
@@ -62,17 +63,6 @@ class ClientsTestCase(unittest.TestCase):
         watcher = ClusterWatcher(poller)
         watcher.startService()
         self.addCleanup(watcher.stopService)
-
-    def patchEnv(self, key, value):
-        old = os.environ.get(key)
-        os.environ[key] = value
-
-        def restore():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-        self.addCleanup(restore)
 
     def client(self):
         session = boto3.session.Session(aws_access_key_id=self.keys[0],

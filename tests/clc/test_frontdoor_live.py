@@ -33,6 +33,7 @@ from eucad.walrus.body import BodySpool
 
 from tests.clc import helpers
 from tests.walrus.test_post import BOUNDARY, form
+from tests.listening import listenClosingConnections, patchEnv
 
 BIG = 20 * 1024 * 1024
 
@@ -52,9 +53,9 @@ class SharedPortTestCase(unittest.TestCase):
                     "AWS_EC2_METADATA_DISABLED": "true", "PATH": os.environ["PATH"]}
         for key in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                     "AWS_EC2_METADATA_DISABLED"):
-            self.patchEnv(key, self.env[key])
+            patchEnv(self, key, self.env[key])
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE"):
-            self.patchEnv(key, None)
+            patchEnv(self, key, None)
         self.db = Database("sqlite:///" + os.path.join(home, "eucalyptus.db"))
         self.db.startService()
         self.addCleanup(self.db.stopService)
@@ -86,45 +87,15 @@ class SharedPortTestCase(unittest.TestCase):
                 watch(spool)
             return spool
         site.walrusSpoolFactory = recordSpool
-        channels = []
-        buildProtocol = site.buildProtocol
-
-        def tracked(addr):
-            channel = buildProtocol(addr)
-            channels.append(channel)
-            return channel
-        site.buildProtocol = tracked
-        port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        port = listenClosingConnections(self, site)
         self.root = "http://127.0.0.1:%d" % (port.getHost().port,)
         self.cloud.endpoint = self.root + "/services/Eucalyptus"
-
-        def closeAll():
-            # Clients keep connections alive after a test; end them here.
-            for channel in channels:
-                if channel.transport is not None:
-                    channel.transport.abortConnection()
-            return port.stopListening()
-        self.addCleanup(closeAll)
         poller = ClusterPoller(self.cloud, interval=0.2)
         poller.startService()
         self.addCleanup(poller.stopService)
         watcher = ClusterWatcher(poller)
         watcher.startService()
         self.addCleanup(watcher.stopService)
-
-    def patchEnv(self, key, value):
-        old = os.environ.get(key)
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-        def restore():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-        self.addCleanup(restore)
 
     def session(self):
         return boto3.session.Session(aws_access_key_id=self.keys[0],

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, threads
 from twisted.trial.unittest import SkipTest
 
 from eucad.common import accounts
@@ -19,6 +19,7 @@ from eucad.common.config import EucaConf
 from eucad.common.db import Database
 from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
 from eucad.walrus.service import makeSite
+from tests.listening import listenClosingConnections
 
 #: Variables of the test machine that would point clients at other CAs or
 #: credentials; the clients talk plain HTTP to 127.0.0.1 only.
@@ -50,23 +51,7 @@ class LiveWalrus:
         startup.startService()
         yield startup.swept
         site = makeSite(self.walrus)
-        channels = []
-        buildProtocol = site.buildProtocol
-
-        def tracked(addr):
-            channel = buildProtocol(addr)
-            channels.append(channel)
-            return channel
-        site.buildProtocol = tracked
-        self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
-
-        def closeAll():
-            # Clients keep connections alive after a test; end them here.
-            for channel in channels:
-                if channel.transport is not None:
-                    channel.transport.abortConnection()
-            return self.port.stopListening()
-        self.testcase.addCleanup(closeAll)
+        self.port = listenClosingConnections(self.testcase, site)
         self.endpoint = "http://127.0.0.1:%d" % (self.port.getHost().port,)
 
         def users(session):
