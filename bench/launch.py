@@ -59,6 +59,7 @@ from twisted.python.failure import Failure
 from eucad.cc.dhcpd import READY_MARKER, DhcpdConfig, DhcpHost, DhcpSubnet
 from eucad.common.config import Layout
 from eucad.lab import testimage
+from eucad.common.polling import PollTimeout, pollUntil
 from eucad.lab.allinone import AllInOne, freeBasePort
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.instancefiles import InstanceDisks
@@ -164,13 +165,10 @@ def say(message):
 
 def waitFor(what, check, timeout, interval=0.2):
     """Call ``check`` until it returns something true; BenchError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise BenchError("timed out after %ss waiting for %s" % (timeout, what))
+    try:
+        return pollUntil(what, check, timeout, interval)
+    except PollTimeout as e:
+        raise BenchError(str(e))
 
 
 def wallToMonotonic():

@@ -24,6 +24,7 @@ import time
 from eucad.common.config import EucaConf, Layout
 from eucad.common.daemon import fail
 from eucad.common.pids import pidAlive
+from eucad.common.polling import PollTimeout, pollUntil
 
 #: (conf key, plugin short name) in start order; stop goes the other way.
 COMPONENTS = (
@@ -101,13 +102,12 @@ class TwistdDaemon:
         if result.returncode != 0:
             raise ControlError("%s did not start: %s" % (
                 self.plugin, result.stdout.strip()[-2000:]))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pid() is not None:
-                return True
-            time.sleep(0.05)
-        raise ControlError("%s wrote no PID file in %ss (see %s)" % (
-            self.plugin, timeout, self.twistdLog))
+        try:
+            pollUntil("a PID file", self.pid, timeout, 0.05)
+        except PollTimeout:
+            raise ControlError("%s wrote no PID file in %ss (see %s)" % (
+                self.plugin, timeout, self.twistdLog))
+        return True
 
     def stop(self, timeout=30):
         """SIGTERM, then SIGKILL after ``timeout``; False if it was not running."""

@@ -26,6 +26,7 @@ import time
 from eucad.common import control
 from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import Layout
+from eucad.common.polling import PollTimeout, pollUntil
 from eucad.lab import testimage
 from eucad.lab.topology import Lab
 
@@ -50,21 +51,26 @@ def _run(argv, **kwargs):
     return result
 
 
+class _NotYet(Exception):
+    """Wraps what a check raised while the thing it waits for is not up yet."""
+
+
 def _waitFor(what, check, timeout, interval=0.2):
-    """Call ``check`` until it returns a true value or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """
+    Call ``check`` until it returns a true value or ``timeout`` passes; its
+    errors mean "not up yet", except AllInOneError, which ends the wait.
+    """
+    def attempt():
         try:
-            result = check()
-            if result:
-                return result
+            return check()
         except AllInOneError:
             raise
-        except Exception as e:  # the thing is not up yet: say why at the end
-            last = e
-        time.sleep(interval)
-    raise AllInOneError("timed out after %ss waiting for %s (%s)" % (timeout, what, last))
+        except Exception as e:
+            raise _NotYet(e)
+    try:
+        return pollUntil(what, attempt, timeout, interval, tolerate=(_NotYet,))
+    except PollTimeout as e:
+        raise AllInOneError(str(e))
 
 
 def _portOpen(port):

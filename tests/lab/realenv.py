@@ -4,7 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+
+from eucad.common.polling import PollTimeout, pollUntil
 
 from twisted.trial import unittest
 
@@ -34,13 +35,10 @@ def uniqueName(prefix):
 
 def waitFor(what, predicate, timeout, interval=0.1):
     """Poll ``predicate`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+    try:
+        return pollUntil(what, predicate, timeout, interval)
+    except PollTimeout as e:
+        raise AssertionError(str(e))
 
 
 def httpGet(netns, url, timeout=2.0):
