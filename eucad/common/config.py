@@ -115,11 +115,6 @@ class EucaConf:
             lines = []
         return cls(path, lines)
 
-    @classmethod
-    def forPrefix(cls, prefix):
-        """The configuration of the install rooted at ``prefix``."""
-        return cls.load(os.path.join(prefix, CONF_RELATIVE_PATH))
-
     def _find(self, key):
         """Index of the last line assigning ``key`` (the shell's winner)."""
         found = None

@@ -27,11 +27,6 @@ def checkBucketName(name):
     return name
 
 
-def isDnsBucketName(name):
-    """Whether ``name`` can be the first label(s) of a virtual-host name."""
-    return bool(re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name)) and not _IP_SHAPED.match(name)
-
-
 def checkKey(key):
     """Raise unless ``key`` (str) is a storable object key."""
     if not key:
