@@ -1,68 +1,81 @@
-"""``twistd eucalyptus-clc``: the cloud controller's service tree.
+"""``eucalyptus-clc``'s cloud controller services, and the CLC served alone.
 
-Children start in this order: logging, the database, one link per cluster,
-start-up recovery, the cluster poller and its watcher (long polls that bring
-a poll as soon as a cluster changes), and the EC2 Query API on
-CLOUD_LISTEN:CLOUD_PORT.  The API listens from the start but answers 503
-ServiceUnavailable until recovery is done.  Nothing here opens files or
-sockets; the services do when they start.
+``buildCloud`` adds the CLC's services to a daemon's tree, in start order:
+the database, one link per cluster, start-up recovery, the cluster poller
+and its watcher (long polls that bring a poll as soon as a cluster
+changes).  ``makeService`` is the CLC with its port to itself: those, then
+the EC2 Query API where ``--port`` says (a strports description), by
+default on CLOUD_LISTEN:CLOUD_PORT.  The API listens from the start but
+answers 503 ServiceUnavailable until recovery is done.  Nothing here opens
+files or sockets; the services do when they start.
 
-When Walrus shares the CLC's port (``control.walrusSharesCloudPort``: the
-defaults put both at 8773), Walrus is built here too, over the same
-database: its I/O threads and bukkits sweep come before the port, which
-then serves EC2 and S3 together (``eucad.clc.frontdoor``).
+The ``eucalyptus-clc`` daemon itself is ``eucad.frontend.tap``: it serves
+Walrus too when Walrus shares the CLC's port, and this tree otherwise.
 """
 
-from twisted.application import internet
 from twisted.web import server
 
-from eucad.clc import frontdoor
 from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
 from eucad.clc.clusterlinks import clusterLink
 from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
-from eucad.common.control import walrusSharesCloudPort
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.db import Database
-from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
+from eucad.common.listening import listeningService, portOption
+
+#: The conf keys of the EC2 API's default listener.
+PORT_KEYS = ("CLOUD_PORT", "CLOUD_LISTEN")
 
 
 class Options(DaemonOptions):
     """Options of the cloud controller; the rest is in eucalyptus.conf."""
 
-    synopsis = "[--prefix=DIR]"
+    synopsis = "[--prefix=DIR] [--port=STRPORT]"
+    optParameters = [portOption(*PORT_KEYS)]
 
 
-def makeService(options, reactor=None):
+class CloudParts:
+    """What the web side of a CLC is built from: the Cloud and its start-up."""
+
+    def __init__(self, cloud, startup, database):
+        self.cloud = cloud
+        self.startup = startup
+        self.database = database
+
+
+def buildCloud(options, parent, reactor=None):
+    """Add the CLC's services (database to cluster watcher) to ``parent``."""
     if reactor is None:
         from twisted.internet import reactor
     conf, layout = options.conf, options.layout
-    root = makeDaemonService(options, "cloud-output.log")
     db = Database(databaseUrl(conf, layout), reactor=reactor)
-    db.setServiceParent(root)
+    db.setServiceParent(parent)
     entries = []
     for name, host, port in parseClusters(conf.get("CLUSTERS")):
         link = clusterLink(layout, host, port, reactor=reactor)
-        link.setServiceParent(root)
+        link.setServiceParent(parent)
         entries.append(ClusterEntry(name, host, port, link))
     cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf))
     startup = CloudStartup(cloud)
-    startup.setServiceParent(root)
+    startup.setServiceParent(parent)
     poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))
-    poller.setServiceParent(root)
-    ClusterWatcher(poller).setServiceParent(root)
-    if walrusSharesCloudPort(conf):
-        io = IoPool(int(conf.get("WALRUS_IO_THREADS")), reactor=reactor)
-        io.setServiceParent(root)
-        walrus = buildWalrus(db, layout.bukkits, conf, io.run)
-        StoreStartup(walrus.store).setServiceParent(root)
-        site = frontdoor.makeSharedSite(cloud, walrus, isReady=startup.isReady)
-        root.walrus = walrus
-    else:
-        site = server.Site(makeRootResource(Ec2Resource(cloud, isReady=startup.isReady)))
-    web = internet.TCPServer(int(conf.get("CLOUD_PORT")), site,
-                             interface=conf.get("CLOUD_LISTEN"), reactor=reactor)
-    web.setServiceParent(root)
+    poller.setServiceParent(parent)
+    ClusterWatcher(poller).setServiceParent(parent)
+    return CloudParts(cloud, startup, db)
+
+
+def makeEc2Site(parts):
+    """The Site of a CLC alone on its port: EC2 at ``/`` and ``/services/Eucalyptus``."""
+    return server.Site(makeRootResource(Ec2Resource(parts.cloud,
+                                                    isReady=parts.startup.isReady)))
+
+
+def makeService(options, reactor=None):
+    """The CLC alone: its services, and the EC2 API on its port."""
+    root = makeDaemonService(options, "cloud-output.log")
+    parts = buildCloud(options, root, reactor)
+    listeningService(options, *PORT_KEYS, makeEc2Site(parts),
+                     reactor=reactor).setServiceParent(root)
     return root

@@ -10,8 +10,8 @@ file is that very daemon (its plugin and prefix on its command line).
 
 When the CLC and Walrus are both enabled on one port and address (the
 defaults put both at 8773), ``eucalyptus-clc`` serves Walrus in its own
-process (``walrusSharesCloudPort``): no separate walrus daemon is started,
-and ``status`` says where Walrus is served.
+process (``eucad.common.components``): no separate walrus daemon is
+started, and ``status`` says where Walrus is served.
 """
 
 import argparse
@@ -21,36 +21,11 @@ import subprocess
 import sys
 import time
 
+from eucad.common.components import COMPONENTS, servedBy
 from eucad.common.config import EucaConf, Layout
 from eucad.common.daemon import fail
 from eucad.common.pids import pidAlive
 from eucad.common.polling import PollTimeout, pollUntil
-
-#: (conf key, plugin short name) in start order; stop goes the other way.
-COMPONENTS = (
-    ("ENABLE_WALRUS", "walrus"),
-    ("ENABLE_CLOUD", "clc"),
-    ("ENABLE_CC", "cc"),
-    ("ENABLE_NC", "nc"),
-)
-
-
-def walrusSharesCloudPort(conf):
-    """
-    Whether this host's CLC serves Walrus in its own process: both are
-    enabled, and WALRUS_PORT and WALRUS_LISTEN equal CLOUD_PORT and
-    CLOUD_LISTEN.  Otherwise Walrus is its own daemon on its own port.
-
-    The CLC's tap (what to serve), Walrus's tap (refusing to start) and
-    ``daemonsFor`` (what to start) all ask this one question.
-    """
-    if not (conf.getBool("ENABLE_CLOUD") and conf.getBool("ENABLE_WALRUS")):
-        return False
-    try:
-        samePort = int(conf.get("WALRUS_PORT")) == int(conf.get("CLOUD_PORT"))
-    except ValueError:
-        return False
-    return samePort and conf.get("WALRUS_LISTEN").strip() == conf.get("CLOUD_LISTEN").strip()
 
 
 class ControlError(Exception):
@@ -142,13 +117,6 @@ def daemonsFor(prefix, onlyEnabled=True):
             layout.path("var", "run", "eucalyptus", name + ".pid"),
             layout.log(name + "-twistd.log")))
     return found
-
-
-def servedBy(conf, name):
-    """The daemon that serves component ``name`` in its own process, or None."""
-    if name == "walrus" and walrusSharesCloudPort(conf):
-        return "eucalyptus-clc"
-    return None
 
 
 def main(argv=None):

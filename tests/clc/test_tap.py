@@ -2,7 +2,6 @@
 
 import os
 
-from twisted.application import internet
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
@@ -13,6 +12,7 @@ from eucad.common.config import EucaConf
 from eucad.common.daemon import LoggingService
 from eucad.common.db import Database
 from eucad.common.interfaces import ICluster
+from eucad.common.listening import ListeningService
 from eucad.common.pblink import LinkClient
 
 
@@ -42,7 +42,7 @@ class TapTests(unittest.TestCase):
         kinds = [type(child) for child in children]
         self.assertEqual(kinds, [LoggingService, Database, LinkClient, LinkClient,
                                  CloudStartup, ClusterPoller, ClusterWatcher,
-                                 internet.TCPServer])
+                                 ListeningService])
         self.assertTrue(ICluster.providedBy(children[2]))
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)
@@ -54,8 +54,8 @@ class TapTests(unittest.TestCase):
         options = self.makeOptions(CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1")
         children = list(tap.makeService(options))
         startup = [c for c in children if isinstance(c, CloudStartup)][0]
-        web = [c for c in children if isinstance(c, internet.TCPServer)][0]
-        site = web.args[1]
+        web = [c for c in children if isinstance(c, ListeningService)][0]
+        site = web.factory
         ec2 = site.resource.children[b"services"].children[b"Eucalyptus"]
         self.assertFalse(ec2.isReady())
         startup.recovered = True
@@ -78,8 +78,8 @@ class TapTests(unittest.TestCase):
         try:
             startup = [c for c in root if isinstance(c, CloudStartup)][0]
             yield startup.ready
-            web = [c for c in root if isinstance(c, internet.TCPServer)][0]
-            self.assertGreater(web._port.getHost().port, 0)
+            web = [c for c in root if isinstance(c, ListeningService)][0]
+            self.assertGreater(web.port.getHost().port, 0)
             from eucad.clc.vmtypes import listVmTypes
             db = [c for c in root if isinstance(c, Database)][0]
             types = yield db.run(listVmTypes)

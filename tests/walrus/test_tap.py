@@ -2,11 +2,11 @@
 
 import os
 
-from twisted.application.internet import TCPServer
 from twisted.trial import unittest
 
 from eucad.common.config import EucaConf
 from eucad.common.db import Database
+from eucad.common.listening import ListeningService
 from eucad.walrus import tap
 from eucad.walrus.app import IoPool, StoreStartup, limitsFromConf
 
@@ -29,9 +29,9 @@ class TapTests(unittest.TestCase):
         before = sorted(os.listdir(prefix))
         root = tap.makeService(options)
         kinds = [type(child) for child in root]
-        self.assertEqual(kinds[1:], [Database, IoPool, StoreStartup, TCPServer])
+        self.assertEqual(kinds[1:], [Database, IoPool, StoreStartup, ListeningService])
         server = list(root)[-1]
-        self.assertEqual((server.args[0], server.kwargs["interface"]), (18999, "127.0.0.1"))
+        self.assertEqual(server.description, "tcp:18999:interface=127.0.0.1")
         self.assertTrue(list(root)[1].url.endswith("var/lib/eucalyptus/db/eucalyptus.db"))
         self.assertEqual(sorted(os.listdir(prefix)), before)
         self.assertEqual(root.walrus.blobs.root,

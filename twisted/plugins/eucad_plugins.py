@@ -1,7 +1,7 @@
 """twistd plugins: one ServiceMaker per eucad daemon; the work is in eucad/<tier>/tap.py."""
 from twisted.application.service import ServiceMaker
 
-clc = ServiceMaker("eucad cloud controller", "eucad.clc.tap",
+clc = ServiceMaker("eucad cloud controller", "eucad.frontend.tap",
                    "EC2 Query API, users, images, scheduling", "eucalyptus-clc")
 walrus = ServiceMaker("eucad Walrus", "eucad.walrus.tap",
                       "S3-compatible storage and image bundles", "eucalyptus-walrus")

@@ -5,7 +5,7 @@ the signature (``auth``), runs the action (``dispatch``) and answers with
 ``render``'s XML; every failure, expected or not, becomes an EC2 error answer
 here.  ``makeRootResource`` mounts it at ``/services/Eucalyptus`` and ``/``
 when the CLC has its port to itself; when Walrus shares the port,
-``eucad.clc.frontdoor`` mounts it instead and uses ``isEc2Request`` to tell
+``eucad.frontend.frontdoor`` mounts it instead and uses ``isEc2Request`` to tell
 EC2 requests at the shared root from S3 ones.
 """
 
@@ -102,7 +102,7 @@ def isEc2Request(request):
 
     The scope is parsed, not searched for: an S3 key may well contain the
     text ``/ec2/aws4_request``.  EC2 form posts carry ``Action`` in their
-    body, which only the caller can read (``eucad.clc.frontdoor``).
+    body, which only the caller can read (``eucad.frontend.frontdoor``).
     """
     if b"Action" in (request.args or {}):
         return True
@@ -139,7 +139,7 @@ class Ec2Resource(Resource):
         (bytes, or a Deferred of them), raising CloudError when it is larger
         than ``maxBody``.  Default: ``readContent``, twisted.web's content
         file; a Site shared with Walrus receives bodies differently and
-        passes its own (``eucad.clc.frontdoor.readBody``).
+        passes its own (``eucad.frontend.frontdoor.readBody``).
     """
 
     isLeaf = True

@@ -1,6 +1,6 @@
 """The shared EC2+S3 root, in memory: which service answers which request.
 
-The Site is the one ``eucad.clc.frontdoor.makeSharedSite`` builds, over a
+The Site is the one ``eucad.frontend.frontdoor.makeSharedSite`` builds, over a
 real Cloud (FakeCluster) and a real Walrus sharing one SQLite database whose
 work, like Walrus's file work, runs in the calling thread.  Raw HTTP goes
 through the Site's own channel (Walrus's request and body spool) on a
@@ -18,7 +18,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from eucad.clc import frontdoor
+from eucad.frontend import frontdoor
 from eucad.clc.api import resource as ec2resource
 from eucad.common.config import EucaConf
 from eucad.walrus import body as bodyModule

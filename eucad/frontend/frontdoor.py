@@ -1,9 +1,9 @@
-"""One port for EC2 and S3: the root the CLC serves when Walrus shares its port.
+"""One port for EC2 and S3: the Site the CLC's daemon serves when Walrus shares its port.
 
 eucalyptus.conf's defaults put both CLOUD_PORT and WALRUS_PORT at 8773, as
 Eucalyptus did.  Two daemons cannot both listen there, so when a host runs
 the CLC and Walrus on the same port and address
-(``eucad.common.control.walrusSharesCloudPort``) the CLC's daemon builds
+(``eucad.common.components.walrusSharesCloudPort``) the CLC's daemon builds
 Walrus too and serves one Site (DESIGN.md, "Ports and endpoints"):
 
 - ``/services/Eucalyptus`` is EC2, ``/services/Walrus`` is S3;
@@ -21,7 +21,7 @@ are PUTs or multipart/form-data POSTs and go to Walrus untouched.  Each
 side keeps its own error format.  As with Walrus alone, ``/services/...``
 shadows a bucket named ``services``.
 
-``eucad.clc.tap`` builds this Site when that decision says so.
+``eucad.frontend.tap`` builds this Site when that decision says so.
 """
 
 from urllib.parse import parse_qsl

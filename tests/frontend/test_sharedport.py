@@ -15,19 +15,19 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import boto3
 from botocore.config import Config
-from twisted.application import internet
 from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 from twisted.web.server import Site
 
-from eucad.clc import frontdoor, tap
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
-from eucad.common import control, euca_conf
+from eucad.common import components, control, euca_conf
 from eucad.common.config import EucaConf, Layout
 from eucad.common.daemon import LoggingService
 from eucad.common.db import Database
+from eucad.common.listening import ListeningService
 from eucad.common.pids import pidAlive
+from eucad.frontend import frontdoor, tap
 from eucad.walrus import tap as walrusTap
 from eucad.walrus.app import IoPool, StoreStartup
 from eucad.walrus.service import WalrusResource
@@ -66,21 +66,21 @@ class DecisionTests(unittest.TestCase):
 
     def test_sharedWhenBothEnabledOnOnePortAndAddress(self):
         """Both enabled, the same port and address: Walrus lives in the CLC."""
-        self.assertTrue(control.walrusSharesCloudPort(self.conf()))
+        self.assertTrue(components.walrusSharesCloudPort(self.conf()))
 
     def test_defaultsShare(self):
         """The shipped defaults (8773 and 0.0.0.0 for both) share once both are enabled."""
         conf = EucaConf(self.mktemp())
         conf.set("ENABLE_CLOUD", "Y")
         conf.set("ENABLE_WALRUS", "Y")
-        self.assertTrue(control.walrusSharesCloudPort(conf))
+        self.assertTrue(components.walrusSharesCloudPort(conf))
 
     def test_apart(self):
         """Another port, another address, or either component off: two daemons."""
         for settings in ({"WALRUS_PORT": "8779"}, {"WALRUS_LISTEN": "127.0.0.2"},
                          {"ENABLE_WALRUS": "N"}, {"ENABLE_CLOUD": "N"},
                          {"WALRUS_PORT": "not-a-port"}):
-            self.assertFalse(control.walrusSharesCloudPort(self.conf(**settings)), settings)
+            self.assertFalse(components.walrusSharesCloudPort(self.conf(**settings)), settings)
 
 
 class ClcTapTests(unittest.TestCase):
@@ -101,10 +101,10 @@ class ClcTapTests(unittest.TestCase):
         children = list(root)
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, CloudStartup, ClusterPoller,
-                          ClusterWatcher, IoPool, StoreStartup, internet.TCPServer])
+                          ClusterWatcher, IoPool, StoreStartup, ListeningService])
         web = children[-1]
-        self.assertEqual((web.args[0], web.kwargs["interface"]), (0, "127.0.0.1"))
-        site = web.args[1]
+        self.assertEqual(web.description, "tcp:0:interface=127.0.0.1")
+        site = web.factory
         self.assertIsInstance(site.resource, frontdoor.SharedRoot)
         self.assertIsInstance(site.resource.s3, WalrusResource)
         self.assertIs(site.resource.s3.walrus, root.walrus)
@@ -120,7 +120,7 @@ class ClcTapTests(unittest.TestCase):
         """With WALRUS_PORT apart the CLC serves EC2 alone, as before."""
         root = tap.makeService(self.options(WALRUS_PORT="8779"))
         self.assertFalse(any(isinstance(c, (IoPool, StoreStartup)) for c in root))
-        site = list(root)[-1].args[1]
+        site = list(root)[-1].factory
         self.assertNotIsInstance(site.resource, frontdoor.SharedRoot)
         self.assertIs(site.requestFactory, Site.requestFactory)
 
@@ -167,7 +167,7 @@ class WalrusTapTests(unittest.TestCase):
         """With its own port, or the CLC not enabled here, Walrus builds its daemon as before."""
         for settings in ({"WALRUS_PORT": "8779"}, {"ENABLE_CLOUD": "N"}):
             root = walrusTap.makeService(self.options(**settings))
-            self.assertIsInstance(list(root)[-1], internet.TCPServer)
+            self.assertIsInstance(list(root)[-1], ListeningService)
 
     def test_explicitPortOverrides(self):
         """--port names another listener, so there is nothing to refuse."""

@@ -1,7 +1,7 @@
 """boto3 and the AWS CLI, unmodified, against one port serving EC2 and S3.
 
 A CLC (FakeClusters) and a Walrus share one database and one Site
-(``eucad.clc.frontdoor.makeSharedSite``, as the CLC's daemon builds it when
+(``eucad.frontend.frontdoor.makeSharedSite``, as the CLC's daemon builds it when
 WALRUS_PORT equals CLOUD_PORT) listening on 127.0.0.1:0 inside the trial
 reactor; clients run in threads, so the reactor keeps serving them.
 """
@@ -18,7 +18,7 @@ from twisted.internet import defer, reactor, threads
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from eucad.clc import frontdoor
+from eucad.frontend import frontdoor
 from eucad.clc.clusters import ClusterSet
 from eucad.clc.cloud import Cloud
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
