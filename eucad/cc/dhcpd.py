@@ -27,6 +27,7 @@ from twisted.internet import defer, error, protocol, task, threads
 from twisted.logger import Logger
 
 from eucad.common import pids
+from eucad.common.logfiles import openPrivateLog
 from eucad.common.process import ProcessFailed
 
 log = Logger()
@@ -502,8 +503,7 @@ class DhcpdProcess(Service):
         if not self.errorLog or self._errorFile is not None:
             return
         try:
-            os.makedirs(os.path.dirname(self.errorLog), exist_ok=True)
-            self._errorFile = open(self.errorLog, "ab", buffering=0)
+            self._errorFile = openPrivateLog(self.errorLog, binary=True)
         except OSError as e:
             log.warn("cannot open {path}: {e}", path=self.errorLog, e=e)
 

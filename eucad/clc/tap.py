@@ -15,6 +15,7 @@ Walrus too when Walrus shares the CLC's port, and this tree otherwise.
 
 from twisted.web import server
 
+from eucad.clc.api.refusals import ec2Limits
 from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
 from eucad.clc.clusterlinks import clusterLink
@@ -23,6 +24,7 @@ from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.db import Database
+from eucad.common.httpguard import accessLogLine, guardSite
 from eucad.common.listening import listeningService, portOption
 
 #: The conf keys of the EC2 API's default listener.
@@ -66,10 +68,15 @@ def buildCloud(options, parent, reactor=None):
     return CloudParts(cloud, startup, db)
 
 
-def makeEc2Site(parts):
-    """The Site of a CLC alone on its port: EC2 at ``/`` and ``/services/Eucalyptus``."""
-    return server.Site(makeRootResource(Ec2Resource(parts.cloud,
-                                                    isReady=parts.startup.isReady)))
+def makeEc2Site(parts, limits=None):
+    """
+    The Site of a CLC alone on its port: EC2 at ``/`` and
+    ``/services/Eucalyptus``, under EC2's HTTP limits, logging requests
+    without their query strings (where SigV2 carries its signature).
+    """
+    root = makeRootResource(Ec2Resource(parts.cloud, isReady=parts.startup.isReady))
+    site = server.Site(root, logFormatter=accessLogLine)
+    return guardSite(site, limits or ec2Limits())
 
 
 def makeService(options, reactor=None):

@@ -24,6 +24,7 @@ import time
 from eucad.common.components import COMPONENTS, servedBy
 from eucad.common.config import EucaConf, Layout
 from eucad.common.daemon import fail
+from eucad.common.logfiles import ensurePrivateFile
 from eucad.common.pids import pidAlive
 from eucad.common.polling import PollTimeout, pollUntil
 
@@ -66,8 +67,10 @@ class TwistdDaemon:
         """Start unless running; wait until its PID file names it."""
         if self.pid() is not None:
             return False
-        for path in (self.pidFile, self.twistdLog):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(self.pidFile), exist_ok=True)
+        # twistd creates its log with the caller's umask, and keeps the mode
+        # of an existing one when it rotates: make it 0600 first.
+        ensurePrivateFile(self.twistdLog)
         if os.path.exists(self.pidFile):
             os.unlink(self.pidFile)
         result = subprocess.run(

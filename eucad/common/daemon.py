@@ -15,6 +15,7 @@ from twisted.logger import (FileLogObserver, FilteringLogObserver, LogLevel,
 from twisted.python import usage
 
 from eucad.common.config import EucaConf, Layout
+from eucad.common.logfiles import openPrivateLog
 
 
 class DaemonOptions(usage.Options):
@@ -35,8 +36,8 @@ class DaemonOptions(usage.Options):
 
 class LoggingService(Service):
     """
-    Sends the daemon's log events to ``var/log/eucalyptus/<name>`` from start
-    to stop, at the conf's LOGLEVEL or above.
+    Sends the daemon's log events to ``var/log/eucalyptus/<name>`` (0600)
+    from start to stop, at the conf's LOGLEVEL or above.
     """
 
     def __init__(self, path, level="INFO", publisher=None):
@@ -49,8 +50,7 @@ class LoggingService(Service):
 
     def startService(self):
         Service.startService(self)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.file = open(self.path, "a", encoding="utf-8", buffering=1)
+        self.file = openPrivateLog(self.path)
         predicate = LogLevelFilterPredicate(defaultLogLevel=self.level)
         self.observer = FilteringLogObserver(
             FileLogObserver(self.file, formatEventAsClassicLogText), [predicate])

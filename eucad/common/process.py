@@ -15,6 +15,8 @@ from twisted.internet import defer, error, protocol
 from twisted.internet import reactor as _defaultReactor
 from twisted.logger import Logger
 
+from eucad.common.logfiles import openPrivateLog
+
 log = Logger()
 
 
@@ -147,8 +149,7 @@ class ProcessRunner:
         # the page cache on the reactor thread, not an open and a close.
         try:
             if self._errorFile is None:
-                os.makedirs(os.path.dirname(self.errorLog), exist_ok=True)
-                self._errorFile = open(self.errorLog, "ab", buffering=0)
+                self._errorFile = openPrivateLog(self.errorLog, binary=True)
             err = result.err if result.err.endswith(b"\n") else result.err + b"\n"
             self._errorFile.write(("[%s] %s (exit %s)\n" % (
                 time.strftime("%Y-%m-%d %H:%M:%S"), " ".join(result.argv),

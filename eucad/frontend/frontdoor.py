@@ -16,8 +16,9 @@ bodies stream to disk as they arrive and ``x-amz-*`` header names keep
 S3's case.  EC2 requests then carry a Walrus body spool as their content;
 ``readBody`` reads EC2's small bodies from it.  Only a POST whose body is a
 URL-encoded form (EC2's shape) is ever read here to look for ``Action``, and
-only up to EC2's body limit (a larger form is S3's to refuse): S3 uploads
-are PUTs or multipart/form-data POSTs and go to Walrus untouched.  Each
+only up to EC2's body limit (the HTTP guard refuses a larger one from its
+Content-Length with EC2's error, before reading it): S3 uploads are PUTs or
+multipart/form-data POSTs and go to Walrus untouched.  Each
 side keeps its own error format.  As with Walrus alone, ``/services/...``
 shadows a bucket named ``services``.
 
@@ -32,11 +33,14 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from eucad.clc.api.resource import (MAX_BODY_BYTES, Ec2Resource, isEc2Request,
+from eucad.clc.api.refusals import ec2Answer
+from eucad.clc.api.resource import (FORM_TYPE, MAX_BODY_BYTES, Ec2Resource, isEc2Request,
                                     isFormPost, readContent)
 from eucad.common.errors import CloudError
+from eucad.common.httpguard import RequestLimits, accessLogLine, guardSite
 from eucad.walrus.body import SPOOLS
 from eucad.walrus.errors import S3Error
+from eucad.walrus.refusals import s3Answer
 from eucad.walrus.service import WalrusResource
 from eucad.walrus.wire import configureSite
 
@@ -164,14 +168,60 @@ class SharedRoot(Resource):
             log.failure("Choosing EC2 or S3 for {uri} failed", failure, uri=request.uri)
 
 
-def makeSharedSite(cloud, walrus, isReady=None):
+def isEc2Target(target):
+    """
+    Whether a request target is EC2's from the target alone (for answers
+    given before the headers are complete): under ``/services/Eucalyptus``,
+    or elsewhere but for ``/services/Walrus`` with an ``Action`` parameter.
+    """
+    path, _, query = target.partition(b"?")
+    if _under(path, EC2_PATH):
+        return True
+    if _under(path, S3_PATH):
+        return False
+    return any(pair.partition(b"=")[0] == b"Action" for pair in query.split(b"&"))
+
+
+def mayBeEc2(method, target, headers):
+    """
+    Whether a request may be EC2's from its line and headers (None before
+    they are complete): an EC2 target, or, outside ``/services/Walrus``, a
+    URL-encoded form post, which S3 never sends.
+    """
+    if isEc2Target(target):
+        return True
+    if headers is None or _under(target.partition(b"?")[0], S3_PATH):
+        return False
+    contentType = (headers.getRawHeaders(b"content-type") or [b""])[0]
+    return method == b"POST" and contentType.split(b";")[0].strip().lower() == FORM_TYPE
+
+
+def sharedAnswer(method, target, headers, refusal):
+    """A refusal in EC2's format for what may be EC2's, in S3's otherwise."""
+    answer = ec2Answer if mayBeEc2(method, target, headers) else s3Answer
+    return answer(method, target, headers, refusal)
+
+
+def sharedBodyLimit(method, target, headers):
+    """EC2's body limit for what may be EC2; none for S3, which streams its bodies."""
+    return MAX_BODY_BYTES if mayBeEc2(method, target, headers) else None
+
+
+def sharedLimits(clock=None):
+    """The HTTP limits of the shared Site."""
+    return RequestLimits(answer=sharedAnswer, bodyLimit=sharedBodyLimit, clock=clock)
+
+
+def makeSharedSite(cloud, walrus, isReady=None, limits=None):
     """
     The Site of a CLC that serves Walrus too: EC2 over ``cloud`` (answering
-    503 until ``isReady()``), S3 over ``walrus``, Walrus's body spooling.
-    The Site is twisted's own, so requests are logged as the CLC's are.
+    503 until ``isReady()``), S3 over ``walrus``, Walrus's body spooling,
+    under ``limits`` (default ``sharedLimits()``).  Requests are logged as
+    the CLC's are, without their query strings.
     """
     options = {"readBody": readBody}
     if isReady is not None:
         options["isReady"] = isReady
     root = SharedRoot(Ec2Resource(cloud, **options), WalrusResource(walrus))
-    return configureSite(Site(root), walrus.spoolFactory)
+    site = configureSite(Site(root, logFormatter=accessLogLine), walrus.spoolFactory)
+    return guardSite(site, limits or sharedLimits())

@@ -5,8 +5,9 @@ The service tree, started in order and stopped in reverse: the log file
 under ``var/lib/eucalyptus/db``), then ``buildWalrusServices``: the I/O
 threads and the bukkits directory's start-up sweep; last the S3 port, where
 ``--port`` says (a strports description), by default
-``WALRUS_LISTEN``:``WALRUS_PORT``.  It logs a line per request only at
-LOGLEVEL DEBUG.
+``WALRUS_LISTEN``:``WALRUS_PORT``, under the HTTP guard's limits
+(``eucad.walrus.refusals``).  It logs a line per request, without its query
+string, only at LOGLEVEL DEBUG.
 
 When this host's CLC is enabled on the very same port and address (the
 defaults: both at 8773), the CLC's daemon serves Walrus itself
@@ -18,8 +19,10 @@ later to bind the port.
 from eucad.common import daemon
 from eucad.common.components import walrusSharesCloudPort
 from eucad.common.db import Database, defaultUrl
+from eucad.common.httpguard import guardSite
 from eucad.common.listening import listeningService, portOption
 from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
+from eucad.walrus.refusals import s3Limits
 from eucad.walrus.service import makeSite
 
 #: The conf keys of Walrus's default listener.
@@ -54,7 +57,8 @@ def makeService(options, reactor=None):
     database = Database(conf.get("DB_URL") or defaultUrl(options.layout))
     database.setServiceParent(root)
     walrus = buildWalrusServices(options, root, database, reactor)
-    site = makeSite(walrus, accessLog=conf.get("LOGLEVEL").upper() == "DEBUG")
+    site = guardSite(makeSite(walrus, accessLog=conf.get("LOGLEVEL").upper() == "DEBUG"),
+                     s3Limits())
     listeningService(options, *PORT_KEYS, site, reactor=reactor).setServiceParent(root)
     root.walrus = walrus
     return root

@@ -28,6 +28,8 @@ owner's logging.
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
 
+from eucad.common.httpguard import accessLogLine
+
 #: Bodies above this size are read in LARGE_READ pieces.
 LARGE_BODY = 1024 * 1024
 LARGE_READ = 1024 * 1024
@@ -116,7 +118,7 @@ class WalrusSite(Site):
 
 
 def makeSite(resource, spoolFactory, accessLog=False):
-    site = WalrusSite(resource)
+    site = WalrusSite(resource, logFormatter=accessLogLine)  # no query strings
     site.displayTracebacks = False
     site.accessLog = accessLog
     return configureSite(site, spoolFactory)
