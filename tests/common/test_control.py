@@ -48,6 +48,8 @@ class ControlTests(unittest.TestCase):
             daemon = control.daemonsFor(self.prefix)[0]
             pid = daemon.pid()
             self.assertIsNotNone(pid)
+            # twistd's own log is created 0600 (it would follow our umask).
+            self.assertEqual(os.stat(daemon.twistdLog).st_mode & 0o777, 0o600)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 try:

@@ -276,12 +276,13 @@ class RealDaemonTests(unittest.TestCase):
                 finally:
                     self.stop(walrus)
                 stillServing = s3.list_objects_v2(Bucket="daemon")["KeyCount"]
+                signedGets = self.signedGets(root, s3)
             finally:
                 self.stop(clc)
-            return regions, zones, body, walrus.returncode, walrusErr, stillServing
+            return regions, zones, body, walrus.returncode, walrusErr, stillServing, signedGets
 
         def check(result):
-            regions, zones, body, walrusCode, walrusErr, stillServing = result
+            regions, zones, body, walrusCode, walrusErr, stillServing, signedGets = result
             self.assertEqual([r["RegionName"] for r in regions], ["eucalyptus"])
             self.assertEqual(regions[0]["Endpoint"],
                              "http://127.0.0.1:%d/services/Eucalyptus" % (self.port,))
@@ -292,7 +293,43 @@ class RealDaemonTests(unittest.TestCase):
                 "Walrus is served by the cloud controller on port %d: "
                 "WALRUS_PORT equals CLOUD_PORT" % (self.port,)])
             self.assertEqual(stillServing, 1)
+            self.assertEqual(signedGets, (200, b"from the real daemon"))
+            self.assertLogsPrivateAndUnsigned()
         return threads.deferToThread(scenario).addCallback(check)
+
+    def signedGets(self, root, s3):
+        """A SigV2 EC2 GET and a presigned S3 GET: signatures in their query strings."""
+        import urllib.request
+
+        from tests.clc.helpers import signV2
+        url, _ = signV2(self.keys, {"Action": "DescribeRegions", "Version": "2016-11-15"},
+                        url=root + "/services/Eucalyptus", method="GET")
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            ec2Status = answer.status
+        presigned = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": "daemon", "Key": "k"}, ExpiresIn=600)
+        with urllib.request.urlopen(presigned, timeout=30) as answer:
+            data = answer.read()
+        return ec2Status, data
+
+    def assertLogsPrivateAndUnsigned(self):
+        """The daemon's logs are 0600 and hold no signature from a request's query."""
+        logs = Layout(self.prefix).logs
+        names = sorted(os.listdir(logs))
+        self.assertIn("cloud-output.log", names)
+        for name in names:
+            path = os.path.join(logs, name)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, name)
+        texts = []
+        for path in [os.path.join(logs, n) for n in names] + [
+                os.path.join(self.prefix, "eucalyptus-clc-twistd.log")]:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                texts.append(f.read())
+        everything = "\n".join(texts)
+        self.assertIn('"GET /services/Eucalyptus HTTP/1.1" 200', everything)
+        self.assertIn('"GET /daemon/k HTTP/1.1" 200', everything)
+        for secret in ("Signature=", "X-Amz-Signature", "X-Amz-Credential", "AWSAccessKeyId"):
+            self.assertNotIn(secret, everything)
 
 
 def waitUntilReady(ec2, seconds=30):
