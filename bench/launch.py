@@ -60,7 +60,7 @@ from eucad.cc.dhcpd import READY_MARKER, DhcpdConfig, DhcpHost, DhcpSubnet
 from eucad.common.config import Layout
 from eucad.lab import testimage
 from eucad.common.polling import PollTimeout, pollUntil
-from eucad.lab.allinone import AllInOne, freeBasePort
+from eucad.lab.allinone import CloudMismatch, freeBasePort, openCloud
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.instancefiles import InstanceDisks
 
@@ -723,12 +723,15 @@ def parseArguments(argv):
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each (5)")
     parser.add_argument("--dir", default=os.path.join(REPOSITORY, "build", "bench-launch"),
                         help="the cloud's install and the bench's files (kept)")
-    parser.add_argument("--name", default="bench", help="lab name (namespace prefix)")
+    parser.add_argument("--name", default=None,
+                        help="lab name (namespace prefix; a new --dir: bench)")
     parser.add_argument("--port", type=int, default=None,
-                        help="the CLC's port (default: a free run of ports)")
-    parser.add_argument("--subnet", default="10.81.0.0/24", help="the lab's private network")
-    parser.add_argument("--nodes", type=int, default=1,
-                        help="nodes in the lab (1: eucad and the reference share the node)")
+                        help="the CLC's port (a new --dir: a free run of ports)")
+    parser.add_argument("--subnet", default=None,
+                        help="the lab's private network (a new --dir: 10.81.0.0/24)")
+    parser.add_argument("--nodes", type=int, default=None,
+                        help="nodes in the lab (a new --dir: 1, eucad and the reference "
+                             "share the node)")
     parser.add_argument("--describe-interval", type=float, default=0.25,
                         help="seconds between a user's DescribeInstances calls (0.25)")
     parser.add_argument("--settle", type=float, default=2.0,
@@ -758,9 +761,15 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _raiseOnTerm)
 
     runDir = os.path.abspath(args.dir)
-    cloud = AllInOne(runDir, labName=args.name, basePort=args.port or freeBasePort(),
-                     nodes=args.nodes,
-                     subnet=args.subnet, log=say)
+    # The cloud of --dir: what it records when it exists (so a kept run
+    # directory keeps its ports and lab), else a new one.
+    try:
+        cloud = openCloud(runDir, name=args.name, port=args.port, subnet=args.subnet,
+                          nodes=args.nodes, log=say, choosePort=freeBasePort,
+                          defaults={"name": "bench", "subnet": "10.81.0.0/24", "nodes": 1})
+    except CloudMismatch as e:
+        print("bench/launch.py: %s" % (e,), file=sys.stderr)
+        return 2
     closers = []
     reports = []
     try:

@@ -9,6 +9,16 @@ registered; and optionally one instance run through the EC2 API until it
 answers HTTP.  ``down`` stops the daemons by their PID files and takes the lab
 down, keeping the installs' state (users, keys, images) for the next ``up``.
 
+Every command acts on the cloud of one run directory and takes what it
+needs from there: ``up`` records the cloud's lab name, ports, subnet and
+node count in ``DIR/cloud.json``, and every later command (``down``,
+``make stop``, the benchmarks) reads them back (``openCloud``); the keys it
+uses are the ones ``euca_conf`` gives from the run directory's own install.
+A command that names another lab, port or subnet than the directory's is
+refused with one line.  Clouds side by side need only their own ``--dir``,
+``--name``, ``--port`` and ``--subnet``; ``up`` refuses a lab name whose
+namespaces another directory owns, and ports another process listens on.
+
 This is blocking tooling (subprocess, polling with bounded waits), not
 daemon code.
 """
@@ -22,18 +32,28 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 from eucad.common import control
 from eucad.common.atomicfile import writeAtomically
-from eucad.common.config import Layout
+from eucad.common.config import EucaConf, Layout
 from eucad.common.polling import PollTimeout, pollUntil
 from eucad.lab import testimage
-from eucad.lab.topology import Lab
+from eucad.lab.topology import Lab, normaliseSubnet
 
 
 
 class AllInOneError(Exception):
     """Something in bringing the cloud up did not happen in time."""
+
+
+class CloudMismatch(AllInOneError):
+    """A command named another cloud than the one its run directory holds."""
+
+
+#: The cloud a run directory holds: written by ``up``, read by every command.
+RECORD_FILE = "cloud.json"
+DEFAULTS = {"name": "eucad", "basePort": 8773, "subnet": "10.77.0.0/24", "nodes": 2}
 
 
 def _bin(name):
@@ -116,6 +136,19 @@ class AllInOne:
         self.frontEnd = os.path.join(self.runDir, "frontend")
         self.lab = Lab(labName, os.path.join(self.runDir, "lab"), nodes=nodes,
                        subnet=subnet)
+
+    # ---- what the run directory records
+    @property
+    def recordPath(self):
+        return os.path.join(self.runDir, RECORD_FILE)
+
+    def record(self):
+        return {"name": self.labName, "basePort": self.basePort, "subnet": self.subnet,
+                "nodes": self.nodeCount}
+
+    def saveRecord(self):
+        os.makedirs(self.runDir, mode=0o700, exist_ok=True)
+        writeAtomically(self.recordPath, json.dumps(self.record(), indent=2, sort_keys=True))
 
     # ---- ports and paths
     @property
@@ -240,9 +273,38 @@ class AllInOne:
         return result.stdout.strip() if result.returncode == 0 else ""
 
     # ---- the whole thing
+    def ports(self):
+        """Every port the cloud's daemons listen on."""
+        return [self.clcPort, self.ccPort, self.walrusPort] + [
+            self.ncPort(i) for i in range(self.nodeCount)]
+
+    def checkRoomBeside(self):
+        """
+        Refuse to start where another cloud is: namespaces of this lab's
+        names that another run directory made, or this cloud's ports taken
+        while its own daemons are not running.
+        """
+        foreign = self.lab.foreignNamespaces()
+        if foreign:
+            raise CloudMismatch(
+                "lab name %r is in use by another cloud (namespace %s exists and is not "
+                "%s's): give another --name" % (self.labName, foreign[0], self.runDir))
+        running = {d.name for d in self.daemons() if d.pid() is not None}
+        if running:
+            return
+        for port in self.ports():
+            try:
+                _portOpen(port)
+            except OSError:
+                continue
+            raise CloudMismatch("port %d is in use by another process (another cloud?): "
+                                "give another --port" % (port,))
+
     def up(self, credentialsDir=None, runInstance=True):
         os.makedirs(self.runDir, exist_ok=True)
         started = time.monotonic()
+        self.checkRoomBeside()
+        self.saveRecord()
         image = testimage.build(log=self.log)
         self.log("test image ready: %s" % (image.outDir,))
         described = self.lab.up()
@@ -252,8 +314,7 @@ class AllInOne:
         self.log("images: %s" % (", ".join("%s %s" % kv for kv in sorted(ids.items())),))
         for daemon in self.daemons():
             daemon.start()
-        for port in [self.clcPort, self.ccPort, self.walrusPort] + [
-                self.ncPort(i) for i in range(self.nodeCount)]:
+        for port in self.ports():
             _waitFor("port %d" % port, lambda: _portOpen(port), 30)
         creds = self.credentials(credentialsDir or os.path.join(self.runDir, "creds"))
         ec2 = self.ec2(creds)
@@ -309,8 +370,19 @@ class AllInOne:
         self.log("%s is running at %s and answers HTTP" % (instanceId, ip))
         return {"instanceId": instanceId, "privateIp": ip}
 
+    def clcRunning(self):
+        """Whether this run directory's own CLC daemon runs (by its PID file)."""
+        return any(d.name == "clc" and d.pid() is not None for d in self.daemons())
+
     def terminateAll(self, timeout=60):
-        """Terminate every live instance through the API, as the admin would."""
+        """
+        Terminate every live instance through the API, as the admin would:
+        with this cloud's admin keys, at this cloud's port, and only while
+        this cloud's own CLC runs (never whatever else answers there).
+        """
+        if not self.clcRunning():
+            self.log("not terminating instances: the CLC of %s is not running" % (self.runDir,))
+            return
         try:
             ec2 = self.ec2(self.credentials(os.path.join(self.runDir, "creds")))
             live = [i["InstanceId"] for r in ec2.describe_instances(
@@ -334,62 +406,228 @@ class AllInOne:
             self.log(str(e))
 
     def down(self):
-        if any(daemon.pid() is not None for daemon in self.daemons()):
-            self.terminateAll()
+        """Stop this cloud's daemons and take its lab down; nothing of another cloud."""
+        foreign = self.lab.foreignNamespaces()
+        if foreign:
+            raise CloudMismatch(
+                "namespace %s carries lab %r's name but %s did not make it (another "
+                "cloud's?): not taking it down" % (foreign[0], self.labName, self.runDir))
+        self.terminateAll()
         for daemon in reversed(self.daemons()):
             daemon.stop()
         self.lab.down()
         self.log("stopped; state kept in %s" % (self.runDir,))
 
 
-def writeUserEucarc(creds, home=None):
-    """~/.euca/eucarc for the shell that runs awscli or boto3 next."""
-    directory = os.path.join(home or os.path.expanduser("~"), ".euca")
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    lines = ["# eucad all-in-one credentials: source this file"]
+def _recordFromInstall(runDir):
+    """
+    What a run directory made before ``cloud.json`` existed holds, read from
+    its front end's eucalyptus.conf (None if it has none).
+    """
+    conf = EucaConf.load(Layout(os.path.join(runDir, "frontend")).conf)
+    netns = conf.get("VNET_NETNS", "")
+    if not conf.has("CLOUD_PORT") or not netns.endswith("-fe"):
+        return None
+    network = ipaddress.IPv4Network("%s/%s" % (conf.get("VNET_SUBNET"),
+                                               conf.get("VNET_NETMASK")), strict=False)
+    nodesDir = os.path.join(runDir, "nodes")
+    nodes = len(os.listdir(nodesDir)) if os.path.isdir(nodesDir) else DEFAULTS["nodes"]
+    return {"name": netns[:-len("-fe")], "basePort": conf.getInt("CLOUD_PORT"),
+            "subnet": str(network), "nodes": nodes or DEFAULTS["nodes"]}
+
+
+def readRecord(runDir):
+    """The cloud ``runDir`` holds (name, basePort, subnet, nodes), or None."""
+    path = os.path.join(runDir, RECORD_FILE)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return _recordFromInstall(runDir)
+    except ValueError as e:
+        raise CloudMismatch("%s is not readable (%s)" % (path, e))
+    missing = set(DEFAULTS) - set(record)
+    if missing:
+        raise CloudMismatch("%s lacks %s" % (path, ", ".join(sorted(missing))))
+    return record
+
+
+def _comparable(key, value):
+    if key == "subnet":
+        return str(ipaddress.IPv4Network(normaliseSubnet(str(value)), strict=False))
+    return str(value)
+
+
+def openCloud(runDir, name=None, port=None, subnet=None, nodes=None, log=print,
+              choosePort=None, defaults=None):
+    """
+    The AllInOne of ``runDir``: the cloud it records when it holds one (any
+    of ``name``, ``port``, ``subnet``, ``nodes`` given must match it, or
+    CloudMismatch says which does not), else a new one from the values
+    given, ``defaults`` (over DEFAULTS), and ``choosePort()`` for a port
+    not given.
+    """
+    runDir = os.path.abspath(runDir)
+    given = {"name": name, "basePort": port, "subnet": subnet, "nodes": nodes}
+    record = readRecord(runDir)
+    if record is not None:
+        options = {"name": "--name", "basePort": "--port", "subnet": "--subnet",
+                   "nodes": "--nodes"}
+        for key, value in given.items():
+            if value is not None and _comparable(key, value) != _comparable(key, record[key]):
+                raise CloudMismatch(
+                    "%s holds the cloud of lab %r (port %d, subnet %s, %d nodes), "
+                    "not %s %s: give another --dir for another cloud" % (
+                        runDir, record["name"], record["basePort"], record["subnet"],
+                        record["nodes"], options[key], value))
+        values = record
+    else:
+        values = dict(DEFAULTS, **(defaults or {}))
+        if port is None and choosePort is not None:
+            given["basePort"] = choosePort()
+        values.update({k: v for k, v in given.items() if v is not None})
+    return AllInOne(runDir, labName=values["name"], basePort=int(values["basePort"]),
+                    nodes=int(values["nodes"]), subnet=values["subnet"], log=log)
+
+
+#: The line of an eucarc written here that names the run directory it is for.
+EUCARC_CLOUD_LINE = "# eucad cloud: "
+
+
+def userEucarcPath(home=None):
+    return os.path.join(home or os.path.expanduser("~"), ".euca", "eucarc")
+
+
+def writeEucarc(creds, path, runDir):
+    """An eucarc at ``path`` (0600, in a 0700 directory) for the cloud of ``runDir``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    lines = ["# eucad all-in-one credentials: source this file",
+             EUCARC_CLOUD_LINE + os.path.abspath(runDir)]
     for key in ("EC2_URL", "S3_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY",
                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
                 "EUCALYPTUS_CERT"):
         if key in creds:
             lines.append("export %s=%s" % (key, shlex.quote(creds[key])))
-    return writeAtomically(os.path.join(directory, "eucarc"), "\n".join(lines) + "\n", 0o600)
+    return writeAtomically(path, "\n".join(lines) + "\n", 0o600)
+
+
+def writeUserEucarc(creds, home=None, runDir="run"):
+    """~/.euca/eucarc for the shell that runs awscli or boto3 next."""
+    return writeEucarc(creds, userEucarcPath(home), runDir)
+
+
+def _eucarcHolder(path):
+    """``(run directory or None, EC2_URL or None)`` of an eucarc; None if there is none."""
+    runDir = url = None
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(EUCARC_CLOUD_LINE):
+                    runDir = line[len(EUCARC_CLOUD_LINE):].strip()
+                elif line.startswith("export EC2_URL="):
+                    url = line.partition("=")[2].strip().strip("'\"")
+    except FileNotFoundError:
+        return None
+    return runDir, url
+
+
+def otherRunningCloud(path, cloud):
+    """
+    What other running cloud the eucarc at ``path`` is for ("the cloud in
+    DIR", "the cloud at URL"), or None when it is this cloud's, a stopped
+    cloud's, or no file at all.
+    """
+    holder = _eucarcHolder(path)
+    if holder is None:
+        return None
+    runDir, url = holder
+    if runDir is not None:
+        if os.path.abspath(runDir) == cloud.runDir:
+            return None
+        frontEnd = os.path.join(runDir, "frontend")
+        if os.path.exists(Layout(frontEnd).conf) and any(
+                d.pid() is not None for d in control.daemonsFor(frontEnd, onlyEnabled=False)):
+            return "the cloud in %s" % (runDir,)
+        return None
+    # Not written here (euca_conf --get-credentials ~/.euca, say): another
+    # cloud's if something else answers at its endpoint.
+    try:
+        port = urlsplit(url or "").port
+    except ValueError:
+        port = None
+    if port and port != cloud.clcPort:
+        try:
+            _portOpen(port)
+            return "the cloud at %s" % (url,)
+        except OSError:
+            return None
+    return None
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="eucad-allinone",
                                      description="An all-in-one eucad cloud in a lab.")
     parser.add_argument("command", choices=("up", "down"))
-    parser.add_argument("--dir", default="run", help="state directory (kept by down)")
-    parser.add_argument("--name", default="eucad", help="lab name (namespace prefix)")
-    parser.add_argument("--port", type=int, default=8773, help="the CLC's port")
-    parser.add_argument("--subnet", default="10.77.0.0/24", help="the lab's private network")
+    parser.add_argument("--dir", default="run", help="the cloud's run directory (kept by down)")
+    parser.add_argument("--name", default=None,
+                        help="lab name, the namespaces' prefix (a new cloud: eucad)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="the CLC's port; the other daemons take the next ones "
+                             "(a new cloud: 8773)")
+    parser.add_argument("--subnet", default=None,
+                        help="the lab's private network (a new cloud: 10.77.0.0/24)")
+    parser.add_argument("--nodes", type=int, default=None, help="nodes (a new cloud: 2)")
+    parser.add_argument("--credentials", metavar="PATH", default=None,
+                        help="write the admin's eucarc here (default: ~/.euca/eucarc, "
+                             "unless it holds another running cloud's)")
     parser.add_argument("--no-instance", action="store_true")
     args = parser.parse_args(argv)
-    cloud = AllInOne(args.dir, labName=args.name, basePort=args.port, subnet=args.subnet)
-    if args.command == "down":
-        cloud.down()
-        return 0
+    try:
+        cloud = openCloud(args.dir, name=args.name, port=args.port, subnet=args.subnet,
+                          nodes=args.nodes)
+        if args.command == "down":
+            if readRecord(cloud.runDir) is None:
+                print("nothing to stop: %s holds no cloud" % (cloud.runDir,))
+                return 0
+            cloud.down()
+            return 0
+        cloud.checkRoomBeside()
+    except CloudMismatch as e:
+        print("eucad-allinone %s: %s" % (args.command, e), file=sys.stderr)
+        return 2
     try:
         result = cloud.up(runInstance=not args.no_instance)
     except Exception as e:
         print("make run failed: %s" % (e,), file=sys.stderr)
-        print("logs: %s/frontend/var/log/eucalyptus and %s/logs; `make stop` cleans up"
-              % (cloud.runDir, cloud.runDir), file=sys.stderr)
+        print("logs: %s/frontend/var/log/eucalyptus and %s/logs; `make stop RUNDIR=%s` "
+              "cleans up" % (cloud.runDir, cloud.runDir, cloud.runDir), file=sys.stderr)
         return 1
-    path = writeUserEucarc(result["credentials"])
+    kept = ""
+    if args.credentials:
+        path = writeEucarc(result["credentials"], args.credentials, cloud.runDir)
+    else:
+        other = otherRunningCloud(userEucarcPath(), cloud)
+        if other is None:
+            path = writeUserEucarc(result["credentials"], runDir=cloud.runDir)
+        else:
+            path = writeEucarc(result["credentials"],
+                               os.path.join(cloud.runDir, "creds", "eucarc"), cloud.runDir)
+            kept = ("\n  (%s is kept: it holds %s; --credentials %s replaces it)" % (
+                userEucarcPath(), other, userEucarcPath()))
     instance = result["instance"]
     print("""
-eucad is running.
-  credentials: %(path)s
+eucad is running (lab %(name)s, EC2 and S3 on port %(port)d).
+  credentials: %(path)s%(kept)s
   images:      %(images)s
   instance:    %(instance)s
 
 Next:
-  . ~/.euca/eucarc
+  . %(path)s
   aws ec2 describe-instances --endpoint-url "$EC2_URL"
   aws ec2 describe-availability-zones --endpoint-url "$EC2_URL" --zone-names verbose
-  make stop      # stops everything; state in %(dir)s is kept
-""" % {"path": path, "images": ", ".join("%s=%s" % kv for kv in sorted(result["images"].items())),
+  make stop RUNDIR=%(dir)s     # stops this cloud; its state in %(dir)s is kept
+""" % {"path": path, "kept": kept, "name": cloud.labName, "port": cloud.clcPort,
+       "images": ", ".join("%s=%s" % kv for kv in sorted(result["images"].items())),
        "instance": instance and "%s at %s" % (instance["instanceId"], instance["privateIp"]),
        "dir": cloud.runDir})
     return 0

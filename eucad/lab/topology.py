@@ -253,6 +253,16 @@ class Lab:
 
     # -- up and down ---------------------------------------------------
 
+    def foreignNamespaces(self):
+        """
+        Namespaces with this lab's names that exist but that this lab's
+        state file does not record: another lab of the same name, made from
+        another directory, which ``up`` must not take over or tear down.
+        """
+        recorded = set((self._loadState() or {}).get("namespaces", []))
+        existing = self.runner.namespaces()
+        return sorted(ns for ns in self.allNamespaces() if ns in existing and ns not in recorded)
+
     def healthy(self):
         """True when the saved state matches this lab and all its parts live."""
         state = self._loadState()
