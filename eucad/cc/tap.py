@@ -5,7 +5,8 @@ builds, in start order: logging to ``cc.log``; one ``pblink.LinkClient`` per
 entry of ``NODES``; the ``NodeRegistry`` that polls them and the
 ``NodeWatcher`` that long-polls them between rounds; dhcpd when the
 network mode serves DHCP; the ``ClusterController``; and the
-``pblink.LinkServer`` on ``CC_LISTEN:CC_PORT`` that takes the CLC's calls.
+``pblink.LinkServer`` on ``CC_LISTEN:CC_PORT`` (or where ``--port``, a
+strports description, says; always mutual TLS) that takes the CLC's calls.
 Stopping runs in reverse: the CLC is cut off first and dhcpd stops before the
 links.  Nothing is read, bound or spawned until the services start: the
 cluster's credentials are loaded when TLS first asks for them.
@@ -23,13 +24,16 @@ from eucad.cc.watch import NodeWatcher
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.interfaces import ICluster, INode
+from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
 
 ERROR_LOG = "httpd-cc_error_log"
 
 
 class Options(DaemonOptions):
-    """eucalyptus-cc takes only --prefix; the rest is in eucalyptus.conf."""
+    """eucalyptus-cc takes --prefix and --port; the rest is in eucalyptus.conf."""
+
+    optParameters = [portOption("CC_PORT", "CC_LISTEN")]
 
 
 def ccStateDirectory(layout):
@@ -75,9 +79,10 @@ def makeService(options, reactor=None):
         StateFile(os.path.join(directory, "state.json")), dhcpd=dhcpd, clock=reactor)
     cluster.setServiceParent(root)
 
+    tlsOptions = credentials.serverOptions(acceptRole="cloud")
     server = pblink.LinkServer(cluster, ICluster, port=conf.getInt("CC_PORT"),
-                               host=conf.get("CC_LISTEN"),
-                               tlsOptions=credentials.serverOptions(acceptRole="cloud"),
-                               reactor=reactor)
+                               host=conf.get("CC_LISTEN"), tlsOptions=tlsOptions,
+                               reactor=reactor,
+                               endpoint=linkEndpoint(options, tlsOptions, reactor))
     server.setServiceParent(root)
     return root

@@ -3,7 +3,9 @@
 Each tier's ``tap.py`` takes ``--port`` as a strports description, as
 ``twistd web --listen`` does (``tcp:8773:interface=127.0.0.1``,
 ``unix:/run/eucad.sock``, ...); without it the daemon listens where its
-configuration says (``CLOUD_LISTEN``:``CLOUD_PORT`` and so on).
+configuration says (``CLOUD_LISTEN``:``CLOUD_PORT`` and so on).  The CC's and
+NC's links always speak mutual TLS: their ``--port`` names the stream
+underneath, and ``MutualTlsEndpoint`` puts the link's TLS on it.
 
 ``ListeningService`` binds when it starts, and a port that cannot be bound
 fails the start there and then, so ``twistd`` exits with the reason instead
@@ -13,7 +15,10 @@ of running a daemon that listens nowhere.
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 
 def tcpDescription(port, interface=""):
@@ -69,6 +74,35 @@ class ListeningService(Service):
         if port is not None:
             return defer.maybeDeferred(port.stopListening)
         return None
+
+
+@implementer(IStreamServerEndpoint)
+class MutualTlsEndpoint:
+    """
+    ``endpoint`` (any stream server endpoint) with ``tlsOptions`` applied to
+    every connection: the link's own certificate checks, whatever the
+    stream underneath.  The options are used from ``listen`` on, so keys are
+    read when the service starts, not when it is built.
+    """
+
+    def __init__(self, endpoint, tlsOptions):
+        self.endpoint = endpoint
+        self.tlsOptions = tlsOptions
+
+    def listen(self, factory):
+        return self.endpoint.listen(TLSMemoryBIOFactory(self.tlsOptions, False, factory))
+
+
+def linkEndpoint(options, tlsOptions, reactor=None):
+    """
+    The endpoint a PB link server listens on when the tap's ``--port``
+    names one (TLS applied), or None for the conf's port.
+    """
+    if not options["port"]:
+        return None
+    if reactor is None:
+        from twisted.internet import reactor
+    return MutualTlsEndpoint(serverFromString(reactor, options["port"]), tlsOptions)
 
 
 def listeningService(options, portKey, interfaceKey, factory, reactor=None):

@@ -195,16 +195,18 @@ def reconnectBackoff():
     return backoffPolicy(initialDelay=0.2, maxDelay=5.0, factor=1.5)
 
 
-def LinkServer(impl, interface, port, host, tlsOptions, reactor=None):
+def LinkServer(impl, interface, port, host, tlsOptions, reactor=None, endpoint=None):
     """
-    A service that listens on ``host:port`` with ``tlsOptions`` and publishes
-    ``impl`` (which must provide ``interface``) as the PB root.
+    A service that listens on ``host:port`` with ``tlsOptions`` (or on
+    ``endpoint``, which must apply them itself) and publishes ``impl``
+    (which must provide ``interface``) as the PB root.
     """
     if not interface.providedBy(impl):
         raise TypeError("%r does not provide %s" % (impl, interface.__name__))
     reactor = reactor or _defaultReactor
-    endpoint = endpoints.SSL4ServerEndpoint(reactor, int(port), tlsOptions,
-                                            interface=host)
+    if endpoint is None:
+        endpoint = endpoints.SSL4ServerEndpoint(reactor, int(port), tlsOptions,
+                                                interface=host)
     factory = pb.PBServerFactory(RemoteRoot(impl, interface))
     service = StreamServerEndpointService(endpoint, factory)
     service._raiseSynchronously = True

@@ -4,8 +4,8 @@ Builds the service tree from eucalyptus.conf; nothing is opened, bound or
 read (keys included) until the services start.  The tree, in start order:
 logging to ``var/log/eucalyptus/nc.log``, the libvirt thread pool, the node
 controller (which then probes KVM and re-adopts running domains), and the
-PB+TLS listener on NC_PORT that only a cluster-role certificate from the
-cloud CA may talk to.
+PB+TLS listener on NC_PORT (or where ``--port``, a strports description,
+says) that only a cluster-role certificate from the cloud CA may talk to.
 """
 
 import os
@@ -13,6 +13,7 @@ import os
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.interfaces import INode
+from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
 from eucad.nc.hypervisor import Hypervisor
 from eucad.nc.imagecache import ImageCache
@@ -22,7 +23,9 @@ from eucad.nc.node import NodeController
 
 
 class Options(DaemonOptions):
-    """The node controller takes only ``--prefix``; the rest is the conf."""
+    """The node controller takes ``--prefix`` and ``--port``; the rest is the conf."""
+
+    optParameters = [portOption("NC_PORT", "NC_LISTEN")]
 
 
 def instancePath(options):
@@ -56,8 +59,9 @@ def makeService(options):
     hypervisor, node = makeNodeController(options)
     hypervisor.setServiceParent(root)
     node.setServiceParent(root)
+    tlsOptions = trust.LazyCredentials(options.layout, "node").serverOptions(
+        acceptRole="cluster")
     pblink.LinkServer(node, INode, port=options.conf.getInt("NC_PORT"),
-                      host=options.conf.get("NC_LISTEN"),
-                      tlsOptions=trust.LazyCredentials(options.layout, "node").serverOptions(
-                          acceptRole="cluster")).setServiceParent(root)
+                      host=options.conf.get("NC_LISTEN"), tlsOptions=tlsOptions,
+                      endpoint=linkEndpoint(options, tlsOptions)).setServiceParent(root)
     return root

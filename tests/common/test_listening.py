@@ -70,3 +70,37 @@ class ListeningServiceTests(unittest.TestCase):
                                        reactor=reactor)
             self.assertRaises(CannotListenError, service.privilegedStartService)
             self.assertIsNone(service.port)
+
+
+class LinkPortTests(unittest.TestCase):
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_ccLinkOnAStrportsDescription(self):
+        """eucalyptus-cc --port tcp:PORT serves the CLC's link there, still over mutual TLS."""
+        from eucad.cc import tap as ccTap
+        from eucad.common import pblink, trust
+        from eucad.common.interfaces import ICluster
+        from eucad.common.listening import MutualTlsEndpoint
+
+        prefix = os.path.abspath(self.mktemp())
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        options = ccTap.Options()
+        EucaConf.load(Layout(prefix).conf).save()
+        options.parseOptions(["--prefix", prefix, "--port", "tcp:%d:interface=127.0.0.1" % port])
+        trust.setup(options.layout.keys)
+        root = ccTap.makeService(options)
+        self.assertIsInstance(list(root)[-1].endpoint, MutualTlsEndpoint)
+        root.startService()
+        self.addCleanup(root.stopService)
+        cloud = trust.Credentials.load(options.layout, "cloud")
+        client = pblink.LinkClient(ICluster, "127.0.0.1", port,
+                                   cloud.clientOptions("127.0.0.1", expectRole="cluster"))
+        client.startService()
+        self.addCleanup(client.stopService)
+        yield client.whenConnected()
+        resources = yield client.describeResources()
+        self.assertEqual(resources["nodes"], [])
