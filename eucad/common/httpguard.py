@@ -178,7 +178,10 @@ class GuardedChannel:
 
     def connectionMade(self):
         super().connectionMade()
+        # A request line may take all of maxLineBytes (beyond that: 414),
+        # and the header lines as much again, before twisted's bare 400.
         self.MAX_LENGTH = self.httpLimits.maxLineBytes
+        self.totalHeadersSize = 2 * self.httpLimits.maxLineBytes
         self.guardArm()
 
     def dataReceived(self, data):

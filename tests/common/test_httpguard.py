@@ -140,6 +140,15 @@ class LimitTests(GuardedSiteMixin, unittest.TestCase):
         self.assertTrue(transport.disconnecting)
         self.assertEqual(self.resource.seen, [])
 
+    def test_urlJustUnderTheLimitServed(self):
+        """A 16,000-byte URL with some kilobytes of headers is served, not refused."""
+        channel, transport = self.connect()
+        target = b"/?" + b"a" * 16000
+        channel.dataReceived(b"GET " + target + b" HTTP/1.1\r\nHost: h\r\nX-Pad: "
+                             + b"p" * 3000 + b"\r\n\r\n")
+        self.assertEqual(reply(transport)[0], 200)
+        self.assertEqual(self.resource.seen, [(b"GET", target, b"")])
+
     def test_longUrlArrivingInPieces(self):
         """A long request line sent in small pieces is refused as soon as it passes the limit."""
         channel, transport = self.connect()
