@@ -176,3 +176,72 @@ class SharedSiteTests(SiteTestMixin, unittest.TestCase):
     def test_bigPutPasses(self):
         """A 10 MB S3 PUT at the shared root passes the guard to Walrus's spool."""
         self.assertEqual(passesToSpool(self), [TEN_MB])
+
+
+class RealSocketTests(unittest.TestCase):
+    """The CLC's Site on a real TCP port: refusals reach a client that is still sending."""
+
+    timeout = 60
+
+    def setUp(self):
+        from twisted.internet import reactor
+
+        from eucad.common.listening import ListeningService
+        site, _ = siteOf(self, clcTap, CLOUD_PORT="0")
+        site.httpLimits.clock = reactor
+        site.httpLimits.lingerSeconds = 0.5
+        self.service = ListeningService("tcp:0:interface=127.0.0.1", site, reactor=reactor)
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+        self.port = self.service.port.getHost().port
+
+    def settled(self, answer):
+        """``answer``, once the server has had time to see the connection end."""
+        from twisted.internet import reactor, task
+        return task.deferLater(reactor, 1.0, lambda: answer)
+
+    def exchange(self, head, bodyBytes=0):
+        """Send ``head`` and up to ``bodyBytes`` of body (as far as the server takes it); the answer."""
+        import socket as sockets
+        with sockets.create_connection(("127.0.0.1", self.port), 10) as s:
+            s.sendall(head)
+            sent = 0
+            try:
+                while sent < bodyBytes:
+                    sent += s.send(b"x" * 65536)
+            except OSError:
+                pass
+            answer = b""
+            try:
+                while True:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                    answer += data
+            except OSError:
+                pass
+        return answer
+
+    def test_bigBodyAnsweredWhileSending(self):
+        """A client sending a 10 MB form reads EC2's refusal, not a reset."""
+        from twisted.internet import threads
+        head = (b"POST /services/Eucalyptus HTTP/1.1\r\nHost: h\r\nContent-Type: " + FORM
+                + b"\r\nContent-Length: %d\r\n\r\n" % TEN_MB)
+        d = threads.deferToThread(self.exchange, head, TEN_MB).addCallback(self.settled)
+
+        def check(answer):
+            self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:200])
+            self.assertIn(b"<Code>InvalidParameterValue</Code>", answer)
+        return d.addCallback(check)
+
+    def test_longUrl(self):
+        """A 20 KB URL over a real socket gets a 414 with EC2's error."""
+        from twisted.internet import threads
+        d = threads.deferToThread(self.exchange, b"GET /?" + b"a" * 20000
+                                  + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+        d.addCallback(self.settled)
+
+        def check(answer):
+            self.assertTrue(answer.startswith(b"HTTP/1.1 414 "), answer[:200])
+            self.assertIn(b"<Response><Errors>", answer)
+        return d.addCallback(check)
