@@ -767,6 +767,7 @@ def main(argv=None):
         cloud = openCloud(runDir, name=args.name, port=args.port, subnet=args.subnet,
                           nodes=args.nodes, log=say, choosePort=freeBasePort,
                           defaults={"name": "bench", "subnet": "10.81.0.0/24", "nodes": 1})
+        cloud.checkRoomBeside()
     except CloudMismatch as e:
         print("bench/launch.py: %s" % (e,), file=sys.stderr)
         return 2
