@@ -14,6 +14,8 @@ import sys
 from eucad.lab.commands import CommandFailed
 from eucad.lab.topology import STATE_FILE, Lab, LabError
 
+DEFAULT_NAME = "eucad"
+
 
 def _stderr(message):
     print(message, file=sys.stderr, flush=True)
@@ -22,8 +24,12 @@ def _stderr(message):
 def _lab(options):
     progress = None if options.quiet else _stderr
     if options.command != "up" and os.path.exists(os.path.join(options.dir, STATE_FILE)):
-        return Lab.load(options.dir, log=progress)
-    return Lab(options.name, options.dir, options.nodes, subnet=options.subnet,
+        lab = Lab.load(options.dir, log=progress)
+        if options.name is not None and options.name != lab.name:
+            raise LabError("%s holds lab %r, not %r: give another --dir for another lab"
+                           % (options.dir, lab.name, options.name))
+        return lab
+    return Lab(options.name or DEFAULT_NAME, options.dir, options.nodes, subnet=options.subnet,
                publicSubnet=options.public_subnet, withLibvirt=not options.no_libvirt,
                log=progress)
 
@@ -31,7 +37,9 @@ def _lab(options):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="eucad-lab", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("up", "down", "status"))
-    parser.add_argument("--name", default="eucad", help="namespace name prefix (default %(default)s)")
+    parser.add_argument("--name", default=None,
+                        help="namespace name prefix (up: default %s; down and status: "
+                             "the lab in --dir)" % (DEFAULT_NAME,))
     parser.add_argument("--dir", default=os.path.join("build", "lab"),
                         help="state and node directories (default %(default)s)")
     parser.add_argument("--nodes", type=int, default=2, help="number of nodes (default %(default)s)")

@@ -57,3 +57,27 @@ class CliTests(unittest.TestCase):
                               "--subnet", "10.81.0.0/30", "--no-libvirt")
         self.assertEqual(code, 1)
         self.assertEqual(realenv.labNamespaces(self.name), [])
+
+
+class NameMismatchTests(unittest.TestCase):
+    """down and status act on the lab of --dir; another --name is refused."""
+
+    def test_otherNameRefused(self):
+        """down --name X for a directory holding lab Y exits 1 with one line, deleting nothing."""
+        from eucad.lab.topology import STATE_FILE
+        from tests.commandline import run
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("eucad-lab runs as root")
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        with open(os.path.join(directory, STATE_FILE), "w") as f:
+            json.dump({"parameters": {"name": "mine", "nodes": 1, "subnet": "10.90.0.0/24",
+                                      "publicSubnet": "192.0.2.0/24", "withLibvirt": False},
+                       "namespaces": [], "complete": False}, f)
+        code, out, err = run(cli.main, ["down", "--dir", directory, "--name", "other",
+                                        "--quiet"])
+        self.assertEqual(code, 1)
+        self.assertEqual(err.strip().splitlines(), [
+            "eucad-lab down: %s holds lab 'mine', not 'other': give another --dir "
+            "for another lab" % (directory,)])
+        self.assertTrue(os.path.exists(os.path.join(directory, STATE_FILE)))
