@@ -10,6 +10,8 @@ set of namespaces the lab sees can be simulated there too.
 import os
 import subprocess
 
+from eucad.common.logfiles import openPrivateLog
+
 NETNS_DIR = "/run/netns"
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -55,11 +57,11 @@ class CommandRunner:
     def spawn(self, argv, logPath):
         """
         Start ``argv`` in the background, in its own session, with its
-        output appended to ``logPath``.
+        output appended to ``logPath`` (0600).
 
         @return: the subprocess.Popen.
         """
-        with open(logPath, "ab") as log:
+        with openPrivateLog(logPath, binary=True) as log:
             return subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=log, start_new_session=True,
                                     env=_environment())
