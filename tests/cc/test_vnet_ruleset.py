@@ -4,7 +4,7 @@ from twisted.trial import unittest
 
 from eucad.cc.vnet.firewall import Firewall
 from eucad.cc.vnet.ruleset import (
-    FirewallState, GroupNetwork, groupChain, renderHooks, renderRuleset)
+    FirewallState, GroupRules, groupChain, renderHooks, renderRuleset)
 from eucad.common.netpolicy import GroupRef, IngressRule
 from eucad.common.process import ProcessRunner
 
@@ -23,8 +23,8 @@ WEB_RULES = [IngressRule("tcp", 80, 80, cidr="0.0.0.0/0"),
 def sampleState():
     return FirewallState(
         "10.100.0.0/16", "pub0", metadata=("192.0.2.254", 8773),
-        groups=[GroupNetwork("bob", "default", "10.100.0.32/27"),
-                GroupNetwork("alice", "web", "10.100.0.0/27", WEB_RULES)],
+        groups=[GroupRules("bob", "default", "10.100.0.32/27"),
+                GroupRules("alice", "web", "10.100.0.0/27", WEB_RULES)],
         associations=[("192.0.2.11", "10.100.0.34"), ("192.0.2.10", "10.100.0.2")])
 
 

@@ -60,7 +60,7 @@ def groupChain(owner, name):
     return "g_" + digest[:MAX_CHAIN - 2]
 
 
-class GroupNetwork:
+class GroupRules:
     """
     A group that has instances, as the firewall sees it.
 
@@ -89,7 +89,7 @@ class FirewallState:
     @param subnet: the whole VM subnet (VNET_SUBNET/VNET_NETMASK).
     @param pubInterface: where public IPs live (VNET_PUBINTERFACE).
     @param metadata: (address, port) of the CLC's metadata service, or None.
-    @param groups: GroupNetwork per active group.
+    @param groups: GroupRules per active group.
     @param associations: (publicIp, privateIp) pairs.
     """
 
