@@ -1,0 +1,168 @@
+"""MANAGED mode proven by traffic, in network namespaces this test makes.
+
+The front end's rules and links are made by the real ``ManagedNetwork``
+running ``ip``, ``bridge`` and ``iptables-restore`` in the lab's fe
+namespace; "VMs" are namespaces on VXLAN group networks across two nodes
+(``eucad.lab.vnetlab``).  Nothing runs in the root namespace's network.
+"""
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from eucad.cc.vnet.managed import ManagedNetwork
+from eucad.cc.vnet.managednovlan import ManagedNoVlanNetwork
+from eucad.cc.vnet.settings import settingsFromConf
+from eucad.common.config import DEFAULTS
+from eucad.common.netpolicy import GroupRef, IngressRule, SecurityGroupPolicy
+from eucad.common.process import ProcessRunner
+from eucad.lab.vnetlab import NODES, VnetLab, getArgv
+
+from tests.lab.realenv import skipUnlessReal, uniqueName
+
+WEB80 = [IngressRule("tcp", 80, 80, cidr="0.0.0.0/0")]
+#: Failing probes wait this long; passing ones answer in milliseconds.
+PROBE_TIMEOUT = 1.0
+
+
+class _LabCase(unittest.TestCase):
+
+    modeClass = ManagedNetwork
+    mode = "MANAGED"
+
+    def setUp(self):
+        skipUnlessReal("ip", "bridge", "iptables-restore")
+        self.lab = VnetLab(uniqueName("mv"))
+        self.addCleanup(self.lab.destroy)
+        self.lab.build()
+        conf = dict(DEFAULTS, **self.lab.settings(self.mode))
+        self.runner = ProcessRunner(netns=self.lab.ns("fe"))
+        self.network = self.modeClass(settingsFromConf(conf), self.runner)
+        return self.network.setUp()
+
+    @defer.inlineCallbacks
+    def launch(self, name, owner, group, node):
+        """Allocate like the CC, then start the "VM" where the node would."""
+        instanceId = "i-%08x" % (len(self.lab.vms) + 1,)
+        allocation = yield self.network.allocate(instanceId, owner, group, node=NODES[node])
+        spec = dict(self.network.nodeNetwork(allocation, owner, group),
+                    network=allocation["network"])
+        self.lab.addVm(name, node, spec)
+        yield self.get(name, "http://127.0.0.1/")  # its server is up
+        defer.returnValue(allocation)
+
+    def instanceId(self, name):
+        return next(iid for iid, a in self.network.allocations.items()
+                    if a["privateIp"] == self.lab.vms[name]["ip"])
+
+    @defer.inlineCallbacks
+    def get(self, fromNs, url, timeout=PROBE_TIMEOUT, attempts=1):
+        """The body at ``url`` fetched from namespace ``fromNs``, or None."""
+        for _ in range(attempts):
+            result = yield ProcessRunner().run(getArgv(self.lab, fromNs, url, timeout),
+                                               check=False, timeout=timeout + 10)
+            if result.code == 0:
+                defer.returnValue(result.out.decode())
+        defer.returnValue(None)
+
+
+class ManagedLabTests(_LabCase):
+
+    @defer.inlineCallbacks
+    def test_groupsNodesAndMetadata(self):
+        """Same group reaches across nodes, other groups do not; metadata answers."""
+        yield self.launch("a1", "alice", "web", "n1")
+        yield self.launch("a2", "alice", "web", "n2")
+        yield self.launch("b1", "bob", "default", "n1")
+        a1, a2, b1 = (self.lab.vms[n]["ip"] for n in ("a1", "a2", "b1"))
+        self.assertEqual(self.lab.vms["a1"]["tag"], self.lab.vms["a2"]["tag"])
+        self.assertNotEqual(self.lab.vms["a1"]["tag"], self.lab.vms["b1"]["tag"])
+        self.assertEqual((yield self.get("a1", "http://%s/" % (a2,), attempts=3)), "a2")
+        self.assertEqual((yield self.get("a2", "http://%s/" % (a1,), attempts=3)), "a1")
+        self.assertIsNone((yield self.get("a1", "http://%s/" % (b1,))))
+        self.assertIsNone((yield self.get("b1", "http://%s/" % (a1,))))
+        self.assertEqual((yield self.get("b1", "http://169.254.169.254/latest/")), "metadata")
+
+        # bob lets alice's web group in: a source-group rule.
+        yield self.network.updateGroup(SecurityGroupPolicy("bob", "default", [
+            IngressRule("tcp", 80, 80, sourceGroup=GroupRef("alice", "web"))]))
+        self.assertEqual((yield self.get("a1", "http://%s/" % (b1,))), "b1")
+        self.assertIsNone((yield self.get("b1", "http://%s/" % (a1,))))
+
+    @defer.inlineCallbacks
+    def test_authorizeRevokeAndElasticIp(self):
+        """Public traffic: closed, authorized, revoked; an elastic IP moves and goes."""
+        yield self.launch("a1", "alice", "web", "n1")
+        yield self.launch("a2", "alice", "web", "n2")
+        yield self.network.associate("192.0.2.10", self.instanceId("a1"))
+        url = "http://192.0.2.10/"
+        self.assertIsNone((yield self.get("pub", url)))
+        yield self.network.updateGroup(SecurityGroupPolicy("alice", "web", WEB80))
+        self.assertEqual((yield self.get("pub", url)), "a1")
+        yield self.network.updateGroup(SecurityGroupPolicy("alice", "web", []))
+        self.assertIsNone((yield self.get("pub", url)))
+
+        yield self.network.updateGroup(SecurityGroupPolicy("alice", "web", WEB80))
+        yield self.network.associate("192.0.2.10", self.instanceId("a2"))
+        self.assertEqual((yield self.get("pub", url)), "a2")
+        # The front end itself reaches it too (DNAT in OUTPUT).
+        self.assertEqual((yield self.get("fe", url)), "a2")
+        yield self.network.disassociate("192.0.2.10")
+        self.assertIsNone((yield self.get("pub", url)))
+
+    @defer.inlineCallbacks
+    def test_cleanup(self):
+        """Releasing every instance removes exactly the links, chains and addresses made."""
+        before = self.lab.nodeLinks("fe")
+        rulesBefore = self.lab.inNs("fe", ["iptables-save"]).stdout
+        yield self.launch("a1", "alice", "web", "n1")
+        yield self.launch("b1", "bob", "default", "n2")
+        yield self.network.associate("192.0.2.10", self.instanceId("a1"))
+        during = self.lab.nodeLinks("fe")
+        self.assertEqual(sorted(set(during) - set(before)),
+                         ["eucabr1", "eucabr2", "vx1", "vx2"])
+        self.assertIn(":alice-web", self.lab.inNs("fe", ["iptables-save"]).stdout)
+        for name in ("a1", "b1"):
+            yield self.network.release(self.instanceId(name))
+        self.assertEqual(self.lab.nodeLinks("fe"), before)
+        self.assertEqual(_rules(self.lab.inNs("fe", ["iptables-save"]).stdout),
+                         _rules(rulesBefore))
+        addresses = self.lab.inNs("fe", ["ip", "-o", "addr", "show", "dev", "pub0"]).stdout
+        self.assertNotIn("192.0.2.10", addresses)
+
+
+def _rules(save):
+    """iptables-save output without its comment and counter noise."""
+    return [line for line in save.splitlines() if not line.startswith("#")]
+
+
+class ManagedNoVlanLabTests(_LabCase):
+
+    modeClass = ManagedNoVlanNetwork
+    mode = "MANAGED-NOVLAN"
+
+    def setUp(self):
+        d = _LabCase.setUp(self)
+        if d is None:
+            return None
+        # The nodes' VNET_BRIDGE: one flat bridge holding their uplink.
+        for node in NODES:
+            for argv in (["ip", "link", "add", "br0", "type", "bridge"],
+                         ["ip", "link", "set", "dev", "eth0", "master", "br0"],
+                         ["ip", "link", "set", "dev", "br0", "up"]):
+                self.lab.inNs(node, argv)
+        return d
+
+    @defer.inlineCallbacks
+    def test_groupsApartOnOneBridge(self):
+        """One bridge: same group reaches across nodes, another group only when allowed."""
+        yield self.launch("a1", "alice", "web", "n1")
+        yield self.launch("a2", "alice", "web", "n2")
+        yield self.launch("b1", "bob", "default", "n2")
+        a2, b1 = self.lab.vms["a2"]["ip"], self.lab.vms["b1"]["ip"]
+        self.assertEqual((yield self.get("a1", "http://%s/" % (a2,), attempts=3)), "a2")
+        self.assertIsNone((yield self.get("a1", "http://%s/" % (b1,))))
+        yield self.network.associate("192.0.2.11", self.instanceId("b1"))
+        self.assertIsNone((yield self.get("pub", "http://192.0.2.11/")))
+        yield self.network.updateGroup(SecurityGroupPolicy("bob", "default", WEB80))
+        self.assertEqual((yield self.get("pub", "http://192.0.2.11/")), "b1")
+        self.assertEqual((yield self.get("a1", "http://%s/" % (b1,))), "b1")
