@@ -6,7 +6,7 @@ namespace; "VMs" are namespaces on VXLAN group networks across two nodes
 (``eucad.lab.vnetlab``).  Nothing runs in the root namespace's network.
 """
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from eucad.cc.vnet.managed import ManagedNetwork
@@ -47,8 +47,9 @@ class _LabCase(unittest.TestCase):
         spec = dict(self.network.nodeNetwork(allocation, owner, group),
                     network=allocation["network"])
         self.lab.addVm(name, node, spec)
-        yield self.get(name, "http://127.0.0.1/")  # its server is up
-        defer.returnValue(allocation)
+        # Its server answers before anything is concluded from its silence.
+        self.assertEqual((yield self.get(name, "http://127.0.0.1/", attempts=50)), name)
+        return allocation
 
     def instanceId(self, name):
         return next(iid for iid, a in self.network.allocations.items()
@@ -57,12 +58,14 @@ class _LabCase(unittest.TestCase):
     @defer.inlineCallbacks
     def get(self, fromNs, url, timeout=PROBE_TIMEOUT, attempts=1):
         """The body at ``url`` fetched from namespace ``fromNs``, or None."""
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                yield task.deferLater(reactor, 0.1, lambda: None)
             result = yield ProcessRunner().run(getArgv(self.lab, fromNs, url, timeout),
                                                check=False, timeout=timeout + 10)
             if result.code == 0:
-                defer.returnValue(result.out.decode())
-        defer.returnValue(None)
+                return result.out.decode()
+        return None
 
 
 class ManagedLabTests(_LabCase):
