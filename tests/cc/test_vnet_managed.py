@@ -222,6 +222,31 @@ host i-00000002 {
         self.reactor.assertAllUsed(self)
 
 
+class RestartTests(_Harness):
+
+    def test_setUpRebuildsAdopted(self):
+        """After adopt, setUp removes leftovers quietly, remakes links and addresses, then
+        flushes and loads the firewall with the adopted state."""
+        self.network.adopt("i-00000001", {"macAddress": "d2:0d:0a:64:00:02",
+                                          "privateIp": "10.100.0.2", "publicIp": "192.0.2.11",
+                                          "network": "10.100.0.0/27", "tag": 4,
+                                          "owner": "alice", "group": "web",
+                                          "node": "10.77.0.3"})
+        self.expect(*links.tagNetworkDown("vxlan", 4, "priv0"), code=1)
+        self.expect(links.deletePublicAddress("192.0.2.11", "pub0"), code=2)
+        self.expect(*links.tagNetworkUp("vxlan", 4, "priv0", local="10.77.0.1",
+                                        peers=["10.77.0.3"], routerCidr="10.100.0.1/27"))
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"))
+        self.expect(["iptables-restore"], ["iptables-restore", "--noflush"])
+        batch = self.expectBatch()
+        self.settle(self.network.setUp())
+        self.checkBatch(batch)
+        self.assertIn("--to-destination 10.100.0.2", b"".join(batch.process.written).decode())
+        self.reactor.assertAllUsed(self)
+        # The next group takes the next tag, not the adopted one.
+        self.assertEqual(self.network.networks.join("bob", "x", "i-00000002")[0].tag, 1)
+
+
 class CapacityTests(_Harness):
     """Running out: a clear CloudError and nothing taken, no command run."""
 

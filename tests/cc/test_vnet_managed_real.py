@@ -13,7 +13,8 @@ from eucad.cc.vnet.managed import ManagedNetwork
 from eucad.cc.vnet.managednovlan import ManagedNoVlanNetwork
 from eucad.cc.vnet.settings import settingsFromConf
 from eucad.common.config import DEFAULTS
-from eucad.common.netpolicy import GroupRef, IngressRule, SecurityGroupPolicy
+from eucad.common.netpolicy import (
+    AddressAssociation, GroupRef, IngressRule, NetworkPolicy, SecurityGroupPolicy)
 from eucad.common.process import ProcessRunner
 from eucad.lab.vnetlab import NODES, VnetLab, getArgv
 
@@ -131,6 +132,30 @@ class ManagedLabTests(_LabCase):
                          _rules(rulesBefore))
         addresses = self.lab.inNs("fe", ["ip", "-o", "addr", "show", "dev", "pub0"]).stdout
         self.assertNotIn("192.0.2.10", addresses)
+
+
+    @defer.inlineCallbacks
+    def test_restartRebuildsFromState(self):
+        """A new CC that adopts the state and the CLC's policy serves the same traffic."""
+        yield self.launch("a1", "alice", "web", "n1")
+        yield self.launch("a2", "alice", "web", "n2")
+        yield self.network.updateGroup(SecurityGroupPolicy("alice", "web", WEB80))
+        yield self.network.associate("192.0.2.10", self.instanceId("a1"))
+        self.assertEqual((yield self.get("pub", "http://192.0.2.10/")), "a1")
+        linksBefore = self.lab.nodeLinks("fe")
+
+        restarted = ManagedNetwork(self.network.settings, ProcessRunner(netns=self.lab.ns("fe")))
+        for instanceId, allocation in self.network.allocations.items():
+            restarted.adopt(instanceId, allocation)
+        self.network = restarted
+        yield restarted.setUp()
+        yield restarted.applyPolicy(NetworkPolicy(
+            [SecurityGroupPolicy("alice", "web", WEB80)],
+            [AddressAssociation("192.0.2.10", self.lab.vms["a1"]["ip"], self.instanceId("a1"))]))
+        self.assertEqual(self.lab.nodeLinks("fe"), linksBefore)
+        self.assertEqual((yield self.get("pub", "http://192.0.2.10/")), "a1")
+        self.assertEqual((yield self.get("a1", "http://%s/" % (self.lab.vms["a2"]["ip"],),
+                                         attempts=3)), "a2")
 
 
 def _rules(save):

@@ -229,9 +229,20 @@ class GroupModeNetwork(VirtualNetwork):
         return spec
 
     def setUp(self):
-        """Rebuild the front end's links for adopted networks, then the firewall."""
+        """
+        Rebuild the front end's links and public IPs for adopted networks, then
+        start the firewall.  After a restart they may still exist: what the
+        state file names is removed quietly and made again, so the CC starts
+        from a known state whether the host rebooted or only the CC did.
+        """
         def start():
-            d = self._reconcileLinks()
+            leftovers = []
+            for network in self.networks:
+                leftovers += self._linksDown(network)
+            leftovers += [links.deletePublicAddress(publicIp, self.settings.pubInterface)
+                          for publicIp in sorted(self.associations)]
+            d = self._runQuietly(leftovers)
+            d.addCallback(lambda _: self._reconcileLinks())
             d.addCallback(lambda _: self._reconcileAddresses())
             d.addCallback(lambda _: self.firewall.start(self.firewallState()))
             return d
