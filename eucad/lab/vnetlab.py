@@ -153,11 +153,13 @@ class VnetLab:
                 self.inNs(other, links.addFloodPeer(tag, NODES[node]))
             members.add(node)
 
-    def addVm(self, name, node, spec):
+    def addVm(self, name, node, spec, configure=True):
         """
         A "VM" on ``node`` with the node network ``spec`` the MANAGED mode gave
-        (``nodeNetwork``): its own namespace, a veth into the group's bridge,
-        the private address with the slice's router as default route.
+        (``nodeNetwork`` with the allocation's ``network`` and ``macAddress``):
+        its own namespace, a veth with the instance's MAC into the group's
+        bridge, and unless ``configure`` is false (DHCP will do it) the
+        private address with the slice's router as default route.
         """
         if spec.get("tag") is not None:
             self._joinTag(node, spec)
@@ -168,13 +170,24 @@ class VnetLab:
         self.run(netns.setLinkUp(self.ns(node), tap))
         network = ipaddress.IPv4Network(spec["network"])
         prefix, router = network.prefixlen, network.network_address + 1
-        self.inNs(name, ["ip", "link", "set", "dev", "eth0", "mtu", "1450"])
-        self.run(netns.addAddress(self.ns(name), "eth0", "%s/%d" % (spec["privateIp"], prefix)))
+        self.inNs(name, ["ip", "link", "set", "dev", "eth0", "mtu", "1450",
+                         "address", spec["macAddress"]])
         self.run(netns.setLinkUp(self.ns(name), "eth0"))
-        self.run(netns.addDefaultRoute(self.ns(name), router))
+        if configure:
+            self.run(netns.addAddress(self.ns(name), "eth0",
+                                      "%s/%d" % (spec["privateIp"], prefix)))
+            self.run(netns.addDefaultRoute(self.ns(name), str(router)))
         server = self.serve(name, "0.0.0.0", 80, name)
         self.vms[name] = {"ns": self.ns(name), "node": node, "ip": spec["privateIp"],
                           "tag": spec.get("tag"), "server": server}
+
+    def askDhcp(self, name, script):
+        """
+        Run one DHCP exchange from VM ``name`` (busybox udhcpc, asking for the
+        MTU too) with ``script`` as its hook; returns udhcpc's result.
+        """
+        return self.inNs(name, ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5",
+                                "-T", "1", "-O", "mtu", "-s", script], check=False)
 
     def nodeLinks(self, node):
         """Names of the links in a node namespace (to count what was made)."""

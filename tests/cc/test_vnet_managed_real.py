@@ -6,9 +6,13 @@ namespace; "VMs" are namespaces on VXLAN group networks across two nodes
 (``eucad.lab.vnetlab``).  Nothing runs in the root namespace's network.
 """
 
-from twisted.internet import defer, reactor, task
+import os
+import shutil
+
+from twisted.internet import defer, reactor, task, threads
 from twisted.trial import unittest
 
+from eucad.cc.dhcpd import DhcpdProcess
 from eucad.cc.vnet.managed import ManagedNetwork
 from eucad.cc.vnet.managednovlan import ManagedNoVlanNetwork
 from eucad.cc.vnet.settings import settingsFromConf
@@ -20,6 +24,7 @@ from eucad.lab.vnetlab import NODES, VnetLab, getArgv
 
 from tests.lab.realenv import skipUnlessReal, uniqueName
 
+DHCPD = "/usr/sbin/dhcpd"
 WEB80 = [IngressRule("tcp", 80, 80, cidr="0.0.0.0/0")]
 #: Failing probes wait this long; passing ones answer in milliseconds.
 PROBE_TIMEOUT = 1.0
@@ -41,13 +46,15 @@ class _LabCase(unittest.TestCase):
         return self.network.setUp()
 
     @defer.inlineCallbacks
-    def launch(self, name, owner, group, node):
+    def launch(self, name, owner, group, node, configure=True):
         """Allocate like the CC, then start the "VM" where the node would."""
         instanceId = "i-%08x" % (len(self.lab.vms) + 1,)
         allocation = yield self.network.allocate(instanceId, owner, group, node=NODES[node])
         spec = dict(self.network.nodeNetwork(allocation, owner, group),
-                    network=allocation["network"])
-        self.lab.addVm(name, node, spec)
+                    network=allocation["network"], macAddress=allocation["macAddress"])
+        self.lab.addVm(name, node, spec, configure)
+        if not configure:
+            return allocation
         # Its server answers before anything is concluded from its silence.
         self.assertEqual((yield self.get(name, "http://127.0.0.1/", attempts=50)), name)
         return allocation
@@ -156,6 +163,37 @@ class ManagedLabTests(_LabCase):
         self.assertEqual((yield self.get("pub", "http://192.0.2.10/")), "a1")
         self.assertEqual((yield self.get("a1", "http://%s/" % (self.lab.vms["a2"]["ip"],),
                                          attempts=3)), "a2")
+
+
+    @defer.inlineCallbacks
+    def test_dhcpServesEverySlice(self):
+        """The CC's dhcpd, fed the mode's config, answers each group's VM over VXLAN
+        with its fixed address, its slice's router and the MTU."""
+        if not os.path.exists(DHCPD) or not shutil.which("busybox"):
+            raise unittest.SkipTest("needs %s and busybox" % (DHCPD,))
+        a1 = yield self.launch("a1", "alice", "web", "n1", configure=False)
+        b1 = yield self.launch("b1", "bob", "default", "n2", configure=False)
+        base = os.path.abspath(self.mktemp())
+        dhcpd = DhcpdProcess(os.path.join(base, "dhcp"), self.network.dhcpInterfaces(),
+                             self.runner, daemon=DHCPD,
+                             errorLog=os.path.join(base, "httpd-cc_error_log"))
+        dhcpd.startService()
+        self.addCleanup(lambda: dhcpd.stopService() if dhcpd.running else None)
+        yield dhcpd.apply(self.network.dhcpConfig(), self.network.dhcpInterfaces())
+        report = os.path.join(base, "leases")
+        script = os.path.join(base, "udhcpc-script")
+        with open(script, "w") as f:
+            f.write('#!/bin/sh\n[ "$1" = bound ] && echo "$ip $subnet $router $mtu" >> %s\n'
+                    'exit 0\n' % (report,))
+        os.chmod(script, 0o700)
+        for name in ("a1", "b1"):
+            result = yield threads.deferToThread(self.lab.askDhcp, name, script)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        with open(report) as f:
+            self.assertEqual(f.read().splitlines(), [
+                "%s 255.255.255.224 10.100.0.1 1450" % (a1["privateIp"],),
+                "%s 255.255.255.224 10.100.0.33 1450" % (b1["privateIp"],)])
+        yield dhcpd.stopService()
 
 
 def _rules(save):
