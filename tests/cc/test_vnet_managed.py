@@ -125,6 +125,33 @@ class ManagedTests(_Harness):
                          ({}, [], {}, set()))
         self.reactor.assertAllUsed(self)
 
+    def test_concurrentFirstInstances(self):
+        """Two instances of a new group allocated at once: distinct addresses, links made once."""
+        self.expect(*links.tagNetworkUp("vxlan", 1, "priv0", local="10.77.0.1",
+                                        peers=["10.77.0.2"], routerCidr="10.100.0.1/27"))
+        first = self.expectBatch()
+        second = self.expectBatch()
+        d1 = self.network.allocate("i-00000001", "alice", "web", node="10.77.0.2")
+        d2 = self.network.allocate("i-00000002", "alice", "web", node="10.77.0.2")
+        a1, a2 = self.settle(d1), self.settle(d2)
+        self.assertEqual((a1["privateIp"], a2["privateIp"]), ("10.100.0.2", "10.100.0.3"))
+        self.assertEqual(b"".join(first.process.written), b"".join(second.process.written))
+        self.reactor.assertAllUsed(self)
+
+    def test_releaseOvertakesAllocate(self):
+        """A release issued before the allocation's links were made leaves nothing behind."""
+        self.expect(*links.tagNetworkUp("vxlan", 1, "priv0", local="10.77.0.1",
+                                        routerCidr="10.100.0.1/27"))
+        self.expectBatch()
+        self.expect(*links.tagNetworkDown("vxlan", 1, "priv0"))
+        self.expectBatch()
+        allocated = self.network.allocate("i-00000001", "alice", "web")
+        released = self.network.release("i-00000001")
+        self.settle(released)
+        self.assertEqual(self.settle(allocated)["privateIp"], "10.100.0.2")
+        self.assertEqual((self.network.allocations, list(self.network.networks)), ({}, []))
+        self.reactor.assertAllUsed(self)
+
     def test_dhcpConfig(self):
         """dhcpd serves each active slice (router .1, MTU) and a host per instance."""
         net = self.network

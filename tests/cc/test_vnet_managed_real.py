@@ -64,6 +64,13 @@ class _LabCase(unittest.TestCase):
                     if a["privateIp"] == self.lab.vms[name]["ip"])
 
     @defer.inlineCallbacks
+    def ping(self, fromNs, address):
+        """Whether one echo request from ``fromNs`` to ``address`` is answered."""
+        result = yield ProcessRunner(netns=self.lab.ns(fromNs)).run(
+            ["busybox", "ping", "-c", "1", "-W", "1", address], check=False, timeout=10)
+        return result.code == 0
+
+    @defer.inlineCallbacks
     def get(self, fromNs, url, timeout=PROBE_TIMEOUT, attempts=1):
         """The body at ``url`` fetched from namespace ``fromNs``, or None."""
         for attempt in range(attempts):
@@ -101,7 +108,8 @@ class ManagedLabTests(_LabCase):
 
     @defer.inlineCallbacks
     def test_authorizeRevokeAndElasticIp(self):
-        """Public traffic: closed, authorized, revoked; an elastic IP moves and goes."""
+        """Public traffic: closed, authorized, revoked; an elastic IP moves, answers ping
+        once ICMP echo is authorized, and goes."""
         yield self.launch("a1", "alice", "web", "n1")
         yield self.launch("a2", "alice", "web", "n2")
         yield self.network.associate("192.0.2.10", self.instanceId("a1"))
@@ -117,6 +125,11 @@ class ManagedLabTests(_LabCase):
         self.assertEqual((yield self.get("pub", url)), "a2")
         # The front end itself reaches it too (DNAT in OUTPUT).
         self.assertEqual((yield self.get("fe", url)), "a2")
+        if shutil.which("busybox"):
+            self.assertFalse((yield self.ping("pub", "192.0.2.10")))
+            yield self.network.updateGroup(SecurityGroupPolicy(
+                "alice", "web", WEB80 + [IngressRule("icmp", 8, -1, cidr="192.0.2.0/24")]))
+            self.assertTrue((yield self.ping("pub", "192.0.2.10")))
         yield self.network.disassociate("192.0.2.10")
         self.assertIsNone((yield self.get("pub", url)))
 

@@ -199,7 +199,8 @@ class GroupModeNetwork(VirtualNetwork):
             self.allocations.pop(instanceId, None)
             self.networks.leave(instanceId)
         d = self._event(undo)
-        d.addCallback(lambda _: dict(self.allocations[instanceId]))
+        # (A release that overtook this event leaves the allocation as it was.)
+        d.addCallback(lambda _: dict(self.allocations.get(instanceId, allocation)))
         return d
 
     def release(self, instanceId):
