@@ -41,7 +41,7 @@ from eucad.common.config import DEFAULTS
 from eucad.common.netpolicy import IngressRule, SecurityGroupPolicy
 from eucad.common.process import ProcessRunner
 from eucad.lab import netns
-from eucad.lab.vnetlab import NODES, VnetLab
+from eucad.lab.vnetlab import VnetLab, startVm
 
 ELASTIC_IP = "192.0.2.10"
 
@@ -122,10 +122,8 @@ def benchAuthorize(reactor, runs):
         conf = dict(DEFAULTS, **lab.settings())
         network = ManagedNetwork(settingsFromConf(conf), ProcessRunner(netns=lab.ns("fe")))
         yield network.setUp()
-        allocation = yield network.allocate("i-00000001", "alice", "web", node=NODES["n1"])
-        lab.addVm("a1", "n1", dict(network.nodeNetwork(allocation, "alice", "web"),
-                                   network=allocation["network"]))
-        yield network.associate(ELASTIC_IP, "i-00000001")
+        yield startVm(lab, network, "a1", "n1", "alice", "web")
+        yield network.associate(ELASTIC_IP, lab.vms["a1"]["instanceId"])
         chain = groupChain("alice", "web")
         open80 = SecurityGroupPolicy("alice", "web", [IngressRule("tcp", 80, 80,
                                                                   cidr="0.0.0.0/0")])

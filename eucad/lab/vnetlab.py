@@ -10,8 +10,8 @@ A "VM" is a namespace whose eth0 is a veth into a node's group bridge; it
 serves HTTP on port 80 answering its own name.  The front end is driven by
 the real MANAGED mode through a ``ProcessRunner`` in the fe namespace; the
 nodes' side of a group network (the tagged link, the bridge, the flood
-peers) is made here with the same argv builders (``eucad.cc.vnet.links``),
-playing the part a node controller will play.
+peers) is made by ``NodeGroupLinks`` in each node namespace, playing the
+part the node controller will play.
 
 Nothing is done in the root namespace: every command names its namespace,
 veth pairs are made with both ends in place.  ``destroy`` stops every
@@ -23,7 +23,10 @@ import os
 import subprocess
 import sys
 
-from eucad.cc.vnet import links
+from twisted.internet import defer
+
+from eucad.cc.vnet.nodelinks import NodeGroupLinks
+from eucad.common.process import ProcessRunner
 from eucad.lab import netns
 
 SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -74,8 +77,9 @@ class VnetLab:
         self.namespaces = []
         self.processes = []
         self.vms = {}
-        #: tag -> set of node names that have the tag's link and bridge
-        self.tagNodes = {}
+        #: node name -> NodeGroupLinks playing its node controller's part
+        self.nodeLinks = {node: NodeGroupLinks(ProcessRunner(netns=self.ns(node)), "eth0",
+                                               address) for node, address in NODES.items()}
 
     def ns(self, name):
         return "%s-%s" % (self.prefix, name)
@@ -139,30 +143,14 @@ class VnetLab:
         self.processes.append(process)
         return process
 
-    def _joinTag(self, node, spec):
-        """Play the node's part: the group's link and bridge, flood peers both ways."""
-        tag = spec["tag"]
-        members = self.tagNodes.setdefault(tag, set())
-        if node not in members:
-            commands = links.tagNetworkUp(
-                spec["encap"], tag, "eth0", local=NODES[node],
-                peers=[FRONT_PRIVATE] + [NODES[n] for n in sorted(members)])
-            for argv in commands:
-                self.inNs(node, argv)
-            for other in members:
-                self.inNs(other, links.addFloodPeer(tag, NODES[node]))
-            members.add(node)
-
     def addVm(self, name, node, spec, configure=True):
         """
         A "VM" on ``node`` with the node network ``spec`` the MANAGED mode gave
         (``nodeNetwork`` with the allocation's ``network`` and ``macAddress``):
-        its own namespace, a veth with the instance's MAC into the group's
-        bridge, and unless ``configure`` is false (DHCP will do it) the
+        its own namespace, a veth with the instance's MAC into the bridge
+        ``spec`` names (which must exist), and unless ``configure`` is false (DHCP will do it) the
         private address with the slice's router as default route.
         """
-        if spec.get("tag") is not None:
-            self._joinTag(node, spec)
         self._namespace(name)
         tap = "t-" + name
         self.run(netns.addVethPair(self.ns(node), tap, self.ns(name), "eth0"))
@@ -181,6 +169,14 @@ class VnetLab:
         self.vms[name] = {"ns": self.ns(name), "node": node, "ip": spec["privateIp"],
                           "tag": spec.get("tag"), "server": server}
 
+    def removeVm(self, name):
+        """Stop "VM" ``name``: its server ends, its namespace and veth go."""
+        vm = self.vms.pop(name)
+        self._stop(vm["server"])
+        self.processes.remove(vm["server"])
+        self.run(netns.deleteNamespace(vm["ns"]))
+        self.namespaces.remove(vm["ns"])
+
     def askDhcp(self, name, script):
         """
         Run one DHCP exchange from VM ``name`` (busybox udhcpc, asking for the
@@ -189,25 +185,52 @@ class VnetLab:
         return self.inNs(name, ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5",
                                 "-T", "1", "-O", "mtu", "-s", script], check=False)
 
-    def nodeLinks(self, node):
+    def linkNames(self, node):
         """Names of the links in a node namespace (to count what was made)."""
         out = self.run(["ip", "-n", self.ns(node), "-o", "link", "show"]).stdout
         return sorted(line.split(":")[1].strip().split("@")[0] for line in out.splitlines())
 
+    @staticmethod
+    def _stop(process):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
     def destroy(self):
         """Stop what this lab started and delete its namespaces."""
         for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+            self._stop(process)
         self.processes = []
         for name in reversed(self.namespaces):
             self.run(netns.deleteNamespace(name), check=False)
         self.namespaces = []
+
+
+@defer.inlineCallbacks
+def startVm(lab, network, name, node, owner, group, configure=True):
+    """
+    Run "VM" ``name`` of (owner, group) on ``node`` the way the cloud will:
+    the mode allocates, the node makes its group links (and the group's
+    other nodes learn the new flood peer), then the VM comes up.
+
+    @return: Deferred firing with the allocation.
+    """
+    instanceId = "i-%08x" % (len(lab.vms) + 1,)
+    allocation = yield network.allocate(instanceId, owner, group, node=NODES[node])
+    spec = dict(network.nodeNetwork(allocation, owner, group),
+                network=allocation["network"], macAddress=allocation["macAddress"])
+    yield lab.nodeLinks[node].attach(instanceId, spec)
+    tag = spec.get("tag")
+    for other, nodeLinks in sorted(lab.nodeLinks.items()):
+        if other != node and tag in nodeLinks.users and spec.get("encap") == "vxlan":
+            yield nodeLinks.setPeers(tag, network.floodPeers(owner, group, NODES[other]))
+    lab.addVm(name, node, spec, configure)
+    lab.vms[name]["instanceId"] = instanceId
+    return allocation
 
 
 def getArgv(lab, name, url, timeout):

@@ -20,7 +20,7 @@ from eucad.common.config import DEFAULTS
 from eucad.common.netpolicy import (
     AddressAssociation, GroupRef, IngressRule, NetworkPolicy, SecurityGroupPolicy)
 from eucad.common.process import ProcessRunner
-from eucad.lab.vnetlab import NODES, VnetLab, getArgv
+from eucad.lab.vnetlab import NODES, VnetLab, getArgv, startVm
 
 from tests.lab.realenv import skipUnlessReal, uniqueName
 
@@ -47,21 +47,15 @@ class _LabCase(unittest.TestCase):
 
     @defer.inlineCallbacks
     def launch(self, name, owner, group, node, configure=True):
-        """Allocate like the CC, then start the "VM" where the node would."""
-        instanceId = "i-%08x" % (len(self.lab.vms) + 1,)
-        allocation = yield self.network.allocate(instanceId, owner, group, node=NODES[node])
-        spec = dict(self.network.nodeNetwork(allocation, owner, group),
-                    network=allocation["network"], macAddress=allocation["macAddress"])
-        self.lab.addVm(name, node, spec, configure)
-        if not configure:
-            return allocation
-        # Its server answers before anything is concluded from its silence.
-        self.assertEqual((yield self.get(name, "http://127.0.0.1/", attempts=50)), name)
+        """Allocate like the CC, make the node's links, then start the "VM"."""
+        allocation = yield startVm(self.lab, self.network, name, node, owner, group, configure)
+        if configure:
+            # Its server answers before anything is concluded from its silence.
+            self.assertEqual((yield self.get(name, "http://127.0.0.1/", attempts=50)), name)
         return allocation
 
     def instanceId(self, name):
-        return next(iid for iid, a in self.network.allocations.items()
-                    if a["privateIp"] == self.lab.vms[name]["ip"])
+        return self.lab.vms[name]["instanceId"]
 
     @defer.inlineCallbacks
     def ping(self, fromNs, address):
@@ -136,18 +130,24 @@ class ManagedLabTests(_LabCase):
     @defer.inlineCallbacks
     def test_cleanup(self):
         """Releasing every instance removes exactly the links, chains and addresses made."""
-        before = self.lab.nodeLinks("fe")
+        before = {name: self.lab.linkNames(name) for name in ("fe", "n1", "n2")}
         rulesBefore = self.lab.inNs("fe", ["iptables-save"]).stdout
         yield self.launch("a1", "alice", "web", "n1")
         yield self.launch("b1", "bob", "default", "n2")
         yield self.network.associate("192.0.2.10", self.instanceId("a1"))
-        during = self.lab.nodeLinks("fe")
-        self.assertEqual(sorted(set(during) - set(before)),
+        self.assertEqual(sorted(set(self.lab.linkNames("fe")) - set(before["fe"])),
                          ["eucabr1", "eucabr2", "vx1", "vx2"])
+        self.assertEqual(sorted(set(self.lab.linkNames("n1")) - set(before["n1"])),
+                         ["eucabr1", "t-a1", "vx1"])
         self.assertIn(":alice-web", self.lab.inNs("fe", ["iptables-save"]).stdout)
         for name in ("a1", "b1"):
-            yield self.network.release(self.instanceId(name))
-        self.assertEqual(self.lab.nodeLinks("fe"), before)
+            vm = self.lab.vms[name]
+            yield self.network.release(vm["instanceId"])
+            # The node's part after its domain is gone (here: the VM's namespace).
+            self.lab.removeVm(name)
+            yield self.lab.nodeLinks[vm["node"]].detach(vm["instanceId"], {"tag": vm["tag"]})
+        for name in ("fe", "n1", "n2"):
+            self.assertEqual(self.lab.linkNames(name), before[name], name)
         self.assertEqual(_rules(self.lab.inNs("fe", ["iptables-save"]).stdout),
                          _rules(rulesBefore))
         addresses = self.lab.inNs("fe", ["ip", "-o", "addr", "show", "dev", "pub0"]).stdout
@@ -162,7 +162,7 @@ class ManagedLabTests(_LabCase):
         yield self.network.updateGroup(SecurityGroupPolicy("alice", "web", WEB80))
         yield self.network.associate("192.0.2.10", self.instanceId("a1"))
         self.assertEqual((yield self.get("pub", "http://192.0.2.10/")), "a1")
-        linksBefore = self.lab.nodeLinks("fe")
+        linksBefore = self.lab.linkNames("fe")
 
         restarted = ManagedNetwork(self.network.settings, ProcessRunner(netns=self.lab.ns("fe")))
         for instanceId, allocation in self.network.allocations.items():
@@ -172,7 +172,7 @@ class ManagedLabTests(_LabCase):
         yield restarted.applyPolicy(NetworkPolicy(
             [SecurityGroupPolicy("alice", "web", WEB80)],
             [AddressAssociation("192.0.2.10", self.lab.vms["a1"]["ip"], self.instanceId("a1"))]))
-        self.assertEqual(self.lab.nodeLinks("fe"), linksBefore)
+        self.assertEqual(self.lab.linkNames("fe"), linksBefore)
         self.assertEqual((yield self.get("pub", "http://192.0.2.10/")), "a1")
         self.assertEqual((yield self.get("a1", "http://%s/" % (self.lab.vms["a2"]["ip"],),
                                          attempts=3)), "a2")

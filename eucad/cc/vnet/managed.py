@@ -50,11 +50,18 @@ class ManagedNetwork(GroupModeNetwork):
         spec["encap"] = self.encap
         spec["tag"] = allocation["tag"]
         if self.encap == "vxlan":
-            network = self.networks.get(owner, group)
-            others = network.wantedPeers() if network is not None else set()
-            spec["floodPeers"] = sorted({str(self.settings.localIp)} |
-                                        (others - {allocation.get("node")}))
+            spec["floodPeers"] = self.floodPeers(owner, group, allocation.get("node"))
         return spec
+
+    def floodPeers(self, owner, group, node):
+        """
+        Where ``node`` replicates the broadcast of (owner, group)'s VXLAN: the
+        front end and every other node running the group.  The CC sends it
+        with each run and to the group's other nodes when it changes.
+        """
+        network = self.networks.get(owner, group)
+        others = network.wantedPeers() if network is not None else set()
+        return sorted({str(self.settings.localIp)} | (others - {node}))
 
     def dhcpInterfaces(self):
         return [links.bridgeName(n.tag) for n in self.networks if n.members]
