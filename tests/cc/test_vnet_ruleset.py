@@ -132,7 +132,8 @@ class FirewallTests(unittest.TestCase):
                                    list(flags))
 
     def test_startThenOneBatchPerEvent(self):
-        """Start: flush+preload, hooks, state; each later event is one --noflush batch."""
+        """Start: flush+preload, hooks, state; each later event is one --noflush batch
+        of the chains that changed."""
         state = sampleState()
         flush = self.restore()
         hooks = self.restore("--noflush")
@@ -149,20 +150,53 @@ class FirewallTests(unittest.TestCase):
         self.assertEqual(b"".join(first.process.written), renderRuleset(state).encode())
         self.assertEqual(self.firewall.chains, {"alice-web", "bob-default"})
 
-        # bob's group goes away: its chain is deleted in the same single batch.
+        # bob's group, the metadata target and the addresses go: only the chains
+        # that changed are rewritten and bob's is deleted.  alice's changes too:
+        # its source-group rule for bob's network has no addresses left.
         smaller = FirewallState("10.100.0.0/16", "pub0", groups=state.groups[:1])
         second = self.restore("--noflush")
         self.firewall.apply(smaller)
         self.reactor.settle()
-        self.assertEqual(b"".join(second.process.written),
-                         renderRuleset(smaller, staleChains={"bob-default"}).encode())
-        self.assertIn(b"-X bob-default\n", b"".join(second.process.written))
+        self.assertEqual(b"".join(second.process.written).decode(), """\
+*filter
+:EUCA_FORWARD - [0:0]
+:alice-web - [0:0]
+:bob-default - [0:0]
+-A EUCA_FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A EUCA_FORWARD -s 10.100.0.0/16 ! -d 10.100.0.0/16 -j ACCEPT
+-A EUCA_FORWARD -d 10.100.0.0/27 -j alice-web
+-A alice-web -s 10.100.0.0/27 -j ACCEPT
+-A alice-web -s 0.0.0.0/0 -p tcp -m tcp --dport 80 -j ACCEPT
+-A alice-web -s 192.0.2.0/24 -p tcp -m tcp --dport 8000:8080 -j ACCEPT
+-A alice-web -s 10.0.0.0/8 -p udp -m udp --dport 53 -j ACCEPT
+-A alice-web -s 0.0.0.0/0 -p icmp -j ACCEPT
+-A alice-web -s 198.51.100.0/24 -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A alice-web -s 198.51.100.0/24 -p icmp -m icmp --icmp-type 3/4 -j ACCEPT
+-X bob-default
+COMMIT
+*nat
+:EUCA_PREROUTING - [0:0]
+:EUCA_OUTPUT - [0:0]
+:EUCA_POSTROUTING - [0:0]
+-A EUCA_POSTROUTING -s 10.100.0.0/16 -o pub0 -j MASQUERADE
+COMMIT
+""")
         self.assertEqual(self.firewall.chains, {"alice-web"})
+
+        # Nothing changed: no process at all (assertAllUsed below would see one).
+        self.firewall.apply(smaller)
+        self.reactor.settle()
+
+        # A full resynchronisation rewrites every chain.
+        third = self.restore("--noflush")
+        self.firewall.apply(smaller, full=True)
+        self.reactor.settle()
+        self.assertEqual(b"".join(third.process.written), renderRuleset(smaller).encode())
         self.reactor.assertAllUsed(self)
 
     def test_failureKeepsChains(self):
         """A refused batch fails the event and leaves the remembered chains alone."""
-        self.firewall.chains = {"alice-web"}
+        self.firewall.applied = {("filter", "alice-web"): ("-A alice-web -j ACCEPT",)}
         self.reactor.expect(["ip", "netns", "exec", "fe", "iptables-restore", "--noflush"],
                             code=2, err=b"iptables-restore: line 3 failed\n")
         failures = []

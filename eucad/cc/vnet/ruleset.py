@@ -138,49 +138,90 @@ def _groupRules(group, networks):
     return lines
 
 
+def chainRules(state):
+    """
+    The rules of every chain eucad owns for ``state``, in render order:
+    a list of ``(table, chain, lines)`` with ``lines`` a tuple of ``-A`` lines.
+    """
+    networks = {(g.owner, g.name): g.network for g in state.groups}
+    forward = [
+        "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" % (FORWARD_CHAIN,),
+        "-A %s -s %s ! -d %s -j ACCEPT" % (FORWARD_CHAIN, state.subnet, state.subnet),
+    ] + ["-A %s -d %s -j %s" % (FORWARD_CHAIN, g.network, g.chain) for g in state.groups]
+    chains = [("filter", FORWARD_CHAIN, tuple(forward))]
+    chains += [("filter", g.chain, tuple(_groupRules(g, networks))) for g in state.groups]
+
+    prerouting = []
+    if state.metadata is not None:
+        host, port = state.metadata
+        prerouting.append("-A %s -s %s -d %s/32 -p tcp -m tcp --dport 80 -j DNAT "
+                          "--to-destination %s:%d" % (PREROUTING_CHAIN, state.subnet,
+                                                      METADATA_ADDRESS, host, port))
+    prerouting += ["-A %s -d %s/32 -j DNAT --to-destination %s" % (
+        PREROUTING_CHAIN, publicIp, privateIp) for publicIp, privateIp in state.associations]
+    output = ["-A %s -d %s/32 -j DNAT --to-destination %s" % (
+        OUTPUT_CHAIN, publicIp, privateIp) for publicIp, privateIp in state.associations]
+    postrouting = ["-A %s -s %s/32 -o %s -j SNAT --to-source %s" % (
+        POSTROUTING_CHAIN, privateIp, state.pubInterface, publicIp)
+        for publicIp, privateIp in state.associations]
+    postrouting.append("-A %s -s %s -o %s -j MASQUERADE" % (
+        POSTROUTING_CHAIN, state.subnet, state.pubInterface))
+    chains += [("nat", PREROUTING_CHAIN, tuple(prerouting)),
+               ("nat", OUTPUT_CHAIN, tuple(output)),
+               ("nat", POSTROUTING_CHAIN, tuple(postrouting))]
+    return chains
+
+
+def _compose(chains, stale):
+    """iptables-restore input that redeclares (empties) and refills ``chains``."""
+    lines = []
+    for table in ("filter", "nat"):
+        inTable = [(chain, rules) for t, chain, rules in chains if t == table]
+        deletions = sorted(stale) if table == "filter" else []
+        if not inTable and not deletions:
+            continue
+        lines.append("*" + table)
+        lines += [":%s - [0:0]" % (chain,) for chain, _ in inTable]
+        lines += [":%s - [0:0]" % (chain,) for chain in deletions]
+        for _, rules in inTable:
+            lines += rules
+        lines += ["-X %s" % (chain,) for chain in deletions]
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def renderRuleset(state, staleChains=()):
     """
-    The ``iptables-restore --noflush`` input for ``state``.
+    The ``iptables-restore --noflush`` input for the whole of ``state``.
 
     @param staleChains: group chains applied before that ``state`` no longer
         has; they are emptied and deleted.
     """
-    networks = {(g.owner, g.name): g.network for g in state.groups}
-    stale = sorted(set(staleChains) - state.chains())
-    filterLines = ["*filter", ":%s - [0:0]" % (FORWARD_CHAIN,)]
-    filterLines += [":%s - [0:0]" % (chain,) for chain in
-                    [g.chain for g in state.groups] + stale]
-    filterLines += [
-        "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" % (FORWARD_CHAIN,),
-        "-A %s -s %s ! -d %s -j ACCEPT" % (FORWARD_CHAIN, state.subnet, state.subnet),
-    ]
-    filterLines += ["-A %s -d %s -j %s" % (FORWARD_CHAIN, g.network, g.chain)
-                    for g in state.groups]
-    for group in state.groups:
-        filterLines += _groupRules(group, networks)
-    filterLines += ["-X %s" % (chain,) for chain in stale]
-    filterLines.append("COMMIT")
+    return _compose(chainRules(state), set(staleChains) - state.chains())
 
-    natLines = ["*nat"] + [":%s - [0:0]" % (chain,) for chain in
-                           (PREROUTING_CHAIN, OUTPUT_CHAIN, POSTROUTING_CHAIN)]
-    if state.metadata is not None:
-        host, port = state.metadata
-        natLines.append("-A %s -s %s -d %s/32 -p tcp -m tcp --dport 80 -j DNAT "
-                        "--to-destination %s:%d" % (PREROUTING_CHAIN, state.subnet,
-                                                    METADATA_ADDRESS, host, port))
-    for publicIp, privateIp in state.associations:
-        natLines.append("-A %s -d %s/32 -j DNAT --to-destination %s" % (
-            PREROUTING_CHAIN, publicIp, privateIp))
-    for publicIp, privateIp in state.associations:
-        natLines.append("-A %s -d %s/32 -j DNAT --to-destination %s" % (
-            OUTPUT_CHAIN, publicIp, privateIp))
-    for publicIp, privateIp in state.associations:
-        natLines.append("-A %s -s %s/32 -o %s -j SNAT --to-source %s" % (
-            POSTROUTING_CHAIN, privateIp, state.pubInterface, publicIp))
-    natLines.append("-A %s -s %s -o %s -j MASQUERADE" % (
-        POSTROUTING_CHAIN, state.subnet, state.pubInterface))
-    natLines.append("COMMIT")
-    return "\n".join(filterLines + natLines) + "\n"
+
+def renderChanges(state, applied):
+    """
+    Only what differs from ``applied`` (the ``appliedChains`` of the state
+    last in force): the chains whose rules changed, redeclared and refilled,
+    and group chains no longer needed, deleted.  Unchanged chains are not
+    touched, so an authorize costs the size of one group, not of the cloud.
+
+    @return: (text, appliedChains of ``state``); the text is empty when
+        nothing changed.
+    """
+    chains = chainRules(state)
+    now = appliedChains(chains)
+    changed = [(table, chain, rules) for table, chain, rules in chains
+               if applied.get((table, chain)) != rules]
+    stale = {chain for table, chain in applied if table == "filter"} - \
+        {chain for table, chain in now if table == "filter"}
+    return _compose(changed, stale), now
+
+
+def appliedChains(chains):
+    """``chainRules`` output as ``{(table, chain): lines}``."""
+    return {(table, chain): rules for table, chain, rules in chains}
 
 
 def renderHooks():
