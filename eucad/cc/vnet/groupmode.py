@@ -331,14 +331,21 @@ class GroupModeNetwork(VirtualNetwork):
         return self._event(lambda: self._setPublicIps(previous))
 
     def applyPolicy(self, policy):
-        """Take a whole ``NetworkPolicy`` snapshot from the CLC: one batch."""
+        """
+        Take a whole ``NetworkPolicy`` snapshot from the CLC: one batch.
+        Associations of instances this cluster does not run are another
+        cluster's and are skipped; one of ours with a public IP outside
+        VNET_PUBLICIPS is refused before anything changes.
+        """
         if not isinstance(policy, NetworkPolicy):
             raise TypeError("%r is not a NetworkPolicy" % (policy,))
-        byPrivate = {a["privateIp"]: iid for iid, a in self.allocations.items()}
         wanted = {}
         for association in policy.associations:
-            instanceId = byPrivate.get(association.privateIp, association.instanceId)
-            wanted[self._checkAssociation(association.publicIp, instanceId)] = instanceId
+            allocation = self.allocations.get(association.instanceId)
+            if allocation is None or allocation["privateIp"] != association.privateIp:
+                continue
+            publicIp = self._checkAssociation(association.publicIp, association.instanceId)
+            wanted[publicIp] = association.instanceId
         previousRules, previousAssociations = dict(self.rules), dict(self.associations)
         self.rules = {(g.owner, g.name): g.rules for g in policy.groups}
         self._setPublicIps(wanted)
