@@ -25,6 +25,8 @@ from eucad.lab.vnetlab import NODES, VnetLab, getArgv, startVm
 from tests.lab.realenv import skipUnlessReal, uniqueName
 
 DHCPD = "/usr/sbin/dhcpd"
+#: The admin's iptables-preload: loaded at start, before eucad's own rules.
+PRELOAD = "*filter\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
 WEB80 = [IngressRule("tcp", 80, 80, cidr="0.0.0.0/0")]
 #: Failing probes wait this long; passing ones answer in milliseconds.
 PROBE_TIMEOUT = 1.0
@@ -42,7 +44,7 @@ class _LabCase(unittest.TestCase):
         self.lab.build()
         conf = dict(DEFAULTS, **self.lab.settings(self.mode))
         self.runner = ProcessRunner(netns=self.lab.ns("fe"))
-        self.network = self.modeClass(settingsFromConf(conf), self.runner)
+        self.network = self.modeClass(settingsFromConf(conf), self.runner, preload=PRELOAD)
         return self.network.setUp()
 
     @defer.inlineCallbacks
@@ -139,7 +141,11 @@ class ManagedLabTests(_LabCase):
                          ["eucabr1", "eucabr2", "vx1", "vx2"])
         self.assertEqual(sorted(set(self.lab.linkNames("n1")) - set(before["n1"])),
                          ["eucabr1", "t-a1", "vx1"])
-        self.assertIn(":alice-web", self.lab.inNs("fe", ["iptables-save"]).stdout)
+        saved = self.lab.inNs("fe", ["iptables-save"]).stdout
+        self.assertIn(":alice-web", saved)
+        for line in (":FORWARD DROP", "-A INPUT -i lo -j ACCEPT", "-A FORWARD -j EUCA_FORWARD",
+                     "-A PREROUTING -j EUCA_PREROUTING"):
+            self.assertIn(line, saved)
         for name in ("a1", "b1"):
             vm = self.lab.vms[name]
             yield self.network.release(vm["instanceId"])
