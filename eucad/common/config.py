@@ -68,6 +68,12 @@ DEFAULTS = {
     "VNET_MTU": "",
     "VNET_ADDRSPERNET": "32",
     "VNET_PUBLICIPS": "",
+    "VNET_PUBINTERFACE": "",
+    "VNET_PRIVINTERFACE": "",
+    "VNET_ENCAP": "vxlan",
+    "VNET_LOCALIP": "",
+    "VNET_CLOUDIP": "",
+    "VNET_METADATA": "",
 }
 
 

@@ -1,13 +1,16 @@
 """The cluster's VM network, one module per VNET_MODE.
 
-``networkFromConf`` reads eucalyptus.conf and builds the mode's object (see
-``base.VirtualNetwork`` for what every mode provides).  SYSTEM and STATIC are
-here; MANAGED and MANAGED-NOVLAN (a network per user and security group,
-VNET_ADDRSPERNET subnets, public IPs, iptables chains) will be their own
-modules registered in ``MODES``.
+``networkFromConf`` reads eucalyptus.conf, checks every VNET_* key
+(``settings``) and builds the mode's object (see ``base.VirtualNetwork`` for
+what every mode provides).  SYSTEM and STATIC are registered in ``MODES``.
+MANAGED (``managed``) and MANAGED-NOVLAN (``managednovlan``), a network per
+user and security group with its iptables chain and elastic IPs, need the
+front end's process runner and the CLC's network policy, and are registered
+once the cluster hands them those.
 """
 
 from eucad.cc.dhcpd import DhcpSubnet
+from eucad.cc.vnet.settings import settingsFromConf
 from eucad.cc.vnet.static import StaticNetwork, parseMacMap
 from eucad.cc.vnet.system import SystemNetwork
 
@@ -39,10 +42,12 @@ def networkFromConf(conf, rng=None):
     The VirtualNetwork that eucalyptus.conf asks for.
 
     @raise ValueError: for an unknown or not yet available mode, or settings
-        the mode cannot work with (the daemon refuses to start then).
+        the mode cannot work with (the daemon refuses to start then); a
+        ``settings.NetworkSettingsError`` lists every VNET_* problem, one a line.
     """
     mode = (conf.get("VNET_MODE") or "SYSTEM").upper()
     if mode not in MODES:
         raise ValueError("VNET_MODE=%s is not available (have: %s)" % (
             mode, ", ".join(sorted(MODES))))
+    settingsFromConf(conf)
     return MODES[mode](conf, rng)

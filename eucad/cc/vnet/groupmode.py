@@ -1,0 +1,356 @@
+"""What MANAGED and MANAGED-NOVLAN share: group networks, rules, public IPs.
+
+Both modes give each (user, security group) with instances its own slice of
+the VM subnet, enforce the groups' ingress rules and the elastic IPs in the
+front end's iptables, and serve every active slice from the CC's dhcpd.
+They differ only in the links a group network needs on the front end
+(``_linksUp``/``_linksDown``/``_peersChanged``) and the bridge a node
+attaches the VM to: MANAGED makes a tagged link and a bridge per group,
+MANAGED-NOVLAN puts every slice's router address on one interface.
+
+Every change is an *event*: the bookkeeping that must not be handed out
+twice (addresses, tags, slices, public IPs) is done synchronously, then the
+data plane is brought in line under one lock (links first, then one
+``iptables-restore --noflush`` batch).  If the data plane step fails the
+bookkeeping is rolled back and the links made for it removed, so a failed
+RunInstances or AssociateAddress leaves nothing half-made.
+
+The CLC's policy arrives as ``eucad.common.netpolicy`` records:
+``updateGroup``/``removeGroup`` for one group's rules, ``associate`` and
+``disassociate`` for one address, ``applyPolicy`` for a full snapshot.
+"""
+
+import ipaddress
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from eucad.cc.dhcpd import DhcpdConfig, DhcpHost, DhcpSubnet
+from eucad.cc.vnet import links
+from eucad.cc.vnet.base import VirtualNetwork
+from eucad.cc.vnet.firewall import Firewall
+from eucad.cc.vnet.groupnets import GroupNetworks
+from eucad.cc.vnet.ruleset import FirewallState, GroupRules
+from eucad.common.errors import CloudError
+from eucad.common.netpolicy import NetworkPolicy, SecurityGroupPolicy
+
+log = Logger()
+
+#: Instance MACs carry their IPv4 address after this locally administered
+#: prefix, so two instances can never share one (see ``macs``).
+MAC_PREFIX = "d2:0d"
+
+
+def macForAddress(address):
+    return MAC_PREFIX + "".join(":%02x" % b for b in ipaddress.IPv4Address(address).packed)
+
+
+class GroupModeNetwork(VirtualNetwork):
+    """
+    Base of the two MANAGED modes.
+
+    @param settings: the checked ``NetworkSettings``.
+    @param runner: the ProcessRunner for the front end (its namespace, if any).
+    @param firewall: the Firewall (made on ``runner`` if not given).
+    """
+
+    usesDhcp = True
+    assignsAddresses = True
+    #: The tag range of the mode (None: untagged).
+    tags = None
+
+    def __init__(self, settings, runner, firewall=None, preload=None):
+        VirtualNetwork.__init__(self, bridge=settings.bridge, mtu=settings.mtu)
+        self.settings = settings
+        self.runner = runner
+        self.firewall = firewall or Firewall(runner, preload=preload)
+        self.networks = GroupNetworks(settings.subnet, settings.addrsPerNet, self._tagRange())
+        self.rules = {}
+        self.pool = [str(a) for a in settings.publicIps]
+        #: publicIp -> instanceId
+        self.associations = {}
+        #: public IPs present on the public interface
+        self.publicUp = set()
+        self._lock = defer.DeferredLock()
+
+    def _tagRange(self):
+        return None
+
+    # ---- what the mode's links are ----
+
+    def _linksUp(self, network):
+        raise NotImplementedError
+
+    def _linksDown(self, network):
+        raise NotImplementedError
+
+    def _peersChanged(self, network, added, removed):
+        """Commands to follow the nodes a group's instances run on."""
+        return []
+
+    def nodeBridge(self, allocation):
+        raise NotImplementedError
+
+    # ---- running commands ----
+
+    @defer.inlineCallbacks
+    def _runAll(self, commands):
+        for argv in commands:
+            yield self.runner.run(argv)
+
+    @defer.inlineCallbacks
+    def _runQuietly(self, commands):
+        """Undo steps: run each, whatever the one before did."""
+        for argv in commands:
+            result = yield self.runner.run(argv, check=False)
+            if result.code != 0:
+                log.debug("{argv} exited {code}", argv=argv, code=result.code)
+
+    # ---- the data plane, brought in line with the bookkeeping ----
+
+    def firewallState(self):
+        privates = {iid: a["privateIp"] for iid, a in self.allocations.items()}
+        return FirewallState(
+            self.settings.subnet, self.settings.pubInterface, self.settings.metadata,
+            groups=[GroupRules(n.owner, n.group, n.network, self.rules.get(n.key, ()))
+                    for n in self.networks if n.members],
+            associations=[(pub, privates[iid]) for pub, iid in self.associations.items()
+                          if iid in privates])
+
+    @defer.inlineCallbacks
+    def _reconcileLinks(self):
+        """Make, follow or remove each group network's links on the front end."""
+        for network in list(self.networks):
+            if network.members and not network.up:
+                try:
+                    yield self._runAll(self._linksUp(network))
+                except Exception:
+                    yield self._runQuietly(self._linksDown(network))
+                    raise
+                network.up = True
+                network.peers = network.wantedPeers()
+            elif network.members:
+                wanted = network.wantedPeers()
+                if wanted != network.peers:
+                    yield self._runAll(self._peersChanged(
+                        network, sorted(wanted - network.peers), sorted(network.peers - wanted)))
+                    network.peers = wanted
+            else:
+                if network.up:
+                    yield self._runQuietly(self._linksDown(network))
+                    network.up = False
+                self.networks.forget(network)
+
+    @defer.inlineCallbacks
+    def _reconcileAddresses(self):
+        wanted = set(self.associations)
+        for publicIp in sorted(wanted - self.publicUp):
+            yield self.runner.run(links.addPublicAddress(publicIp, self.settings.pubInterface))
+            self.publicUp.add(publicIp)
+        for publicIp in sorted(self.publicUp - wanted):
+            yield self._runQuietly([links.deletePublicAddress(publicIp,
+                                                              self.settings.pubInterface)])
+            self.publicUp.discard(publicIp)
+
+    @defer.inlineCallbacks
+    def _bringInLine(self):
+        yield self._reconcileLinks()
+        yield self._reconcileAddresses()
+        yield self.firewall.apply(self.firewallState())
+
+    def _event(self, undo):
+        """
+        Bring the data plane in line; on failure call ``undo`` (which rolls the
+        bookkeeping back), bring it in line again, and fail with the first error.
+        """
+        def attempt():
+            d = self._bringInLine()
+
+            def failed(failure):
+                undo()
+                again = self._bringInLine()
+                again.addErrback(lambda f: log.error("undoing a failed network change "
+                                                     "failed too: {e}", e=f.getErrorMessage()))
+                again.addCallback(lambda _: failure)
+                return again
+            return d.addErrback(failed)
+        return self._lock.run(attempt)
+
+    # ---- VirtualNetwork ----
+
+    def allocate(self, instanceId, owner, group, node=None):
+        """
+        An address in (owner, group)'s network; the network's links, dhcp
+        slice and chain are made with the first instance.
+
+        @param node: the address of the node that will run it (VXLAN flood
+            peers follow the nodes in use).
+        """
+        existing = self.allocations.get(instanceId)
+        if existing is not None:
+            return defer.succeed(dict(existing))
+        network, address = self.networks.join(owner, group, instanceId, node)
+        allocation = {"macAddress": macForAddress(address), "privateIp": address,
+                      "publicIp": address, "network": str(network.network),
+                      "tag": network.tag, "owner": owner, "group": group, "node": node}
+        self.allocations[instanceId] = allocation
+
+        def undo():
+            self.allocations.pop(instanceId, None)
+            self.networks.leave(instanceId)
+        d = self._event(undo)
+        # (A release that overtook this event leaves the allocation as it was.)
+        d.addCallback(lambda _: dict(self.allocations.get(instanceId, allocation)))
+        return d
+
+    def release(self, instanceId):
+        """Free the instance's address; its network goes with the last member."""
+        if instanceId not in self.allocations:
+            return defer.succeed(None)
+        self.allocations.pop(instanceId)
+        self.networks.leave(instanceId)
+        for publicIp, holder in list(self.associations.items()):
+            if holder == instanceId:
+                del self.associations[publicIp]
+        return self._event(lambda: None)
+
+    def adopt(self, instanceId, allocation):
+        """Take back an allocation from the state file (applied at ``setUp``)."""
+        VirtualNetwork.adopt(self, instanceId, allocation)
+        self.networks.adopt(allocation["owner"], allocation["group"], instanceId,
+                            allocation["privateIp"], allocation.get("tag"),
+                            allocation["network"], allocation.get("node"))
+        publicIp = allocation.get("publicIp")
+        if publicIp in self.pool:
+            self.associations[publicIp] = instanceId
+
+    def nodeNetwork(self, allocation, owner, group):
+        spec = VirtualNetwork.nodeNetwork(self, allocation, owner, group)
+        spec["bridge"] = self.nodeBridge(allocation)
+        return spec
+
+    def setUp(self):
+        """
+        Rebuild the front end's links and public IPs for adopted networks, then
+        start the firewall.  After a restart they may still exist: what the
+        state file names is removed quietly and made again, so the CC starts
+        from a known state whether the host rebooted or only the CC did.
+        """
+        def start():
+            leftovers = []
+            for network in self.networks:
+                leftovers += self._linksDown(network)
+            leftovers += [links.deletePublicAddress(publicIp, self.settings.pubInterface)
+                          for publicIp in sorted(self.associations)]
+            d = self._runQuietly(leftovers)
+            d.addCallback(lambda _: self._reconcileLinks())
+            d.addCallback(lambda _: self._reconcileAddresses())
+            d.addCallback(lambda _: self.firewall.start(self.firewallState()))
+            return d
+        return self._lock.run(start)
+
+    def dhcpConfig(self):
+        dns = self.settings.dns
+        subnets = [DhcpSubnet(str(n.network.network_address), str(n.network.netmask),
+                              router=str(n.router), dns=[str(a) for a in dns] or [str(n.router)],
+                              broadcast=str(n.network.broadcast_address), mtu=self.settings.mtu)
+                   for n in self.networks if n.members]
+        hosts = [DhcpHost(instanceId, a["macAddress"], a["privateIp"])
+                 for instanceId, a in self.allocations.items()]
+        return DhcpdConfig(subnets, hosts)
+
+    # ---- the CLC's policy ----
+
+    def updateGroup(self, policy):
+        """Replace one group's ingress rules (authorize/revoke): one batch."""
+        if not isinstance(policy, SecurityGroupPolicy):
+            raise TypeError("%r is not a SecurityGroupPolicy" % (policy,))
+        previous = self.rules.get((policy.owner, policy.name))
+        self.rules[(policy.owner, policy.name)] = policy.rules
+
+        def undo():
+            if previous is None:
+                self.rules.pop((policy.owner, policy.name), None)
+            else:
+                self.rules[(policy.owner, policy.name)] = previous
+        return self._event(undo)
+
+    def removeGroup(self, owner, name):
+        """Forget a deleted group's rules (its chain goes with its instances)."""
+        previous = self.rules.pop((owner, name), None)
+
+        def undo():
+            if previous is not None:
+                self.rules[(owner, name)] = previous
+        return self._event(undo)
+
+    def freePublicIp(self):
+        """
+        The first public IP of VNET_PUBLICIPS no instance holds.
+
+        @raise CloudError: AddressLimitExceeded when every one is taken.
+        """
+        for publicIp in self.pool:
+            if publicIp not in self.associations:
+                return publicIp
+        raise CloudError("AddressLimitExceeded",
+                         "no free public IP: all %d addresses of VNET_PUBLICIPS are in use"
+                         % (len(self.pool),))
+
+    def _checkAssociation(self, publicIp, instanceId):
+        publicIp = str(ipaddress.IPv4Address(publicIp))
+        if publicIp not in self.pool:
+            raise CloudError("InvalidAddress.NotFound",
+                             "%s is not one of this cluster's public IPs" % (publicIp,))
+        if instanceId not in self.allocations:
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "%s has no network on this cluster" % (instanceId,))
+        return publicIp
+
+    def _setPublicIps(self, associations):
+        """Set ``associations`` and each allocation's publicIp to match."""
+        self.associations = dict(associations)
+        held = {iid: pub for pub, iid in self.associations.items()}
+        for instanceId, allocation in self.allocations.items():
+            allocation["publicIp"] = held.get(instanceId, allocation["privateIp"])
+
+    def associate(self, publicIp, instanceId):
+        """Lead ``publicIp`` to ``instanceId`` (moving it if another holds it)."""
+        publicIp = self._checkAssociation(publicIp, instanceId)
+        previous = dict(self.associations)
+        wanted = {pub: iid for pub, iid in previous.items() if iid != instanceId}
+        wanted[publicIp] = instanceId
+        self._setPublicIps(wanted)
+        return self._event(lambda: self._setPublicIps(previous))
+
+    def disassociate(self, publicIp):
+        previous = dict(self.associations)
+        wanted = dict(previous)
+        wanted.pop(str(ipaddress.IPv4Address(publicIp)), None)
+        self._setPublicIps(wanted)
+        return self._event(lambda: self._setPublicIps(previous))
+
+    def applyPolicy(self, policy):
+        """
+        Take a whole ``NetworkPolicy`` snapshot from the CLC: one batch.
+        Associations of instances this cluster does not run are another
+        cluster's and are skipped; one of ours with a public IP outside
+        VNET_PUBLICIPS is refused before anything changes.
+        """
+        if not isinstance(policy, NetworkPolicy):
+            raise TypeError("%r is not a NetworkPolicy" % (policy,))
+        wanted = {}
+        for association in policy.associations:
+            allocation = self.allocations.get(association.instanceId)
+            if allocation is None or allocation["privateIp"] != association.privateIp:
+                continue
+            publicIp = self._checkAssociation(association.publicIp, association.instanceId)
+            wanted[publicIp] = association.instanceId
+        previousRules, previousAssociations = dict(self.rules), dict(self.associations)
+        self.rules = {(g.owner, g.name): g.rules for g in policy.groups}
+        self._setPublicIps(wanted)
+
+        def undo():
+            self.rules = previousRules
+            self._setPublicIps(previousAssociations)
+        return self._event(undo)

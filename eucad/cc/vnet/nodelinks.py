@@ -1,0 +1,108 @@
+"""The node's half of a MANAGED group network: its tagged link and bridge.
+
+In MANAGED mode a VM's interface joins the bridge of its group's tag
+(``eucabrTAG``), which the node must make before the domain starts and may
+remove once its last instance of that tag is gone.  ``NodeGroupLinks`` does
+that from the ``network`` part of the run spec the CC sends
+(``ManagedNetwork.nodeNetwork``: ``encap``, ``tag``, ``floodPeers``), through
+the node's process runner, with the same argv builders as the front end
+(``links``).  With VXLAN the flood peers (the front end and the other nodes
+running the group) change as instances come and go: the CC tells the nodes
+with ``setPeers``.
+
+Meant for the node controller (and used by the lab to play it): attach
+before defining the domain, detach after destroying it.  Untagged networks
+(MANAGED-NOVLAN, STATIC, SYSTEM: no ``tag``) need nothing here.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from eucad.cc.vnet import links
+
+log = Logger()
+
+
+class NodeGroupLinks:
+    """
+    @param runner: the node's ProcessRunner.
+    @param device: the node's interface towards the front end.
+    @param localIp: the node's address on it (VXLAN's local end).
+    @ivar users: tag -> set of instance ids using it.
+    @ivar peers: tag -> set of flood peers applied.
+    """
+
+    def __init__(self, runner, device, localIp=None):
+        self.runner = runner
+        self.device = device
+        self.localIp = localIp
+        self.users = {}
+        self.peers = {}
+        self.encaps = {}
+        self._lock = defer.DeferredLock()
+
+    @defer.inlineCallbacks
+    def _quietly(self, commands):
+        for argv in commands:
+            yield self.runner.run(argv, check=False)
+
+    def attach(self, instanceId, network):
+        """Make the tag's link and bridge if this is its first instance here."""
+        tag = network.get("tag")
+        if tag is None:
+            return defer.succeed(network.get("bridge"))
+        return self._lock.run(self._attach, instanceId, network, tag)
+
+    @defer.inlineCallbacks
+    def _attach(self, instanceId, network, tag):
+        encap = network["encap"]
+        if tag not in self.users:
+            peers = set(network.get("floodPeers") or ()) - {self.localIp}
+            commands = links.tagNetworkUp(encap, tag, self.device, local=self.localIp,
+                                          peers=sorted(peers))
+            try:
+                for argv in commands:
+                    yield self.runner.run(argv)
+            except Exception:
+                yield self._quietly(links.tagNetworkDown(encap, tag, self.device))
+                raise
+            self.users[tag] = set()
+            self.peers[tag] = peers if encap == "vxlan" else set()
+            self.encaps[tag] = encap
+        self.users[tag].add(instanceId)
+        if encap == "vxlan" and network.get("floodPeers") is not None:
+            yield self._setPeers(tag, network["floodPeers"])
+        return links.bridgeName(tag)
+
+    def setPeers(self, tag, peers):
+        """Replicate the tag's broadcast to exactly ``peers`` (VXLAN only)."""
+        return self._lock.run(self._setPeers, tag, peers)
+
+    @defer.inlineCallbacks
+    def _setPeers(self, tag, peers):
+        if self.encaps.get(tag) != "vxlan":
+            return
+        wanted = set(peers) - {self.localIp}
+        for peer in sorted(wanted - self.peers[tag]):
+            yield self.runner.run(links.addFloodPeer(tag, peer))
+            self.peers[tag].add(peer)
+        for peer in sorted(self.peers[tag] - wanted):
+            yield self.runner.run(links.deleteFloodPeer(tag, peer), check=False)
+            self.peers[tag].discard(peer)
+
+    def detach(self, instanceId, network):
+        """Forget ``instanceId``; the tag's links go with its last instance here."""
+        tag = network.get("tag")
+        if tag is None:
+            return defer.succeed(None)
+        return self._lock.run(self._detach, instanceId, tag)
+
+    @defer.inlineCallbacks
+    def _detach(self, instanceId, tag):
+        users = self.users.get(tag)
+        if users is None:
+            return
+        users.discard(instanceId)
+        if not users:
+            yield self._quietly(links.tagNetworkDown(self.encaps[tag], tag, self.device))
+            del self.users[tag], self.peers[tag], self.encaps[tag]
