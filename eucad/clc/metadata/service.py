@@ -1,0 +1,33 @@
+"""The listening side of the metadata service, for the CLC's service tree.
+
+``makeMetadataServer`` is what ``eucad.clc.tap`` calls: a TCP server on
+``METADATA_LISTEN:METADATA_PORT`` serving ``MetadataResource`` over the
+CLC's own database.  It opens nothing until the tree starts.
+
+VMs reach it as 169.254.169.254:80 through the cluster controller's DNAT in
+the front end; the DNAT keeps each VM's private address as the source, which
+is how the resource knows who asks.  Where no CC owns the router (SYSTEM
+mode), the site's router must do the same DNAT to this port.
+"""
+
+from twisted.application import internet
+from twisted.web import server
+
+from eucad.clc.metadata.resource import MetadataResource
+
+SERVICE_NAME = "metadata"
+
+
+def makeMetadataSite(db):
+    """A web site with the metadata tree at its root."""
+    return server.Site(MetadataResource(db))
+
+
+def makeMetadataServer(conf, db, reactor=None):
+    """The named (``metadata``) TCP service the CLC's tap adds as a child."""
+    kwargs = {"interface": conf.get("METADATA_LISTEN")}
+    if reactor is not None:
+        kwargs["reactor"] = reactor
+    web = internet.TCPServer(int(conf.get("METADATA_PORT")), makeMetadataSite(db), **kwargs)
+    web.setName(SERVICE_NAME)
+    return web
