@@ -11,6 +11,9 @@ When Walrus shares the CLC's port (``control.walrusSharesCloudPort``: the
 defaults put both at 8773), Walrus is built here too, over the same
 database: its I/O threads and bukkits sweep come before the port, which
 then serves EC2 and S3 together (``eucad.clc.frontdoor``).
+
+Last, the instance metadata service on METADATA_LISTEN:METADATA_PORT
+(``eucad.clc.metadata``).
 """
 
 from twisted.application import internet
@@ -21,6 +24,7 @@ from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
 from eucad.clc.clusterlinks import clusterLink
 from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
+from eucad.clc.metadata.service import makeMetadataServer
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
 from eucad.common.control import walrusSharesCloudPort
@@ -65,4 +69,5 @@ def makeService(options, reactor=None):
     web = internet.TCPServer(int(conf.get("CLOUD_PORT")), site,
                              interface=conf.get("CLOUD_LISTEN"), reactor=reactor)
     web.setServiceParent(root)
+    makeMetadataServer(conf, db, reactor=reactor).setServiceParent(root)
     return root

@@ -31,6 +31,8 @@ DEFAULTS = {
     "CLOUD_HOST": "127.0.0.1",
     "CLOUD_PORT": "8773",
     "CLOUD_LISTEN": "0.0.0.0",
+    "METADATA_PORT": "8777",
+    "METADATA_LISTEN": "0.0.0.0",
     "CLUSTERS": "",
     "CLUSTER_POLL_SECONDS": "2",
     "WALRUS_PORT": "8773",

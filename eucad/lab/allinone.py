@@ -102,7 +102,8 @@ class AllInOne:
     """
     The whole cloud under ``runDir``.
 
-    @param basePort: the CLC's port; the CC takes +1, the nodes +2.., Walrus +6.
+    @param basePort: the CLC's port; the CC takes +1, the nodes +2.., Walrus +6,
+        the metadata service +7.
     """
 
     def __init__(self, runDir, labName="eucad", basePort=8773, nodes=2,
@@ -133,6 +134,10 @@ class AllInOne:
     def walrusPort(self):
         return self.basePort + 6
 
+    @property
+    def metadataPort(self):
+        return self.basePort + 7
+
     def nodePrefix(self, name):
         return os.path.join(self.runDir, "nodes", name)
 
@@ -162,6 +167,7 @@ class AllInOne:
             "CLOUD_HOST=127.0.0.1", "CLOUD_LISTEN=127.0.0.1",
             "CLOUD_PORT=%d" % self.clcPort, "WALRUS_PORT=%d" % self.walrusPort,
             "WALRUS_LISTEN=127.0.0.1", "CC_PORT=%d" % self.ccPort, "CC_LISTEN=127.0.0.1",
+            "METADATA_PORT=%d" % self.metadataPort, "METADATA_LISTEN=127.0.0.1",
             "CLUSTERS=cluster1@127.0.0.1:%d" % self.ccPort,
             "CLUSTER_POLL_SECONDS=1", "NODE_POLL_SECONDS=1",
             "VNET_MODE=STATIC", "VNET_NETNS=%s" % fe["netns"],

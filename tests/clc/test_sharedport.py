@@ -34,7 +34,8 @@ from eucad.walrus.service import WalrusResource
 from eucad.walrus.wire import WalrusChannel, WalrusRequest
 
 SHARED = {"ENABLE_CLOUD": "Y", "ENABLE_WALRUS": "Y", "CLOUD_PORT": "0",
-          "WALRUS_PORT": "0", "CLOUD_LISTEN": "127.0.0.1", "WALRUS_LISTEN": "127.0.0.1"}
+          "WALRUS_PORT": "0", "CLOUD_LISTEN": "127.0.0.1", "WALRUS_LISTEN": "127.0.0.1",
+          "METADATA_PORT": "0", "METADATA_LISTEN": "127.0.0.1"}
 
 
 def writeConf(prefix, settings):
@@ -101,8 +102,10 @@ class ClcTapTests(unittest.TestCase):
         children = list(root)
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, CloudStartup, ClusterPoller,
-                          ClusterWatcher, IoPool, StoreStartup, internet.TCPServer])
-        web = children[-1]
+                          ClusterWatcher, IoPool, StoreStartup, internet.TCPServer,
+                          internet.TCPServer])
+        web = children[-2]
+        self.assertEqual(children[-1].name, "metadata")
         self.assertEqual((web.args[0], web.kwargs["interface"]), (0, "127.0.0.1"))
         site = web.args[1]
         self.assertIsInstance(site.resource, frontdoor.SharedRoot)
@@ -194,6 +197,7 @@ class RealDaemonTests(unittest.TestCase):
                 "-d", self.prefix, "-cloud", "Y", "-walrus", "Y",
                 "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port,
                 "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1", "CLOUD_HOST=127.0.0.1",
+                "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
                 "--setup", "--get-credentials", self.credentials])
         self.assertEqual(code, 0, err.getvalue())
         self.keys = self.readKeys()
