@@ -10,6 +10,8 @@ is how the resource knows who asks.  Where no CC owns the router (SYSTEM
 mode), the site's router must do the same DNAT to this port.
 """
 
+import io
+
 from twisted.application import internet
 from twisted.web import server
 
@@ -18,9 +20,28 @@ from eucad.clc.metadata.resource import MetadataResource
 SERVICE_NAME = "metadata"
 
 
+class DiscardedBody(io.BytesIO):
+    """A request body that keeps nothing: the service reads none."""
+
+    def write(self, data):
+        return len(data)
+
+
+class MetadataRequest(server.Request):
+    """
+    A request whose body, if a VM sends one, is dropped as it arrives,
+    neither kept in memory nor spilled to a temporary file.
+    """
+
+    def gotLength(self, length):
+        self.content = DiscardedBody()
+
+
 def makeMetadataSite(db):
     """A web site with the metadata tree at its root."""
-    return server.Site(MetadataResource(db))
+    site = server.Site(MetadataResource(db))
+    site.requestFactory = MetadataRequest
+    return site
 
 
 def makeMetadataServer(conf, db, reactor=None):

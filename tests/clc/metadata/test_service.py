@@ -10,7 +10,8 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from eucad.clc.metadata.service import SERVICE_NAME, makeMetadataServer, makeMetadataSite
+from eucad.clc.metadata.service import (SERVICE_NAME, MetadataRequest, makeMetadataServer,
+                                        makeMetadataSite)
 from eucad.clc.metadata.resource import MetadataResource
 from eucad.common.config import EucaConf
 from eucad.common.db import Database
@@ -52,6 +53,26 @@ class ListeningTests(unittest.TestCase):
             self.assertEqual(answer, (200, source))
         answer = yield self.getFrom("127.0.0.4", "/latest/meta-data/instance-id")
         self.assertEqual(answer[0], 404)
+
+    @defer.inlineCallbacks
+    def test_bodyIsNotKept(self):
+        """A POST with a body is refused (405) and its body is dropped as it arrives."""
+        addInstance(self.db, "127.0.0.2")
+        kept = []
+        original = MetadataRequest.requestReceived
+
+        def spy(request, command, path, version):
+            # Called once the whole body has arrived: what was kept of it?
+            kept.append((type(request.content).__name__, request.content.tell()))
+            return original(request, command, path, version)
+        self.patch(MetadataRequest, "requestReceived", spy)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        client = HTTPClient(Agent(reactor, bindAddress=("127.0.0.2", 0), pool=pool))
+        response = yield client.post(self.base + "/latest/meta-data/instance-id",
+                                     data=b"x" * (1 << 20))
+        yield response.content()
+        self.assertEqual(response.code, 405)
+        self.assertEqual(kept, [("DiscardedBody", 0)])
 
 
 class TapHookTests(unittest.TestCase):
