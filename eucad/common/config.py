@@ -33,6 +33,7 @@ DEFAULTS = {
     "CLOUD_LISTEN": "0.0.0.0",
     "METADATA_PORT": "8777",
     "METADATA_LISTEN": "0.0.0.0",
+    "METADATA_NETNS": "",
     "CLUSTERS": "",
     "CLUSTER_POLL_SECONDS": "2",
     "WALRUS_PORT": "8773",

@@ -12,6 +12,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from eucad.clc.metadata.service import (SERVICE_NAME, MetadataRequest, makeMetadataServer,
                                         makeMetadataSite)
+from eucad.clc.metadata.namespace import NamespacedTCPServer
 from eucad.clc.metadata.resource import MetadataResource
 from eucad.common.config import EucaConf
 from eucad.common.db import Database
@@ -95,3 +96,14 @@ class TapHookTests(unittest.TestCase):
         """By default the service listens on every address, port 8777."""
         server = makeMetadataServer(EucaConf(self.mktemp()), Database("sqlite://"))
         self.assertEqual((server.args[0], server.kwargs["interface"]), (8777, "0.0.0.0"))
+
+    def test_namespaced(self):
+        """With METADATA_NETNS the service binds inside that namespace when started."""
+        conf = EucaConf(self.mktemp())
+        conf.set("METADATA_NETNS", "eucad-fe")
+        conf.set("METADATA_LISTEN", "169.254.169.254")
+        conf.set("METADATA_PORT", "80")
+        server = makeMetadataServer(conf, Database("sqlite://"))
+        self.assertIsInstance(server, NamespacedTCPServer)
+        self.assertEqual((server.name, server.namespace, server.host, server.portNumber),
+                         (SERVICE_NAME, "eucad-fe", "169.254.169.254", 80))
