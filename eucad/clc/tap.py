@@ -12,8 +12,8 @@ defaults put both at 8773), Walrus is built here too, over the same
 database: its I/O threads and bukkits sweep come before the port, which
 then serves EC2 and S3 together (``eucad.clc.frontdoor``).
 
-Last, the instance metadata service on METADATA_LISTEN:METADATA_PORT
-(``eucad.clc.metadata``).
+The instance metadata service (``eucad.clc.metadata``, on
+METADATA_LISTEN:METADATA_PORT) comes just before the API's port.
 """
 
 from twisted.application import internet
@@ -66,8 +66,8 @@ def makeService(options, reactor=None):
         root.walrus = walrus
     else:
         site = server.Site(makeRootResource(Ec2Resource(cloud, isReady=startup.isReady)))
+    makeMetadataServer(conf, db, reactor=reactor).setServiceParent(root)
     web = internet.TCPServer(int(conf.get("CLOUD_PORT")), site,
                              interface=conf.get("CLOUD_LISTEN"), reactor=reactor)
     web.setServiceParent(root)
-    makeMetadataServer(conf, db, reactor=reactor).setServiceParent(root)
     return root

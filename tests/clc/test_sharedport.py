@@ -104,8 +104,8 @@ class ClcTapTests(unittest.TestCase):
                          [LoggingService, Database, CloudStartup, ClusterPoller,
                           ClusterWatcher, IoPool, StoreStartup, internet.TCPServer,
                           internet.TCPServer])
-        web = children[-2]
-        self.assertEqual(children[-1].name, "metadata")
+        web = children[-1]
+        self.assertEqual(children[-2].name, "metadata")
         self.assertEqual((web.args[0], web.kwargs["interface"]), (0, "127.0.0.1"))
         site = web.args[1]
         self.assertIsInstance(site.resource, frontdoor.SharedRoot)

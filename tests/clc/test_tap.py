@@ -34,7 +34,7 @@ class TapTests(unittest.TestCase):
                       for d, _, names in os.walk(prefix) for f in names)
 
     def test_tree(self):
-        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, web, metadata."""
+        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, metadata, web."""
         options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774 z2@cc2:9000",
                                    CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1",
                                    METADATA_PORT="0", METADATA_LISTEN="127.0.0.1")
@@ -44,8 +44,8 @@ class TapTests(unittest.TestCase):
         self.assertEqual(kinds, [LoggingService, Database, LinkClient, LinkClient,
                                  CloudStartup, ClusterPoller, ClusterWatcher,
                                  internet.TCPServer, internet.TCPServer])
-        self.assertEqual(children[-1].name, "metadata")
-        self.assertIs(children[-1].args[1].resource.db, children[1])
+        self.assertEqual(children[-2].name, "metadata")
+        self.assertIs(children[-2].args[1].resource.db, children[1])
         self.assertTrue(ICluster.providedBy(children[2]))
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)
@@ -57,7 +57,7 @@ class TapTests(unittest.TestCase):
         options = self.makeOptions(CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1")
         children = list(tap.makeService(options))
         startup = [c for c in children if isinstance(c, CloudStartup)][0]
-        web = [c for c in children if isinstance(c, internet.TCPServer)][0]
+        web = [c for c in children if isinstance(c, internet.TCPServer) and c.name != "metadata"][0]
         site = web.args[1]
         ec2 = site.resource.children[b"services"].children[b"Eucalyptus"]
         self.assertFalse(ec2.isReady())
@@ -82,7 +82,7 @@ class TapTests(unittest.TestCase):
         try:
             startup = [c for c in root if isinstance(c, CloudStartup)][0]
             yield startup.ready
-            web = [c for c in root if isinstance(c, internet.TCPServer)][0]
+            web = [c for c in root if isinstance(c, internet.TCPServer) and c.name != "metadata"][0]
             self.assertGreater(web._port.getHost().port, 0)
             from eucad.clc.vmtypes import listVmTypes
             db = [c for c in root if isinstance(c, Database)][0]
