@@ -22,8 +22,10 @@ def listenClosingConnections(testcase, site, interface="127.0.0.1"):
 
     def closeAll():
         for channel in channels:
-            if channel.transport is not None:
-                channel.transport.abortConnection()
+            # A channel whose connection already ended has no transport left.
+            transport = getattr(channel, "transport", None)
+            if transport is not None:
+                transport.abortConnection()
         return port.stopListening()
     testcase.addCleanup(closeAll)
     return port

@@ -20,6 +20,10 @@ Where a request goes:
   (images are added by ``register_local``, the ``eucad-register-image`` tool).
 - DescribeAvailabilityZones, DescribeRegions: ``api.zones``.
 
+VMs' own requests (not users') reach ``metadata`` on a port of its own
+(METADATA_PORT): EC2's meta-data tree and user data for the instance whose
+private address asks, read from the same database.
+
 Around them: ``cloud`` (the collaborators an operation gets), ``clusters``
 and ``clusterlinks`` (the CC links, with timeouts), ``models`` (tables),
 ``vmtypes``, ``ids``, and ``startup`` (recovery before the API opens).

@@ -62,6 +62,10 @@ class Instance(Base):
     launchIndex: Mapped[int] = mapped_column(Integer, default=0)
     keyName: Mapped[str | None] = mapped_column(String(255), nullable=True)
     userData: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The OpenSSH public key of ``keyName`` as it was at launch, so that
+    #: deleting or replacing the key pair later does not change what a
+    #: running instance is told (the metadata service serves it).
+    keyData: Mapped[str | None] = mapped_column(Text, nullable=True)
     reason: Mapped[str] = mapped_column(String(255), default="")
     #: When the state last changed (terminated ones stay visible for a while).
     stateChanged: Mapped[float] = mapped_column(Float)

@@ -11,6 +11,9 @@ files or sockets; the services do when they start.
 
 The ``eucalyptus-clc`` daemon itself is ``eucad.frontend.tap``: it serves
 Walrus too when Walrus shares the CLC's port, and this tree otherwise.
+
+The instance metadata service (``eucad.clc.metadata``, on
+METADATA_LISTEN:METADATA_PORT) is the last of ``buildCloud``'s services.
 """
 
 from twisted.web import server
@@ -20,6 +23,7 @@ from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
 from eucad.clc.clusterlinks import clusterLink
 from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
+from eucad.clc.metadata.service import makeMetadataServer
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
 from eucad.common.daemon import DaemonOptions, makeDaemonService
@@ -65,6 +69,7 @@ def buildCloud(options, parent, reactor=None):
     poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))
     poller.setServiceParent(parent)
     ClusterWatcher(poller).setServiceParent(parent)
+    makeMetadataServer(conf, db, reactor=reactor).setServiceParent(parent)
     return CloudParts(cloud, startup, db)
 
 

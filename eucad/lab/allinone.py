@@ -195,6 +195,9 @@ class AllInOne:
             "CLOUD_HOST=127.0.0.1", "CLOUD_LISTEN=127.0.0.1",
             "CLOUD_PORT=%d" % self.clcPort, "WALRUS_PORT=%d" % self.walrusPort,
             "WALRUS_LISTEN=127.0.0.1", "CC_PORT=%d" % self.ccPort, "CC_LISTEN=127.0.0.1",
+            # The CLC answers VMs' metadata requests inside the front end.
+            "METADATA_NETNS=%s" % fe["netns"], "METADATA_LISTEN=%s" % fe["metadataAddress"],
+            "METADATA_PORT=80",
             "CLUSTERS=cluster1@127.0.0.1:%d" % self.ccPort,
             "CLUSTER_POLL_SECONDS=1", "NODE_POLL_SECONDS=1",
             "VNET_MODE=STATIC", "VNET_NETNS=%s" % fe["netns"],
@@ -263,12 +266,12 @@ class AllInOne:
                 return int(zone["State"].split("/")[0].strip())
         return 0
 
-    def httpFromFrontEnd(self, ip, timeout=2):
-        """What the instance's HTTP server says, fetched inside the front end."""
+    def httpFromFrontEnd(self, ip, timeout=2, path="/"):
+        """What the instance's HTTP server says at ``path``, fetched inside the front end."""
         fe = self.lab.describe()["frontend"]["netns"]
         result = subprocess.run(
             ["ip", "netns", "exec", fe, "curl", "-s", "-m", str(timeout),
-             "http://%s/" % ip], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+             "http://%s%s" % (ip, path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True)
         return result.stdout.strip() if result.returncode == 0 else ""
 

@@ -4,16 +4,26 @@ They run inside the VM (busybox ash), not on the host; ``testimage`` packs
 them into the initramfs.  Kept apart from the builder so that what the guest
 does can be read in one place:
 
-1. mount proc, sys and devtmpfs; insert the virtio modules in load order;
+1. mount proc, sys, devtmpfs and devpts; insert the virtio modules in load
+   order;
 2. if there is an ``eth0``, run ``udhcpc`` with ``udhcpc.sh`` (address,
    default route, MTU from DHCP) and wait, bounded, for a lease;
-3. take the instance id from ``eucad.instance_id=`` on the kernel command
-   line, else from the metadata service (with ``nc``: busybox ``wget``
-   crashes in this guest);
-4. mount the root disk read-only if there is one, to show which image it is;
-5. serve the instance id over HTTP on port 80 (busybox httpd), then print
+3. ask the metadata service (169.254.169.254, with ``nc``: busybox ``wget``
+   crashes in this guest) for its instance id, retrying for at most
+   ``eucad.metadata_wait=`` seconds (default ``METADATA_WAIT_SECONDS``).
+   Only when the service cannot be reached in that time does the id come
+   from ``eucad.instance_id=`` on the kernel command line;
+   ``metadataSource`` in ``/status.json`` says which;
+4. mount the root disk read-only if there is one, to show which image it
+   is, and serve the instance id at ``/`` on port 80 (busybox httpd);
+5. read every meta-data key the service lists, and the user data; run user
+   data that starts with ``#!`` (bounded by ``USER_DATA_TIMEOUT_SECONDS``),
+   keeping its standard output;
+6. install the public key for root and start dropbear on port 22;
+7. write ``/status.json``: ``{"instanceId", "publicKey", "userDataOutput",
+   "metadataSource", "metadata": {key: value}}``, then print
    ``EUCAD-GUEST-UP <instance-id> <ip>`` on the serial console, so that a
-   test seeing the marker knows the page is already served.
+   test seeing the marker knows every page is already served.
 """
 
 MARKER = "EUCAD-GUEST-UP"
@@ -26,7 +36,12 @@ VIRTIO_MODULES = (
 )
 
 METADATA_HOST = "169.254.169.254"
-METADATA_PATH = "/latest/meta-data/instance-id"
+METADATA_WAIT_SECONDS = 5
+USER_DATA_TIMEOUT_SECONDS = 60
+
+#: What ``metadataSource`` in /status.json says.
+FROM_METADATA_SERVICE = "metadata-service"
+FROM_KERNEL_COMMAND_LINE = "kernel-command-line"
 
 ROOT_MARKER_FILE = "eucad-test-root"
 ROOT_MARKER_TEXT = "eucad test root image: the root disk of the eucad test guest\n"
@@ -60,15 +75,28 @@ esac
 exit 0
 """
 
+# Run by ``nc -e`` with the connection as its stdin and stdout: it sends one
+# request and keeps reading until the server closes.  Piping the request into
+# a plain ``nc`` would half-close the connection at the end of the request,
+# and an HTTP server may (twisted.web does) drop the request then.
+MD_REQUEST_SCRIPT = r"""#!/bin/sh
+printf 'GET %s HTTP/1.0\r\nHost: @METADATA_HOST@\r\n\r\n' "$MD_PATH"
+cat > "$MD_OUT"
+"""
+
 INIT_SCRIPT = r"""#!/bin/sh
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mkdir -p /run /tmp /www /mnt/root
+mkdir -p /run /tmp /www /mnt/root /dev/pts /run/md
+mount -t devpts devpts /dev/pts
 exec </dev/console >/dev/console 2>&1
-echo "eucad test guest: init starting"
+say() {
+    echo "eucad test guest: $* (uptime $(cut -d' ' -f1 /proc/uptime)s)"
+}
+say "init starting"
 
 for m in @MODULES@; do
     insmod "/lib/modules/$m.ko" || echo "eucad test guest: insmod $m failed"
@@ -85,47 +113,148 @@ if [ -e /sys/class/net/eth0 ]; then
         n=$((n + 1))
     done
     [ -s /run/eucad-ip ] && ip=$(cat /run/eucad-ip)
+    say "address $ip"
 fi
 
-id=
+cmdline_id=
+md_wait=@METADATA_WAIT@
 for word in $(cat /proc/cmdline); do
     case "$word" in
-    eucad.instance_id=*) id="${word#eucad.instance_id=}" ;;
+    eucad.instance_id=*) cmdline_id="${word#eucad.instance_id=}" ;;
+    eucad.metadata_wait=*) md_wait="${word#eucad.metadata_wait=}" ;;
     esac
 done
+case "$md_wait" in
+""|*[!0-9]*) md_wait=@METADATA_WAIT@ ;;
+esac
 
-fetch_instance_id() {
-    tries=0
-    while [ $tries -lt 15 ]; do
-        printf 'GET @METADATA_PATH@ HTTP/1.0\r\nHost: @METADATA_HOST@\r\n\r\n' \
-            | nc -w 2 @METADATA_HOST@ 80 2>/dev/null | tr -d '\r' > /tmp/md
-        if head -n 1 /tmp/md | grep -q ' 200 '; then
-            sed '1,/^$/d' /tmp/md | head -n 1
-            return 0
-        fi
-        tries=$((tries + 1))
-        sleep 1
-    done
-    return 1
+uptime_seconds() {
+    cut -d. -f1 /proc/uptime
 }
 
-if [ -z "$id" ] && [ "$ip" != none ]; then
-    id=$(fetch_instance_id)
+# md_get PATH FILE: the body of a 200 answer to GET PATH into FILE.
+cr=$(printf '\r')
+md_get() {
+    rm -f /tmp/md.raw
+    MD_PATH="$1" MD_OUT=/tmp/md.raw timeout 5 \
+        nc -w 2 @METADATA_HOST@ 80 -e /etc/md-request.sh 2>/dev/null
+    head -n 1 /tmp/md.raw 2>/dev/null | grep -q '^HTTP/1\.[01] 200 ' || return 1
+    sed "1,/^${cr}\$/d" /tmp/md.raw > "$2"
+}
+
+# md_walk PREFIX DEPTH: every key listed under meta-data/PREFIX into /run/md.
+md_walk() {
+    local prefix="$1" depth="$2" list="/tmp/md.list.$2" entry key
+    [ "$depth" -lt 4 ] || return 0
+    md_get "/latest/meta-data/$prefix" "$list" || return 0
+    echo >> "$list"
+    while read -r entry; do
+        entry="${entry%$cr}"
+        case "$entry" in
+        ""|*..*|*\"*|*\\*|/*) continue ;;
+        */) md_walk "$prefix$entry" $((depth + 1)) ;;
+        *=*) md_walk "$prefix${entry%%=*}/" $((depth + 1)) ;;
+        *)
+            key="$prefix$entry"
+            mkdir -p "/run/md/$(dirname "$key")"
+            md_get "/latest/meta-data/$key" "/run/md/$key" || rm -f "/run/md/$key"
+            ;;
+        esac
+    done < "$list"
+}
+
+source=none
+id=
+if [ "$ip" != none ]; then
+    deadline=$(( $(uptime_seconds) + md_wait ))
+    while :; do
+        if md_get /latest/meta-data/instance-id /tmp/md.id; then
+            source=@FROM_METADATA_SERVICE@
+            id=$(cat /tmp/md.id)
+            break
+        fi
+        [ "$(uptime_seconds)" -lt "$deadline" ] || break
+        usleep 300000
+    done
+fi
+if [ "$source" != @FROM_METADATA_SERVICE@ ] && [ -n "$cmdline_id" ]; then
+    say "no metadata service within ${md_wait}s; id from the kernel command line"
+    source=@FROM_KERNEL_COMMAND_LINE@
+    id="$cmdline_id"
 fi
 [ -n "$id" ] || id=unknown
+printf '%s' "$id" > /run/instance-id
 
 root=none
 if [ -b /dev/vda ] && mount -t ext2 -o ro /dev/vda /mnt/root 2>/dev/null; then
     cp /mnt/root/@ROOT_MARKER_FILE@ /www/root.txt 2>/dev/null && root=vda
 fi
 
+# The id is served at once; status.json follows when all is read and run.
 echo "$id" > /www/index.html
 echo "$ip" > /www/ip.txt
 cat /sys/class/net/eth0/mtu > /www/mtu.txt 2>/dev/null
 httpd -p 80 -h /www
+say "serving $id from $source"
+
+if [ "$source" = @FROM_METADATA_SERVICE@ ]; then
+    md_walk "" 0
+    say "meta-data read"
+    if md_get /latest/user-data /run/user-data && [ "$(head -c 2 /run/user-data)" = '#!' ]; then
+        chmod 700 /run/user-data
+        say "running user data"
+        timeout @USER_DATA_TIMEOUT@ /run/user-data > /run/user-data.out 2>/run/user-data.err
+        say "user data exited $?"
+    fi
+fi
+
+if [ -s /run/md/public-keys/0/openssh-key ]; then
+    mkdir -p /root/.ssh
+    chmod 700 /root /root/.ssh
+    cp /run/md/public-keys/0/openssh-key /root/.ssh/authorized_keys
+    chmod 600 /root/.ssh/authorized_keys
+fi
+if [ -x /sbin/dropbear ]; then
+    mkdir -p /etc/dropbear
+    # -R: host keys made at first use, so no two guests share one.
+    dropbear -F -E -R -s -p 22 > /run/dropbear.log 2>&1 &
+fi
+
+# json_text FILE: the file's text as a JSON string (null if there is none).
+json_text() {
+    if [ ! -f "$1" ]; then
+        printf null
+        return
+    fi
+    awk -v nl="$(tail -c 1 "$1" | wc -l)" 'BEGIN { printf "\"" }
+        { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t"); gsub(/\r/, "\\r")
+          gsub(/[\001-\010\013\014\016-\037]/, "")
+          if (NR > 1) printf "\\n"
+          printf "%s", $0 }
+        END { if (nl > 0 && NR > 0) printf "\\n"; printf "\"" }' "$1"
+}
+
+write_status() {
+    printf '{"instanceId": '
+    json_text /run/instance-id
+    printf ', "publicKey": '
+    json_text /run/md/public-keys/0/openssh-key
+    printf ', "userDataOutput": '
+    json_text /run/user-data.out
+    printf ', "metadataSource": "%s", "metadata": {' "$source"
+    sep=
+    for key in $(cd /run/md && find . -type f | sed 's|^\./||' | sort); do
+        printf '%s"%s": ' "$sep" "$key"
+        json_text "/run/md/$key"
+        sep=', '
+    done
+    printf '}}\n'
+}
+
+write_status > /www/status.json.tmp && mv /www/status.json.tmp /www/status.json
 
 echo "@MARKER@ $id $ip" > /dev/ttyS0
-echo "eucad test guest: root disk $root, uptime $(cut -d' ' -f1 /proc/uptime)s"
+say "up: id from $source, root disk $root"
 
 # PID 1 must never exit; waiting also reaps orphans (udhcpc, httpd children).
 while true; do
@@ -140,9 +269,17 @@ def initScript():
     return (INIT_SCRIPT
             .replace("@MODULES@", " ".join(VIRTIO_MODULES))
             .replace("@METADATA_HOST@", METADATA_HOST)
-            .replace("@METADATA_PATH@", METADATA_PATH)
+            .replace("@METADATA_WAIT@", str(METADATA_WAIT_SECONDS))
+            .replace("@USER_DATA_TIMEOUT@", str(USER_DATA_TIMEOUT_SECONDS))
+            .replace("@FROM_METADATA_SERVICE@", FROM_METADATA_SERVICE)
+            .replace("@FROM_KERNEL_COMMAND_LINE@", FROM_KERNEL_COMMAND_LINE)
             .replace("@ROOT_MARKER_FILE@", ROOT_MARKER_FILE)
             .replace("@MARKER@", MARKER))
+
+
+def metadataRequestScript():
+    """The helper ``nc -e`` runs for each metadata request."""
+    return MD_REQUEST_SCRIPT.replace("@METADATA_HOST@", METADATA_HOST)
 
 
 def parseMarker(consoleText):

@@ -2,14 +2,16 @@
 
 The end-to-end tests and the lab boot real VMs; this builder makes the
 smallest guest that proves an instance works: it gets its address by DHCP,
-learns its instance id (kernel command line or metadata service), and serves
-that id over HTTP.  See ``eucad.lab.guest`` for what runs inside.
+learns its instance id, public key and user data from the metadata service,
+runs the user data, lets root in over SSH with that key, and serves what it
+learned over HTTP.  See ``eucad.lab.guest`` for what runs inside.
 
 - The kernel is Debian's ``linux-image-*-cloud-amd64``: fetched once with
   ``apt-get download`` into a download directory and unpacked there with
   ``dpkg -x``, so later builds need no network.
 - The initramfs is written here in Python (cpio "newc" + gzip) from the
-  static busybox and the kernel's virtio modules.
+  static busybox, the kernel's virtio modules, and Debian's dropbear
+  (``dropbear-bin``) with the shared libraries ``ldd`` names for it.
 - ``root.img`` is a small ext2 image made by ``mke2fs -d``.
 
 A build records the digests of its inputs and outputs in ``manifest.json``
@@ -32,11 +34,21 @@ import time
 from eucad.common.atomicfile import writeAtomically
 from eucad.lab import guest
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 KERNEL_META_PACKAGE = "linux-image-cloud-amd64"
 KERNEL_DEB = re.compile(r"^linux-image-(\d[\w.+~-]*-cloud-amd64)_[^_]+_amd64\.deb$")
 APT_ARCHIVES = "/var/cache/apt/archives"
 BUSYBOX = "/bin/busybox"
+DROPBEAR = "/usr/sbin/dropbear"
+_LDD_PATH = re.compile(r"^\s*(?:\S+\s+=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)\s*$")
+
+#: The guest's accounts: root only, with no password (keys only).
+GUEST_ETC_FILES = (
+    ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644),
+    ("etc/group", "root:x:0:\n", 0o644),
+    ("etc/shadow", "root:*:14245:0:99999:7:::\n", 0o600),
+    ("etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\n", 0o644),
+)
 ROOT_IMAGE_KIB = 8192
 # Fixed so that the same inputs give the same image, byte for byte.
 ROOT_IMAGE_UUID = "5eed0000-eaca-4d00-8000-000000000001"
@@ -257,18 +269,61 @@ class KernelCache:
                 shutil.copy(path, os.path.join(directory, "modules", name + ".ko"))
 
 
-def buildInitramfs(kernel, busybox=BUSYBOX):
-    """The gzipped initramfs: busybox, the virtio modules and the guest scripts."""
+def sharedLibraries(binary):
+    """
+    The host paths of the shared libraries ``binary`` loads (its dynamic
+    loader included), as ``ldd`` resolves them.
+    """
+    result = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise BuildError("ldd %s failed: %s" % (binary, result.stderr.strip()))
+    paths = []
+    for line in result.stdout.splitlines():
+        match = _LDD_PATH.match(line)
+        if match:
+            paths.append(match.group(1))
+    if not paths:
+        raise BuildError("ldd %s named no libraries" % (binary,))
+    return paths
+
+
+def addWithParents(archive, path, data, perm, made):
+    """Add a file at ``path``, first adding any parent directory not yet in ``made``."""
+    parts = path.strip("/").split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent not in made:
+            archive.addDirectory(parent)
+            made.add(parent)
+    archive.addFile(path, data, perm)
+
+
+def buildInitramfs(kernel, busybox=BUSYBOX, dropbear=DROPBEAR):
+    """The gzipped initramfs: busybox, dropbear, the virtio modules and the guest scripts."""
     archive = CpioArchive()
-    for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys",
-              "run", "tmp", "etc", "lib", "lib/modules", "mnt", "www"):
+    directories = ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys",
+                   "run", "tmp", "etc", "lib", "lib/modules", "mnt", "www")
+    for d in directories:
         archive.addDirectory(d)
+    archive.addDirectory("root", 0o700)
+    archive.addDirectory("var")
+    archive.addSymlink("var/run", "../run")
+    made = set(directories) | {"root", "var"}
+    for name, text, perm in GUEST_ETC_FILES:
+        archive.addFile(name, text.encode(), perm)
+    with open(dropbear, "rb") as f:
+        archive.addFile("sbin/dropbear", f.read(), 0o755)
+    for library in sharedLibraries(dropbear):
+        # Copied under the name the loader asks for, whatever links lead there.
+        with open(os.path.realpath(library), "rb") as f:
+            addWithParents(archive, library, f.read(), 0o755, made)
     archive.addCharDevice("dev/console", 5, 1)
     with open(busybox, "rb") as f:
         archive.addFile("bin/busybox", f.read(), 0o755)
     archive.addSymlink("bin/sh", "busybox")
     archive.addFile("init", guest.initScript().encode(), 0o755)
     archive.addFile("etc/udhcpc.sh", guest.UDHCPC_SCRIPT.encode(), 0o755)
+    archive.addFile("etc/md-request.sh", guest.metadataRequestScript().encode(), 0o755)
     for name in guest.VIRTIO_MODULES:
         with open(kernel.module(name), "rb") as f:
             archive.addFile("lib/modules/%s.ko" % (name,), f.read())
@@ -300,7 +355,7 @@ def buildRootImage(path):
         raise BuildError("debugfs failed: " + result.stderr.strip())
 
 
-def inputsDigest(kernel, busybox=BUSYBOX):
+def inputsDigest(kernel, busybox=BUSYBOX, dropbear=DROPBEAR):
     """One digest over everything that goes into the three files."""
     parts = {
         "builder": BUILDER_VERSION,
@@ -308,8 +363,12 @@ def inputsDigest(kernel, busybox=BUSYBOX):
         "vmlinuz": sha256File(kernel.vmlinuz),
         "modules": [sha256File(kernel.module(m)) for m in guest.VIRTIO_MODULES],
         "busybox": sha256File(busybox),
+        "dropbear": [sha256File(dropbear)] + [
+            [path, sha256File(os.path.realpath(path))] for path in sharedLibraries(dropbear)],
+        "etc": GUEST_ETC_FILES,
         "init": guest.initScript(),
         "udhcpc": guest.UDHCPC_SCRIPT,
+        "mdRequest": guest.metadataRequestScript(),
         "root": [guest.ROOT_MARKER_FILE, guest.ROOT_MARKER_TEXT, ROOT_IMAGE_KIB,
                  ROOT_IMAGE_UUID],
     }
@@ -373,6 +432,8 @@ def build(outDir=None, downloadDir=None, force=False, log=print):
             raise BuildError("%s is not installed" % (tool,))
     if not os.path.exists(BUSYBOX):
         raise BuildError("%s is missing: apt-get install busybox-static" % (BUSYBOX,))
+    if not os.path.exists(DROPBEAR):
+        raise BuildError("%s is missing: apt-get install dropbear-bin" % (DROPBEAR,))
     kernel = KernelCache(downloadDir, log=log).kernel()
     digest = inputsDigest(kernel)
     manifestPath = os.path.join(outDir, "manifest.json")

@@ -46,6 +46,8 @@ PUB_INTERFACE = "eth0"
 SWITCH_BRIDGE = "sw0"
 NODE_UPLINK = "eth0"
 NODE_BRIDGE = "br0"
+#: Where VMs ask for their metadata (EC2's link-local address).
+METADATA_ADDRESS = "169.254.169.254"
 
 
 class LabError(Exception):
@@ -162,6 +164,7 @@ class Lab:
             "publicAddress": plan.frontEndPublic,
             "publicSubnet": str(plan.public.network_address),
             "publicNetmask": str(plan.public.netmask),
+            "metadataAddress": METADATA_ADDRESS,
         }
         return {
             "name": self.name,
@@ -209,6 +212,9 @@ class Lab:
             netns.setLinkUp(fe, FE_PUBLIC),
             netns.addDefaultRoute(fe, plan.pub),
             netns.setSysctl(fe, "net.ipv4.ip_forward", 1),
+            # VMs' metadata requests end here: the CLC listens on this address
+            # inside the front end (METADATA_NETNS), so no DNAT is needed.
+            netns.addAddress(fe, "lo", METADATA_ADDRESS + "/32"),
         ]
         for node, address in zip(self.nodeNames(), plan.nodes):
             ns = self.namespace(node)
@@ -229,8 +235,11 @@ class Lab:
     # -- state ---------------------------------------------------------
 
     def _parameters(self):
+        # The metadata address is here so that a lab made before the front
+        # end had it is not taken as healthy, but made again.
         return {"name": self.name, "nodes": self.nodeCount, "subnet": self.subnet,
-                "publicSubnet": self.publicSubnet, "withLibvirt": self.withLibvirt}
+                "publicSubnet": self.publicSubnet, "withLibvirt": self.withLibvirt,
+                "metadataAddress": METADATA_ADDRESS}
 
     def _loadState(self):
         try:

@@ -2,6 +2,7 @@
 
 import os
 
+from twisted.application import internet
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
@@ -34,15 +35,18 @@ class TapTests(unittest.TestCase):
                       for d, _, names in os.walk(prefix) for f in names)
 
     def test_tree(self):
-        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, web."""
+        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, metadata, web."""
         options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774 z2@cc2:9000",
-                                   CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1")
+                                   CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1",
+                                   METADATA_PORT="0", METADATA_LISTEN="127.0.0.1")
         root = tap.makeService(options)
         children = list(root)
         kinds = [type(child) for child in children]
         self.assertEqual(kinds, [LoggingService, Database, LinkClient, LinkClient,
                                  CloudStartup, ClusterPoller, ClusterWatcher,
-                                 ListeningService])
+                                 internet.TCPServer, ListeningService])
+        self.assertEqual(children[-2].name, "metadata")
+        self.assertIs(children[-2].args[1].resource.db, children[1])
         self.assertTrue(ICluster.providedBy(children[2]))
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)
@@ -72,6 +76,7 @@ class TapTests(unittest.TestCase):
     def test_startAndStop(self):
         """Started, the CLC opens its DB, writes VM types, listens, and stops cleanly."""
         options = self.makeOptions(CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1",
+                                   METADATA_PORT="0", METADATA_LISTEN="127.0.0.1",
                                    CLUSTERS="z1@127.0.0.1:1")
         root = tap.makeService(options, reactor=reactor)
         root.startService()

@@ -3,11 +3,13 @@
 This is the walking skeleton end to end: boto3 talks to the CLC, which asks
 the CC, which gives the instance a MAC and IP through dhcpd in the front
 end's namespace and starts it on a node's own libvirtd; the guest gets its
-address by DHCP and answers HTTP with its instance id.  Afterwards no domain,
+address by DHCP, asks the CLC's metadata service who it is, and answers HTTP
+with its instance id.  Afterwards no domain,
 disk, DHCP entry, process or namespace may be left.
 """
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -58,18 +60,28 @@ class BootTests(unittest.TestCase):
             seen = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
             described = seen["Reservations"][0]["Instances"][0]
             page = cloud.httpFromFrontEnd(instance["privateIp"])
+            from eucad.lab.allinone import _waitFor
+            # Written once the guest has read its metadata and run its user data.
+            status = _waitFor("the guest's status.json",
+                              lambda: self.guestStatus(instance["privateIp"]), 60, 0.5)
             gone = ec2.terminate_instances(InstanceIds=[instance["instanceId"]])
 
             def terminated():
                 found = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
                 state = found["Reservations"][0]["Instances"][0]["State"]["Name"]
                 return state == "terminated"
-            from eucad.lab.allinone import _waitFor
             _waitFor("terminated", terminated, 60, 0.5)
             leftovers = self.leftovers(instance)
-            return instance, described, page, gone, leftovers, stored
+            return instance, described, page, gone, leftovers, stored, status
         finally:
             cloud.down()
+
+    def guestStatus(self, ip):
+        """The guest's /status.json, or None while it has none."""
+        try:
+            return json.loads(self.cloud.httpFromFrontEnd(ip, path="/status.json"))
+        except ValueError:
+            return None
 
     def s3RoundTrip(self, creds):
         """Store and read back an object through Walrus at the eucarc's S3_URL."""
@@ -111,11 +123,16 @@ class BootTests(unittest.TestCase):
         d = threads.deferToThread(self.flow)
 
         def check(result):
-            instance, described, page, gone, leftovers, stored = result
+            instance, described, page, gone, leftovers, stored, status = result
             self.assertEqual(stored, (b"eucad e2e", 1))
             self.assertEqual(described["State"]["Name"], "running")
             self.assertTrue(described["PrivateIpAddress"].startswith("10.78.0."))
             self.assertIn(instance["instanceId"], page)
+            # The guest learned its id from the CLC's metadata service.
+            self.assertEqual((status["instanceId"], status["metadataSource"],
+                              status["metadata"]["local-ipv4"]),
+                             (instance["instanceId"], "metadata-service",
+                              described["PrivateIpAddress"]))
             self.assertEqual(gone["TerminatingInstances"][0]["InstanceId"],
                              instance["instanceId"])
             self.assertEqual(leftovers, [])

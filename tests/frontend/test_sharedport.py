@@ -15,6 +15,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import boto3
 from botocore.config import Config
+from twisted.application import internet
 from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 from twisted.web.server import Site
@@ -35,7 +36,8 @@ from eucad.walrus.service import WalrusResource
 from eucad.walrus.wire import WalrusChannel, WalrusRequest
 
 SHARED = {"ENABLE_CLOUD": "Y", "ENABLE_WALRUS": "Y", "CLOUD_PORT": "0",
-          "WALRUS_PORT": "0", "CLOUD_LISTEN": "127.0.0.1", "WALRUS_LISTEN": "127.0.0.1"}
+          "WALRUS_PORT": "0", "CLOUD_LISTEN": "127.0.0.1", "WALRUS_LISTEN": "127.0.0.1",
+          "METADATA_PORT": "0", "METADATA_LISTEN": "127.0.0.1"}
 
 
 def writeConf(prefix, settings):
@@ -102,7 +104,9 @@ class ClcTapTests(unittest.TestCase):
         children = list(root)
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, CloudStartup, ClusterPoller,
-                          ClusterWatcher, IoPool, StoreStartup, ListeningService])
+                          ClusterWatcher, internet.TCPServer, IoPool, StoreStartup,
+                          ListeningService])
+        self.assertEqual(children[5].name, "metadata")
         web = children[-1]
         self.assertEqual(web.description, "tcp:0:interface=127.0.0.1")
         site = web.factory
@@ -197,6 +201,7 @@ class RealDaemonTests(unittest.TestCase):
                 "-d", self.prefix, "-cloud", "Y", "-walrus", "Y",
                 "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port,
                 "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1", "CLOUD_HOST=127.0.0.1",
+                "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
                 "--setup", "--get-credentials", self.credentials])
         self.assertEqual(code, 0, err.getvalue())
         self.keys = self.readKeys()

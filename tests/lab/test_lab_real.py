@@ -9,16 +9,21 @@ import json
 import os
 import random
 import subprocess
+import sys
 import time
 
 from twisted.internet import threads
 from twisted.python import log
 from twisted.trial import unittest
 
+from eucad.common.db import Database
 from eucad.lab import guest, testimage
 from eucad.lab.ownedprocess import OwnedProcess, startTime
 from eucad.lab.topology import Lab
+from tests.clc.metadata.fixtures import addImage, addInstance
 from tests.lab import realenv
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DOMAIN_XML = """<domain type='qemu'>
   <name>{instanceId}</name>
@@ -206,22 +211,35 @@ class LabBootTests(unittest.TestCase):
                     "-lf", leases, "-pf", os.path.join(self.work, "dhcpd.pid"),
                     fe["privateInterface"]], "dhcpd.log")
 
-    def startMetadata(self, described, instanceId):
-        """The metadata service on 169.254.169.254 in the front end (the guest's router)."""
+    def startMetadata(self, described, instanceId, ip):
+        """
+        The CLC's metadata service on 169.254.169.254:80 in the front end (the
+        guest's router, which holds that address), over a database holding the
+        instance at ``ip``.
+        """
         fe = described["fe"]["netns"]
-        subprocess.run(["ip", "-n", fe, "addr", "add", guest.METADATA_HOST + "/32", "dev", "lo"],
-                       check=True, timeout=30)
-        directory = os.path.join(self.work, "metadata")
-        os.makedirs(os.path.join(directory, "latest", "meta-data"))
-        with open(os.path.join(directory, "latest", "meta-data", "instance-id"), "w") as f:
-            f.write(instanceId)
-        # busybox httpd: python's http.server looks up its own name first, which
-        # waits for DNS timeouts in a namespace whose default route leads nowhere.
-        self.start(["ip", "netns", "exec", fe, "busybox", "httpd", "-f", "-p",
-                    guest.METADATA_HOST + ":80", "-h", directory], "metadata.log")
+        self.assertEqual(described["fe"]["metadataAddress"], guest.METADATA_HOST)
+        dbUrl = "sqlite:///" + os.path.join(self.work, "clc.db")
+        db = Database(dbUrl)
+        try:
+            addImage(db)
+            addInstance(db, ip, id=instanceId, userData=b"#!/bin/sh\necho user data ran\n")
+        finally:
+            db.engine.dispose()
+        out = os.path.join(self.work, "metadata.out")
+        with open(out, "wb") as stdout, open(os.path.join(self.work, "metadata.log"), "wb") as err:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", fe, sys.executable, "-m", "tests.lab.metadataserver",
+                 dbUrl, guest.METADATA_HOST, "80"],
+                stdout=stdout, stderr=err, stdin=subprocess.DEVNULL, cwd=REPOSITORY)
+        self.processes.append(process)
+        realenv.waitFor("the metadata service to listen",
+                        lambda: "listening" in realenv.readText(out) or process.poll() is not None,
+                        60)
+        self.assertIsNone(process.poll(), realenv.readText(os.path.join(self.work, "metadata.log")))
 
     def test_bootAndAnswer(self):
-        """A domain on the node's br0 gets its fixed address from dhcpd and serves its instance id."""
+        """A domain on the node's br0 gets its address from dhcpd, its id and user data from the metadata service."""
         instanceId = "i-%08x" % (random.getrandbits(32),)
         mac = "d0:0d:%02x:%02x:%02x:%02x" % tuple(random.getrandbits(8) for _ in range(4))
 
@@ -232,7 +250,7 @@ class LabBootTests(unittest.TestCase):
             node = described["nodes"][0]
             ip = "10.79.0.10"
             self.startDhcpd(described, instanceId, mac, ip)
-            self.startMetadata(described, instanceId)
+            self.startMetadata(described, instanceId, ip)
             root = os.path.join(self.work, "root.img")
             with open(self.image.root, "rb") as src, open(root, "wb") as dst:
                 dst.write(src.read())
@@ -253,6 +271,11 @@ class LabBootTests(unittest.TestCase):
                     described["fe"]["netns"], "http://%s/" % (ip,), 1.0), 60, 0.05)
                 httpTime = time.monotonic() - created
                 self.assertEqual(page, instanceId + "\n")
+                status = json.loads(realenv.httpGet(described["fe"]["netns"],
+                                                    "http://%s/status.json" % (ip,)))
+                self.assertEqual((status["instanceId"], status["metadataSource"],
+                                  status["userDataOutput"], status["metadata"]["local-ipv4"]),
+                                 (instanceId, guest.FROM_METADATA_SERVICE, "user data ran\n", ip))
                 self.assertIn("DHCPACK on %s to %s" % (ip, mac),
                               realenv.readText(os.path.join(self.work, "dhcpd.log")))
                 self.assertEqual(realenv.httpGet(described["fe"]["netns"],

@@ -1,18 +1,24 @@
 """The test guest: its initramfs format, its scripts, and real boots under qemu."""
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 from twisted.internet import threads
 from twisted.python import log
 from twisted.trial import unittest
 
+from eucad.common.db import Database
 from eucad.lab import guest, testimage
 from eucad.lab.testimage import CpioArchive
+from tests.clc.metadata.fixtures import addImage, addInstance
 from tests.lab import realenv
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parseNewc(data):
@@ -125,10 +131,14 @@ class GuestScriptTests(unittest.TestCase):
         self.assertIn('echo "EUCAD-GUEST-UP $id $ip" > /dev/ttyS0', guest.initScript())
 
     def test_metadataRequest(self):
-        """The id is asked of 169.254.169.254 with nc, not wget."""
+        """The guest asks 169.254.169.254 with nc (not wget), bounded by eucad.metadata_wait."""
         script = guest.initScript()
-        self.assertIn("GET /latest/meta-data/instance-id HTTP/1.0", script)
-        self.assertIn("nc -w 2 169.254.169.254 80", script)
+        self.assertIn("nc -w 2 169.254.169.254 80 -e /etc/md-request.sh", script)
+        self.assertIn("Host: 169.254.169.254", guest.metadataRequestScript())
+        self.assertIn("md_get /latest/meta-data/instance-id /tmp/md.id", script)
+        self.assertIn("md_get /latest/user-data /run/user-data", script)
+        self.assertIn("md_wait=%d" % (guest.METADATA_WAIT_SECONDS,), script)
+        self.assertIn("eucad.metadata_wait=*", script)
         self.assertNotIn("wget", script)
 
     def test_parseMarker(self):
@@ -207,7 +217,7 @@ class BuildTests(unittest.TestCase):
     timeout = 900
 
     def setUp(self):
-        for tool in ("mke2fs", "dpkg", "debugfs"):
+        for tool in ("mke2fs", "dpkg", "debugfs", "dropbear"):
             if shutil.which(tool, path=realenv.SBIN_PATH) is None:
                 raise unittest.SkipTest("%s is not installed" % (tool,))
         if not os.path.exists(testimage.BUSYBOX):
@@ -245,7 +255,10 @@ class BuildTests(unittest.TestCase):
         with open(image.initrd, "rb") as f:
             entries, _ = parseNewc(gzip.decompress(f.read()))
         names = {e[0] for e in entries}
-        expected = {"init", "bin/busybox", "etc/udhcpc.sh", "dev/console"} | {
+        expected = {"init", "bin/busybox", "etc/udhcpc.sh", "etc/md-request.sh", "dev/console",
+                    "sbin/dropbear",
+                    "etc/passwd", "etc/shadow", "lib64/ld-linux-x86-64.so.2",
+                    "lib/x86_64-linux-gnu/libtomcrypt.so.1"} | {
             "lib/modules/%s.ko" % m for m in guest.VIRTIO_MODULES}
         self.assertEqual(expected - names, set())
         init = [e for e in entries if e[0] == "init"][0]
@@ -265,7 +278,7 @@ class QemuBootTests(unittest.TestCase):
     timeout = 300
 
     def setUp(self):
-        realenv.skipUnlessReal("qemu-system-x86_64", "ip", "dnsmasq", "busybox")
+        realenv.skipUnlessReal("qemu-system-x86_64", "ip", "dnsmasq", "busybox", "dropbear")
         self.image = testimage.build(log=lambda m: None)
         self.dir = os.path.abspath(self.mktemp())
         os.makedirs(self.dir)
@@ -298,8 +311,8 @@ class QemuBootTests(unittest.TestCase):
                             lambda: "root disk vda" in realenv.readText(self.console), 10)
         return threads.deferToThread(boot)
 
-    def test_dhcpAndMetadata(self):
-        """On a tap in a namespace the guest takes its DHCP lease, asks the metadata service, serves HTTP."""
+    def makeNamespace(self):
+        """A namespace with a bridge (10.66.0.1), a tap for qemu and the metadata address."""
         ns = realenv.uniqueName("qb")
         commands = [
             ["ip", "netns", "add", ns],
@@ -309,36 +322,124 @@ class QemuBootTests(unittest.TestCase):
             ["ip", "-n", ns, "link", "set", "br0", "up"],
             ["ip", "-n", ns, "tuntap", "add", "tap0", "mode", "tap"],
             ["ip", "-n", ns, "link", "set", "tap0", "master", "br0", "up"],
-            ["ip", "-n", ns, "addr", "add", "169.254.169.254/32", "dev", "lo"],
+            ["ip", "-n", ns, "addr", "add", guest.METADATA_HOST + "/32", "dev", "lo"],
         ]
         self.addCleanup(subprocess.run, ["ip", "netns", "delete", ns])
         for argv in commands:
             subprocess.run(argv, check=True, timeout=30)
-        metadata = os.path.join(self.dir, "md", "latest", "meta-data")
-        os.makedirs(metadata)
-        with open(os.path.join(metadata, "instance-id"), "w") as f:
-            f.write("i-feedbeef")
-        mac = "52:54:00:6e:75:01"
+        return ns
+
+    def startDhcp(self, ns, mac, ip):
+        """dnsmasq in the namespace with one static lease (and an MTU to pass on)."""
         self.start(["ip", "netns", "exec", ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
                     "--port=0", "--interface=br0", "--bind-interfaces",
                     "--dhcp-range=10.66.0.0,static,255.255.255.0",
-                    "--dhcp-host=%s,10.66.0.7" % (mac,), "--dhcp-option=option:mtu,1400",
+                    "--dhcp-host=%s,%s" % (mac, ip), "--dhcp-option=option:mtu,1400",
                     "--dhcp-leasefile=" + os.path.join(self.dir, "leases"),
                     "--pid-file=" + os.path.join(self.dir, "dnsmasq.pid")], "dnsmasq.log")
-        self.start(["ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p",
-                    guest.METADATA_HOST + ":80", "-h", os.path.join(self.dir, "md")],
-                   "metadata.log")
+
+    def startMetadataService(self, ns, dbUrl):
+        """The CLC's real metadata service, at 169.254.169.254:80 inside the namespace."""
+        argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.lab.metadataserver",
+                dbUrl, guest.METADATA_HOST, "80"]
+        out = os.path.join(self.dir, "metadata.out")
+        with open(out, "wb") as stdout, open(os.path.join(self.dir, "metadata.log"), "wb") as err:
+            process = subprocess.Popen(argv, stdout=stdout, stderr=err, stdin=subprocess.DEVNULL,
+                                       cwd=REPOSITORY)
+        self.processes.append(process)
+        realenv.waitFor("the metadata service to listen",
+                        lambda: "listening" in realenv.readText(out) or process.poll() is not None,
+                        60)
+        self.assertIsNone(process.poll(), realenv.readText(os.path.join(self.dir, "metadata.log")))
+
+    def bootOnTap(self, ns, mac, cmdline):
+        self.start(["ip", "netns", "exec", ns] + qemuArgv(
+            self.image, cmdline, self.console,
+            ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+             "-device", "virtio-net-pci,netdev=n0,mac=" + mac]), "qemu.log")
+
+    def makeKey(self):
+        """An ed25519 key pair made by ssh-keygen: (private key path, public key text)."""
+        if shutil.which("ssh-keygen") is None or shutil.which("ssh") is None:
+            raise unittest.SkipTest("openssh-client is not installed")
+        path = os.path.join(self.dir, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@lab",
+                        "-f", path], check=True, timeout=60)
+        with open(path + ".pub") as f:
+            return path, f.read().strip()
+
+    def test_metadataUserDataAndSsh(self):
+        """The guest learns id, key and user data from the real metadata service, runs and shows them, lets the key in."""
+        ns = self.makeNamespace()
+        keyPath, publicKey = self.makeKey()
+        dbUrl = "sqlite:///" + os.path.join(self.dir, "clc.db")
+        db = Database(dbUrl)
+        self.addCleanup(lambda: db.engine is not None and db.engine.dispose())
+        addImage(db)
+        ip, mac = "10.66.0.7", "52:54:00:6e:75:01"
+        script = b"#!/bin/sh\necho \"user data ran as $(id -u) on $(cat /run/eucad-ip)\"\n"
+        instanceId = addInstance(db, ip, userData=script, keyName="alice-key",
+                                 keyData=publicKey, vmType="c1.medium")
+        addInstance(db, "10.66.0.8", userData=b"#!/bin/sh\necho not mine\n")
+        self.startDhcp(ns, mac, ip)
+        self.startMetadataService(ns, dbUrl)
 
         def boot():
             started = time.monotonic()
-            self.start(["ip", "netns", "exec", ns] + qemuArgv(
-                self.image, "", self.console,
-                ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-                 "-device", "virtio-net-pci,netdev=n0,mac=" + mac]), "qemu.log")
+            # A wrong id on the command line: the metadata service must win.
+            self.bootOnTap(ns, mac, "eucad.instance_id=i-0badf00d")
             marker = self.waitMarker()
-            log.msg("test image: marker %.2fs after qemu started (DHCP + metadata)"
+            log.msg("test image: marker %.2fs after qemu started (DHCP + metadata + user data)"
                     % (time.monotonic() - started,))
-            self.assertEqual(marker, ("i-feedbeef", "10.66.0.7"))
-            self.assertEqual(realenv.httpGet(ns, "http://10.66.0.7/"), "i-feedbeef\n")
-            self.assertEqual(realenv.httpGet(ns, "http://10.66.0.7/mtu.txt"), "1400\n")
+            self.assertEqual(marker, (instanceId, ip))
+            self.assertEqual(realenv.httpGet(ns, "http://%s/" % (ip,)), instanceId + "\n")
+            self.assertEqual(realenv.httpGet(ns, "http://%s/mtu.txt" % (ip,)), "1400\n")
+            status = json.loads(realenv.httpGet(ns, "http://%s/status.json" % (ip,)))
+            self.assertEqual(status["instanceId"], instanceId)
+            self.assertEqual(status["metadataSource"], guest.FROM_METADATA_SERVICE)
+            self.assertEqual(status["publicKey"], publicKey + "\n")
+            self.assertEqual(status["userDataOutput"], "user data ran as 0 on %s\n" % (ip,))
+            metadata = status["metadata"]
+            self.assertEqual({key: metadata.get(key) for key in (
+                "instance-id", "local-ipv4", "instance-type", "reservation-id",
+                "block-device-mapping/root", "block-device-mapping/ephemeral0",
+                "block-device-mapping/swap", "placement/availability-zone",
+                "public-keys/0/openssh-key", "security-groups", "ami-id")}, {
+                "instance-id": instanceId, "local-ipv4": ip, "instance-type": "c1.medium",
+                "reservation-id": "r-" + instanceId[2:], "block-device-mapping/root": "/dev/sda1",
+                "block-device-mapping/ephemeral0": "sda2", "block-device-mapping/swap": "sda3",
+                "placement/availability-zone": "zone-a",
+                "public-keys/0/openssh-key": publicKey + "\n",
+                "security-groups": "default\nweb", "ami-id": "emi-1a2b3c4d"})
+            self.assertNotIn("not mine", json.dumps(status))
+
+            started = time.monotonic()
+            result = subprocess.run(
+                ["ip", "netns", "exec", ns, "ssh", "-i", keyPath, "-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "ConnectTimeout=30", "root@" + ip, "cat /run/instance-id; id -u"],
+                capture_output=True, text=True, timeout=120)
+            log.msg("test image: ssh answered in %.2fs" % (time.monotonic() - started,))
+            self.assertEqual((result.returncode, result.stdout), (0, instanceId + "0\n"),
+                             result.stderr)
+        return threads.deferToThread(boot)
+
+    def test_fallbackWithoutMetadataService(self):
+        """With nothing at 169.254.169.254 the guest gives up in its bound and says so."""
+        ns = self.makeNamespace()
+        ip, mac = "10.66.0.9", "52:54:00:6e:75:02"
+        self.startDhcp(ns, mac, ip)
+
+        def boot():
+            started = time.monotonic()
+            self.bootOnTap(ns, mac, "eucad.instance_id=i-0badf00d eucad.metadata_wait=2")
+            marker = self.waitMarker()
+            log.msg("test image: marker %.2fs after qemu started (no metadata service)"
+                    % (time.monotonic() - started,))
+            self.assertEqual(marker, ("i-0badf00d", ip))
+            status = json.loads(realenv.httpGet(ns, "http://%s/status.json" % (ip,)))
+            self.assertEqual(status, {"instanceId": "i-0badf00d", "publicKey": None,
+                                      "userDataOutput": None,
+                                      "metadataSource": guest.FROM_KERNEL_COMMAND_LINE,
+                                      "metadata": {}})
         return threads.deferToThread(boot)

@@ -88,6 +88,8 @@ class LabPlanTests(unittest.TestCase):
         self.assertIn(["ip", "-n", "t1-n2", "addr", "add", "10.77.0.3/24", "broadcast", "+",
                        "dev", "br0"], wiring)
         self.assertIn(["ip", "-n", "t1-n1", "route", "add", "default", "via", "10.77.0.1"], wiring)
+        self.assertEqual(wiring[19], ["ip", "-n", "t1-fe", "addr", "add", "169.254.169.254/32",
+                                      "broadcast", "+", "dev", "lo"])
 
     def test_noCommandTouchesTheRootNamespace(self):
         """Every ip command names a namespace (-n or netns exec/add/delete)."""

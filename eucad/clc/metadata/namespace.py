@@ -1,0 +1,118 @@
+"""Listening inside a named network namespace, for the metadata service.
+
+On a real front end the cluster controller DNATs 169.254.169.254:80 to the
+CLC's address.  When the VMs' router is instead a network namespace on the
+CLC's own host (the lab and the all-in-one cloud: the CC drives dhcpd and
+iptables in ``VNET_NETNS``), nothing in that namespace can reach the
+daemons' loopback; ``METADATA_NETNS`` then makes the CLC bind its metadata
+port inside that namespace, where the VMs' traffic arrives with their own
+source addresses.
+
+The socket is made by a short-lived thread that enters the namespace
+(``setns`` changes only the calling thread's namespace) and ends; the
+reactor adopts the listening socket, so the daemon itself never leaves its
+own namespace.
+"""
+
+import ctypes
+import os
+import socket
+import threading
+
+from twisted.application.service import Service
+
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/run/netns"
+BACKLOG = 50
+
+
+class NamespaceError(Exception):
+    """The namespace is missing, misnamed, or could not be entered."""
+
+
+def namespacePath(name):
+    """``/run/netns/NAME``, refusing names that would lead elsewhere."""
+    if not name or "/" in name or name in (".", ".."):
+        raise NamespaceError("bad network namespace name %r" % (name,))
+    return os.path.join(NETNS_DIR, name)
+
+
+def _enter(path):
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(path) as f:
+        if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
+            error = ctypes.get_errno()
+            raise NamespaceError("cannot enter %s: %s" % (path, os.strerror(error)))
+
+
+def addressFamily(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def listeningSocketIn(name, host, port):
+    """
+    A non-blocking TCP socket listening on ``host:port`` inside the network
+    namespace ``name``; the caller's thread stays where it is.
+    """
+    path = namespacePath(name)
+    if not os.path.exists(path):
+        raise NamespaceError("no network namespace %r (%s)" % (name, path))
+    outcome = {}
+
+    def inNamespace():
+        try:
+            _enter(path)
+            sock = socket.socket(addressFamily(host), socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((host, port))
+                sock.listen(BACKLOG)
+                sock.setblocking(False)
+            except BaseException:
+                sock.close()
+                raise
+            outcome["socket"] = sock
+        except BaseException as e:
+            outcome["error"] = e
+    # A fresh thread for each socket: it ends inside the namespace, and no
+    # other work ever runs on it.
+    worker = threading.Thread(target=inNamespace, name="eucad-netns-listen")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["socket"]
+
+
+class NamespacedTCPServer(Service):
+    """
+    Like ``internet.TCPServer``, but the port is bound inside the network
+    namespace ``namespace`` when the service starts.
+    """
+
+    def __init__(self, namespace, host, port, factory, reactor=None):
+        self.namespace = namespace
+        self.host = host
+        self.portNumber = port
+        self.factory = factory
+        self.reactor = reactor
+        self.port = None
+
+    def startService(self):
+        reactor = self.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        sock = listeningSocketIn(self.namespace, self.host, self.portNumber)
+        try:
+            self.port = reactor.adoptStreamPort(sock.fileno(), sock.family, self.factory)
+        finally:
+            # The reactor holds its own duplicate of the descriptor.
+            sock.close()
+        Service.startService(self)
+
+    def stopService(self):
+        Service.stopService(self)
+        port, self.port = self.port, None
+        if port is not None:
+            return port.stopListening()
+        return None

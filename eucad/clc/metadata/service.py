@@ -1,0 +1,66 @@
+"""The listening side of the metadata service, for the CLC's service tree.
+
+``makeMetadataServer`` is what ``eucad.clc.tap`` calls: a TCP server on
+``METADATA_LISTEN:METADATA_PORT`` serving ``MetadataResource`` over the
+CLC's own database.  It opens nothing until the tree starts.
+
+VMs reach it as 169.254.169.254:80 through the cluster controller's DNAT in
+the front end; the DNAT keeps each VM's private address as the source, which
+is how the resource knows who asks.  Where no CC owns the router (SYSTEM
+mode), the site's router must do the same DNAT to this port.  Where the
+VMs' router is a network namespace on this very host (the lab),
+``METADATA_NETNS`` binds the port inside it (``namespace``).
+"""
+
+import io
+
+from twisted.application import internet
+from twisted.web import server
+
+from eucad.clc.metadata.namespace import NamespacedTCPServer
+from eucad.clc.metadata.resource import MetadataResource
+
+SERVICE_NAME = "metadata"
+
+
+class DiscardedBody(io.BytesIO):
+    """A request body that keeps nothing: the service reads none."""
+
+    def write(self, data):
+        return len(data)
+
+
+class MetadataRequest(server.Request):
+    """
+    A request whose body, if a VM sends one, is dropped as it arrives,
+    neither kept in memory nor spilled to a temporary file.
+    """
+
+    def gotLength(self, length):
+        self.content = DiscardedBody()
+
+
+def makeMetadataSite(db):
+    """A web site with the metadata tree at its root."""
+    site = server.Site(MetadataResource(db))
+    site.requestFactory = MetadataRequest
+    return site
+
+
+def makeMetadataServer(conf, db, reactor=None):
+    """
+    The named (``metadata``) TCP service the CLC's tap adds as a child: on
+    METADATA_LISTEN:METADATA_PORT, inside the network namespace
+    METADATA_NETNS when one is named.
+    """
+    port, host = int(conf.get("METADATA_PORT")), conf.get("METADATA_LISTEN")
+    site = makeMetadataSite(db)
+    if conf.get("METADATA_NETNS"):
+        web = NamespacedTCPServer(conf.get("METADATA_NETNS"), host, port, site, reactor=reactor)
+    else:
+        kwargs = {"interface": host}
+        if reactor is not None:
+            kwargs["reactor"] = reactor
+        web = internet.TCPServer(port, site, **kwargs)
+    web.setName(SERVICE_NAME)
+    return web
