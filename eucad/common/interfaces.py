@@ -1,30 +1,21 @@
 """The operations of the two links between tiers: CLC -> CC and CC -> NC.
 
-Every tier above talks to the tier below only through these interfaces, never
-through ``callRemote`` directly: ``eucad.common.pblink`` turns an object that
-provides one of them into a Perspective Broker root (server side) and gives the
-caller a facade that provides the same interface (client side).  Tests use the
-in-memory fakes, which a conformance test holds to the same signatures.
+Every tier above talks to the tier below only through these interfaces: the
+facades of ``eucad.common.links`` (``ClusterLink``, ``NodeLink``) provide them
+over Perspective Broker, the tiers themselves (``ClusterController``,
+``NodeController``) provide them in process, and so do the in-memory fakes of
+``eucad.testing``; a conformance test holds all of them to these signatures.
 
-What crosses a link is plain data only (dicts, lists, str, int, float, bool,
-None), so that it survives PB's serialisation and stays readable in logs.
-Errors cross as ``eucad.common.errors.CloudError`` with an EC2 error code.
+What crosses a link is a record of ``eucad.common.records`` (``RunSpec``,
+``InstanceReport``, ``NodeResources``, ``ClusterResources``), checked when it
+is made and again when PB unpacks it, or plain data (ids, numbers, small
+dicts of them).  Errors cross as ``eucad.common.errors.CloudError`` with an
+EC2 error code.
 
-Shapes used below
------------------
-vmtype
-    ``{"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}`` (ram in MiB,
-    disk in GiB).
-image
-    ``{"id": "emi-12345678", "kind": "machine"|"kernel"|"ramdisk",
-    "location": str, "digest": str|None}``; ``location`` is a local path
-    for images placed by the lab, later a Walrus manifest URL.
-instance (as reported upwards)
-    ``{"instanceId", "reservationId", "owner", "imageId", "kernelId",
-    "ramdiskId", "vmType" (name), "state", "macAddress", "privateIp",
-    "publicIp", "node", "launchTime" (epoch seconds), "launchIndex",
-    "keyName", "reason"}``; ``state`` is one of pending, running,
-    shutting-down, terminated.
+A change (the answer of ``waitForChange``) is ``{"generation": int,
+"instances": [InstanceReport]}``; a termination is ``{"instanceId",
+"previousState", "state"}``.  Instance states are pending, running,
+shutting-down and terminated.
 """
 
 from zope.interface import Interface
@@ -37,22 +28,19 @@ class ICluster(Interface):
         """
         Capacity of the cluster.
 
-        @return: Deferred firing with ``{"vmtypes": [vmtype + {"max": int,
-            "free": int}], "nodes": [{"host": str, "port": int, "state":
-            "up"|"down", "cpu", "ram", "disk", "freeCpu", "freeRam",
-            "freeDisk"}]}`` where ``max``/``free`` count how many instances of
-            that type the cluster's nodes could hold in all / still hold.
+        @return: Deferred firing with a ``ClusterResources``: per VM type a
+            ``VmTypeRoom`` whose ``max``/``free`` count how many instances of
+            that type the cluster's up nodes could hold in all / still hold,
+            and a ``NodeStatus`` per node.
         """
 
     def runInstances(specs):
         """
         Place and start instances, all or none.
 
-        @param specs: list of ``{"instanceId", "reservationId", "owner",
-            "imageId", "image": image, "kernel": image|None, "ramdisk":
-            image|None, "vmType": vmtype, "keyName", "keyData", "userData"
-            (base64 str), "launchIndex", "network": {"owner", "group"}}``.
-        @return: Deferred firing with the list of instance dicts (state
+        @param specs: a non-empty list of ``RunSpec`` whose network names
+            the owner and group (the cluster places the rest).
+        @return: Deferred firing with the list of ``InstanceReport`` (state
             ``pending``, with ``node``, ``macAddress`` and ``privateIp``), or
             failing with CloudError("InsufficientInstanceCapacity") when the
             nodes lack room for all of them (nothing is started then).
@@ -60,8 +48,8 @@ class ICluster(Interface):
 
     def describeInstances():
         """
-        @return: Deferred firing with the list of instance dicts the cluster
-            knows, including recently terminated ones.
+        @return: Deferred firing with the list of ``InstanceReport`` the
+            cluster knows, including recently terminated ones.
         """
 
     def terminateInstances(instanceIds):
@@ -94,24 +82,23 @@ class INode(Interface):
 
     def describeResource():
         """
-        @return: Deferred firing with ``{"cpu": int, "ram": int (MiB),
-            "disk": int (GiB), "freeCpu", "freeRam", "freeDisk",
-            "hypervisor": "kvm"|"qemu"}``.
+        @return: Deferred firing with a ``NodeResources``.
         """
 
     def runInstance(spec):
         """
         Start one instance.
 
-        @param spec: the CC's run spec (see ICluster.runInstances) plus
-            ``"macAddress"`` and ``"network": {"bridge": str, "mtu": int|None,
-            ...}`` chosen by the CC.
-        @return: Deferred firing with the instance dict (state ``pending``).
+        @param spec: the ``RunSpec`` the CLC made, its network completed by
+            the CC (``macAddress``, addresses, ``bridge``, ``mtu``).
+        @return: Deferred firing with the ``InstanceReport`` (state
+            ``pending``).
         """
 
     def describeInstances():
         """
-        @return: Deferred firing with the list of instance dicts on this node.
+        @return: Deferred firing with the list of ``InstanceReport`` on this
+            node.
         """
 
     def terminateInstance(instanceId):

@@ -1,20 +1,24 @@
-"""Perspective Broker over mutual TLS, hidden behind the tier interfaces.
+"""Perspective Broker over mutual TLS: the connection under each link's facade.
 
-``LinkServer`` publishes an object that provides ``ICluster`` or ``INode`` as a
-PB root: only the interface's methods can be called remotely, and a
-``CloudError`` raised below reaches the caller as a ``CloudError`` again.
-``LinkClient`` is the caller's side: a service that keeps one connection up
-(reconnecting with backoff through ``ClientService``) and itself provides the
-interface, so the rest of the code never sees ``callRemote``.
+``LinkClient`` is the calling side of a link: a service that keeps one
+connection up (reconnecting with backoff through ``ClientService``) and
+offers ``callRemote``, which fails at once with ``CloudError("Unavailable")``
+while the link is down and turns every remote failure back into a
+``CloudError``.  The facades of ``eucad.common.links`` subclass it, one
+method per remote operation; nothing else calls ``callRemote``.
+
+``LinkRoot`` is the base of the PB roots that publish a tier (its
+``remote_*`` methods, one per operation, in ``eucad.common.links``): it sends
+a ``CloudError`` raised below as it is and any other exception as an
+``InternalError``, logged here rather than sent as a traceback.
+``LinkServer`` listens with TLS and serves a root.
 """
 
-from twisted.application.internet import ClientService, StreamServerEndpointService
-from twisted.application.service import MultiService
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import MultiService, Service
 from twisted.internet import defer, endpoints, protocol
-from twisted.internet import reactor as _defaultReactor
 from twisted.logger import Logger
 from twisted.spread import pb
-from zope.interface import alsoProvides
 
 from eucad.common.errors import CloudError
 
@@ -34,39 +38,11 @@ def interfaceMethods(interface):
                   if callable(interface[name].getSignatureInfo))
 
 
-class RemoteRoot(pb.Root):
-    """
-    A PB root that forwards the interface's methods to ``impl``.
-
-    Anything else a peer asks for is refused, and unexpected exceptions are
-    logged here and sent as ``InternalError`` instead of a traceback.
-    """
-
-    def __init__(self, impl, interface):
-        self.impl = impl
-        self.interface = interface
-        self.allowed = frozenset(interfaceMethods(interface))
-
-    def remoteMessageReceived(self, broker, message, args, kw):
-        if isinstance(message, bytes):
-            message = message.decode("ascii", "replace")
-        if message not in self.allowed:
-            raise CloudError("InvalidAction", "no operation %s" % (message,))
-        args = broker.unserialize(args)
-        kw = broker.unserialize(kw)
-        kw = {(k.decode() if isinstance(k, bytes) else k): v for k, v in kw.items()}
-        d = defer.maybeDeferred(getattr(self.impl, message), *args, **kw)
-
-        def unexpected(failure):
-            if failure.check(CloudError):
-                return failure
-            log.failure("{op} failed", failure, op=message)
-            raise CloudError("InternalError", "%s failed: %s" % (
-                message, failure.getErrorMessage()), 500)
-        d.addErrback(unexpected)
-        return broker.serialize(d, self.perspective)
-
-    perspective = None
+def _remoteTypeName(failure):
+    remoteType = failure.type
+    if isinstance(remoteType, bytes):
+        remoteType = remoteType.decode("utf-8", "replace")
+    return remoteType if isinstance(remoteType, str) else ""
 
 
 def rebuildCloudError(failure):
@@ -80,16 +56,16 @@ def rebuildCloudError(failure):
         # The caller's own timeout (addTimeout) cancelled the call: let it
         # turn that into its TimeoutError.
         return failure
-    remoteType = failure.type
-    if isinstance(remoteType, bytes):
-        remoteType = remoteType.decode("utf-8", "replace")
-    if isinstance(remoteType, str) and remoteType.endswith("CloudError"):
+    remoteType = _remoteTypeName(failure)
+    if remoteType.endswith("CloudError"):
         text = failure.value if isinstance(failure.value, (str, bytes)) else str(
             failure.value)
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         code, _, message = text.partition(": ")
         raise CloudError(code, message, _STATUS_BY_CODE.get(code, 400))
+    if remoteType.endswith("NoSuchMethod"):
+        raise CloudError("InvalidAction", "the peer has no such operation")
     if failure.check(pb.PBConnectionLost):
         raise CloudError("Unavailable", "lost the connection during the call", 503)
     raise CloudError("InternalError", failure.getErrorMessage(), 500)
@@ -107,107 +83,179 @@ class _LinkFactory(protocol.Factory):
         return broker
 
     def clientConnectionMade(self, broker):
-        self.client._brokerReady(broker)
+        self.client.brokerReady(broker)
+
+
+def reconnectBackoff():
+    """Reconnect quickly at first, then back off to every 5 seconds."""
+    return backoffPolicy(initialDelay=0.2, maxDelay=5.0, factor=1.5)
 
 
 class LinkClient(MultiService):
     """
     The calling side of a link: keeps a PB connection to ``host:port`` over
-    TLS and provides ``interface`` itself.  While disconnected every call
-    fails at once with ``CloudError("Unavailable")``, so that a CC or NC that
-    is down never hangs its caller.
+    TLS.  While disconnected every call fails at once with
+    ``CloudError("Unavailable")``, so that a CC or NC that is down never
+    hangs its caller; a call in flight when the connection drops fails the
+    same way.
+
+    @param endpoint: where to connect; by default TLS to ``host:port`` with
+        ``tlsOptions`` (tests pass an in-memory endpoint).
     """
 
-    def __init__(self, interface, host, port, tlsOptions, reactor=None,
-                 retryPolicy=None, endpoint=None):
+    def __init__(self, host, port, tlsOptions, reactor=None, retryPolicy=None,
+                 endpoint=None):
         MultiService.__init__(self)
-        self.interface = interface
+        if reactor is None:
+            from twisted.internet import reactor
         self.host = host
         self.port = int(port)
-        self.reactor = reactor or _defaultReactor
-        self._root = None
-        self._broker = None
+        self.reactor = reactor
+        self.root = None
+        self.broker = None
         self._waiters = []
+        self._inFlight = set()
         if endpoint is None:
             endpoint = endpoints.SSL4ClientEndpoint(self.reactor, host, self.port,
                                                     tlsOptions, timeout=10)
-        kwargs = {}
-        if retryPolicy is not None:
-            kwargs["retryPolicy"] = retryPolicy
-        else:
-            kwargs["retryPolicy"] = reconnectBackoff()
-        self.clientService = ClientService(endpoint, _LinkFactory(self), **kwargs)
+        self.clientService = ClientService(
+            endpoint, _LinkFactory(self),
+            retryPolicy=retryPolicy if retryPolicy is not None else reconnectBackoff())
         self.clientService.setServiceParent(self)
-        for name in interfaceMethods(interface):
-            setattr(self, name, self._caller(name))
-        alsoProvides(self, interface)
 
     def __repr__(self):
-        return "<LinkClient %s %s:%s>" % (self.interface.__name__, self.host, self.port)
+        return "<%s %s:%s>" % (type(self).__name__, self.host, self.port)
 
     @property
     def connected(self):
-        return self._root is not None
+        return self.root is not None
 
-    def _brokerReady(self, broker):
-        self._broker = broker
-        self._root = broker.remoteForName("root")
+    def brokerReady(self, broker):
+        """A connection is up (called by the factory): calls go through it from now."""
+        self.broker = broker
+        self.root = broker.remoteForName("root")
         broker.notifyOnDisconnect(lambda: self._lost(broker))
-        log.info("link to {host}:{port} ({iface}) is up", host=self.host,
-                 port=self.port, iface=self.interface.__name__)
+        log.info("link to {host}:{port} ({kind}) is up", host=self.host,
+                 port=self.port, kind=type(self).__name__)
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(self)
 
     def _lost(self, broker):
-        if self._broker is broker:
-            self._broker = None
-            self._root = None
-            log.info("link to {host}:{port} is down", host=self.host, port=self.port)
+        if self.broker is not broker:
+            return
+        self.broker = None
+        self.root = None
+        log.info("link to {host}:{port} is down", host=self.host, port=self.port)
+        inFlight, self._inFlight = self._inFlight, set()
+        for answer in inFlight:
+            if not answer.called:
+                answer.errback(CloudError(
+                    "Unavailable", "lost the connection during the call", 503))
 
     def whenConnected(self):
         """A Deferred that fires with this client once a root is reachable."""
-        if self._root is not None:
+        if self.root is not None:
             return defer.succeed(self)
         d = defer.Deferred()
         self._waiters.append(d)
         return d
 
-    def _caller(self, name):
-        def call(*args, **kwargs):
-            if self._root is None:
-                return defer.fail(CloudError(
-                    "Unavailable", "%s:%s is not connected" % (self.host, self.port), 503))
-            return self._root.callRemote(name, *args, **kwargs).addErrback(
-                rebuildCloudError)
-        call.__name__ = name
-        return call
+    def disconnect(self):
+        """Drop the current connection (the client service dials again)."""
+        if self.broker is not None and self.broker.transport is not None:
+            self.broker.transport.loseConnection()
+
+    def callRemote(self, operation, *args):
+        """
+        Call ``operation`` on the peer's root.
+
+        @return: a Deferred firing with the answer, or failing with a
+            ``CloudError`` (a cancellation by the caller stays one).
+        """
+        if self.root is None:
+            return defer.fail(CloudError(
+                "Unavailable", "%s:%s is not connected" % (self.host, self.port), 503))
+        answer = defer.Deferred(lambda d: call.cancel())
+        self._inFlight.add(answer)
+
+        def settle(result):
+            self._inFlight.discard(answer)
+            if not answer.called:
+                answer.callback(result)
+        call = self.root.callRemote(operation, *args)
+        call.addBoth(settle)
+        return answer.addErrback(rebuildCloudError)
 
     def stopService(self):
-        if self._broker is not None and self._broker.transport is not None:
-            self._broker.transport.loseConnection()
+        self.disconnect()
         return MultiService.stopService(self)
 
 
-def reconnectBackoff():
-    """Reconnect quickly at first, then back off to every 5 seconds."""
-    from twisted.application.internet import backoffPolicy
-    return backoffPolicy(initialDelay=0.2, maxDelay=5.0, factor=1.5)
+class LinkRoot(pb.Root):
+    """
+    Base of the PB roots that publish a tier; subclasses define one
+    ``remote_*`` method per operation, each returning ``self.answer(...)``.
+    """
+
+    def answer(self, operation, function, *args):
+        """
+        Run ``function(*args)`` for the remote ``operation``; a CloudError is
+        sent as it is, anything else is logged and sent as InternalError.
+        """
+        d = defer.maybeDeferred(function, *args)
+
+        def unexpected(failure):
+            if failure.check(CloudError):
+                return failure
+            log.failure("{op} failed", failure, op=operation)
+            raise CloudError("InternalError", "%s failed: %s" % (
+                operation, failure.getErrorMessage()), 500)
+        return d.addErrback(unexpected)
 
 
-def LinkServer(impl, interface, port, host, tlsOptions, reactor=None, endpoint=None):
+class LinkServer(Service):
     """
-    A service that listens on ``host:port`` with ``tlsOptions`` (or on
-    ``endpoint``, which must apply them itself) and publishes ``impl``
-    (which must provide ``interface``) as the PB root.
+    Listens on ``host:port`` with ``tlsOptions`` and serves ``root`` (a
+    ``LinkRoot``).  A port that cannot be bound fails ``startService`` at
+    once, so the daemon does not run deaf.
+
+    @ivar listeningPort: the IListeningPort once started (tests read the
+        port number from it).
     """
-    if not interface.providedBy(impl):
-        raise TypeError("%r does not provide %s" % (impl, interface.__name__))
-    reactor = reactor or _defaultReactor
-    if endpoint is None:
-        endpoint = endpoints.SSL4ServerEndpoint(reactor, int(port), tlsOptions,
-                                                interface=host)
-    factory = pb.PBServerFactory(RemoteRoot(impl, interface))
-    service = StreamServerEndpointService(endpoint, factory)
-    service._raiseSynchronously = True
-    return service
+
+    def __init__(self, root, port, host, tlsOptions, reactor=None, endpoint=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        if endpoint is None:
+            endpoint = endpoints.SSL4ServerEndpoint(reactor, int(port), tlsOptions,
+                                                    interface=host)
+        self.root = root
+        self.endpoint = endpoint
+        self.factory = pb.PBServerFactory(root)
+        self.listeningPort = None
+
+    def startService(self):
+        Service.startService(self)
+        failures, starting = [], [True]
+
+        def listened(port):
+            self.listeningPort = port
+
+        def failed(failure):
+            if not starting[0]:
+                log.failure("cannot listen for the link", failure)
+            failures.append(failure)
+        self.endpoint.listen(self.factory).addCallbacks(listened, failed)
+        starting[0] = False
+        if failures:
+            # Bound (or not) at once, as TCP and TLS endpoints are.
+            Service.stopService(self)
+            failures[0].raiseException()
+
+    def stopService(self):
+        Service.stopService(self)
+        if self.listeningPort is not None:
+            port, self.listeningPort = self.listeningPort, None
+            return defer.maybeDeferred(port.stopListening)
+        return defer.succeed(None)

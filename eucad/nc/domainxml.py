@@ -2,29 +2,26 @@
 
 The XML is built with lxml elements, so no value from a request can break
 out of its attribute or text node.  Besides the VM itself it carries, in a
-``<metadata>`` element of the eucad namespace, the instance's record (owner,
-reservation, images, VM type, MAC, launch time...): libvirt keeps it with the
+``<metadata>`` element of the eucad namespace, the instance's ``RunSpec``
+(one element per field, nested ones nested: owner, reservation, images, VM
+type, network, user data...) and its launch time: libvirt keeps it with the
 domain, so a restarted node controller rebuilds its table from libvirt alone
-(``parseInstanceRecord``) and needs no state file of its own.
+(``parseInstanceRecord``) and needs no state file of its own.  The user data
+travels with the spec, so the domain XML is kept private to root.
 
 Used by ``eucad.nc.instances`` when starting and when re-adopting domains.
 """
 
 from lxml import etree
 
+from eucad.common.records import RunSpec
+
 #: The XML namespace of the instance record in ``<metadata>``.
 METADATA_NAMESPACE = "http://eucad.invalid/xmlns/instance/1"
 _NS = "{%s}" % (METADATA_NAMESPACE,)
 
-#: Record fields stored as text, in document order, and their types.
-_FIELDS = [
-    ("instanceId", str), ("reservationId", str), ("owner", str),
-    ("imageId", str), ("kernelId", str), ("ramdiskId", str),
-    ("launchTime", int), ("launchIndex", int), ("keyName", str),
-    ("macAddress", str), ("privateIp", str), ("publicIp", str),
-    ("bridge", str), ("mtu", int),
-]
-_VMTYPE_FIELDS = [("name", str), ("cpu", int), ("ram", int), ("disk", int)]
+#: Fields read back as integers; every other leaf is text.
+_INTEGER_FIELDS = frozenset(["launchTime", "launchIndex", "cpu", "ram", "disk", "mtu"])
 
 
 def kernelCommandLine(instanceId):
@@ -39,14 +36,20 @@ def _sub(parent, tag, text=None, **attributes):
     return element
 
 
-def _recordElement(record):
+def _fill(parent, data):
+    for name, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            _fill(_sub(parent, _NS + name), value)
+        else:
+            _sub(parent, _NS + name, value)
+
+
+def _recordElement(spec, launchTime):
     instance = etree.Element(_NS + "instance", nsmap={"eucad": METADATA_NAMESPACE})
-    for name, _ in _FIELDS:
-        if record.get(name) is not None:
-            _sub(instance, _NS + name, record[name])
-    vmType = _sub(instance, _NS + "vmType")
-    for name, _ in _VMTYPE_FIELDS:
-        _sub(vmType, _NS + name, record["vmType"][name])
+    _fill(instance, spec.toDict())
+    _sub(instance, _NS + "launchTime", launchTime)
     return instance
 
 
@@ -57,12 +60,13 @@ def _disk(devices, path, target, format):
     _sub(disk, "target", dev=target, bus="virtio")
 
 
-def buildDomainXml(record, domainType, files):
+def buildDomainXml(spec, launchTime, domainType, files):
     """
     The domain XML (a str) for an instance.
 
-    @param record: the instance record: the ``_FIELDS`` above plus
-        ``vmType`` (``{"name", "cpu", "ram", "disk"}``).
+    @param spec: the instance's ``RunSpec``, its network placed (MAC,
+        bridge, mtu).
+    @param launchTime: epoch seconds the node accepted it.
     @param domainType: ``kvm`` or ``qemu``.
     @param files: an ``eucad.nc.instancefiles.InstanceFiles``: where the
         kernel, initrd, disks and console log are (``kernel``, ``ramdisk``,
@@ -70,13 +74,13 @@ def buildDomainXml(record, domainType, files):
     """
     if domainType not in ("kvm", "qemu"):
         raise ValueError("domain type must be kvm or qemu, not %r" % (domainType,))
-    vmType = record["vmType"]
+    vmType, network = spec.vmType, spec.network
     domain = etree.Element("domain", type=domainType)
-    _sub(domain, "name", record["instanceId"])
+    _sub(domain, "name", spec.instanceId)
     metadata = _sub(domain, "metadata")
-    metadata.append(_recordElement(record))
-    _sub(domain, "memory", vmType["ram"], unit="MiB")
-    _sub(domain, "vcpu", vmType["cpu"])
+    metadata.append(_recordElement(spec, launchTime))
+    _sub(domain, "memory", vmType.ram, unit="MiB")
+    _sub(domain, "vcpu", vmType.cpu)
 
     os_ = _sub(domain, "os")
     _sub(os_, "type", "hvm")
@@ -84,7 +88,7 @@ def buildDomainXml(record, domainType, files):
         _sub(os_, "kernel", files.kernel)
         if files.ramdisk is not None:
             _sub(os_, "initrd", files.ramdisk)
-        _sub(os_, "cmdline", kernelCommandLine(record["instanceId"]))
+        _sub(os_, "cmdline", kernelCommandLine(spec.instanceId))
     else:
         _sub(os_, "boot", dev="hd")
     features = _sub(domain, "features")
@@ -101,12 +105,12 @@ def buildDomainXml(record, domainType, files):
         _disk(devices, files.swap, "vdc", "raw")
 
     interface = _sub(devices, "interface", type="bridge")
-    _sub(interface, "source", bridge=record["bridge"])
-    _sub(interface, "mac", address=record["macAddress"])
-    _sub(interface, "target", dev=tapName(record["instanceId"]))
+    _sub(interface, "source", bridge=network.bridge)
+    _sub(interface, "mac", address=network.macAddress)
+    _sub(interface, "target", dev=tapName(spec.instanceId))
     _sub(interface, "model", type="virtio")
-    if record.get("mtu"):
-        _sub(interface, "mtu", size=record["mtu"])
+    if network.mtu:
+        _sub(interface, "mtu", size=network.mtu)
 
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=files.console)
@@ -119,28 +123,35 @@ def tapName(instanceId):
     return ("vn-" + instanceId)[:15]
 
 
-def _convert(kind, text):
-    if text is None:
-        return None
-    return kind(text) if kind is int else text
+def _read(element):
+    data = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue  # a comment
+        name = etree.QName(child).localname
+        if len(child):
+            data[name] = _read(child)
+        elif name in _INTEGER_FIELDS:
+            data[name] = int(child.text)
+        else:
+            data[name] = child.text or ""
+    return data
 
 
 def parseInstanceRecord(domainXml):
     """
-    The instance record stored in a domain's XML, or None when the domain
-    carries none (a domain eucad did not start: the NC leaves it alone).
+    ``(RunSpec, launchTime)`` stored in a domain's XML, or None when the
+    domain carries none (a domain eucad did not start: the NC leaves it
+    alone).
+
+    @raise CloudError: for a record that is no valid RunSpec.
+    @raise ValueError: for a launch time that is no integer.
     """
     root = etree.fromstring(domainXml.encode("utf-8") if isinstance(domainXml, str)
                             else domainXml)
     instance = root.find("metadata/" + _NS + "instance")
     if instance is None:
         return None
-    record = {name: _convert(kind, instance.findtext(_NS + name))
-              for name, kind in _FIELDS}
-    vmType = instance.find(_NS + "vmType")
-    if vmType is None or not record["instanceId"]:
-        return None
-    record["vmType"] = {name: _convert(kind, vmType.findtext(_NS + name))
-                        for name, kind in _VMTYPE_FIELDS}
-    return record
-
+    data = _read(instance)
+    launchTime = data.pop("launchTime", None)
+    return RunSpec.fromDict(data), launchTime

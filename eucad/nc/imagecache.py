@@ -24,7 +24,6 @@ Used by ``eucad.nc.instances``; copying and hashing run in a thread.
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 
@@ -33,15 +32,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import PotentialDataLoss, ResponseDone
 
+from eucad.common.digests import parseDigest  # noqa: F401 (re-exported)
+
 log = Logger()
 
 #: The cached file's name inside its entry directory.
 IMAGE_FILE = "image"
 
 _CHUNK = 1024 * 1024
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
-_ALGORITHM_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
-_ALGORITHMS = frozenset(_ALGORITHM_BY_LENGTH.values())
 
 #: Chunks queued for the writing thread before the download is paused.
 _MAX_QUEUED_CHUNKS = 16
@@ -53,32 +51,6 @@ class ImageFetchError(Exception):
 
 class DigestMismatch(ImageFetchError):
     """The fetched bytes do not have the digest the image record gives."""
-
-
-def parseDigest(digest):
-    """
-    ``(algorithm, lowercase hex)`` of a digest string, or (None, None) for
-    no digest.
-
-    @raise ValueError: for a digest in no form described above.
-    """
-    if digest is None or digest == "":
-        return None, None
-    if not isinstance(digest, str):
-        raise ValueError("digest must be a string")
-    algorithm, _, value = digest.rpartition(":")
-    algorithm = algorithm.lower() or None
-    if not _HEX.match(value):
-        raise ValueError("digest %r is not hex" % (digest,))
-    if algorithm is None:
-        algorithm = _ALGORITHM_BY_LENGTH.get(len(value))
-        if algorithm is None:
-            raise ValueError("cannot tell the algorithm of digest %r" % (digest,))
-    if algorithm not in _ALGORITHMS:
-        raise ValueError("unsupported digest algorithm %r" % (algorithm,))
-    if len(value) != hashlib.new(algorithm).digest_size * 2:
-        raise ValueError("digest %r has the wrong length for %s" % (digest, algorithm))
-    return algorithm, value.lower()
 
 
 def entryName(image):

@@ -138,9 +138,15 @@ class InstanceDisks:
             f.truncate(size)
 
     def writeDomainXml(self, files, xml):
-        """Keep the domain XML next to the disks, for the admin to read."""
+        """
+        Keep the domain XML next to the disks, for the admin to read; it
+        carries the user data, so it is root's alone from its first byte.
+        """
         def write():
-            with open(files.domainXml, "w", encoding="utf-8") as f:
+            descriptor = os.open(files.domainXml, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                 0o600)
+            with open(descriptor, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o600)
                 f.write(xml)
         return self.runInThread(write)
 

@@ -14,8 +14,8 @@ Every change the CC would see in ``describe`` (an instance added, a state
 changed, an instance forgotten) bumps the lifecycle's ``ChangeFeed``, which
 ``NodeController.waitForChange`` waits on.
 
-The table is not stored anywhere: each domain carries its instance record
-in its XML, so after a restart ``restore`` rebuilds the table from libvirt
+The table is not stored anywhere: each domain carries its run spec and
+launch time in its XML, so after a restart ``restore`` rebuilds the table from libvirt
 and the instances keep running.  Called by ``eucad.nc.node``.
 """
 
@@ -28,6 +28,7 @@ from twisted.logger import Logger
 
 from eucad.common.changes import ChangeFeed
 from eucad.common.errors import CloudError
+from eucad.common.records import InstanceReport, NodeResources
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.resources import Capacity, heldBy
 
@@ -45,15 +46,17 @@ class _Terminated(Exception):
 
 class Instance:
     """
-    One instance in the node's table.
+    One instance in the node's table: the ``RunSpec`` it was started with
+    (its network placed by the CC), when, and how it is doing.
 
     @param onChange: called with no arguments whenever ``state`` really
         changes, so that waiting callers hear of it (the lifecycle's
         ``ChangeFeed.changed``).
     """
 
-    def __init__(self, record, files, state="pending", onChange=None):
-        self.record = record
+    def __init__(self, spec, launchTime, files, state="pending", onChange=None):
+        self.spec = spec
+        self.launchTime = launchTime
         self.files = files
         self._state = state
         self._onChange = onChange
@@ -75,33 +78,16 @@ class Instance:
 
     @property
     def instanceId(self):
-        return self.record["instanceId"]
+        return self.spec.instanceId
 
     @property
     def alive(self):
         return self.state != "terminated"
 
     def report(self, nodeName=None):
-        """The instance dict of ``eucad.common.interfaces``."""
-        record = self.record
-        return {
-            "instanceId": record["instanceId"],
-            "reservationId": record["reservationId"],
-            "owner": record["owner"],
-            "imageId": record["imageId"],
-            "kernelId": record["kernelId"],
-            "ramdiskId": record["ramdiskId"],
-            "vmType": record["vmType"]["name"],
-            "state": self.state,
-            "macAddress": record["macAddress"],
-            "privateIp": record["privateIp"],
-            "publicIp": record["publicIp"],
-            "node": nodeName,
-            "launchTime": record["launchTime"],
-            "launchIndex": record["launchIndex"],
-            "keyName": record["keyName"],
-            "reason": self.reason,
-        }
+        """The ``InstanceReport`` of this instance."""
+        return InstanceReport.ofSpec(self.spec, self.state, self.launchTime,
+                                     node=nodeName, reason=self.reason)
 
 
 class InstanceLifecycle:
@@ -133,48 +119,46 @@ class InstanceLifecycle:
 
     def held(self):
         """What the instances that are not terminated hold."""
-        return heldBy(i.record["vmType"] for i in self.instances.values() if i.alive)
+        return heldBy(i.spec.vmType for i in self.instances.values() if i.alive)
 
     def resources(self):
-        """Totals and what is free, as ``INode.describeResource`` reports."""
+        """Totals and what is free: ``INode.describeResource``'s NodeResources."""
         total = self.capacity or Capacity()
         free = total - self.held()
-        return {"cpu": total.cpu, "ram": total.ram, "disk": total.disk,
-                "freeCpu": max(free.cpu, 0), "freeRam": max(free.ram, 0),
-                "freeDisk": max(free.disk, 0), "hypervisor": self.domainType}
+        return NodeResources(cpu=total.cpu, ram=total.ram, disk=total.disk,
+                             freeCpu=max(free.cpu, 0), freeRam=max(free.ram, 0),
+                             freeDisk=max(free.disk, 0), hypervisor=self.domainType)
 
     # -- run ----------------------------------------------------------------
 
-    def run(self, record, images):
+    def run(self, spec):
         """
         Accept an instance and start launching it.
 
-        @param record: a checked instance record (``eucad.nc.runspec``),
-            without ``launchTime``.
-        @param images: ``{"machine", "kernel", "ramdisk"}`` image dicts.
-        @return: the instance dict, state ``pending``; the same instance's
-            current dict when its id is already known (the CC retried).
+        @param spec: a ``RunSpec`` placed by the CC (``eucad.nc.runspec``).
+        @return: the ``InstanceReport``, state ``pending``; the same
+            instance's current report when its id is already known (the CC
+            retried).
         @raise CloudError: InsufficientInstanceCapacity when it does not fit.
         """
-        known = self.instances.get(record["instanceId"])
+        known = self.instances.get(spec.instanceId)
         if known is not None:
             return known.report(self.nodeName)
         free = (self.capacity or Capacity()) - self.held()
-        if not free.covers(Capacity.ofVmType(record["vmType"])):
+        if not free.covers(Capacity.ofVmType(spec.vmType)):
             raise CloudError("InsufficientInstanceCapacity",
                              "Not enough resources available on this node"
                              " for %s (free: %d cpu, %d MiB, %d GiB)" % (
-                                 record["vmType"]["name"], max(free.cpu, 0),
+                                 spec.vmType.name, max(free.cpu, 0),
                                  max(free.ram, 0), max(free.disk, 0)))
-        record = dict(record, launchTime=int(self.clock.seconds()))
-        instance = Instance(record, self.disks.filesFor(record["owner"],
-                                                        record["instanceId"]),
+        instance = Instance(spec, int(self.clock.seconds()),
+                            self.disks.filesFor(spec.owner, spec.instanceId),
                             onChange=self.changes.changed)
         self.instances[instance.instanceId] = instance
         self.changes.changed()
         log.info("launching {id} ({vmtype}) for {owner}", id=instance.instanceId,
-                 vmtype=record["vmType"]["name"], owner=record["owner"])
-        launch = self._launch(instance, images)
+                 vmtype=spec.vmType.name, owner=spec.owner)
+        launch = self._launch(instance)
         self.launches[instance.instanceId] = launch
         launch.addBoth(self._launchEnded, instance.instanceId)
         return instance.report(self.nodeName)
@@ -197,20 +181,22 @@ class InstanceLifecycle:
             raise _Terminated()
 
     @defer.inlineCallbacks
-    def _launch(self, instance, images):
+    def _launch(self, instance):
+        spec = instance.spec
         step = "fetching images"
         try:
             fetched = yield defer.gatherResults([
-                self.imageCache.fetch(images[kind]) if images[kind] else defer.succeed(None)
-                for kind in ("machine", "kernel", "ramdisk")], consumeErrors=True)
+                self.imageCache.fetch(image) if image else defer.succeed(None)
+                for image in (spec.image, spec.kernel, spec.ramdisk)], consumeErrors=True)
             machine, kernel, ramdisk = fetched
             self._stillWanted(instance)
             step = "preparing disks"
-            yield self.disks.prepare(instance.files, instance.record["vmType"],
+            yield self.disks.prepare(instance.files, spec.vmType,
                                      machine, kernel, ramdisk)
             self._stillWanted(instance)
             step = "writing the domain XML"
-            xml = buildDomainXml(instance.record, self.domainType, instance.files)
+            xml = buildDomainXml(spec, instance.launchTime, self.domainType,
+                                 instance.files)
             yield self.disks.writeDomainXml(instance.files, xml)
             self._stillWanted(instance)
             step = "starting the domain"
@@ -348,12 +334,13 @@ class InstanceLifecycle:
                 log.warn("domain {name}: unreadable instance record: {e}",
                          name=domain.name, e=e)
                 continue
-            if record is None or record["instanceId"] != domain.name:
+            if record is None:
                 continue
-            if record["instanceId"] in self.instances:
+            spec, launchTime = record
+            if spec.instanceId != domain.name or spec.instanceId in self.instances:
                 continue
-            instance = Instance(record, self.disks.filesFor(
-                record["owner"], record["instanceId"]), domain.state,
+            instance = Instance(spec, launchTime, self.disks.filesFor(
+                spec.owner, spec.instanceId), domain.state,
                 onChange=self.changes.changed)
             instance.domainStarted = True
             if not instance.alive:

@@ -25,7 +25,7 @@ from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
 from eucad.nc.instances import InstanceLifecycle
 from eucad.nc.kvmprobe import chooseDomainType
 from eucad.nc.resources import measureHost
-from eucad.nc.runspec import checkInstanceId, checkRunSpec
+from eucad.nc.runspec import checkInstanceId, placedSpec
 
 log = Logger()
 
@@ -133,10 +133,10 @@ class NodeController(Service):
 
     def runInstance(self, spec):
         try:
-            record, images = checkRunSpec(spec, self.defaultBridge)
+            spec = placedSpec(spec, self.defaultBridge)
         except CloudError as e:
             return defer.fail(e)
-        return self._whenReadyThen(self.lifecycle.run, record, images)
+        return self._whenReadyThen(self.lifecycle.run, spec)
 
     def describeInstances(self):
         return self._whenReadyThen(self.lifecycle.describe)

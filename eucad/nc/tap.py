@@ -12,7 +12,7 @@ import os
 
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
-from eucad.common.interfaces import INode
+from eucad.common.links import NodeRoot
 from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
 from eucad.nc.hypervisor import Hypervisor
@@ -61,7 +61,7 @@ def makeService(options):
     node.setServiceParent(root)
     tlsOptions = trust.LazyCredentials(options.layout, "node").serverOptions(
         acceptRole="cluster")
-    pblink.LinkServer(node, INode, port=options.conf.getInt("NC_PORT"),
+    pblink.LinkServer(NodeRoot(node), port=options.conf.getInt("NC_PORT"),
                       host=options.conf.get("NC_LISTEN"), tlsOptions=tlsOptions,
                       endpoint=linkEndpoint(options, tlsOptions)).setServiceParent(root)
     return root

@@ -1,8 +1,17 @@
 """Run specs as a CC sends them, for the NC tests."""
 
+from eucad.common.records import RunSpec
 
-def runSpec(instanceId="i-00000001", machinePath="/images/machine.img", **changes):
-    """A valid INode.runInstance spec; ``changes`` replace top-level fields."""
+#: Fields the CC places in the spec's network.
+_PLACED = ("macAddress", "privateIp", "publicIp")
+
+
+def runSpecData(instanceId="i-00000001", machinePath="/images/machine.img", **changes):
+    """
+    A valid INode.runInstance spec as plain data; ``changes`` replace
+    top-level fields (``macAddress``, ``privateIp`` and ``publicIp`` too,
+    which ``asRunSpec`` moves into the network).
+    """
     spec = {
         "instanceId": instanceId,
         "reservationId": "r-0000abcd",
@@ -24,3 +33,18 @@ def runSpec(instanceId="i-00000001", machinePath="/images/machine.img", **change
     }
     spec.update(changes)
     return spec
+
+
+def asRunSpec(data):
+    """The RunSpec of ``runSpecData``'s data (raises CloudError when it is malformed)."""
+    data = dict(data)
+    placed = {key: data.pop(key) for key in _PLACED if key in data}
+    if isinstance(data.get("network"), dict):
+        data["network"] = dict(data["network"], **{
+            key: value for key, value in placed.items() if value is not None})
+    return RunSpec.fromDict(data)
+
+
+def runSpec(instanceId="i-00000001", machinePath="/images/machine.img", **changes):
+    """A valid INode.runInstance RunSpec; ``changes`` as for ``runSpecData``."""
+    return asRunSpec(runSpecData(instanceId, machinePath, **changes))

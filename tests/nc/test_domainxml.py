@@ -5,21 +5,37 @@ from twisted.trial import unittest
 
 from eucad.nc.domainxml import (METADATA_NAMESPACE, buildDomainXml,
                                 kernelCommandLine, parseInstanceRecord, tapName)
+from eucad.common.records import RunSpec
 from eucad.nc.instancefiles import InstanceFiles
+
+LAUNCH_TIME = 1700000000
+
+#: Where each field of the old flat sample lives in a RunSpec.
+_NETWORK_FIELDS = ("macAddress", "privateIp", "publicIp", "bridge", "mtu")
+_IMAGE_FIELDS = {"kernelId": ("kernel", "kernel", "/k"), "ramdiskId": ("ramdisk", "ramdisk", "/r")}
 
 
 def sampleRecord(**changes):
-    record = {
+    """A placed RunSpec; ``changes`` name its fields as the flat record did."""
+    flat = {
         "instanceId": "i-1234abcd", "reservationId": "r-00ff00ff",
         "owner": "alice", "imageId": "emi-11111111", "kernelId": "eki-22222222",
-        "ramdiskId": "eri-33333333", "launchTime": 1700000000, "launchIndex": 2,
+        "ramdiskId": "eri-33333333", "launchIndex": 2,
         "keyName": "mykey", "macAddress": "d0:0d:12:34:ab:cd",
         "privateIp": "10.77.0.40", "publicIp": None, "bridge": "br0",
         "mtu": 1450,
         "vmType": {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10},
     }
-    record.update(changes)
-    return record
+    flat.update(changes)
+    data = {key: value for key, value in flat.items()
+            if key not in _NETWORK_FIELDS and key not in _IMAGE_FIELDS}
+    data["image"] = {"id": data.pop("imageId"), "kind": "machine", "location": "/m"}
+    for key, (field, kind, location) in _IMAGE_FIELDS.items():
+        if flat[key] is not None:
+            data[field] = {"id": flat[key], "kind": kind, "location": location}
+    data["network"] = dict({key: flat[key] for key in _NETWORK_FIELDS}, owner=flat["owner"])
+    data["userData"] = "dXNlciBkYXRh"
+    return RunSpec.fromDict(data)
 
 
 def sampleFiles(kernel=True, ephemeral=True, swap=True):
@@ -38,7 +54,7 @@ class DomainXmlTests(unittest.TestCase):
     """The XML libvirt gets for an instance."""
 
     def parse(self, record=None, files=None, domainType="qemu"):
-        xml = buildDomainXml(record or sampleRecord(), domainType,
+        xml = buildDomainXml(record or sampleRecord(), LAUNCH_TIME, domainType,
                              files or sampleFiles())
         return etree.fromstring(xml.encode())
 
@@ -53,7 +69,7 @@ class DomainXmlTests(unittest.TestCase):
 
     def test_rejectsUnknownDomainType(self):
         """Only kvm and qemu domains are built."""
-        self.assertRaises(ValueError, buildDomainXml, sampleRecord(), "xen",
+        self.assertRaises(ValueError, buildDomainXml, sampleRecord(), LAUNCH_TIME, "xen",
                           sampleFiles())
 
     def test_kernelBoot(self):
@@ -128,23 +144,23 @@ class DomainXmlTests(unittest.TestCase):
     def test_recordRoundTrip(self):
         """parseInstanceRecord gives back exactly the record that was built in."""
         record = sampleRecord()
-        xml = buildDomainXml(record, "qemu", sampleFiles())
-        self.assertEqual(parseInstanceRecord(xml), record)
+        xml = buildDomainXml(record, LAUNCH_TIME, "qemu", sampleFiles())
+        self.assertEqual(parseInstanceRecord(xml), (record, LAUNCH_TIME))
 
     def test_recordRoundTripWithNones(self):
         """Absent optional fields come back as None."""
         record = sampleRecord(kernelId=None, ramdiskId=None, keyName=None,
                               privateIp=None, mtu=None)
-        xml = buildDomainXml(record, "qemu", sampleFiles(kernel=False))
-        self.assertEqual(parseInstanceRecord(xml), record)
+        xml = buildDomainXml(record, LAUNCH_TIME, "qemu", sampleFiles(kernel=False))
+        self.assertEqual(parseInstanceRecord(xml), (record, LAUNCH_TIME))
 
     def test_userTextCannotInjectXml(self):
         """Markup in a record value stays text: no element is added."""
         evil = "k'/><devices><disk/></devices><x a='"
-        xml = buildDomainXml(sampleRecord(keyName=evil), "qemu", sampleFiles())
+        xml = buildDomainXml(sampleRecord(keyName=evil), LAUNCH_TIME, "qemu", sampleFiles())
         root = etree.fromstring(xml.encode())
         self.assertEqual(len(root.findall("devices")), 1)
-        self.assertEqual(parseInstanceRecord(xml)["keyName"], evil)
+        self.assertEqual(parseInstanceRecord(xml)[0]["keyName"], evil)
 
     def test_foreignDomainHasNoRecord(self):
         """A domain eucad did not make yields no record."""

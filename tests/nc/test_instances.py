@@ -9,7 +9,6 @@ from twisted.trial import unittest
 
 from eucad.nc.instancefiles import InstanceDisks
 from eucad.nc.instances import Instance, InstanceLifecycle
-from eucad.nc.runspec import checkRunSpec
 from tests.nc.specs import runSpec
 
 
@@ -45,8 +44,8 @@ class OrphanSweepTests(unittest.TestCase):
         self.lifecycle = InstanceLifecycle(None, None, self.disks, task.Clock())
 
     def instance(self, instanceId, state):
-        record, _ = checkRunSpec(runSpec(instanceId), "br0")
-        instance = Instance(record, self.disks.filesFor("alice", instanceId), state)
+        instance = Instance(runSpec(instanceId), 1700000000,
+                            self.disks.filesFor("alice", instanceId), state)
         os.makedirs(instance.files.directory)
         return instance
 
@@ -70,9 +69,9 @@ class StateChangeTests(unittest.TestCase):
 
     def test_onlyRealChangesNotify(self):
         """Setting an instance's state calls onChange when the value differs, never otherwise."""
-        record, _ = checkRunSpec(runSpec("i-00000003"), "br0")
         notices = []
-        instance = Instance(record, None, "pending", onChange=lambda: notices.append(1))
+        instance = Instance(runSpec("i-00000003"), 1700000000, None, "pending",
+                            onChange=lambda: notices.append(1))
         instance.state = "pending"
         self.assertEqual(notices, [])
         instance.state = "running"

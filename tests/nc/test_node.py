@@ -27,7 +27,7 @@ from eucad.nc.instancefiles import InstanceDisks
 from eucad.nc.instances import TERMINATED_LINGER
 from eucad.nc.kvmprobe import AcceleratorProbe
 from eucad.nc.node import NodeController
-from tests.nc.specs import runSpec
+from tests.nc.specs import asRunSpec, runSpec, runSpecData
 from tests.nc.test_hypervisor import RecordingOpener
 from tests.heldthreads import HeldThreads
 
@@ -141,10 +141,10 @@ class LifecycleTests(NodeTestCase):
         spec = self.spec(keyName="k1", launchIndex=3)
         yield self.runToEnd(node, spec)
         xml = self.direct.lookupByName(spec["instanceId"]).XMLDesc(0)
-        record = parseInstanceRecord(xml)
+        record, launchTime = parseInstanceRecord(xml)
         self.assertEqual((record["owner"], record["reservationId"], record["imageId"],
-                          record["keyName"], record["launchIndex"], record["macAddress"],
-                          record["launchTime"]),
+                          record["keyName"], record["launchIndex"],
+                          record.network.macAddress, launchTime),
                          ("alice", "r-0000abcd", "emi-0000aaaa", "k1", 3,
                           "d0:0d:00:00:00:01", 1700000000))
         self.assertEqual(record["vmType"]["ram"], 128)
@@ -218,7 +218,7 @@ class FailureTests(NodeTestCase):
     def test_missingImage(self):
         """An image that cannot be fetched terminates the instance and frees its resources."""
         node = self.makeNode()
-        spec = self.spec(image=dict(runSpec()["image"], location="/nonexistent/img"))
+        spec = self.spec(image=dict(runSpec()["image"].toDict(), location="/nonexistent/img"))
         report = yield node.runInstance(spec)
         self.assertEqual(report["state"], "pending")
         yield node.lifecycle.launched(spec["instanceId"])
@@ -250,9 +250,13 @@ class FailureTests(NodeTestCase):
     def test_imageTooBigForVmType(self):
         """An image larger than the VM type's disk ends the launch with that reason."""
         node = self.makeNode()
-        with open(self.machine, "r+b") as f:
-            f.truncate(2 * 1024 * 1024 * 1024)
         spec = self.spec()
+        # The image is already in the node's cache (so it is not copied and
+        # hashed), sparse and larger than the VM type's 1 GiB disk.
+        cached = node.lifecycle.imageCache.pathFor(spec.image)
+        os.makedirs(os.path.dirname(cached))
+        with open(cached, "wb") as f:
+            f.truncate(1024 * 1024 * 1024 + 4096)
         yield self.runToEnd(node, spec)
         described = yield self.described(node, spec["instanceId"])
         self.assertEqual(described["state"], "terminated")
@@ -412,7 +416,7 @@ class ResourceTests(NodeTestCase):
         """Free cpu/ram/disk drop by what each instance's VM type holds."""
         node = self.makeNode(limits=(4, 4096, 100))
         before = yield node.describeResource()
-        self.assertEqual(before, {"cpu": 4, "ram": 4096, "disk": 100, "freeCpu": 4,
+        self.assertEqual(before.toDict(), {"cpu": 4, "ram": 4096, "disk": 100, "freeCpu": 4,
                                   "freeRam": 4096, "freeDisk": 100, "hypervisor": "qemu"})
         large = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
         yield self.runToEnd(node, self.spec(vmType=large))
@@ -448,7 +452,9 @@ class BadInputTests(NodeTestCase):
     def test_badSpec(self):
         """A bad spec is InvalidParameterValue and creates no directory or domain."""
         node = self.makeNode()
-        spec = self.spec(owner="../../etc")
+        spec = runSpecData(newInstanceId(), self.machinePath(), owner="../../etc")
+        self.assertEqual(self.assertRaises(CloudError, asRunSpec, spec).code,
+                         "InvalidParameterValue")
         error = yield self.assertFailure(node.runInstance(spec), CloudError)
         self.assertEqual(error.code, "InvalidParameterValue")
         self.assertEqual(os.listdir(self.instancePath), [])

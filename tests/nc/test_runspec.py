@@ -1,10 +1,17 @@
-"""Tests for eucad.nc.runspec: what the NC accepts from its CC."""
+"""What the NC accepts from its CC: a RunSpec's own checks and the node's (eucad.nc.runspec)."""
 
 from twisted.trial import unittest
 
 from eucad.common.errors import CloudError
-from eucad.nc.runspec import checkInstanceId, checkRunSpec
-from tests.nc.specs import runSpec
+from eucad.nc.runspec import checkInstanceId, placedSpec
+from tests.nc.specs import asRunSpec
+from tests.nc.specs import runSpecData as runSpec
+
+
+def checkRunSpec(data, defaultBridge):
+    """The spec a node runs for ``data``: made a RunSpec, then placed."""
+    spec = asRunSpec(data) if isinstance(data, dict) else data
+    return placedSpec(spec, defaultBridge)
 
 
 class CheckRunSpecTests(unittest.TestCase):
@@ -18,31 +25,31 @@ class CheckRunSpecTests(unittest.TestCase):
     def test_validSpecRecord(self):
         """A valid spec gives the record the domain XML carries, and its images."""
         kernel = {"id": "eki-0000bbbb", "kind": "kernel", "location": "/k", "digest": None}
-        record, images = checkRunSpec(runSpec(kernel=kernel, macAddress="D0:0D:00:00:00:0A"),
-                                      "br0")
+        record = checkRunSpec(runSpec(kernel=kernel, macAddress="D0:0D:00:00:00:0A"), "br0")
         self.assertEqual(record["instanceId"], "i-00000001")
         self.assertEqual(record["kernelId"], "eki-0000bbbb")
         self.assertIsNone(record["ramdiskId"])
-        self.assertEqual(record["macAddress"], "d0:0d:00:00:00:0a")
-        self.assertEqual(record["vmType"], {"name": "m1.small", "cpu": 1, "ram": 128,
-                                            "disk": 1})
-        self.assertEqual(record["bridge"], "br0")
-        self.assertEqual(images["machine"]["location"], "/images/machine.img")
-        self.assertEqual(images["kernel"]["kind"], "kernel")
-        self.assertIsNone(images["ramdisk"])
+        self.assertEqual(record.network.macAddress, "d0:0d:00:00:00:0a")
+        self.assertEqual(record["vmType"].toDict(), {"name": "m1.small", "cpu": 1, "ram": 128,
+                                                     "disk": 1})
+        self.assertEqual(record.network.bridge, "br0")
+        self.assertEqual(record.image["location"], "/images/machine.img")
+        self.assertEqual(record.kernel["kind"], "kernel")
+        self.assertIsNone(record.ramdisk)
 
     def test_defaultBridge(self):
         """Without a bridge from the CC the node's VNET_BRIDGE is used."""
-        record, _ = checkRunSpec(runSpec(network={"owner": "a", "group": "g"}), "xenbr0")
-        self.assertEqual(record["bridge"], "xenbr0")
+        record = checkRunSpec(runSpec(network={"owner": "a", "group": "g"}), "xenbr0")
+        self.assertEqual(record.network.bridge, "xenbr0")
 
     def test_addressesFromNetwork(self):
         """The CC's addresses are taken from network when the spec has none of its own."""
         spec = runSpec(network={"bridge": "br0", "privateIp": "10.77.0.9",
                                 "publicIp": "192.0.2.9"})
         del spec["privateIp"]
-        record, _ = checkRunSpec(spec, "br0")
-        self.assertEqual((record["privateIp"], record["publicIp"]), ("10.77.0.9", "192.0.2.9"))
+        record = checkRunSpec(spec, "br0")
+        self.assertEqual((record.network.privateIp, record.network.publicIp),
+                         ("10.77.0.9", "192.0.2.9"))
         self.assertInvalid(runSpec(privateIp=None, network={"privateIp": "x"}),
                            "network.privateIp")
 
@@ -62,7 +69,7 @@ class CheckRunSpecTests(unittest.TestCase):
 
     def test_idsAndOwnersOfTheCloud(self):
         """Ids and owners follow eucad.common.ids: CLC user names pass, trailing newlines do not."""
-        record, _ = checkRunSpec(runSpec(owner="bob.smith@example.com"), "br0")
+        record = checkRunSpec(runSpec(owner="bob.smith@example.com"), "br0")
         self.assertEqual(record["owner"], "bob.smith@example.com")
         self.assertInvalid(runSpec(instanceId="i-00000001\n"), "instanceId")
         self.assertInvalid(runSpec(reservationId="r-00000001\n"), "reservationId")
@@ -99,8 +106,8 @@ class CheckRunSpecTests(unittest.TestCase):
         """A Walrus URL is a valid location."""
         image = dict(runSpec()["image"], location="http://10.0.0.1:8773/services/Walrus/b/o",
                      digest="a" * 40)
-        _, images = checkRunSpec(runSpec(image=image), "br0")
-        self.assertEqual(images["machine"]["digest"], "a" * 40)
+        record = checkRunSpec(runSpec(image=image), "br0")
+        self.assertEqual(record.image["digest"], "a" * 40)
 
     def test_ramdiskNeedsKernel(self):
         """A ramdisk without a kernel is refused."""

@@ -4,18 +4,18 @@ import os
 import shutil
 
 import libvirt
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from eucad.common import pblink, trust
+from eucad.common import trust
 from eucad.common.config import EucaConf
 from eucad.common.errors import CloudError
-from eucad.common.interfaces import INode
+from eucad.common.links import NodeLink
+from eucad.common.pblink import LinkServer
 from eucad.nc import tap
 from eucad.nc.hypervisor import Hypervisor
 from eucad.nc.node import NodeController
-from tests.nc.specs import runSpec
+from tests.nc.specs import runSpec, runSpecData
 
 
 class TapTests(unittest.TestCase):
@@ -41,7 +41,7 @@ class TapTests(unittest.TestCase):
         services = list(root)
         self.assertIsInstance(services[1], Hypervisor)
         self.assertIsInstance(services[2], NodeController)
-        self.assertIsInstance(services[3], StreamServerEndpointService)
+        self.assertIsInstance(services[3], LinkServer)
         self.assertEqual(services[1].uri, "test:///default")
         self.assertEqual(services[2].limits, (2, 1024, 20))
         # No keys exist, yet building succeeded: they are read at start.
@@ -60,11 +60,11 @@ class TapTests(unittest.TestCase):
         root = tap.makeService(self.options)
         root.startService()
         self.addCleanup(root.stopService)
-        port = list(root)[3]._waitingForPort.result.getHost().port
+        port = list(root)[3].listeningPort.getHost().port
 
         credentials = trust.Credentials.load(self.options.layout, "cluster")
-        client = pblink.LinkClient(INode, "127.0.0.1", port,
-                                   credentials.clientOptions("127.0.0.1", expectRole="node"))
+        client = NodeLink("127.0.0.1", port,
+                          credentials.clientOptions("127.0.0.1", expectRole="node"))
         client.startService()
         self.addCleanup(client.stopService)
         yield client.whenConnected()
@@ -81,7 +81,8 @@ class TapTests(unittest.TestCase):
         instances = yield client.describeInstances()
         self.assertEqual([(i["instanceId"], i["state"]) for i in instances],
                          [("i-7a900001", "running")])
-        error = yield self.assertFailure(client.runInstance(dict(spec, macAddress="x")),
+        error = yield self.assertFailure(client.runInstance(
+            runSpecData("i-7a900001", machine, macAddress="x")),
                                          CloudError)
         self.assertEqual(error.code, "InvalidParameterValue")
         # The long poll crosses the link: an answer at once, then a wait that
