@@ -19,6 +19,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from eucad.common.changes import SerialPoll
+from eucad.common.records import InstanceReport, NodeResources, NodeStatus
 
 log = Logger()
 
@@ -68,8 +69,8 @@ class NodeEntry:
     One node as the CC sees it.
 
     @ivar state: ``unknown`` until the first poll, then ``up`` or ``down``.
-    @ivar resource: the last ``describeResource`` answer, or None.
-    @ivar instances: instanceId -> the last reported instance dict.
+    @ivar resource: the last ``describeResource`` answer (NodeResources), or None.
+    @ivar instances: instanceId -> the last ``InstanceReport`` of the node.
     @ivar pollsStarted: how many polls of this node have begun; the cluster
         compares it with ``lastPollStarted`` to tell whether a report was
         taken after something it did.
@@ -98,21 +99,19 @@ class NodeEntry:
 
     def total(self):
         """(cpu, ram, disk) of the node, zeros before it ever answered."""
-        r = self.resource or {}
-        return (r.get("cpu", 0), r.get("ram", 0), r.get("disk", 0))
+        return self.resource.total if self.resource is not None else (0, 0, 0)
 
     def reportedFree(self):
         """(cpu, ram, disk) the node says are free, zeros before it answered."""
-        r = self.resource or {}
-        return (r.get("freeCpu", 0), r.get("freeRam", 0), r.get("freeDisk", 0))
+        return self.resource.free if self.resource is not None else (0, 0, 0)
 
     def describe(self, free=None):
-        """The entry as ICluster.describeResources reports it."""
+        """The entry as ICluster.describeResources reports it: a NodeStatus."""
         cpu, ram, disk = self.total()
         freeCpu, freeRam, freeDisk = free if free is not None else self.reportedFree()
-        return {"host": self.host, "port": self.port, "state":
-                UP if self.up else DOWN, "cpu": cpu, "ram": ram, "disk": disk,
-                "freeCpu": freeCpu, "freeRam": freeRam, "freeDisk": freeDisk}
+        return NodeStatus(host=self.host, port=self.port, state=UP if self.up else DOWN,
+                          cpu=cpu, ram=ram, disk=disk, freeCpu=freeCpu, freeRam=freeRam,
+                          freeDisk=freeDisk)
 
 
 class NodeRegistry(Service):
@@ -215,13 +214,14 @@ class NodeRegistry(Service):
         report = {}
 
         def gotInstances(instances):
-            if not isinstance(instances, list):
+            if not isinstance(instances, list) or not all(
+                    isinstance(i, InstanceReport) for i in instances):
                 raise TypeError("describeInstances answered %r" % (type(instances),))
             report["instances"] = instances
             return defer.maybeDeferred(entry.node.describeResource)
 
         def gotResource(resource):
-            if not isinstance(resource, dict):
+            if not isinstance(resource, NodeResources):
                 raise TypeError("describeResource answered %r" % (type(resource),))
             self._markUp(entry, number, resource, report["instances"])
 
@@ -236,9 +236,8 @@ class NodeRegistry(Service):
         if entry.state != UP:
             log.info("node {name} is up", name=entry.name)
         entry.state = UP
-        entry.resource = dict(resource)
-        entry.instances = {i["instanceId"]: dict(i) for i in instances
-                           if isinstance(i, dict) and i.get("instanceId")}
+        entry.resource = resource
+        entry.instances = {i.instanceId: i for i in instances}
         entry.lastError = None
         entry.lastSeen = self.now()
         entry.lastPollStarted = number

@@ -40,9 +40,9 @@ class Placement:
         self.reservations = {}
         self._lastChosen = None
 
-    def reserve(self, instanceId, nodeName, vmtype):
-        """Hold ``vmtype``'s size on ``nodeName`` for ``instanceId``."""
-        self.reservations[instanceId] = (nodeName, resources.vmtypeSize(vmtype))
+    def reserve(self, instanceId, nodeName, vmType):
+        """Hold ``vmType``'s size on ``nodeName`` for ``instanceId``."""
+        self.reservations[instanceId] = (nodeName, vmType.size)
 
     def release(self, instanceId):
         """Give back what ``instanceId`` held; unknown ids are ignored."""
@@ -60,7 +60,7 @@ class Placement:
         """
         Choose a node for every spec and reserve its room.
 
-        @param specs: run specs, each with ``instanceId`` and ``vmType``.
+        @param specs: ``RunSpec``s.
         @return: the chosen ``NodeEntry`` per spec, in order.
         @raise CloudError: ``InsufficientInstanceCapacity`` when the up nodes
             cannot hold all of them; nothing is reserved then.
@@ -70,7 +70,7 @@ class Placement:
         chosen = []
         last = self._lastChosen
         for spec in specs:
-            size = resources.vmtypeSize(spec["vmType"])
+            size = spec.vmType.size
             entry = self._choose(candidates, rooms, size, last)
             if entry is None:
                 raise insufficientCapacity()
@@ -78,7 +78,7 @@ class Placement:
             chosen.append(entry)
             last = entry.name
         for spec, entry in zip(specs, chosen):
-            self.reserve(spec["instanceId"], entry.name, spec["vmType"])
+            self.reserve(spec.instanceId, entry.name, spec.vmType)
         if chosen:
             self._lastChosen = last
         return chosen

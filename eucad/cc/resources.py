@@ -8,14 +8,8 @@ is the smallest of its cpu, ram and disk divided by the type's needs: a node
 is not split across instances.
 """
 
-import copy
-
-from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit  # noqa: F401
-
-
-def vmtypeSize(vmtype):
-    """(cpu, ram, disk) a VM type needs."""
-    return (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+from eucad.common.records import VmType, VmTypeRoom
+from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit
 
 
 def fits(size, room):
@@ -44,28 +38,25 @@ class VmTypes:
     def __init__(self, vmtypes=DEFAULT_VMTYPES):
         self._types = {}
         for vmtype in vmtypes:
-            self.learn(vmtype)
+            self.learn(vmtype if isinstance(vmtype, VmType) else VmType.fromDict(vmtype))
 
-    def learn(self, vmtype):
-        self._types[vmtype["name"]] = {key: vmtype[key] for key in
-                                       ("name", "cpu", "ram", "disk")}
+    def learn(self, vmType):
+        """Know ``vmType`` (a VmType) from now on."""
+        self._types[vmType.name] = vmType
 
     def all(self):
-        return [copy.deepcopy(v) for v in self._types.values()]
+        return list(self._types.values())
 
 
 def capacity(vmtypes, nodes):
     """
     ``max``/``free`` per VM type.
 
-    @param vmtypes: a list of vmtype dicts.
+    @param vmtypes: a list of VmType.
     @param nodes: ``(total, free)`` pairs of (cpu, ram, disk), one per up node.
-    @return: the vmtype dicts, each with ``max`` and ``free`` added.
+    @return: a ``VmTypeRoom`` per type.
     """
-    answer = []
-    for vmtype in vmtypes:
-        entry = dict(vmtype)
-        entry["max"] = sum(countFitting(vmtype, total) for total, _ in nodes)
-        entry["free"] = sum(countFitting(vmtype, free) for _, free in nodes)
-        answer.append(entry)
-    return answer
+    return [VmTypeRoom(vmType=vmType,
+                       max=sum(countFitting(vmType, total) for total, _ in nodes),
+                       free=sum(countFitting(vmType, free) for _, free in nodes))
+            for vmType in vmtypes]

@@ -1,7 +1,7 @@
 """twistd eucalyptus-cc: the cluster controller's service tree.
 
 ``makeService`` reads eucalyptus.conf (already loaded by DaemonOptions) and
-builds, in start order: logging to ``cc.log``; one ``pblink.LinkClient`` per
+builds, in start order: logging to ``cc.log``; one ``links.NodeLink`` per
 entry of ``NODES``; the ``NodeRegistry`` that polls them and the
 ``NodeWatcher`` that long-polls them between rounds; dhcpd when the
 network mode serves DHCP; the ``ClusterController``; and the
@@ -23,7 +23,7 @@ from eucad.cc.state import StateFile
 from eucad.cc.watch import NodeWatcher
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
-from eucad.common.interfaces import ICluster, INode
+from eucad.common.links import ClusterRoot, NodeLink
 from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
 
@@ -51,9 +51,8 @@ def makeService(options, reactor=None):
 
     nodes = []
     for host, port in parseNodes(conf.get("NODES"), conf.getInt("NC_PORT")):
-        client = pblink.LinkClient(INode, host, port,
-                                   credentials.clientOptions(host, expectRole="node"),
-                                   reactor=reactor)
+        client = NodeLink(host, port, credentials.clientOptions(host, expectRole="node"),
+                          reactor=reactor)
         client.setServiceParent(root)
         nodes.append((host, port, client))
     registry = NodeRegistry(nodes, interval=float(conf.get("NODE_POLL_SECONDS") or 2),
@@ -80,7 +79,7 @@ def makeService(options, reactor=None):
     cluster.setServiceParent(root)
 
     tlsOptions = credentials.serverOptions(acceptRole="cloud")
-    server = pblink.LinkServer(cluster, ICluster, port=conf.getInt("CC_PORT"),
+    server = pblink.LinkServer(ClusterRoot(cluster), port=conf.getInt("CC_PORT"),
                                host=conf.get("CC_LISTEN"), tlsOptions=tlsOptions,
                                reactor=reactor,
                                endpoint=linkEndpoint(options, tlsOptions, reactor))

@@ -27,6 +27,8 @@ real node:
   booted, ended or forgotten), or after the timeout: the node's own
   ``ChangeFeed`` on ``clock`` (the global reactor when none is given, looked
   up only when a wait needs a timer);
+- what it answers are the link's records (``NodeResources``,
+  ``InstanceReport``), fresh ones each time: the table it keeps is its own;
 - every method returns a Deferred; errors are ``CloudError`` with an EC2 code.
 
 Tests make a node fail on purpose with ``failWith`` (one method or all of them),
@@ -43,18 +45,11 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
+from eucad.common.records import InstanceReport, NodeResources, RunSpec
 from eucad.nc.instances import TERMINATED_LINGER
 
 _METHODS = ("describeResource", "runInstance", "describeInstances",
             "terminateInstance", "waitForChange")
-
-#: Keys of the run spec that a node copies into the instance it reports.
-_REPORTED_FROM_SPEC = ("instanceId", "reservationId", "owner", "imageId",
-                       "launchIndex", "keyName")
-
-
-def _positiveInt(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 @implementer(INode)
@@ -62,8 +57,8 @@ class FakeNode:
     """
     A node with ``cpu`` cores, ``ram`` MiB and ``disk`` GiB to give out.
 
-    @ivar instances: instanceId -> the instance dict as the node reports it
-        (terminated ones included while they linger).
+    @ivar instances: instanceId -> the instance as the node reports it, as a
+        dict a test may change (terminated ones included while they linger).
     @ivar calls: (method name, argument) of every call, in order, so a test
         can check what the CC asked.
     @param now: the node's clock (launch times, how long terminated
@@ -145,26 +140,24 @@ class FakeNode:
         """
         Totals and what is still free after the instances this node holds.
 
-        @return: Deferred firing with ``{"cpu", "ram", "disk", "freeCpu",
-            "freeRam", "freeDisk", "hypervisor"}``.
+        @return: Deferred firing with a ``NodeResources``.
         """
         self.calls.append(("describeResource", None))
-        return self._failure("describeResource") or defer.succeed({
-            "cpu": self.cpu, "ram": self.ram, "disk": self.disk,
-            "freeCpu": self.freeCpu, "freeRam": self.freeRam,
-            "freeDisk": self.freeDisk, "hypervisor": self.hypervisor})
+        return self._failure("describeResource") or defer.succeed(NodeResources(
+            cpu=self.cpu, ram=self.ram, disk=self.disk, freeCpu=self.freeCpu,
+            freeRam=self.freeRam, freeDisk=self.freeDisk, hypervisor=self.hypervisor))
 
     def runInstance(self, spec):
         """
         Start one instance described by the CC's ``spec``.
 
-        The spec must carry ``instanceId``, ``vmType`` (positive ``cpu``,
-        ``ram``, ``disk``), ``macAddress`` and ``network`` with a ``bridge``;
-        otherwise the call fails with ``CloudError("InvalidParameterValue")``.
-        A VM type larger than what is free fails with
-        ``CloudError("InsufficientInstanceCapacity")`` and changes nothing.
+        The spec must be a ``RunSpec`` whose network carries a ``macAddress``
+        and a ``bridge``; otherwise the call fails with
+        ``CloudError("InvalidParameterValue")``.  A VM type larger than what
+        is free fails with ``CloudError("InsufficientInstanceCapacity")`` and
+        changes nothing.
 
-        @return: Deferred firing with the instance dict, state ``pending``.
+        @return: Deferred firing with the ``InstanceReport``, state ``pending``.
         """
         self.calls.append(("runInstance", spec))
         failed = self._failure("runInstance")
@@ -175,47 +168,29 @@ class FakeNode:
         except CloudError as e:
             return defer.fail(e)
         if instanceId in self.instances:
-            return defer.succeed(copy.deepcopy(self.instances[instanceId]))
+            return defer.succeed(self._report(instanceId))
         cpu, ram, disk = size
         if cpu > self.freeCpu or ram > self.freeRam or disk > self.freeDisk:
             return defer.fail(CloudError(
                 "InsufficientInstanceCapacity",
                 "Not enough resources available on this node", 500))
         self._sizes[instanceId] = size
-        instance = {key: spec.get(key) for key in _REPORTED_FROM_SPEC}
-        instance.update({
-            "kernelId": (spec.get("kernel") or {}).get("id"),
-            "ramdiskId": (spec.get("ramdisk") or {}).get("id"),
-            "vmType": spec["vmType"].get("name"),
-            "state": "pending",
-            "macAddress": spec["macAddress"],
-            "privateIp": spec["network"].get("privateIp"),
-            "publicIp": spec["network"].get("publicIp"),
-            "node": None,
-            "launchTime": int(self.now()),
-            "reason": "",
-        })
-        self.instances[instanceId] = instance
+        self.instances[instanceId] = InstanceReport.ofSpec(
+            spec, "pending", int(self.now()), reason="").toDict()
         self.changes.changed()
-        return defer.succeed(copy.deepcopy(instance))
+        return defer.succeed(self._report(instanceId))
 
     def _validate(self, spec):
-        if not isinstance(spec, dict):
-            raise CloudError("InvalidParameterValue", "the run spec must be a dict")
-        instanceId = spec.get("instanceId")
-        if not isinstance(instanceId, str) or not instanceId:
-            raise CloudError("InvalidParameterValue", "the run spec has no instanceId")
-        vmtype = spec.get("vmType")
-        if not isinstance(vmtype, dict) or not all(
-                _positiveInt(vmtype.get(key)) for key in ("cpu", "ram", "disk")):
-            raise CloudError("InvalidParameterValue",
-                             "vmType needs positive integer cpu, ram and disk")
-        if not isinstance(spec.get("macAddress"), str):
+        if not isinstance(spec, RunSpec):
+            raise CloudError("InvalidParameterValue", "the run spec must be a RunSpec")
+        if spec.network.macAddress is None:
             raise CloudError("InvalidParameterValue", "the run spec has no macAddress")
-        network = spec.get("network")
-        if not isinstance(network, dict) or not network.get("bridge"):
+        if not spec.network.bridge:
             raise CloudError("InvalidParameterValue", "the run spec names no bridge")
-        return instanceId, (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+        return spec.instanceId, spec.vmType.size
+
+    def _report(self, instanceId):
+        return InstanceReport.fromDict(copy.deepcopy(self.instances[instanceId]))
 
     def describeInstances(self):
         """
@@ -223,7 +198,7 @@ class FakeNode:
         ``lingerSeconds`` ago; ``pending`` ones are ``running`` from this call
         on (a real node reports what libvirt says).
 
-        @return: Deferred firing with a list of instance dicts.
+        @return: Deferred firing with a list of ``InstanceReport``.
         """
         self.calls.append(("describeInstances", None))
         failed = self._failure("describeInstances")
@@ -244,7 +219,7 @@ class FakeNode:
                     del self.instances[instanceId]
                     del self._terminatedAt[instanceId]
                     self.changes.changed()
-        return [copy.deepcopy(self.instances[key]) for key in sorted(self.instances)]
+        return [self._report(key) for key in sorted(self.instances)]
 
     def terminateInstance(self, instanceId):
         """

@@ -2,12 +2,14 @@
 
 import copy
 
+from eucad.common.records import RunSpec
+
 SMALL = {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}
 LARGE = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
 
 
-def runSpec(number, vmtype=SMALL, owner="alice", group="default"):
-    """A valid ICluster run spec for instance ``number``."""
+def runSpecData(number, vmtype=SMALL, owner="alice", group="default"):
+    """A valid ICluster run spec for instance ``number``, as plain data."""
     return {
         "instanceId": "i-%08x" % (number,),
         "reservationId": "r-%08x" % (0xabc000 + number // 100,),
@@ -27,14 +29,23 @@ def runSpec(number, vmtype=SMALL, owner="alice", group="default"):
     }
 
 
-def nodeSpec(number, vmtype=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
-    """A run spec as the CC hands it to a node (MAC and bridge added)."""
-    spec = runSpec(number, vmtype)
-    spec["macAddress"] = mac
-    spec["network"] = dict(spec["network"], bridge=bridge, mtu=None,
+def runSpec(number, vmtype=SMALL, owner="alice", group="default"):
+    """A valid ICluster RunSpec for instance ``number``."""
+    return RunSpec.fromDict(runSpecData(number, vmtype, owner, group))
+
+
+def nodeSpecData(number, vmtype=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
+    """A run spec as the CC hands it to a node (MAC and bridge added), as plain data."""
+    spec = runSpecData(number, vmtype)
+    spec["network"] = dict(spec["network"], bridge=bridge, mtu=None, macAddress=mac,
                            privateIp="10.0.0.%d" % (number % 250 + 2,),
                            publicIp="10.0.0.%d" % (number % 250 + 2,))
     return spec
+
+
+def nodeSpec(number, vmtype=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
+    """A RunSpec as the CC hands it to a node (MAC and bridge added)."""
+    return RunSpec.fromDict(nodeSpecData(number, vmtype, mac, bridge))
 
 
 def result(deferred):

@@ -9,7 +9,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from eucad.cc.cluster import ClusterController, validateSpecs
+from eucad.cc.cluster import ClusterController
 from eucad.cc.dhcpd import DhcpdError, DhcpdProcess, DhcpSubnet
 from eucad.cc.nodes import NodeRegistry
 from eucad.cc.placement import Placement
@@ -19,9 +19,10 @@ from eucad.cc.vnet.system import SystemNetwork
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.common.process import ProcessRunner
-from eucad.nc.runspec import checkRunSpec
+from eucad.common.records import RunSpec
+from eucad.nc.runspec import placedSpec
 from eucad.testing.fakenode import FakeNode
-from tests.cc.helpers import LARGE, liveInstances, nodeSpec, runSpec
+from tests.cc.helpers import LARGE, liveInstances, nodeSpec, runSpec, runSpecData
 from tests.cc.processes import FakeProcessReactor
 
 MACMAP = " ".join("d2:0d:00:00:01:%02x=10.77.0.%d" % (n, n) for n in range(10, 14))
@@ -148,10 +149,11 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
         """The node's run spec carries the CC's MAC, bridge and addresses."""
         self.launch(runSpec(1))
         [(name, spec)] = [c for c in self.a.calls if c[0] == "runInstance"]
-        self.assertEqual(spec["macAddress"], "d2:0d:00:00:01:0a")
-        self.assertEqual(spec["network"], {"owner": "alice", "group": "default", "bridge": "br0",
-                                           "mtu": None, "privateIp": "10.77.0.10",
-                                           "publicIp": "10.77.0.10"})
+        self.assertEqual(spec.network.macAddress, "d2:0d:00:00:01:0a")
+        self.assertEqual(spec["network"].toDict(), {
+            "owner": "alice", "group": "default", "bridge": "br0", "mtu": None,
+            "privateIp": "10.77.0.10", "publicIp": "10.77.0.10",
+            "macAddress": "d2:0d:00:00:01:0a"})
         self.assertEqual(spec["userData"], "")
         self.assertEqual(spec["kernel"]["location"], "/images/vmlinuz")
 
@@ -169,7 +171,7 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
         instance = self.describe()["i-00000001"]
         self.assertEqual((instance["state"], instance["privateIp"], instance["node"]),
                          ("running", "10.77.0.10", "10.0.0.2:8775"))
-        self.assertEqual(sorted(instance), sorted([
+        self.assertEqual(sorted(instance.toDict()), sorted([
             "instanceId", "reservationId", "owner", "imageId", "kernelId", "ramdiskId",
             "vmType", "state", "macAddress", "privateIp", "publicIp", "node", "launchTime",
             "launchIndex", "keyName", "reason"]))
@@ -177,18 +179,18 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
     def test_describeResourcesCountsReservationsAtOnce(self):
         """Capacity drops as soon as instances are placed, before any poll."""
         before = self.successResultOf(self.cluster.describeResources())
-        large = [v for v in before["vmtypes"] if v["name"] == "m1.large"][0]
+        large = [v for v in before.vmTypes if v.vmType.name == "m1.large"][0]
         self.assertEqual((large["max"], large["free"]), (3, 3))
         self.launch(runSpec(1, LARGE))
         after = self.successResultOf(self.cluster.describeResources())
-        large = [v for v in after["vmtypes"] if v["name"] == "m1.large"][0]
+        large = [v for v in after.vmTypes if v.vmType.name == "m1.large"][0]
         self.assertEqual((large["max"], large["free"]), (3, 2))
-        self.assertEqual(after["nodes"][0], {
+        self.assertEqual(after.nodes[0].toDict(), {
             "host": "10.0.0.2", "port": 8775, "state": "up", "cpu": 4, "ram": 4096,
             "disk": 100, "freeCpu": 2, "freeRam": 3584, "freeDisk": 90})
         self.poll()
         polled = self.successResultOf(self.cluster.describeResources())
-        self.assertEqual(polled["nodes"][0]["freeCpu"], 2)
+        self.assertEqual(polled.nodes[0]["freeCpu"], 2)
 
     def test_insufficientCapacity(self):
         """A request larger than the nodes' room fails and starts nothing."""
@@ -214,25 +216,30 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
 
     def test_badSpecs(self):
         """Malformed requests are refused with InvalidParameterValue before anything happens."""
-        noImage = runSpec(2)
+        noImage = runSpecData(2)
         del noImage["image"]
-        badType = runSpec(3)
+        badType = runSpecData(3)
         badType["vmType"] = {"name": "m1.small", "cpu": 0, "ram": 128, "disk": 10}
-        boolType = runSpec(4)
+        boolType = runSpecData(4)
         boolType["vmType"] = {"name": "m1.small", "cpu": True, "ram": 128, "disk": 10}
-        badId = runSpec(5)
+        badId = runSpecData(5)
         badId["instanceId"] = "i-1; rm"
-        badOwner = runSpec(6)
+        badOwner = runSpecData(6)
         badOwner["owner"] = ""
-        badIndex = runSpec(7)
+        badIndex = runSpecData(7)
         badIndex["launchIndex"] = -1
-        badNetwork = runSpec(8)
+        badNetwork = runSpecData(8)
         badNetwork["network"] = "default"
-        badUserData = runSpec(9)
+        badUserData = runSpecData(9)
         badUserData["userData"] = 5
-        for request in ([], "i-00000001", [None], [runSpec(1), runSpec(1)], [noImage],
-                        [badType], [boolType], [badId], [badOwner], [badIndex], [badNetwork],
-                        [badUserData]):
+        malformed = [noImage, badType, boolType, badId, badOwner, badIndex, badNetwork,
+                     badUserData]
+        for data in malformed:
+            # Refused where the RunSpec would be made, and by the cluster as no RunSpec.
+            error = self.assertRaises(CloudError, RunSpec.fromDict, data)
+            self.assertEqual(error.code, "InvalidParameterValue", repr(data))
+        for request in ([], "i-00000001", [None], [runSpec(1), runSpec(1)]) + tuple(
+                [data] for data in malformed):
             failure = self.failureResultOf(self.cluster.runInstances(request), CloudError)
             self.assertEqual(failure.value.code, "InvalidParameterValue", repr(request))
         self.assertEqual(self.a.calls + self.b.calls,
@@ -246,17 +253,17 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
 
     def test_networkDefaults(self):
         """A spec without network runs in the owner's default group."""
-        spec = runSpec(1)
+        spec = runSpecData(1)
         del spec["network"]
-        self.launch(spec)
+        self.launch(RunSpec.fromDict(spec))
         self.assertEqual(self.cluster.records["i-00000001"]["group"],
                          {"owner": "alice", "group": "default"})
 
     def test_learnsVmTypes(self):
         """A VM type carried by a run spec shows up in describeResources."""
         self.launch(runSpec(1, {"name": "t1.tiny", "cpu": 1, "ram": 64, "disk": 1}))
-        names = [v["name"] for v in
-                 self.successResultOf(self.cluster.describeResources())["vmtypes"]]
+        names = [v.vmType.name for v in
+                 self.successResultOf(self.cluster.describeResources()).vmTypes]
         self.assertIn("t1.tiny", names)
 
 
@@ -272,7 +279,7 @@ class SpecAgreementTests(unittest.TestCase):
     ]
 
     def spec(self, key, value):
-        spec = runSpec(1)
+        spec = runSpecData(1)
         spec[key] = value
         if key == "imageId":
             spec["image"] = dict(spec["image"], id=value)
@@ -282,18 +289,17 @@ class SpecAgreementTests(unittest.TestCase):
 
     def clusterAccepts(self, spec):
         try:
-            validateSpecs([spec])
+            RunSpec.fromDict(spec)
         except CloudError:
             return False
         return True
 
     def nodeAccepts(self, spec):
         spec = copy.deepcopy(spec)
-        spec["macAddress"] = "d2:0d:00:00:00:01"
         spec["network"] = dict(spec["network"], bridge="br0", privateIp="10.0.0.2",
-                               publicIp="10.0.0.2")
+                               publicIp="10.0.0.2", macAddress="d2:0d:00:00:00:01")
         try:
-            checkRunSpec(spec, "br0")
+            placedSpec(RunSpec.fromDict(spec), "br0")
         except CloudError:
             return False
         return True
@@ -315,17 +321,17 @@ class SpecAgreementTests(unittest.TestCase):
                            ("reservationId", "r-00abc0001234567ab"),
                            ("owner", "arn:aws:iam"), ("owner", "x" * 65),
                            ("imageId", "emi-0000000A")]:
-            spec = runSpec(1)
+            spec = runSpecData(1)
             spec[key] = value
-            error = self.assertRaises(CloudError, validateSpecs, [spec])
+            error = self.assertRaises(CloudError, RunSpec.fromDict, spec)
             self.assertEqual(error.code, "InvalidParameterValue", "%s=%r" % (key, value))
 
     def test_imageIdsChecked(self):
         """The image, kernel and ramdisk records need emi-/eki-/eri- ids, as the node requires."""
         for key in ("image", "kernel"):
-            spec = runSpec(1)
+            spec = runSpecData(1)
             spec[key] = dict(spec[key], id="ami-00000001")
-            self.assertRaises(CloudError, validateSpecs, [spec])
+            self.assertRaises(CloudError, RunSpec.fromDict, spec)
 
 
 class RollbackTests(ClusterTestsMixin, unittest.TestCase):
@@ -541,7 +547,7 @@ class PollSettlingTests(ClusterTestsMixin, unittest.TestCase):
         # ... and reports an empty list.
         entry.lastPollStarted = entry.pollsStarted
         entry.instances = {}
-        self.cluster._afterPoll(self.registry.entries)
+        self.cluster.afterPoll(self.registry.entries)
         self.assertEqual(self.cluster.records["i-00000001"]["phase"], "running")
         self.poll()
         self.assertEqual(self.describe()["i-00000001"]["state"], "running")

@@ -28,7 +28,7 @@ class FakeNodeTests(unittest.TestCase):
     def test_describeResourceWhenEmpty(self):
         """An empty node reports everything free."""
         resource = self.successResultOf(self.node.describeResource())
-        self.assertEqual(resource, {"cpu": 4, "ram": 1024, "disk": 40, "freeCpu": 4,
+        self.assertEqual(resource.toDict(), {"cpu": 4, "ram": 1024, "disk": 40, "freeCpu": 4,
                                     "freeRam": 1024, "freeDisk": 40, "hypervisor": "qemu"})
 
     def test_runTakesCapacity(self):
@@ -66,8 +66,7 @@ class FakeNodeTests(unittest.TestCase):
 
     def test_badSpecRefused(self):
         """A spec without a bridge is refused with InvalidParameterValue."""
-        spec = nodeSpec(1)
-        del spec["network"]["bridge"]
+        spec = nodeSpec(1).withNetwork(bridge=None)
         failure = self.failureResultOf(self.node.runInstance(spec), CloudError)
         self.assertEqual(failure.value.code, "InvalidParameterValue")
 

@@ -188,6 +188,6 @@ class RegistryTests(unittest.TestCase):
         """describe reports the node with totals and the given free room."""
         self.successResultOf(self.registry.poll())
         a = self.registry.entries[0]
-        self.assertEqual(a.describe((1, 2, 3)), {
+        self.assertEqual(a.describe((1, 2, 3)).toDict(), {
             "host": "10.0.0.2", "port": 8775, "state": "up", "cpu": 4, "ram": 2048,
             "disk": 100, "freeCpu": 1, "freeRam": 2, "freeDisk": 3})

@@ -3,6 +3,7 @@
 from twisted.trial import unittest
 
 from eucad.cc import resources
+from eucad.common.records import VmType
 from tests.cc.helpers import LARGE, SMALL
 
 
@@ -30,15 +31,16 @@ class CapacityTests(unittest.TestCase):
     def test_maxAndFreePerType(self):
         """max counts over totals and free over rooms, summed across nodes."""
         nodes = [((4, 2048, 100), (2, 1024, 50)), ((2, 1024, 20), (0, 512, 10))]
-        answer = resources.capacity([SMALL, LARGE], nodes)
-        self.assertEqual(answer, [
+        answer = resources.capacity([VmType.fromDict(SMALL), VmType.fromDict(LARGE)], nodes)
+        self.assertEqual([dict(room.vmType.toDict(), max=room.max, free=room.free)
+                          for room in answer], [
             dict(SMALL, max=4 + 2, free=2 + 0),
             dict(LARGE, max=2 + 1, free=1 + 0),
         ])
 
     def test_noNodes(self):
         """A cluster without up nodes has no room for anything."""
-        self.assertEqual([(v["max"], v["free"]) for v in resources.capacity([SMALL], [])],
+        self.assertEqual([(v["max"], v["free"]) for v in resources.capacity([VmType.fromDict(SMALL)], [])],
                          [(0, 0)])
 
 
@@ -52,9 +54,9 @@ class VmTypesTests(unittest.TestCase):
     def test_learnReplacesByName(self):
         """A type learnt from a run spec replaces the one of the same name."""
         types = resources.VmTypes()
-        types.learn({"name": "m1.small", "cpu": 1, "ram": 256, "disk": 5, "extra": 1})
-        types.learn({"name": "t1.tiny", "cpu": 1, "ram": 64, "disk": 1})
+        types.learn(VmType(name="m1.small", cpu=1, ram=256, disk=5))
+        types.learn(VmType(name="t1.tiny", cpu=1, ram=64, disk=1))
         table = {v["name"]: v for v in types.all()}
-        self.assertEqual(table["m1.small"], {"name": "m1.small", "cpu": 1, "ram": 256,
+        self.assertEqual(table["m1.small"].toDict(), {"name": "m1.small", "cpu": 1, "ram": 256,
                                              "disk": 5})
         self.assertIn("t1.tiny", table)

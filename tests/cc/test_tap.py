@@ -2,7 +2,6 @@
 
 import os
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
@@ -14,7 +13,7 @@ from eucad.cc.watch import NodeWatcher
 from eucad.common import pblink, trust
 from eucad.common.config import EucaConf
 from eucad.common.errors import CloudError
-from eucad.common.interfaces import ICluster, INode
+from eucad.common.links import ClusterLink, NodeRoot
 from eucad.testing.fakenode import FakeNode
 from tests.cc.helpers import liveInstances, runSpec
 
@@ -48,7 +47,7 @@ class TapTests(unittest.TestCase):
         self.assertEqual(watcher.retryDelay, 2.0)
         self.assertGreater(services.index(watcher), services.index(registry))
         self.assertIsInstance(services[-2], ClusterController)
-        self.assertIsInstance(services[-1], StreamServerEndpointService)
+        self.assertIsInstance(services[-1], pblink.LinkServer)
         self.assertEqual([s for s in services if isinstance(s, DhcpdProcess)], [])
         # No keys exist, yet building succeeded: they are read at start.
         self.assertEqual(os.listdir(self.prefix), ["etc"])
@@ -79,7 +78,7 @@ class TapTests(unittest.TestCase):
     def waitForNode(self, client, state="up"):
         for _ in range(100):
             resources = yield client.describeResources()
-            if resources["nodes"] and resources["nodes"][0]["state"] == state:
+            if resources.nodes and resources.nodes[0].state == state:
                 return resources
             yield task.deferLater(reactor, 0.1, lambda: None)
         self.fail("the node never became %s" % (state,))
@@ -94,28 +93,28 @@ class TapTests(unittest.TestCase):
         # timer on the reactor until it is answered.
         self.addCleanup(node.changes.release)
         nodeCredentials = trust.Credentials.load(options.layout, "node")
-        nodeServer = pblink.LinkServer(node, INode, port=0, host="127.0.0.1",
+        nodeServer = pblink.LinkServer(NodeRoot(node), port=0, host="127.0.0.1",
                                        tlsOptions=nodeCredentials.serverOptions(
                                            acceptRole="cluster"))
         nodeServer.startService()
         self.addCleanup(nodeServer.stopService)
-        nodePort = nodeServer._waitingForPort.result.getHost().port
+        nodePort = nodeServer.listeningPort.getHost().port
 
         options.conf.set("NODES", "127.0.0.1:%d" % (nodePort,))
         root = tap.makeService(options)
         root.startService()
         self.addCleanup(root.stopService)
-        ccPort = list(root)[-1]._waitingForPort.result.getHost().port
+        ccPort = list(root)[-1].listeningPort.getHost().port
 
         cloud = trust.Credentials.load(options.layout, "cloud")
-        client = pblink.LinkClient(ICluster, "127.0.0.1", ccPort,
-                                   cloud.clientOptions("127.0.0.1", expectRole="cluster"))
+        client = ClusterLink("127.0.0.1", ccPort,
+                             cloud.clientOptions("127.0.0.1", expectRole="cluster"))
         client.startService()
         self.addCleanup(client.stopService)
         yield client.whenConnected()
 
         resources = yield self.waitForNode(client)
-        small = [v for v in resources["vmtypes"] if v["name"] == "m1.small"][0]
+        small = [v for v in resources.vmTypes if v.vmType.name == "m1.small"][0]
         self.assertEqual((small["max"], small["free"]), (2, 2))
         [instance] = yield client.runInstances([runSpec(1)])
         self.assertEqual((instance["state"], instance["node"], instance["privateIp"]),
@@ -141,7 +140,7 @@ class TapTests(unittest.TestCase):
         # The node goes away: no listener, and the CC's connection drops.
         yield nodeServer.stopService()
         [link] = [s for s in root if isinstance(s, pblink.LinkClient)]
-        link._broker.transport.loseConnection()
+        link.disconnect()
         yield self.waitForNode(client, "down")
         error = yield self.assertFailure(client.runInstances([runSpec(5)]), CloudError)
         self.assertEqual(error.code, "InsufficientInstanceCapacity")
