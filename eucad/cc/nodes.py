@@ -19,6 +19,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from eucad.common.changes import SerialPoll
+from eucad.common.hostport import formatHostPort, parseHostPort
 from eucad.common.records import InstanceReport, NodeResources, NodeStatus
 
 log = Logger()
@@ -32,36 +33,22 @@ def parseNodes(value, defaultPort):
     """
     The ``(host, port)`` pairs of a ``NODES`` value.
 
-    Entries are separated by white space and look like ``host``,
-    ``host:port``, ``[v6addr]`` or ``[v6addr]:port``; duplicates are dropped.
+    Entries are separated by white space and are ``host[:port]``
+    (``eucad.common.hostport``); duplicates are dropped.
 
-    @raise ValueError: for an entry whose port is not a number in 1..65535.
+    @raise ValueError: for an entry that is no host[:port].
     """
     pairs = []
     for entry in value.split():
-        host, port = entry, defaultPort
-        if entry.startswith("["):
-            host, _, rest = entry[1:].partition("]")
-            if rest:
-                if not rest.startswith(":"):
-                    raise ValueError("bad node entry %r" % (entry,))
-                port = rest[1:]
-        elif entry.count(":") == 1:
-            host, port = entry.split(":")
-        try:
-            port = int(port)
-        except ValueError:
-            raise ValueError("bad port in node entry %r" % (entry,)) from None
-        if not host or not 0 < port < 65536:
-            raise ValueError("bad node entry %r" % (entry,))
-        if (host, port) not in pairs:
-            pairs.append((host, port))
+        pair = parseHostPort(entry, defaultPort)
+        if pair not in pairs:
+            pairs.append(pair)
     return pairs
 
 
 def nodeName(host, port):
     """The name the CC reports as an instance's ``node``: ``host:port``."""
-    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+    return formatHostPort(host, port)
 
 
 class NodeEntry:

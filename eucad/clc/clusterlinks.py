@@ -5,12 +5,11 @@ The cloud's certificate and key are read when the first connection is made
 ``twistd`` can build the CLC before ``euca_conf --setup`` made the keys.
 """
 
-from eucad.common import pblink, trust
-from eucad.common.interfaces import ICluster
+from eucad.common import trust
+from eucad.common.links import ClusterLink
 
 
 def clusterLink(layout, host, port, reactor=None):
-    """A reconnecting ``LinkClient`` that provides ICluster for one CC."""
+    """A reconnecting ``ClusterLink`` (the ICluster facade) for one CC."""
     tls = trust.LazyCredentials(layout, "cloud").clientOptions(host, expectRole="cluster")
-    return pblink.LinkClient(ICluster, host, port, tls,
-                             reactor=reactor)
+    return ClusterLink(host, port, tls, reactor=reactor)

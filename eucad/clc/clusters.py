@@ -2,34 +2,28 @@
 
 ``CLUSTERS`` in eucalyptus.conf lists them as ``name@host:port`` words; each
 becomes a ``ClusterEntry`` whose ``link`` provides ``ICluster`` (a
-``pblink.LinkClient`` in the daemon, a ``FakeCluster`` in tests).  Calls made
-through ``ClusterSet.call`` carry a timeout, so that a hung cluster delays an
-API call or a poll by a bounded time, never forever, and every failure comes
-back as a ``CloudError``.
+``links.ClusterLink`` in the daemon, a ``FakeCluster`` in tests).  The CLC
+calls a cluster through its entry (``cloud.clusters[zone].runInstances(specs)``):
+each of the entry's methods is the link's operation of the same name with a
+timeout, so that a hung cluster delays an API call or a poll by a bounded
+time, never forever, and every failure comes back as a ``CloudError`` naming
+the cluster.
 """
 
 from twisted.internet import defer
 
 from eucad.common.errors import CloudError
+from eucad.common.hostport import parseHostPort
 from eucad.common.interfaces import ICluster
 
 #: Default CC port (DESIGN.md).
 DEFAULT_CC_PORT = 8774
 
+#: Seconds a call may take unless the caller says otherwise.
+DEFAULT_TIMEOUT = 30.0
 
-class ClusterEntry:
-    """One availability zone: its name, where its CC listens, and the link."""
-
-    def __init__(self, name, host, port, link):
-        if not ICluster.providedBy(link):
-            raise TypeError("%r does not provide ICluster" % (link,))
-        self.name = name
-        self.host = host
-        self.port = port
-        self.link = link
-
-    def __repr__(self):
-        return "<ClusterEntry %s@%s:%s>" % (self.name, self.host, self.port)
+#: ``timeout=DEFAULT``: the ClusterSet's timeout.
+DEFAULT = object()
 
 
 def parseClusters(text):
@@ -37,7 +31,7 @@ def parseClusters(text):
     ``"zone1@10.0.0.1:8774 zone2@cc2"`` to ``[(name, host, port)]``.
 
     A word without ``@`` names a cluster on the host of that name; the port
-    defaults to 8774.
+    defaults to 8774 (``eucad.common.hostport``).
     """
     clusters = []
     seen = set()
@@ -45,17 +39,16 @@ def parseClusters(text):
         name, at, where = word.partition("@")
         if not at:
             where = name
-        host, colon, port = where.rpartition(":")
-        if not colon:
-            host, port = where, str(DEFAULT_CC_PORT)
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        if not name or not host or not port.isdigit():
+        try:
+            host, port = parseHostPort(where, DEFAULT_CC_PORT)
+        except ValueError:
+            raise ValueError("bad CLUSTERS entry %r (want name@host:port)" % (word,)) from None
+        if not name:
             raise ValueError("bad CLUSTERS entry %r (want name@host:port)" % (word,))
         if name in seen:
             raise ValueError("cluster %r listed twice in CLUSTERS" % (name,))
         seen.add(name)
-        clusters.append((name, host, int(port)))
+        clusters.append((name, host, port))
     return clusters
 
 
@@ -74,6 +67,58 @@ def reraiseAsCloudError(failure, entry, method):
         entry.name, method, failure.getErrorMessage()), 500)
 
 
+class ClusterEntry:
+    """
+    One availability zone: its name, where its CC listens, and the link.
+
+    Its methods are the cluster's operations (``ICluster``), each failing
+    only with CloudError and, unless told otherwise, after ``timeout``
+    seconds at most (the ClusterSet sets ``clock`` and ``timeout``).
+    """
+
+    def __init__(self, name, host, port, link):
+        if not ICluster.providedBy(link):
+            raise TypeError("%r does not provide ICluster" % (link,))
+        self.name = name
+        self.host = host
+        self.port = port
+        self.link = link
+        self.clock = None
+        self.timeout = DEFAULT_TIMEOUT
+
+    def __repr__(self):
+        return "<ClusterEntry %s@%s:%s>" % (self.name, self.host, self.port)
+
+    def _bounded(self, operation, call, timeout, *args):
+        d = defer.maybeDeferred(call, *args)
+        seconds = self.timeout if timeout is DEFAULT else timeout
+        if seconds is not None:
+            d.addTimeout(seconds, self.clock)
+        return d.addErrback(reraiseAsCloudError, self, operation)
+
+    def describeResources(self, timeout=DEFAULT):
+        """The cluster's ``ClusterResources``."""
+        return self._bounded("describeResources", self.link.describeResources, timeout)
+
+    def runInstances(self, specs, timeout=DEFAULT):
+        """Run the ``RunSpec``s, all or none; their ``InstanceReport``s."""
+        return self._bounded("runInstances", self.link.runInstances, timeout, specs)
+
+    def describeInstances(self, timeout=DEFAULT):
+        """The ``InstanceReport``s of the cluster."""
+        return self._bounded("describeInstances", self.link.describeInstances, timeout)
+
+    def terminateInstances(self, instanceIds, timeout=DEFAULT):
+        """Terminate ``instanceIds``; ``[{"instanceId", "previousState", "state"}]``."""
+        return self._bounded("terminateInstances", self.link.terminateInstances, timeout,
+                             instanceIds)
+
+    def waitForChange(self, generation, timeout):
+        """The cluster's long poll; its caller bounds the wait itself."""
+        return self._bounded("waitForChange", self.link.waitForChange, None,
+                             generation, timeout)
+
+
 class ClusterSet:
     """
     The clusters in ``CLUSTERS`` order.
@@ -83,14 +128,17 @@ class ClusterSet:
     @param timeout: seconds a call may take (``None``: no limit).
     """
 
-    def __init__(self, entries, clock, timeout=30.0):
+    def __init__(self, entries, clock, timeout=DEFAULT_TIMEOUT):
         self.entries = list(entries)
         self.byName = {entry.name: entry for entry in self.entries}
         self.clock = clock
         self.timeout = timeout
+        for entry in self.entries:
+            entry.clock = clock
+            entry.timeout = timeout
 
     @classmethod
-    def fromLinks(cls, links, clock, timeout=30.0):
+    def fromLinks(cls, links, clock, timeout=DEFAULT_TIMEOUT):
         """A set from ``{name: ICluster}`` (tests); host/port are unknown."""
         return cls([ClusterEntry(name, name, DEFAULT_CC_PORT, link)
                     for name, link in links.items()], clock, timeout)
@@ -104,24 +152,14 @@ class ClusterSet:
     def __getitem__(self, name):
         return self.byName[name]
 
-    def call(self, name, method, *args, timeout="default"):
-        """Call ``method`` on cluster ``name``; a Deferred failing only with CloudError."""
-        entry = self.byName[name]
-        d = defer.maybeDeferred(getattr(entry.link, method), *args)
-        seconds = self.timeout if timeout == "default" else timeout
-        if seconds is not None:
-            d.addTimeout(seconds, self.clock)
-        d.addErrback(reraiseAsCloudError, entry, method)
-        return d
-
-    def callEach(self, method, *args, names=None, timeout="default"):
+    def describeResources(self, names=None, timeout=DEFAULT):
         """
-        Call ``method`` on every cluster (or those in ``names``) at once and
-        fire with ``{name: result or CloudError}``: one cluster's failure
-        never hides the others' answers.
+        Ask every cluster (or those in ``names``) at once for its resources
+        and fire with ``{name: ClusterResources or CloudError}``: one
+        cluster's failure never hides the others' answers.
         """
         names = self.names() if names is None else list(names)
-        calls = [self.call(name, method, *args, timeout=timeout) for name in names]
+        calls = [self.byName[name].describeResources(timeout=timeout) for name in names]
         d = defer.DeferredList(calls, consumeErrors=True)
 
         def collect(results):

@@ -1,6 +1,8 @@
 """The RunInstances flow: validate, choose a zone, reserve ids, ask the cluster.
 
-Everything a launch needs is checked before any cluster is asked; ids are
+Everything a launch needs is checked before any cluster is asked, and the
+launch's ``RunSpec``s (``eucad.common.records``) are made here, once, in the
+shape they keep down to the node's domain XML; ids are
 reserved in the DB (rows in flight, ``placedAt`` None) before the cluster
 starts anything; if the cluster refuses or cannot be reached the rows are
 removed and the cluster is told to drop whatever it may have started, so a
@@ -13,6 +15,7 @@ from twisted.logger import Logger
 from eucad.clc import imagestore, instancestore, scheduler
 from eucad.clc.vmtypes import findVmType
 from eucad.common.errors import CloudError
+from eucad.common.records import ImageRef, NetworkSpec, RunSpec, VmType
 
 log = Logger()
 
@@ -24,17 +27,20 @@ DEFAULT_GROUP = "default"
 
 
 class LaunchRequest:
-    """A validated-in-shape RunInstances request (types checked by the API)."""
+    """
+    A validated-in-shape RunInstances request (types checked by the API);
+    ``vmType`` is the name EC2 calls ``InstanceType``.
+    """
 
     def __init__(self, owner, isAdmin, imageId, minCount=1, maxCount=1,
-                 instanceType="m1.small", kernelId=None, ramdiskId=None,
+                 vmType="m1.small", kernelId=None, ramdiskId=None,
                  keyName=None, userData=None, zone=None, groups=(DEFAULT_GROUP,)):
         self.owner = owner
         self.isAdmin = isAdmin
         self.imageId = imageId
         self.minCount = minCount
         self.maxCount = maxCount
-        self.instanceType = instanceType
+        self.vmType = vmType
         self.kernelId = kernelId
         self.ramdiskId = ramdiskId
         self.keyName = keyName
@@ -63,41 +69,41 @@ def resolveGroups(session, owner, names):
 
 
 def validateLaunch(session, request):
-    """Everything the launch needs from the DB, or the first reason it cannot run."""
-    image = imagestore.findImage(session, request.imageId, "machine",
-                                 request.owner, request.isAdmin)
-    kernelId = request.kernelId or image.kernelId
-    ramdiskId = request.ramdiskId or image.ramdiskId
-    kernel = ramdisk = None
-    if kernelId:
-        kernel = imagestore.findImage(session, kernelId, "kernel", request.owner,
-                                      request.isAdmin).linkShape()
-    if ramdiskId:
-        ramdisk = imagestore.findImage(session, ramdiskId, "ramdisk", request.owner,
-                                       request.isAdmin).linkShape()
-    vmtype = findVmType(session, request.instanceType)
-    if vmtype is None:
+    """
+    Everything the launch needs from the DB, or the first reason it cannot
+    run: ``{"image", "kernel", "ramdisk"}`` as ``ImageRef`` (or None),
+    ``vmType`` a ``VmType``, ``keyData`` and ``groups``.
+    """
+    def imageRef(imageId, kind):
+        row = imagestore.findImage(session, imageId, kind, request.owner, request.isAdmin)
+        return row, ImageRef.fromDict(row.linkShape())
+    machine, image = imageRef(request.imageId, "machine")
+    kernelId = request.kernelId or machine.kernelId
+    ramdiskId = request.ramdiskId or machine.ramdiskId
+    kernel = imageRef(kernelId, "kernel")[1] if kernelId else None
+    ramdisk = imageRef(ramdiskId, "ramdisk")[1] if ramdiskId else None
+    vmType = findVmType(session, request.vmType)
+    if vmType is None:
         raise CloudError("InvalidParameterValue",
-                         "Invalid value '%s' for InstanceType" % (request.instanceType,))
+                         "Invalid value '%s' for InstanceType" % (request.vmType,))
     keyData = None
     if request.keyName:
         keyData = resolveKeyPair(session, request.owner, request.keyName)
     groups = resolveGroups(session, request.owner, request.groups)
-    return {"image": image.linkShape(), "kernel": kernel, "ramdisk": ramdisk,
-            "vmtype": vmtype, "keyData": keyData, "groups": groups}
+    return {"image": image, "kernel": kernel, "ramdisk": ramdisk,
+            "vmType": VmType.fromDict(vmType), "keyData": keyData, "groups": groups}
 
 
 def buildSpecs(request, validated, reservationId, instanceIds):
-    """The ICluster.runInstances specs of one reservation."""
-    return [{
-        "instanceId": instanceId, "reservationId": reservationId,
-        "owner": request.owner, "imageId": validated["image"]["id"],
-        "image": validated["image"], "kernel": validated["kernel"],
-        "ramdisk": validated["ramdisk"], "vmType": validated["vmtype"],
-        "keyName": request.keyName, "keyData": validated["keyData"],
-        "userData": request.userData, "launchIndex": index,
-        "network": {"owner": request.owner, "group": validated["groups"][0]},
-    } for index, instanceId in enumerate(instanceIds)]
+    """The ``RunSpec``s of one reservation (``ICluster.runInstances``)."""
+    network = NetworkSpec(owner=request.owner, group=validated["groups"][0])
+    return [RunSpec(
+        instanceId=instanceId, reservationId=reservationId, owner=request.owner,
+        image=validated["image"], kernel=validated["kernel"],
+        ramdisk=validated["ramdisk"], vmType=validated["vmType"],
+        keyName=request.keyName, keyData=validated["keyData"],
+        userData=request.userData, launchIndex=index, network=network,
+    ) for index, instanceId in enumerate(instanceIds)]
 
 
 class Launcher:
@@ -119,26 +125,25 @@ class Launcher:
                              "Invalid availability zone: [%s]" % (request.zone,))
         validated = yield cloud.db.run(validateLaunch, request)
         names = [request.zone] if request.zone else None
-        answers = yield cloud.clusters.callEach("describeResources", names=names)
+        answers = yield cloud.clusters.describeResources(names)
         for zone, answer in answers.items():
             if isinstance(answer, Exception):
                 log.warn("cluster {zone} did not report resources: {error}",
                          zone=zone, error=answer)
-        zone, count = scheduler.chooseZone(answers, validated["vmtype"],
+        zone, count = scheduler.chooseZone(answers, validated["vmType"],
                                            request.minCount, request.maxCount,
                                            request.zone)
-        template = {"imageId": validated["image"]["id"],
-                    "kernelId": (validated["kernel"] or {}).get("id"),
-                    "ramdiskId": (validated["ramdisk"] or {}).get("id"),
-                    "vmType": validated["vmtype"]["name"], "keyName": request.keyName,
+        template = {"imageId": validated["image"].id,
+                    "kernelId": validated["kernel"].id if validated["kernel"] else None,
+                    "ramdiskId": validated["ramdisk"].id if validated["ramdisk"] else None,
+                    "vmType": validated["vmType"].name, "keyName": request.keyName,
                     "userData": request.userData, "groups": validated["groups"]}
         reservationId, instanceIds = yield cloud.db.run(
             instancestore.reserveInstances, request.owner, zone, count, template,
             cloud.now())
         specs = buildSpecs(request, validated, reservationId, instanceIds)
         try:
-            reports = yield cloud.clusters.call(zone, "runInstances", specs,
-                                                timeout=self.runTimeout)
+            reports = yield cloud.clusters[zone].runInstances(specs, timeout=self.runTimeout)
             yield cloud.db.run(instancestore.recordPlacement, reports, cloud.now())
         except Exception as error:
             yield self._undo(zone, reservationId, instanceIds, error)
@@ -162,7 +167,7 @@ class Launcher:
         # failure (lost reply, timeout) the instances may exist there.
         if getattr(error, "code", None) != "InsufficientInstanceCapacity":
             try:
-                yield self.cloud.clusters.call(zone, "terminateInstances", instanceIds)
+                yield self.cloud.clusters[zone].terminateInstances(instanceIds)
             except CloudError as e:
                 log.warn("could not clean up {ids} in {zone}: {error}; the poller "
                          "will", ids=" ".join(instanceIds), zone=zone, error=e)

@@ -92,7 +92,7 @@ class ClusterPoller(Service):
         cloud = self.cloud
         startedAt = cloud.now()
         try:
-            reports = yield cloud.clusters.call(name, "describeInstances")
+            reports = yield cloud.clusters[name].describeInstances()
         except CloudError as e:
             if name not in self._unreachable:
                 log.warn("cluster {name} is unreachable: {error}", name=name, error=e)
@@ -107,8 +107,7 @@ class ClusterPoller(Service):
             if toTerminate:
                 log.info("asking {name} to terminate {ids}", name=name,
                          ids=" ".join(toTerminate))
-                results = yield cloud.clusters.call(name, "terminateInstances",
-                                                    toTerminate)
+                results = yield cloud.clusters[name].terminateInstances(toTerminate)
                 yield cloud.db.run(instancestore.applyTerminations, results,
                                    cloud.now())
         except CloudError as e:
@@ -137,8 +136,6 @@ class ClusterWatcher(WatchSet):
     def peers(self):
         clusters = self.poller.cloud.clusters
         for name in clusters.names():
-            # ChangeWatch times the call out itself, hence timeout=None here.
-            waitFor = (lambda generation, timeout, name=name: clusters.call(
-                name, "waitForChange", generation, timeout, timeout=None))
-            yield name, "cluster " + name, waitFor, (
+            # ChangeWatch times the call out itself.
+            yield name, "cluster " + name, clusters[name].waitForChange, (
                 lambda name=name: self.poller.pollSoon(name))

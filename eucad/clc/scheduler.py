@@ -1,6 +1,7 @@
 """Which availability zone a launch goes to, and how many instances it gets.
 
-Pure functions over the clusters' ``describeResources`` answers, so that
+Pure functions over the clusters' ``describeResources`` answers
+(``ClusterResources``), so that
 placement policy is tested without any cluster: the requested zone if one was
 named, else the zone with the most room for the VM type (first in CLUSTERS
 order on a tie).  A launch gets as many instances as fit, up to MaxCount,
@@ -8,40 +9,37 @@ and fails unless at least MinCount fit.
 """
 
 from eucad.common.errors import CloudError
+from eucad.common.records import ClusterResources
 from eucad.common.vmtypes import instancesThatFit
 
 NO_ROOM = "Not enough resources available"
 
 
-#: The keys of a node's room in a ``describeResources`` answer.
-FREE_ROOM = ("freeCpu", "freeRam", "freeDisk")
-TOTAL_ROOM = ("cpu", "ram", "disk")
-
-
-def _count(resources, vmtype, reportedKey, roomKeys):
+def _count(resources, vmtype, reported, room):
     """
-    The cluster's own ``reportedKey`` count of ``vmtype`` when it reports the
-    same type with the same size; otherwise (an admin edited the type at the
-    CLC) the count made from its up nodes' ``roomKeys`` (cpu, ram, disk).
+    The cluster's own ``reported`` count (of its ``VmTypeRoom``) of
+    ``vmtype`` when it reports the same type with the same size; otherwise
+    (an admin edited the type at the CLC) the count made from its up nodes'
+    ``room`` (cpu, ram, disk).  ``vmtype`` is a ``VmType`` or the CLC's
+    table row as a dict (which may ask for 0 of something).
     """
-    for entry in resources.get("vmtypes", []):
-        if (entry.get("name") == vmtype["name"]
-                and all(entry.get(k) == vmtype[k] for k in ("cpu", "ram", "disk"))):
-            return max(0, int(entry.get(reportedKey, 0)))
-    cpu, ram, disk = roomKeys
-    return sum(instancesThatFit(vmtype, node.get(cpu, 0), node.get(ram, 0),
-                                node.get(disk, 0))
-               for node in resources.get("nodes", []) if node.get("state") == "up")
+    size = (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+    for entry in resources.vmTypes:
+        if entry.vmType.name == vmtype["name"] and entry.vmType.size == size:
+            return max(0, reported(entry))
+    return sum(instancesThatFit(vmtype, *room(node)) for node in resources.upNodes())
 
 
 def freeFor(resources, vmtype):
     """How many more instances of ``vmtype`` a cluster holds."""
-    return _count(resources, vmtype, "free", FREE_ROOM)
+    return _count(resources, vmtype, lambda entry: entry.free,
+                  lambda node: (node.freeCpu, node.freeRam, node.freeDisk))
 
 
 def maxFor(resources, vmtype):
     """How many instances of ``vmtype`` the cluster holds when empty."""
-    return _count(resources, vmtype, "max", TOTAL_ROOM)
+    return _count(resources, vmtype, lambda entry: entry.max,
+                  lambda node: (node.cpu, node.ram, node.disk))
 
 
 def chooseZone(answers, vmtype, minCount, maxCount, requestedZone=None):
@@ -56,7 +54,7 @@ def chooseZone(answers, vmtype, minCount, maxCount, requestedZone=None):
     best, bestFree = None, -1
     for zone in candidates:
         resources = answers.get(zone)
-        free = freeFor(resources, vmtype) if isinstance(resources, dict) else 0
+        free = freeFor(resources, vmtype) if isinstance(resources, ClusterResources) else 0
         if free > bestFree:
             best, bestFree = zone, free
     if best is None or bestFree < minCount:

@@ -55,7 +55,7 @@ class CloudStartup(Service):
             if zone not in cloud.clusters:
                 continue
             try:
-                yield cloud.clusters.call(zone, "terminateInstances", instanceIds)
+                yield cloud.clusters[zone].terminateInstances(instanceIds)
             except CloudError as e:
                 log.warn("{zone} unreachable ({error}); the poller will retry",
                          zone=zone, error=e)

@@ -28,7 +28,7 @@ def terminate(cloud, owner, isAdmin, instanceIds):
                      ids=" ".join(zoneIds), zone=zone)
             continue
         try:
-            results = yield cloud.clusters.call(zone, "terminateInstances", zoneIds)
+            results = yield cloud.clusters[zone].terminateInstances(zoneIds)
         except CloudError as e:
             log.warn("could not terminate {ids} in {zone} now ({error}); the "
                      "poller will retry", ids=" ".join(zoneIds), zone=zone, error=e)

@@ -10,6 +10,8 @@ instance takes its VM type's share of one node, and ``describeResources``
 counts how many instances of each type fit.  The clock decides when a pending
 instance has booted.  ``waitForChange`` is answered from the cluster's own
 ``ChangeFeed``, bumped whenever what ``describeInstances`` reports changes.
+It keeps its table as dicts a test may change and answers with the link's
+records (``ClusterResources``, ``InstanceReport``), as a real link does.
 """
 
 import copy
@@ -20,6 +22,8 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.records import (ClusterResources, InstanceReport, NodeStatus, RunSpec,
+                                  VmType, VmTypeRoom)
 from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit
 
 LIVE = ("pending", "running")
@@ -84,23 +88,23 @@ class FakeCluster:
 
     def describeResources(self):
         """
-        Fires with ``{"vmtypes": [vmtype + {"max", "free"}], "nodes": [...]}``
-        (see ICluster).  ``max`` counts what the up nodes hold when empty,
+        Fires with a ``ClusterResources`` (see ICluster).  ``max`` counts what the up nodes hold when empty,
         ``free`` what they still hold now; a down node counts for neither.
         """
         return self._call("describeResources", (), self._resources)
 
     def runInstances(self, specs):
         """
-        Places every spec on a node with room (first fit, in node order) and
-        fires with their instance dicts in state ``pending`` with ``node``,
+        Places every ``RunSpec`` on a node with room (first fit, in node
+        order) and fires with their reports in state ``pending`` with ``node``,
         ``macAddress`` (``d0:0d:`` + the id's hex) and ``privateIp`` (and the
         same ``publicIp``, as in SYSTEM mode).  All or none: if one does not
         fit, nothing is started and the call fails with
         ``CloudError("InsufficientInstanceCapacity")``.  An instanceId this
         cluster already holds (and has not terminated) is refused with
         ``CloudError("InvalidParameterValue")``, again starting nothing, so
-        that no instance is ever started twice.
+        that no instance is ever started twice; so is anything but a
+        non-empty list of ``RunSpec``.
         """
         return self._call("runInstances", (specs,), self._run, specs)
 
@@ -193,19 +197,23 @@ class FakeCluster:
         return [node for node in self.nodes if node["state"] == "up"]
 
     def _resources(self):
-        vmtypes = []
+        rooms = []
         for vmtype in self.vmtypes:
-            entry = dict(vmtype)
-            entry["max"] = sum(instancesThatFit(vmtype, n["cpu"], n["ram"], n["disk"])
-                               for n in self._upNodes())
-            entry["free"] = sum(instancesThatFit(vmtype, n["freeCpu"], n["freeRam"],
-                                                 n["freeDisk"])
-                                for n in self._upNodes())
-            vmtypes.append(entry)
-        return {"vmtypes": vmtypes, "nodes": [dict(node) for node in self.nodes]}
+            rooms.append(VmTypeRoom(
+                vmType=VmType.fromDict(vmtype),
+                max=sum(instancesThatFit(vmtype, n["cpu"], n["ram"], n["disk"])
+                        for n in self._upNodes()),
+                free=sum(instancesThatFit(vmtype, n["freeCpu"], n["freeRam"], n["freeDisk"])
+                         for n in self._upNodes())))
+        return ClusterResources(vmTypes=rooms,
+                                nodes=[NodeStatus.fromDict(node) for node in self.nodes])
 
     def _plan(self, specs):
         """Node for each new spec, on a scratch copy of free capacity."""
+        if not isinstance(specs, list) or not specs or not all(
+                isinstance(spec, RunSpec) for spec in specs):
+            raise CloudError("InvalidParameterValue",
+                             "runInstances needs a non-empty list of RunSpec")
         free = {node["host"]: [node["freeCpu"], node["freeRam"], node["freeDisk"]]
                 for node in self._upNodes()}
         for spec in specs:
@@ -238,20 +246,12 @@ class FakeCluster:
             hexPart = spec["instanceId"].split("-", 1)[1]
             address = "%s.%d" % (self.subnet, self._nextHost)
             self._nextHost += 1
-            self.instances[spec["instanceId"]] = {
-                "instanceId": spec["instanceId"],
-                "reservationId": spec["reservationId"], "owner": spec["owner"],
-                "imageId": spec["imageId"],
-                "kernelId": (spec.get("kernel") or {}).get("id"),
-                "ramdiskId": (spec.get("ramdisk") or {}).get("id"),
-                "vmType": vmtype["name"], "state": "pending",
-                "macAddress": "d0:0d:" + ":".join(
-                    hexPart[i:i + 2] for i in range(0, 8, 2)),
-                "privateIp": address, "publicIp": address,
-                "node": node["host"], "launchTime": self.clock.seconds(),
-                "launchIndex": spec.get("launchIndex", 0),
-                "keyName": spec.get("keyName"), "reason": "",
-                "_vmType": dict(vmtype)}
+            instance = InstanceReport.ofSpec(
+                spec, "pending", self.clock.seconds(), node=node["host"], reason="",
+                macAddress="d0:0d:" + ":".join(hexPart[i:i + 2] for i in range(0, 8, 2)),
+                privateIp=address, publicIp=address).toDict()
+            instance["_vmType"] = vmtype.toDict()
+            self.instances[spec["instanceId"]] = instance
             self._terminatedAt.pop(spec["instanceId"], None)
         if plan:
             self.changes.changed()
@@ -316,5 +316,5 @@ class FakeCluster:
 
     @staticmethod
     def _report(instance):
-        return {key: value for key, value in instance.items()
-                if not key.startswith("_")}
+        return InstanceReport.fromDict({key: value for key, value in instance.items()
+                                        if not key.startswith("_")})

@@ -186,12 +186,12 @@ def registerImages(db, owner="admin", isPublic=True):
 
     def register(session):
         eki = imagestore.registerImage(session, owner, "kernel", "/images/vmlinuz",
-                                       digest="k" * 64)["id"]
+                                       digest="c" * 64)["id"]
         eri = imagestore.registerImage(session, owner, "ramdisk", "/images/initrd",
-                                       digest="r" * 64)["id"]
+                                       digest="d" * 64)["id"]
         emi = imagestore.registerImage(session, owner, "machine", "/images/root.img",
                                        isPublic=isPublic, kernelId=eki, ramdiskId=eri,
-                                       digest="m" * 64)["id"]
+                                       digest="e" * 64)["id"]
         return emi, eki, eri
     return db.transact(register)
 

@@ -9,6 +9,7 @@ from eucad.clc.clusters import (ClusterEntry, ClusterSet, parseClusters,
                                 reraiseAsCloudError)
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.records import ClusterResources
 from eucad.testing.fakecluster import FakeCluster
 
 
@@ -52,19 +53,19 @@ class ClusterSetTests(unittest.TestCase):
         """A call that takes longer than the timeout fails with Unavailable."""
         clock = task.Clock()
         clusters = ClusterSet.fromLinks({"z": SilentCluster()}, clock, timeout=5)
-        d = clusters.call("z", "describeResources")
+        d = clusters["z"].describeResources()
         self.assertNoResult(d)
         clock.advance(5)
         self.assertEqual(self.failureResultOf(d, CloudError).value.code, "Unavailable")
 
-    def test_callEachKeepsGoodAnswers(self):
-        """callEach returns every answer, with failures as CloudError values."""
+    def test_describeResourcesKeepsGoodAnswers(self):
+        """describeResources returns every cluster's answer, with failures as CloudError values."""
         down = FakeCluster()
         down.available = False
         clusters = ClusterSet.fromLinks({"up": FakeCluster(), "down": down},
                                         task.Clock())
-        answers = self.successResultOf(clusters.callEach("describeResources"))
-        self.assertIn("vmtypes", answers["up"])
+        answers = self.successResultOf(clusters.describeResources())
+        self.assertIsInstance(answers["up"], ClusterResources)
         self.assertIsInstance(answers["down"], CloudError)
 
     def test_unexpectedErrorBecomesCloudError(self):
@@ -72,7 +73,7 @@ class ClusterSetTests(unittest.TestCase):
         cluster = FakeCluster()
         cluster.failures["describeInstances"] = ValueError("bad")
         clusters = ClusterSet.fromLinks({"z": cluster}, task.Clock())
-        failure = self.failureResultOf(clusters.call("z", "describeInstances"), CloudError)
+        failure = self.failureResultOf(clusters["z"].describeInstances(), CloudError)
         self.assertEqual(failure.value.code, "InternalError")
 
 

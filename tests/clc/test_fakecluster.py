@@ -6,6 +6,7 @@ from zope.interface.verify import verifyObject
 
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.records import RunSpec
 from eucad.testing.fakecluster import FakeCluster
 
 SMALL = {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}
@@ -13,11 +14,14 @@ LARGE = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
 
 
 def spec(instanceId, vmtype=SMALL, index=0):
-    return {"instanceId": instanceId, "reservationId": "r-00000001", "owner": "alice",
-            "imageId": "emi-00000001", "image": {"id": "emi-00000001"},
-            "kernel": {"id": "eki-00000001"}, "ramdisk": None, "vmType": vmtype,
-            "keyName": None, "keyData": None, "userData": None, "launchIndex": index,
-            "network": {"owner": "alice", "group": "default"}}
+    return RunSpec.fromDict({
+        "instanceId": instanceId, "reservationId": "r-00000001", "owner": "alice",
+        "imageId": "emi-00000001",
+        "image": {"id": "emi-00000001", "kind": "machine", "location": "/m"},
+        "kernel": {"id": "eki-00000001", "kind": "kernel", "location": "/k"},
+        "ramdisk": None, "vmType": vmtype,
+        "keyName": None, "keyData": None, "userData": None, "launchIndex": index,
+        "network": {"owner": "alice", "group": "default"}})
 
 
 class FakeClusterTests(unittest.TestCase):
@@ -31,7 +35,7 @@ class FakeClusterTests(unittest.TestCase):
 
     def free(self, name="m1.small"):
         resources = self.successResultOf(self.cluster.describeResources())
-        entry = [v for v in resources["vmtypes"] if v["name"] == name][0]
+        entry = [v for v in resources.vmTypes if v.vmType.name == name][0]
         return entry["free"], entry["max"]
 
     def test_provides(self):
@@ -123,7 +127,8 @@ class FakeClusterTests(unittest.TestCase):
     def test_answersAreCopies(self):
         """Changing an answer does not change the fake's state."""
         [report] = self.successResultOf(self.cluster.runInstances([spec("i-00000001")]))
-        report["state"] = "terminated"
+        with self.assertRaises(TypeError):
+            report["state"] = "terminated"
         [again] = self.successResultOf(self.cluster.describeInstances())
         self.assertEqual(again["state"], "pending")
 

@@ -47,22 +47,24 @@ class LauncherTests(unittest.TestCase):
 
     def test_specShape(self):
         """The cluster receives the ICluster spec with image, kernel, ramdisk and type."""
-        _, records = self.successResultOf(self.launch(instanceType="m1.large",
+        _, records = self.successResultOf(self.launch(vmType="m1.large",
                                                       userData="aGVsbG8="))
         name, (specs,) = [c for c in self.big.calls if c[0] == "runInstances"][0]
         [spec] = specs
         self.assertEqual(spec["instanceId"], records[0]["id"])
-        self.assertEqual(spec["image"], {"id": self.emi, "kind": "machine",
+        self.assertEqual(spec["image"].toDict(), {"id": self.emi, "kind": "machine",
                                          "location": "/images/root.img",
-                                         "digest": "m" * 64})
+                                         "digest": "e" * 64})
         self.assertEqual(spec["kernel"]["id"], self.eki)
         self.assertEqual(spec["ramdisk"]["id"], self.eri)
-        self.assertEqual(spec["vmType"], {"name": "m1.large", "cpu": 2, "ram": 512,
+        self.assertEqual(spec["vmType"].toDict(), {"name": "m1.large", "cpu": 2, "ram": 512,
                                           "disk": 10})
         self.assertEqual(spec["userData"], "aGVsbG8=")
-        self.assertEqual(spec["network"], {"owner": "alice", "group": "default"})
-        self.assertEqual(set(spec), {
-            "instanceId", "reservationId", "owner", "imageId", "image", "kernel",
+        self.assertEqual({key: value for key, value in spec["network"].toDict().items()
+                          if value is not None}, {"owner": "alice", "group": "default"})
+        self.assertEqual(spec["imageId"], self.emi)
+        self.assertEqual(set(spec.toDict()), {
+            "instanceId", "reservationId", "owner", "image", "kernel",
             "ramdisk", "vmType", "keyName", "keyData", "userData", "launchIndex",
             "network"})
 
@@ -83,7 +85,7 @@ class LauncherTests(unittest.TestCase):
 
     def test_insufficientLeavesNothing(self):
         """MinCount beyond every zone's room fails and leaves no row and no instance."""
-        error = self.launchError(minCount=5, maxCount=5, instanceType="m1.large")
+        error = self.launchError(minCount=5, maxCount=5, vmType="m1.large")
         self.assertEqual((error.code, error.message),
                          ("InsufficientInstanceCapacity", "Not enough resources available"))
         self.assertEqual(helpers.instanceRows(self.cloud.db), {})
@@ -120,7 +122,7 @@ class LauncherTests(unittest.TestCase):
                  ({"imageId": self.eki}, "InvalidAMIID.NotFound"),
                  ({"kernelId": self.eri}, "InvalidAMIID.NotFound"),
                  ({"ramdiskId": "eri-0000beef"}, "InvalidAMIID.NotFound"),
-                 ({"instanceType": "t9.huge"}, "InvalidParameterValue"),
+                 ({"vmType": "t9.huge"}, "InvalidParameterValue"),
                  ({"keyName": "mykey"}, "InvalidKeyPair.NotFound"),
                  ({"groups": ["web"]}, "InvalidGroup.NotFound")]
         for kwargs, code in cases:

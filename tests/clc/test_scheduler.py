@@ -4,12 +4,22 @@ from twisted.trial import unittest
 
 from eucad.clc import scheduler
 from eucad.common.errors import CloudError
+from eucad.common.records import ClusterResources
 
 SMALL = {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}
 
 
+def asResources(report):
+    """The ClusterResources of a report written as plain data (types with free/max)."""
+    return ClusterResources.fromDict({
+        "vmTypes": [{"vmType": {key: entry[key] for key in ("name", "cpu", "ram", "disk")},
+                     "free": entry["free"], "max": entry["max"]}
+                    for entry in report["vmtypes"]],
+        "nodes": [dict(node, port=8775) for node in report["nodes"]]})
+
+
 def resources(free, maxCount=10, vmtype=SMALL):
-    return {"vmtypes": [dict(vmtype, free=free, max=maxCount)], "nodes": []}
+    return asResources({"vmtypes": [dict(vmtype, free=free, max=maxCount)], "nodes": []})
 
 
 class ChooseZoneTests(unittest.TestCase):
@@ -60,11 +70,11 @@ class FreeForTests(unittest.TestCase):
     def test_fromNodesWhenTypeDiffers(self):
         """A type the cluster reports differently is counted from up nodes' free room."""
         edited = dict(SMALL, ram=512)
-        report = {"vmtypes": [dict(SMALL, free=16, max=16)], "nodes": [
+        report = asResources({"vmtypes": [dict(SMALL, free=16, max=16)], "nodes": [
             {"host": "n1", "state": "up", "freeCpu": 4, "freeRam": 1100, "freeDisk": 100,
              "cpu": 4, "ram": 2048, "disk": 100},
             {"host": "n2", "state": "down", "freeCpu": 4, "freeRam": 2048,
-             "freeDisk": 100, "cpu": 4, "ram": 2048, "disk": 100}]}
+             "freeDisk": 100, "cpu": 4, "ram": 2048, "disk": 100}]})
         self.assertEqual(scheduler.freeFor(report, edited), 2)
         self.assertEqual(scheduler.maxFor(report, edited), 4)
         self.assertEqual(scheduler.freeFor(report, SMALL), 16)
@@ -72,16 +82,16 @@ class FreeForTests(unittest.TestCase):
     def test_zeroFieldDoesNotLimit(self):
         """A type an admin edited to need no disk is counted by cpu and ram, not a crash."""
         noDisk = dict(SMALL, disk=0)
-        report = {"vmtypes": [], "nodes": [
+        report = asResources({"vmtypes": [], "nodes": [
             {"host": "n1", "state": "up", "freeCpu": 4, "freeRam": 300, "freeDisk": 0,
-             "cpu": 4, "ram": 2048, "disk": 0}]}
+             "cpu": 4, "ram": 2048, "disk": 0}]})
         self.assertEqual(scheduler.freeFor(report, noDisk), 2)
         self.assertEqual(scheduler.maxFor(report, noDisk), 4)
 
     def test_maxFromReport(self):
         """A type the cluster reports with the same size takes its max from the report."""
-        report = {"vmtypes": [dict(SMALL, free=3, max=12)], "nodes": [
+        report = asResources({"vmtypes": [dict(SMALL, free=3, max=12)], "nodes": [
             {"host": "n1", "state": "up", "freeCpu": 1, "freeRam": 128, "freeDisk": 10,
-             "cpu": 1, "ram": 128, "disk": 10}]}
+             "cpu": 1, "ram": 128, "disk": 10}]})
         self.assertEqual(scheduler.maxFor(report, SMALL), 12)
         self.assertEqual(scheduler.freeFor(report, SMALL), 3)

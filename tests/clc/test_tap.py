@@ -13,8 +13,8 @@ from eucad.common.config import EucaConf
 from eucad.common.daemon import LoggingService
 from eucad.common.db import Database
 from eucad.common.interfaces import ICluster
+from eucad.common.links import ClusterLink
 from eucad.common.listening import ListeningService
-from eucad.common.pblink import LinkClient
 
 
 class TapTests(unittest.TestCase):
@@ -42,7 +42,7 @@ class TapTests(unittest.TestCase):
         root = tap.makeService(options)
         children = list(root)
         kinds = [type(child) for child in children]
-        self.assertEqual(kinds, [LoggingService, Database, LinkClient, LinkClient,
+        self.assertEqual(kinds, [LoggingService, Database, ClusterLink, ClusterLink,
                                  CloudStartup, ClusterPoller, ClusterWatcher,
                                  internet.TCPServer, ListeningService])
         self.assertEqual(children[-2].name, "metadata")

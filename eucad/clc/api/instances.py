@@ -121,7 +121,7 @@ def launchRequestFrom(call):
     return LaunchRequest(
         owner=call.caller.name, isAdmin=call.caller.isAdmin, imageId=imageId,
         minCount=minCount, maxCount=maxCount,
-        instanceType=params.optional(p, "InstanceType", DEFAULT_INSTANCE_TYPE),
+        vmType=params.optional(p, "InstanceType", DEFAULT_INSTANCE_TYPE),
         kernelId=params.optional(p, "KernelId"),
         ramdiskId=params.optional(p, "RamdiskId"),
         keyName=params.optional(p, "KeyName"),

@@ -30,7 +30,7 @@ def verboseRows(entry, resources, vmtypes, region):
         rows.append(zoneItem("|- %s" % (vmtype["name"],), "%04d / %04d %4d %5d %5d" % (
             scheduler.freeFor(resources, vmtype), scheduler.maxFor(resources, vmtype),
             vmtype["cpu"], vmtype["ram"], vmtype["disk"]), region))
-    for node in resources.get("nodes", []):
+    for node in resources.nodes:
         # Several nodes may share a host (one NC per port), so name both.
         name = node.get("host")
         if node.get("port"):
@@ -54,8 +54,7 @@ def describeAvailabilityZones(call):
             raise CloudError("InvalidParameterValue",
                              "Invalid availability zone: [%s]" % (name,))
     names = names or cloud.clusters.names()
-    answers = yield cloud.clusters.callEach("describeResources", names=names,
-                                            timeout=ZONE_TIMEOUT_SECONDS)
+    answers = yield cloud.clusters.describeResources(names, timeout=ZONE_TIMEOUT_SECONDS)
     vmtypes = (yield cloud.db.run(listVmTypes)) if verbose else []
     items = []
     for name in names:
