@@ -120,7 +120,8 @@ class LinkClient(MultiService):
                                                     tlsOptions, timeout=10)
         self.clientService = ClientService(
             endpoint, _LinkFactory(self),
-            retryPolicy=retryPolicy if retryPolicy is not None else reconnectBackoff())
+            retryPolicy=retryPolicy if retryPolicy is not None else reconnectBackoff(),
+            clock=self.reactor)
         self.clientService.setServiceParent(self)
 
     def __repr__(self):

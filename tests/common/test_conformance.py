@@ -1,5 +1,6 @@
 """The fakes cannot drift: fake, real implementation and PB facade of each link
-expose the same operations with the same signatures as the link's interface."""
+expose the same operations with the same signatures as the link's interface,
+and the PB root publishes exactly those operations."""
 
 import inspect
 
@@ -8,6 +9,7 @@ from zope.interface.verify import verifyClass
 
 from eucad.common import pblink
 from eucad.common.interfaces import ICluster, INode
+from eucad.common.links import ClusterLink, ClusterRoot, NodeLink, NodeRoot
 
 
 def operations(interface):
@@ -24,9 +26,10 @@ def parameters(function):
 
 class ConformanceMixin:
     interface = None
+    root = None
 
     def implementations(self):
-        """(label, class) for the fake and the real implementation."""
+        """(label, class) for the fake, the real implementation and the facade."""
         raise NotImplementedError()
 
     def test_implementationsProvideTheInterface(self):
@@ -48,30 +51,37 @@ class ConformanceMixin:
         self.assertEqual(self.interface["waitForChange"].positional, ("generation", "timeout"))
 
     def test_facadeExposesExactlyTheOperations(self):
-        """The PB client facade provides the interface's operations and no other."""
-        client = pblink.LinkClient(self.interface, "127.0.0.1", 1, tlsOptions=None,
-                                   endpoint=object())
+        """The PB client facade provides the interface's operations and the root publishes those and no other."""
+        facade = dict(self.implementations())["facade"]
+        client = facade("127.0.0.1", 1, tlsOptions=None, endpoint=object())
         self.assertTrue(self.interface.providedBy(client))
         for name in operations(self.interface):
             self.assertTrue(callable(getattr(client, name)), name)
-        root = pblink.RemoteRoot(self.implementations()[0][1].__new__(
-            self.implementations()[0][1]), self.interface)
-        self.assertEqual(sorted(root.allowed), operations(self.interface))
+        published = sorted(name[len("remote_"):] for name in dir(self.root)
+                           if name.startswith("remote_"))
+        self.assertEqual(published, operations(self.interface))
+        for name in published:
+            self.assertEqual(parameters(getattr(self.root, "remote_" + name)),
+                             list(self.interface[name].positional), "remote_" + name)
 
 
 class NodeLinkTests(ConformanceMixin, unittest.TestCase):
     interface = INode
+    root = NodeRoot
 
     def implementations(self):
         from eucad.nc.node import NodeController
         from eucad.testing.fakenode import FakeNode
-        return [("FakeNode", FakeNode), ("NodeController", NodeController)]
+        return [("FakeNode", FakeNode), ("NodeController", NodeController),
+                ("facade", NodeLink)]
 
 
 class ClusterLinkTests(ConformanceMixin, unittest.TestCase):
     interface = ICluster
+    root = ClusterRoot
 
     def implementations(self):
         from eucad.cc.cluster import ClusterController
         from eucad.testing.fakecluster import FakeCluster
-        return [("FakeCluster", FakeCluster), ("ClusterController", ClusterController)]
+        return [("FakeCluster", FakeCluster), ("ClusterController", ClusterController),
+                ("facade", ClusterLink)]

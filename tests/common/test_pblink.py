@@ -1,8 +1,11 @@
-"""The PB links over mutual TLS: calls, errors, and who is refused."""
+"""The PB links: calls, errors and records in memory (iosim); who is refused over real TLS."""
 
 import os
 
 from twisted.internet import defer, endpoints, protocol, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.testing import MemoryReactorClock
+from twisted.test.iosim import ConnectionCompleter
 from twisted.trial import unittest
 from zope.interface import implementer
 
@@ -10,6 +13,9 @@ from eucad.common import pblink, trust
 from eucad.common.config import Layout
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
+from eucad.common.links import NodeLink, NodeRoot
+from eucad.common.records import InstanceReport, NodeResources, RunSpec
+from tests.cc.helpers import nodeSpec
 
 _KEYS = {}
 
@@ -33,14 +39,14 @@ class EchoNode:
 
     def describeResource(self):
         self.calls.append("describeResource")
-        return {"cpu": 2, "ram": 1024, "disk": 10, "freeCpu": 2, "freeRam": 1024,
-                "freeDisk": 10, "hypervisor": "qemu"}
+        return NodeResources(cpu=2, ram=1024, disk=10, freeCpu=2, freeRam=1024,
+                             freeDisk=10, hypervisor="qemu")
 
     def runInstance(self, spec):
         self.calls.append(("runInstance", spec))
-        if spec.get("instanceId") == "i-bad":
+        if spec.keyName == "refuse":
             raise CloudError("InvalidParameterValue", "bad instance id")
-        return defer.succeed(dict(spec, state="pending"))
+        return defer.succeed(InstanceReport.ofSpec(spec, "pending", 1000))
 
     def describeInstances(self):
         raise RuntimeError("disk on fire")
@@ -48,6 +54,171 @@ class EchoNode:
     def terminateInstance(self, instanceId):
         return {"instanceId": instanceId, "previousState": "running",
                 "state": "terminated"}
+
+    def waitForChange(self, generation, timeout):
+        return {"generation": 1, "instances": []}
+
+
+def forged(record, **fields):
+    """``record`` with ``fields`` set past its checks, as a broken peer would send it."""
+    for name, value in fields.items():
+        object.__setattr__(record, name, value)
+    return record
+
+
+class InMemoryLinkTests(unittest.TestCase):
+    """A NodeLink and a LinkServer serving a NodeRoot, paired by iosim on a memory reactor."""
+
+    def setUp(self):
+        self.reactor = MemoryReactorClock()
+        self.node = EchoNode()
+        self.server = pblink.LinkServer(
+            NodeRoot(self.node), 4321, "127.0.0.1", None,
+            endpoint=TCP4ServerEndpoint(self.reactor, 4321))
+        self.server.startService()
+        self.addCleanup(self.server.stopService)
+        self.client = NodeLink("127.0.0.1", 4321, None, reactor=self.reactor,
+                               endpoint=TCP4ClientEndpoint(self.reactor, "127.0.0.1", 4321))
+        self.client.startService()
+        self.addCleanup(self.stopClient)
+        self.pump = ConnectionCompleter(self.reactor).succeedOnce()
+        self.assertTrue(self.client.connected)
+
+    def stopClient(self):
+        stopped = self.client.stopService()
+        self.pump.flush()
+        self.successResultOf(stopped)
+
+    def answer(self, d):
+        """The result of a call once the pump has carried it both ways."""
+        self.pump.flush()
+        return self.successResultOf(d)
+
+    def failure(self, d):
+        self.pump.flush()
+        return self.failureResultOf(d, CloudError).value
+
+    def test_recordsCrossTheLink(self):
+        """A RunSpec reaches the node as an equal RunSpec; its InstanceReport comes back as one."""
+        spec = nodeSpec(1)
+        report = self.answer(self.client.runInstance(spec))
+        [(_, received)] = [c for c in self.node.calls if c[0] == "runInstance"]
+        self.assertIsInstance(received, RunSpec)
+        self.assertEqual(received, spec)
+        self.assertIsNot(received, spec)
+        self.assertEqual(report, InstanceReport.ofSpec(spec, "pending", 1000))
+        resources = self.answer(self.client.describeResource())
+        self.assertEqual(resources.hypervisor, "qemu")
+
+    def test_userDataAndKeyDataCross(self):
+        """User data and key data travel in the spec to the node."""
+        spec = nodeSpec(1).replace(userData="aGVsbG8=", keyData="ssh-rsa AAAA k")
+        self.answer(self.client.runInstance(spec))
+        [(_, received)] = [c for c in self.node.calls if c[0] == "runInstance"]
+        self.assertEqual((received.userData, received.keyData), ("aGVsbG8=", "ssh-rsa AAAA k"))
+
+    def test_cloudErrorKeepsItsCode(self):
+        """A CloudError raised by the node reaches the caller with its code."""
+        error = self.failure(self.client.runInstance(nodeSpec(1).replace(keyName="refuse")))
+        self.assertEqual((error.code, error.message),
+                         ("InvalidParameterValue", "bad instance id"))
+
+    def test_unexpectedErrorIsInternalError(self):
+        """Any other exception becomes InternalError, not a remote traceback."""
+        error = self.failure(self.client.describeInstances())
+        self.assertEqual((error.code, error.status), ("InternalError", 500))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_malformedRecordRefusedAtTheBoundary(self):
+        """A RunSpec whose field was broken past its checks is refused while PB unpacks it; the node never sees it."""
+        spec = forged(nodeSpec(1), owner="../../etc")
+        error = self.failure(self.client.runInstance(spec))
+        self.assertEqual(error.code, "InvalidParameterValue")
+        self.assertIn("owner", error.message)
+        spec = forged(nodeSpec(2), vmType=forged(nodeSpec(2).vmType, cpu=0))
+        error = self.failure(self.client.runInstance(spec))
+        self.assertEqual(error.code, "InvalidParameterValue")
+        self.assertIn("vmType.cpu", error.message)
+        self.assertEqual(self.node.calls, [])
+
+    def test_argumentOfTheWrongKindRefused(self):
+        """A plain dict where a RunSpec belongs is refused by the root."""
+        error = self.failure(self.client.runInstance(nodeSpec(1).toDict()))
+        self.assertEqual(error.code, "InvalidParameterValue")
+        self.assertEqual(self.node.calls, [])
+
+    def test_answerOfTheWrongKindRefused(self):
+        """A node that answers a dict where an InstanceReport belongs gives the caller an InternalError."""
+        self.node.runInstance = lambda spec: {"instanceId": spec.instanceId}
+        error = self.failure(self.client.runInstance(nodeSpec(1)))
+        self.assertEqual(error.code, "InternalError")
+
+    def test_plainAnswersCross(self):
+        """Terminations and long-poll answers are plain data and cross as they are."""
+        self.assertEqual(self.answer(self.client.terminateInstance("i-00000001")),
+                         {"instanceId": "i-00000001", "previousState": "running",
+                          "state": "terminated"})
+        self.assertEqual(self.answer(self.client.waitForChange(None, 5)),
+                         {"generation": 1, "instances": []})
+
+    def test_onlyRemoteOperationsAreCallable(self):
+        """A call the root does not publish is refused as InvalidAction."""
+        error = self.failure(self.client.callRemote("__init__"))
+        self.assertEqual(error.code, "InvalidAction")
+        self.flushLoggedErrors()
+
+    def test_timeoutStaysATimeout(self):
+        """A call cancelled by the caller's timeout fails as a timeout, not InternalError."""
+        self.node.describeResource = lambda: defer.Deferred()
+        d = self.client.describeResource()
+        d.addTimeout(5, self.reactor)
+        self.pump.flush()
+        self.reactor.advance(5)
+        self.failureResultOf(d, defer.TimeoutError)
+
+    def test_callInFlightFailsWhenTheLinkDrops(self):
+        """A call whose connection drops before the answer fails with Unavailable at once."""
+        self.node.describeResource = lambda: defer.Deferred()
+        d = self.client.describeResource()
+        self.pump.flush()
+        self.client.disconnect()
+        error = self.failure(d)
+        self.assertEqual(error.code, "Unavailable")
+        self.assertFalse(self.client.connected)
+
+    def test_disconnectedCallFailsAtOnce(self):
+        """A call while the link is down fails with Unavailable instead of hanging."""
+        self.client.disconnect()
+        self.pump.flush()
+        failure = self.failureResultOf(self.client.describeResource(), CloudError)
+        self.assertEqual(failure.value.code, "Unavailable")
+
+    def test_reconnects(self):
+        """After the connection drops the client dials again and calls go through."""
+        self.client.disconnect()
+        self.pump.flush()
+        # The retry policy waits up to a few seconds (with jitter).
+        self.reactor.advance(10)
+        self.pump = ConnectionCompleter(self.reactor).succeedOnce()
+        self.assertTrue(self.client.connected)
+        self.assertEqual(self.answer(self.client.describeResource()).cpu, 2)
+
+
+class LinkServerTests(unittest.TestCase):
+
+    def test_portInUseFailsAtStart(self):
+        """A port that cannot be bound fails startService at once."""
+        class Refusing:
+            def listen(self, factory):
+                return defer.fail(OSError("address in use"))
+        server = pblink.LinkServer(NodeRoot(EchoNode()), 1, "127.0.0.1", None,
+                                   endpoint=Refusing())
+        self.assertRaises(OSError, server.startService)
+        self.assertFalse(server.running)
+
+    def test_rootNeedsTheInterface(self):
+        """A root refuses an object that does not provide the link's interface."""
+        self.assertRaises(TypeError, NodeRoot, object())
 
 
 class HandshakeProbe(protocol.Protocol):
@@ -76,22 +247,22 @@ class HandshakeProbe(protocol.Protocol):
         return self.lost
 
 
-class LinkTests(unittest.TestCase):
+class TLSLinkTests(unittest.TestCase):
+    """The certificate checks, on real TLS sockets."""
 
     def setUp(self):
         self.layout = sharedKeys("main")
         self.node = EchoNode()
         server = trust.Credentials.load(self.layout, "node")
-        self.server = pblink.LinkServer(self.node, INode, 0, "127.0.0.1",
+        self.server = pblink.LinkServer(NodeRoot(self.node), 0, "127.0.0.1",
                                         server.serverOptions(acceptRole="cluster"))
         self.server.startService()
         self.addCleanup(self.server.stopService)
-        self.port = self.server._waitingForPort.result.getHost().port
+        self.port = self.server.listeningPort.getHost().port
 
     def client(self, role="cluster", host="127.0.0.1", layout=None, expectRole="node"):
         creds = trust.Credentials.load(layout or self.layout, role)
-        client = pblink.LinkClient(INode, host, self.port,
-                                   creds.clientOptions(host, expectRole=expectRole))
+        client = NodeLink(host, self.port, creds.clientOptions(host, expectRole=expectRole))
         client.startService()
         self.addCleanup(client.stopService)
         return client
@@ -110,62 +281,14 @@ class LinkTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_callCrossesTheLink(self):
-        """A cluster-role client calls the node's method and gets its answer."""
+        """A cluster-role client calls the node over TLS and gets its records back."""
         client = self.client()
         yield client.whenConnected()
         self.assertTrue(INode.providedBy(client))
-        answer = yield client.runInstance({"instanceId": "i-12345678", "n": [1, 2]})
-        self.assertEqual(answer, {"instanceId": "i-12345678", "n": [1, 2],
-                                  "state": "pending"})
+        report = yield client.runInstance(nodeSpec(1))
+        self.assertEqual((report.instanceId, report.state), ("i-00000001", "pending"))
         resource = yield client.describeResource()
         self.assertEqual(resource["hypervisor"], "qemu")
-
-    @defer.inlineCallbacks
-    def test_cloudErrorKeepsItsCode(self):
-        """A CloudError raised by the node reaches the caller with its code."""
-        client = self.client()
-        yield client.whenConnected()
-        error = yield self.assertFailure(client.runInstance({"instanceId": "i-bad"}),
-                                         CloudError)
-        self.assertEqual(error.code, "InvalidParameterValue")
-        self.assertEqual(error.message, "bad instance id")
-
-    @defer.inlineCallbacks
-    def test_unexpectedErrorIsInternalError(self):
-        """Any other exception becomes InternalError, not a remote traceback."""
-        client = self.client()
-        yield client.whenConnected()
-        error = yield self.assertFailure(client.describeInstances(), CloudError)
-        self.assertEqual(error.code, "InternalError")
-        self.assertEqual(error.status, 500)
-        self.flushLoggedErrors(RuntimeError)
-
-    @defer.inlineCallbacks
-    def test_timeoutStaysATimeout(self):
-        """A call cancelled by the caller's timeout fails as a timeout, not InternalError."""
-        self.node.describeResource = lambda: defer.Deferred()
-        client = self.client()
-        yield client.whenConnected()
-        d = client.describeResource()
-        d.addTimeout(0.2, reactor)
-        yield self.assertFailure(d, defer.TimeoutError)
-
-    def test_disconnectedCallFailsAtOnce(self):
-        """A call before the link is up fails with Unavailable instead of hanging."""
-        client = pblink.LinkClient(INode, "127.0.0.1", 1, trust.Credentials.load(
-            self.layout, "cluster").clientOptions("127.0.0.1", "node"))
-        d = client.describeResource()
-        failure = self.failureResultOf(d, CloudError)
-        self.assertEqual(failure.value.code, "Unavailable")
-
-    @defer.inlineCallbacks
-    def test_onlyInterfaceMethodsAreCallable(self):
-        """Remote calls outside the interface are refused."""
-        client = self.client()
-        yield client.whenConnected()
-        d = client._root.callRemote("__init__")
-        error = yield self.assertFailure(d.addErrback(pblink.rebuildCloudError), CloudError)
-        self.assertEqual(error.code, "InvalidAction")
 
     @defer.inlineCallbacks
     def test_goodPeerHandshakes(self):
