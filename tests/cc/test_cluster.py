@@ -10,7 +10,8 @@ from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
 from eucad.cc.cluster import ClusterController
-from eucad.cc.dhcpd import DhcpdError, DhcpdProcess, DhcpSubnet
+from eucad.cc.dhcpd import DhcpdError, DhcpdProcess
+from eucad.cc.dhcpdconfig import DhcpSubnet
 from eucad.cc.nodes import NodeRegistry
 from eucad.cc.placement import Placement
 from eucad.cc.state import StateFile

@@ -7,8 +7,8 @@ import time
 
 from twisted.trial import unittest
 
-from eucad.cc.dhcpd import (DhcpdConfig, DhcpdError, DhcpdProcess, DhcpHost, DhcpSubnet,
-                            normaliseMac)
+from eucad.cc.dhcpd import DhcpdError, DhcpdProcess
+from eucad.cc.dhcpdconfig import DhcpdConfig, DhcpHost, DhcpSubnet, normaliseMac
 from eucad.common.process import ProcessRunner
 from tests.cc.processes import FakeProcessReactor
 from tests.heldthreads import HeldThreads, runNow

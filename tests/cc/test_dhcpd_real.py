@@ -12,7 +12,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.common.pids import pidAlive
-from eucad.cc.dhcpd import DhcpdConfig, DhcpdError, DhcpdProcess, DhcpHost, DhcpSubnet
+from eucad.cc.dhcpd import DhcpdError, DhcpdProcess
+from eucad.cc.dhcpdconfig import DhcpdConfig, DhcpHost, DhcpSubnet
 from eucad.common.process import ProcessRunner
 
 DHCPD = "/usr/sbin/dhcpd"

@@ -5,7 +5,7 @@ import random
 from twisted.trial import unittest
 
 from eucad.cc import vnet
-from eucad.cc.dhcpd import DhcpSubnet
+from eucad.cc.dhcpdconfig import DhcpSubnet
 from eucad.cc.vnet import macs
 from eucad.cc.vnet.static import StaticNetwork, parseMacMap
 from eucad.cc.vnet.system import SystemNetwork

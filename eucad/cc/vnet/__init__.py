@@ -9,7 +9,7 @@ front end's process runner and the CLC's network policy, and are registered
 once the cluster hands them those.
 """
 
-from eucad.cc.dhcpd import DhcpSubnet
+from eucad.cc.dhcpdconfig import DhcpSubnet
 from eucad.cc.vnet.settings import settingsFromConf
 from eucad.cc.vnet.static import StaticNetwork, parseMacMap
 from eucad.cc.vnet.system import SystemNetwork

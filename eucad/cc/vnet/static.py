@@ -11,7 +11,7 @@ import ipaddress
 
 from twisted.logger import Logger
 
-from eucad.cc.dhcpd import DhcpdConfig, DhcpHost, normaliseMac
+from eucad.cc.dhcpdconfig import DhcpdConfig, DhcpHost, normaliseMac
 from eucad.cc.vnet.base import VirtualNetwork
 from eucad.common.errors import CloudError
 
