@@ -60,7 +60,7 @@ class ClusterController(Service):
     """
 
     def __init__(self, registry, network, placement, stateFile, dhcpd=None, clock=None,
-                 now=time.time, vmtypes=None, runTimeout=600.0, terminateTimeout=120.0,
+                 now=time.time, vmTypes=None, runTimeout=600.0, terminateTimeout=120.0,
                  keepTerminatedSeconds=600.0):
         if clock is None:
             from twisted.internet import reactor as clock
@@ -72,7 +72,7 @@ class ClusterController(Service):
         self.stateFile = stateFile
         self.clock = clock
         self.now = now
-        self.vmtypes = vmtypes or resources.VmTypes()
+        self.vmTypes = vmTypes or resources.VmTypes()
         self.runTimeout = runTimeout
         self.keepTerminatedSeconds = keepTerminatedSeconds
         self.terminations = NodeTerminations(registry, self._release, clock,
@@ -119,7 +119,7 @@ class ClusterController(Service):
                 # poll tells whether the node has it (else it is cleaned up).
                 record["phase"] = RUNNING
             self.records[instanceId] = record
-            self.vmtypes.learn(record["spec"].vmType)
+            self.vmTypes.learn(record["spec"].vmType)
             if record["phase"] != TERMINATED:
                 self.allocation.adopt(record)
                 self.placement.reserve(instanceId, record["node"], record["spec"].vmType)
@@ -160,7 +160,7 @@ class ClusterController(Service):
         nodes = [entry.describe(rooms[entry.name] if entry.up else None)
                  for entry in self.registry.entries]
         vmTypes = resources.capacity(
-            self.vmtypes.all(),
+            self.vmTypes.all(),
             [(entry.total(), rooms[entry.name]) for entry in self.registry.upEntries()])
         return defer.succeed(ClusterResources(vmTypes=vmTypes, nodes=nodes))
 
@@ -170,7 +170,7 @@ class ClusterController(Service):
         try:
             ledger.checkRequest(specs, self.records)
             for spec in specs:
-                self.vmtypes.learn(spec.vmType)
+                self.vmTypes.learn(spec.vmType)
             entries = self.placement.place(specs)
         except CloudError as e:
             return defer.fail(e)

@@ -2,7 +2,7 @@
 
 The CC knows its nodes from ``NODES`` (``host[:port]`` entries, default port
 ``NC_PORT``) and reaches each through an object that provides ``INode`` (a
-``pblink.LinkClient`` in the daemon, a ``FakeNode`` in tests).  The
+``links.NodeLink`` in the daemon, a ``FakeNode`` in tests).  The
 ``NodeRegistry`` polls every node every ``NODE_POLL_SECONDS``: a node whose
 facade answers both calls is ``up`` and its report is kept; a node whose facade
 fails (not connected, timed out, error) is ``down`` and gets no placements.

@@ -17,9 +17,9 @@ def fits(size, room):
     return all(need <= have for need, have in zip(size, room))
 
 
-def countFitting(vmtype, room):
-    """How many instances of ``vmtype`` fit side by side into ``room`` (cpu, ram, disk)."""
-    return instancesThatFit(vmtype, *room)
+def countFitting(vmType, room):
+    """How many instances of ``vmType`` fit side by side into ``room`` (cpu, ram, disk)."""
+    return instancesThatFit(vmType, *room)
 
 
 def subtract(room, size):
@@ -35,10 +35,10 @@ class VmTypes:
     defaults and learns each type a run spec carries (same name = replaced).
     """
 
-    def __init__(self, vmtypes=DEFAULT_VMTYPES):
+    def __init__(self, vmTypes=DEFAULT_VMTYPES):
         self._types = {}
-        for vmtype in vmtypes:
-            self.learn(vmtype if isinstance(vmtype, VmType) else VmType.fromDict(vmtype))
+        for vmType in vmTypes:
+            self.learn(vmType if isinstance(vmType, VmType) else VmType.fromDict(vmType))
 
     def learn(self, vmType):
         """Know ``vmType`` (a VmType) from now on."""
@@ -48,15 +48,15 @@ class VmTypes:
         return list(self._types.values())
 
 
-def capacity(vmtypes, nodes):
+def capacity(vmTypes, nodes):
     """
     ``max``/``free`` per VM type.
 
-    @param vmtypes: a list of VmType.
+    @param vmTypes: a list of VmType.
     @param nodes: ``(total, free)`` pairs of (cpu, ram, disk), one per up node.
     @return: a ``VmTypeRoom`` per type.
     """
     return [VmTypeRoom(vmType=vmType,
                        max=sum(countFitting(vmType, total) for total, _ in nodes),
                        free=sum(countFitting(vmType, free) for _, free in nodes))
-            for vmType in vmtypes]
+            for vmType in vmTypes]

@@ -15,34 +15,34 @@ from eucad.common.vmtypes import instancesThatFit
 NO_ROOM = "Not enough resources available"
 
 
-def _count(resources, vmtype, reported, room):
+def _count(resources, vmType, reported, room):
     """
     The cluster's own ``reported`` count (of its ``VmTypeRoom``) of
-    ``vmtype`` when it reports the same type with the same size; otherwise
+    ``vmType`` when it reports the same type with the same size; otherwise
     (an admin edited the type at the CLC) the count made from its up nodes'
-    ``room`` (cpu, ram, disk).  ``vmtype`` is a ``VmType`` or the CLC's
+    ``room`` (cpu, ram, disk).  ``vmType`` is a ``VmType`` or the CLC's
     table row as a dict (which may ask for 0 of something).
     """
-    size = (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+    size = (vmType["cpu"], vmType["ram"], vmType["disk"])
     for entry in resources.vmTypes:
-        if entry.vmType.name == vmtype["name"] and entry.vmType.size == size:
+        if entry.vmType.name == vmType["name"] and entry.vmType.size == size:
             return max(0, reported(entry))
-    return sum(instancesThatFit(vmtype, *room(node)) for node in resources.upNodes())
+    return sum(instancesThatFit(vmType, *room(node)) for node in resources.upNodes())
 
 
-def freeFor(resources, vmtype):
-    """How many more instances of ``vmtype`` a cluster holds."""
-    return _count(resources, vmtype, lambda entry: entry.free,
+def freeFor(resources, vmType):
+    """How many more instances of ``vmType`` a cluster holds."""
+    return _count(resources, vmType, lambda entry: entry.free,
                   lambda node: (node.freeCpu, node.freeRam, node.freeDisk))
 
 
-def maxFor(resources, vmtype):
-    """How many instances of ``vmtype`` the cluster holds when empty."""
-    return _count(resources, vmtype, lambda entry: entry.max,
+def maxFor(resources, vmType):
+    """How many instances of ``vmType`` the cluster holds when empty."""
+    return _count(resources, vmType, lambda entry: entry.max,
                   lambda node: (node.cpu, node.ram, node.disk))
 
 
-def chooseZone(answers, vmtype, minCount, maxCount, requestedZone=None):
+def chooseZone(answers, vmType, minCount, maxCount, requestedZone=None):
     """
     @param answers: ``{zone: describeResources result, or an exception}`` in
         CLUSTERS order; a zone that failed to answer has no room.
@@ -54,7 +54,7 @@ def chooseZone(answers, vmtype, minCount, maxCount, requestedZone=None):
     best, bestFree = None, -1
     for zone in candidates:
         resources = answers.get(zone)
-        free = freeFor(resources, vmtype) if isinstance(resources, ClusterResources) else 0
+        free = freeFor(resources, vmType) if isinstance(resources, ClusterResources) else 0
         if free > bestFree:
             best, bestFree = zone, free
     if best is None or bestFree < minCount:

@@ -1,3 +1,3 @@
 """What every tier shares: configuration (eucalyptus.conf), the cloud's keys and
-the TLS links between tiers (trust, pblink, interfaces), the process runner,
+the TLS links between tiers (trust, pblink, interfaces, links, records), the process runner,
 the database and its accounts, request signing, and atomic files."""

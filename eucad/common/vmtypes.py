@@ -17,9 +17,9 @@ DEFAULT_VMTYPES = (
 )
 
 
-def instancesThatFit(vmtype, cpu, ram, disk):
+def instancesThatFit(vmType, cpu, ram, disk):
     """
-    How many instances of ``vmtype`` fit side by side into ``cpu`` cores,
+    How many instances of ``vmType`` fit side by side into ``cpu`` cores,
     ``ram`` MiB and ``disk`` GiB: the scarcest resource decides.
 
     A resource the type asks none of (0, as an admin may set it) does not
@@ -27,6 +27,6 @@ def instancesThatFit(vmtype, cpu, ram, disk):
     that asks for nothing at all has no size to count with and fits none,
     rather than without end.
     """
-    needs = ((vmtype["cpu"], cpu), (vmtype["ram"], ram), (vmtype["disk"], disk))
+    needs = ((vmType["cpu"], cpu), (vmType["ram"], ram), (vmType["disk"], disk))
     counts = [have // need for need, have in needs if need > 0]
     return max(0, min(counts)) if counts else 0

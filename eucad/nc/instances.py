@@ -156,8 +156,8 @@ class InstanceLifecycle:
                             onChange=self.changes.changed)
         self.instances[instance.instanceId] = instance
         self.changes.changed()
-        log.info("launching {id} ({vmtype}) for {owner}", id=instance.instanceId,
-                 vmtype=spec.vmType.name, owner=spec.owner)
+        log.info("launching {id} ({vmType}) for {owner}", id=instance.instanceId,
+                 vmType=spec.vmType.name, owner=spec.owner)
         launch = self._launch(instance)
         self.launches[instance.instanceId] = launch
         launch.addBoth(self._launchEnded, instance.instanceId)

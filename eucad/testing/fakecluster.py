@@ -43,7 +43,7 @@ class FakeCluster:
 
     @param nodes: ``[{"host", "cpu", "ram", "disk"}]``; default one node of
         4 cpu, 2048 MiB, 100 GiB.
-    @param vmtypes: the types ``describeResources`` reports on.
+    @param vmTypes: the types ``describeResources`` reports on.
     @param clock: an ``IReactorTime`` (``task.Clock`` in tests); without
         one, time stands still at 0 and the timers of ``waitForChange`` run
         on the global reactor (looked up only when a wait needs one).
@@ -60,7 +60,7 @@ class FakeCluster:
     with ``error`` (once); ``calls`` records ``(methodName, args)``.
     """
 
-    def __init__(self, nodes=None, vmtypes=DEFAULT_VMTYPES, clock=None,
+    def __init__(self, nodes=None, vmTypes=DEFAULT_VMTYPES, clock=None,
                  bootSeconds=None, keepTerminatedSeconds=3600, subnet="10.1.0"):
         if nodes is None:
             nodes = [{"host": "node1", "cpu": 4, "ram": 2048, "disk": 100}]
@@ -71,7 +71,7 @@ class FakeCluster:
                 "state": node.get("state", "up"), "cpu": node["cpu"],
                 "ram": node["ram"], "disk": node["disk"], "freeCpu": node["cpu"],
                 "freeRam": node["ram"], "freeDisk": node["disk"]})
-        self.vmtypes = [dict(vmtype) for vmtype in vmtypes]
+        self.vmTypes = [dict(vmType) for vmType in vmTypes]
         self.clock = clock or _Clock0()
         self.bootSeconds = bootSeconds
         self.keepTerminatedSeconds = keepTerminatedSeconds
@@ -198,12 +198,12 @@ class FakeCluster:
 
     def _resources(self):
         rooms = []
-        for vmtype in self.vmtypes:
+        for vmType in self.vmTypes:
             rooms.append(VmTypeRoom(
-                vmType=VmType.fromDict(vmtype),
-                max=sum(instancesThatFit(vmtype, n["cpu"], n["ram"], n["disk"])
+                vmType=VmType.fromDict(vmType),
+                max=sum(instancesThatFit(vmType, n["cpu"], n["ram"], n["disk"])
                         for n in self._upNodes()),
-                free=sum(instancesThatFit(vmtype, n["freeCpu"], n["freeRam"], n["freeDisk"])
+                free=sum(instancesThatFit(vmType, n["freeCpu"], n["freeRam"], n["freeDisk"])
                          for n in self._upNodes())))
         return ClusterResources(vmTypes=rooms,
                                 nodes=[NodeStatus.fromDict(node) for node in self.nodes])
@@ -223,8 +223,8 @@ class FakeCluster:
                                  "cluster" % (spec["instanceId"],))
         plan = []
         for spec in specs:
-            vmtype = spec["vmType"]
-            need = (vmtype["cpu"], vmtype["ram"], vmtype["disk"])
+            vmType = spec["vmType"]
+            need = (vmType["cpu"], vmType["ram"], vmType["disk"])
             for node in self._upNodes():
                 room = free[node["host"]]
                 if all(have >= want for have, want in zip(room, need)):
@@ -239,10 +239,10 @@ class FakeCluster:
     def _run(self, specs):
         plan = self._plan(specs)
         for spec, node in plan:
-            vmtype = spec["vmType"]
-            node["freeCpu"] -= vmtype["cpu"]
-            node["freeRam"] -= vmtype["ram"]
-            node["freeDisk"] -= vmtype["disk"]
+            vmType = spec["vmType"]
+            node["freeCpu"] -= vmType["cpu"]
+            node["freeRam"] -= vmType["ram"]
+            node["freeDisk"] -= vmType["disk"]
             hexPart = spec["instanceId"].split("-", 1)[1]
             address = "%s.%d" % (self.subnet, self._nextHost)
             self._nextHost += 1
@@ -250,7 +250,7 @@ class FakeCluster:
                 spec, "pending", self.clock.seconds(), node=node["host"], reason="",
                 macAddress="d0:0d:" + ":".join(hexPart[i:i + 2] for i in range(0, 8, 2)),
                 privateIp=address, publicIp=address).toDict()
-            instance["_vmType"] = vmtype.toDict()
+            instance["_vmType"] = vmType.toDict()
             self.instances[spec["instanceId"]] = instance
             self._terminatedAt.pop(spec["instanceId"], None)
         if plan:
@@ -287,12 +287,12 @@ class FakeCluster:
         return [self._report(instance) for instance in self.instances.values()]
 
     def _release(self, instance):
-        vmtype = instance["_vmType"]
+        vmType = instance["_vmType"]
         for node in self.nodes:
             if node["host"] == instance["node"]:
-                node["freeCpu"] += vmtype["cpu"]
-                node["freeRam"] += vmtype["ram"]
-                node["freeDisk"] += vmtype["disk"]
+                node["freeCpu"] += vmType["cpu"]
+                node["freeRam"] += vmType["ram"]
+                node["freeDisk"] += vmType["disk"]
 
     def _terminate(self, instanceIds):
         self._boot()

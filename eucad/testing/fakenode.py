@@ -3,7 +3,7 @@
 The cluster controller's tests place, start and terminate instances on
 FakeNodes instead of libvirt hosts.  Its docstrings are the behaviour every
 node follows (the real NC in ``eucad.nc`` and the PB facade of
-``eucad.common.pblink``), so code written against a FakeNode works against a
+``eucad.common.links``), so code written against a FakeNode works against a
 real node:
 
 - capacity is real bookkeeping: ``runInstance`` takes the VM type's cpu, ram
@@ -32,7 +32,7 @@ real node:
 - every method returns a Deferred; errors are ``CloudError`` with an EC2 code.
 
 Tests make a node fail on purpose with ``failWith`` (one method or all of them),
-which is how a node that is down looks through a ``pblink.LinkClient``, and
+which is how a node that is down looks through a ``links.NodeLink``, and
 end an instance on the node's side with ``endInstance``.
 """
 

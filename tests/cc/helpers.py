@@ -8,7 +8,7 @@ SMALL = {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}
 LARGE = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
 
 
-def runSpecData(number, vmtype=SMALL, owner="alice", group="default"):
+def runSpecData(number, vmType=SMALL, owner="alice", group="default"):
     """A valid ICluster run spec for instance ``number``, as plain data."""
     return {
         "instanceId": "i-%08x" % (number,),
@@ -20,7 +20,7 @@ def runSpecData(number, vmtype=SMALL, owner="alice", group="default"):
         "kernel": {"id": "eki-00000002", "kind": "kernel", "location": "/images/vmlinuz",
                    "digest": None},
         "ramdisk": None,
-        "vmType": copy.deepcopy(vmtype),
+        "vmType": copy.deepcopy(vmType),
         "keyName": "mykey",
         "keyData": "ssh-rsa AAAA test",
         "userData": "",
@@ -29,23 +29,23 @@ def runSpecData(number, vmtype=SMALL, owner="alice", group="default"):
     }
 
 
-def runSpec(number, vmtype=SMALL, owner="alice", group="default"):
+def runSpec(number, vmType=SMALL, owner="alice", group="default"):
     """A valid ICluster RunSpec for instance ``number``."""
-    return RunSpec.fromDict(runSpecData(number, vmtype, owner, group))
+    return RunSpec.fromDict(runSpecData(number, vmType, owner, group))
 
 
-def nodeSpecData(number, vmtype=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
+def nodeSpecData(number, vmType=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
     """A run spec as the CC hands it to a node (MAC and bridge added), as plain data."""
-    spec = runSpecData(number, vmtype)
+    spec = runSpecData(number, vmType)
     spec["network"] = dict(spec["network"], bridge=bridge, mtu=None, macAddress=mac,
                            privateIp="10.0.0.%d" % (number % 250 + 2,),
                            publicIp="10.0.0.%d" % (number % 250 + 2,))
     return spec
 
 
-def nodeSpec(number, vmtype=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
+def nodeSpec(number, vmType=SMALL, mac="d2:0d:00:00:00:01", bridge="br0"):
     """A RunSpec as the CC hands it to a node (MAC and bridge added)."""
-    return RunSpec.fromDict(nodeSpecData(number, vmtype, mac, bridge))
+    return RunSpec.fromDict(nodeSpecData(number, vmType, mac, bridge))
 
 
 def result(deferred):

@@ -13,13 +13,13 @@ SMALL = {"name": "m1.small", "cpu": 1, "ram": 128, "disk": 10}
 LARGE = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
 
 
-def spec(instanceId, vmtype=SMALL, index=0):
+def spec(instanceId, vmType=SMALL, index=0):
     return RunSpec.fromDict({
         "instanceId": instanceId, "reservationId": "r-00000001", "owner": "alice",
         "imageId": "emi-00000001",
         "image": {"id": "emi-00000001", "kind": "machine", "location": "/m"},
         "kernel": {"id": "eki-00000001", "kind": "kernel", "location": "/k"},
-        "ramdisk": None, "vmType": vmtype,
+        "ramdisk": None, "vmType": vmType,
         "keyName": None, "keyData": None, "userData": None, "launchIndex": index,
         "network": {"owner": "alice", "group": "default"}})
 

@@ -14,12 +14,12 @@ def asResources(report):
     return ClusterResources.fromDict({
         "vmTypes": [{"vmType": {key: entry[key] for key in ("name", "cpu", "ram", "disk")},
                      "free": entry["free"], "max": entry["max"]}
-                    for entry in report["vmtypes"]],
+                    for entry in report["vmTypes"]],
         "nodes": [dict(node, port=8775) for node in report["nodes"]]})
 
 
-def resources(free, maxCount=10, vmtype=SMALL):
-    return asResources({"vmtypes": [dict(vmtype, free=free, max=maxCount)], "nodes": []})
+def resources(free, maxCount=10, vmType=SMALL):
+    return asResources({"vmTypes": [dict(vmType, free=free, max=maxCount)], "nodes": []})
 
 
 class ChooseZoneTests(unittest.TestCase):
@@ -70,7 +70,7 @@ class FreeForTests(unittest.TestCase):
     def test_fromNodesWhenTypeDiffers(self):
         """A type the cluster reports differently is counted from up nodes' free room."""
         edited = dict(SMALL, ram=512)
-        report = asResources({"vmtypes": [dict(SMALL, free=16, max=16)], "nodes": [
+        report = asResources({"vmTypes": [dict(SMALL, free=16, max=16)], "nodes": [
             {"host": "n1", "state": "up", "freeCpu": 4, "freeRam": 1100, "freeDisk": 100,
              "cpu": 4, "ram": 2048, "disk": 100},
             {"host": "n2", "state": "down", "freeCpu": 4, "freeRam": 2048,
@@ -82,7 +82,7 @@ class FreeForTests(unittest.TestCase):
     def test_zeroFieldDoesNotLimit(self):
         """A type an admin edited to need no disk is counted by cpu and ram, not a crash."""
         noDisk = dict(SMALL, disk=0)
-        report = asResources({"vmtypes": [], "nodes": [
+        report = asResources({"vmTypes": [], "nodes": [
             {"host": "n1", "state": "up", "freeCpu": 4, "freeRam": 300, "freeDisk": 0,
              "cpu": 4, "ram": 2048, "disk": 0}]})
         self.assertEqual(scheduler.freeFor(report, noDisk), 2)
@@ -90,7 +90,7 @@ class FreeForTests(unittest.TestCase):
 
     def test_maxFromReport(self):
         """A type the cluster reports with the same size takes its max from the report."""
-        report = asResources({"vmtypes": [dict(SMALL, free=3, max=12)], "nodes": [
+        report = asResources({"vmTypes": [dict(SMALL, free=3, max=12)], "nodes": [
             {"host": "n1", "state": "up", "freeCpu": 1, "freeRam": 128, "freeDisk": 10,
              "cpu": 1, "ram": 128, "disk": 10}]})
         self.assertEqual(scheduler.maxFor(report, SMALL), 12)
