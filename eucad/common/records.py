@@ -200,8 +200,10 @@ class Record(pb.Copyable, pb.RemoteCopy):
         return getattr(self, name)
 
     def get(self, name, default=None):
-        value = getattr(self, name, None) if name in self.__dataclass_fields__ else None
-        return default if value is None else value
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     # Perspective Broker: the copy is the plain data, checked on arrival.
 

@@ -131,6 +131,9 @@ class ShapeTests(unittest.TestCase):
         self.assertEqual((resources["cpu"], resources.get("freeRam")), (4, 512))
         self.assertEqual(resources.get("nothing", "x"), "x")
         self.assertRaises(KeyError, lambda: resources["nothing"])
+        spec = RunSpec.fromDict(runSpecData(1))
+        self.assertEqual((spec["imageId"], spec.get("kernelId"), spec.get("ramdisk", "x")),
+                         ("emi-00000001", "eki-00000002", None))
 
 
 class CopyableStateTests(unittest.TestCase):
