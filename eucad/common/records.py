@@ -38,11 +38,14 @@ import re
 from typing import Optional
 from urllib.parse import urlparse
 
+from twisted.logger import Logger
 from twisted.spread import pb
 
 from eucad.common import ids
 from eucad.common.digests import parseDigest
 from eucad.common.errors import CloudError
+
+log = Logger()
 
 VMTYPE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -211,7 +214,12 @@ class Record(pb.Copyable, pb.RemoteCopy):
         return self.toDict()
 
     def setCopyableState(self, state):
-        made = type(self).fromDict(state)
+        try:
+            made = type(self).fromDict(state)
+        except CloudError as e:
+            log.warn("refused a malformed {kind} from a peer: {error}",
+                     kind=type(self).__name__, error=e.message)
+            raise
         for f in dataclasses.fields(made):
             object.__setattr__(self, f.name, getattr(made, f.name))
 
