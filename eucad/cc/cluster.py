@@ -39,7 +39,7 @@ from eucad.cc.terminations import NodeTerminations
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
-from eucad.common.records import ClusterResources
+from eucad.common.records import Change, ClusterResources
 
 log = Logger()
 
@@ -281,8 +281,7 @@ class ClusterController(Service):
         except CloudError as e:
             return defer.fail(e)
         d = self.changes.wait(generation, timeout)
-        return d.addCallback(lambda _: {"generation": self.changes.generation,
-                                        "instances": self._views()})
+        return d.addCallback(lambda _: Change(self.changes.generation, self._views()))
 
     # ICluster: terminateInstances -------------------------------------------------
 

@@ -12,7 +12,7 @@ from twisted.logger import Logger
 
 from eucad.cc.vnet.base import UNKNOWN_ADDRESS
 from eucad.common.errors import CloudError
-from eucad.common.records import InstanceReport, RunSpec
+from eucad.common.records import InstanceReport, RunSpec, Termination
 
 log = Logger()
 
@@ -122,4 +122,4 @@ def view(record, report=None):
 
 def termination(instanceId, previous, state):
     """One answer of ``terminateInstances``."""
-    return {"instanceId": instanceId, "previousState": previous, "state": state}
+    return Termination(instanceId, previous, state)

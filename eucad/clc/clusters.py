@@ -109,7 +109,7 @@ class ClusterEntry:
         return self._bounded("describeInstances", self.link.describeInstances, timeout)
 
     def terminateInstances(self, instanceIds, timeout=DEFAULT):
-        """Terminate ``instanceIds``; ``[{"instanceId", "previousState", "state"}]``."""
+        """Terminate ``instanceIds``; a ``Termination`` for each."""
         return self._bounded("terminateInstances", self.link.terminateInstances, timeout,
                              instanceIds)
 

@@ -310,7 +310,7 @@ class ChangeWatch:
         if call is not self._call or not self.started:
             return
         self._call = None
-        generation = answer.get("generation") if isinstance(answer, dict) else None
+        generation = getattr(answer, "generation", None)
         if not isinstance(generation, int) or isinstance(generation, bool):
             self._failed(None, call, "an answer without a generation: %r" % (
                 type(answer).__name__,))

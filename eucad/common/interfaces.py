@@ -12,10 +12,10 @@ is made and again when PB unpacks it, or plain data (ids, numbers, small
 dicts of them).  Errors cross as ``eucad.common.errors.CloudError`` with an
 EC2 error code.
 
-A change (the answer of ``waitForChange``) is ``{"generation": int,
-"instances": [InstanceReport]}``; a termination is ``{"instanceId",
-"previousState", "state"}``.  Instance states are pending, running,
-shutting-down and terminated.
+A change (the answer of ``waitForChange``) is a ``Change`` (the peer's
+generation and its ``InstanceReport``s); what a terminate did is a
+``Termination``.  Instance states are pending, running, shutting-down and
+terminated.
 """
 
 from zope.interface import Interface
@@ -57,8 +57,7 @@ class ICluster(Interface):
         Stop instances and release everything they hold (domain, disks, DHCP
         entry, addresses).  Unknown ids are reported as terminated.
 
-        @return: Deferred firing with ``[{"instanceId", "previousState",
-            "state"}]``.
+        @return: Deferred firing with a ``Termination`` per id.
         """
 
     def waitForChange(generation, timeout):
@@ -69,7 +68,7 @@ class ICluster(Interface):
             None the first time.
         @param timeout: seconds to wait at most (a number >= 0); the cluster
             caps it (at 60 seconds).
-        @return: Deferred firing with a change (see above) as soon as the
+        @return: Deferred firing with a ``Change`` as soon as the
             cluster's generation differs from ``generation`` (at once if it
             already does), or after at most ``timeout`` seconds with the
             unchanged generation; failing with
@@ -105,8 +104,7 @@ class INode(Interface):
         """
         Destroy the domain and remove the instance's files.  Idempotent.
 
-        @return: Deferred firing with ``{"instanceId", "previousState",
-            "state"}``.
+        @return: Deferred firing with a ``Termination``.
         """
 
     def waitForChange(generation, timeout):
@@ -118,7 +116,7 @@ class INode(Interface):
             None the first time.
         @param timeout: seconds to wait at most (a number >= 0); the node
             caps it (at 60 seconds).
-        @return: Deferred firing with a change (see above) as soon as the
+        @return: Deferred firing with a ``Change`` as soon as the
             node's generation differs from ``generation`` (at once if it
             already does), or after at most ``timeout`` seconds with the
             unchanged generation; failing with

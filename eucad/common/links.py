@@ -16,8 +16,8 @@ from zope.interface import implementer
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster, INode
 from eucad.common.pblink import LinkClient, LinkRoot
-from eucad.common.records import (ClusterResources, InstanceReport, NodeResources,
-                                  RunSpec)
+from eucad.common.records import (Change, ClusterResources, InstanceReport,
+                                  NodeResources, RunSpec, Termination)
 
 
 def _refused(what):
@@ -38,18 +38,14 @@ def _requireRecord(value, recordType, what):
     return value
 
 
+def _requireChange(answer):
+    return _requireRecord(answer, Change, "waitForChange")
+
+
 def _requireIds(value, what):
     if not isinstance(value, (list, tuple)) or not all(isinstance(i, str) for i in value):
         raise _refused("%s must be a list of instance ids" % (what,))
     return list(value)
-
-
-def _requireChange(answer):
-    """A ``waitForChange`` answer: ``{"generation", "instances": [InstanceReport]}``."""
-    if not isinstance(answer, dict) or "generation" not in answer:
-        raise CloudError("InternalError", "waitForChange answered %r" % (type(answer),), 500)
-    _requireList(answer.get("instances"), InstanceReport, "the changed instances")
-    return answer
 
 
 def _answerCheck(check, *args):
@@ -82,7 +78,8 @@ class ClusterLink(LinkClient):
             _answerCheck(_requireList, InstanceReport, "describeInstances"))
 
     def terminateInstances(self, instanceIds):
-        return self.callRemote("terminateInstances", list(instanceIds))
+        return self.callRemote("terminateInstances", list(instanceIds)).addCallback(
+            _answerCheck(_requireList, Termination, "terminateInstances"))
 
     def waitForChange(self, generation, timeout):
         return self.callRemote("waitForChange", generation, timeout).addCallback(
@@ -134,7 +131,8 @@ class NodeLink(LinkClient):
             _answerCheck(_requireList, InstanceReport, "describeInstances"))
 
     def terminateInstance(self, instanceId):
-        return self.callRemote("terminateInstance", instanceId)
+        return self.callRemote("terminateInstance", instanceId).addCallback(
+            _answerCheck(_requireRecord, Termination, "terminateInstance"))
 
     def waitForChange(self, generation, timeout):
         return self.callRemote("waitForChange", generation, timeout).addCallback(

@@ -25,7 +25,9 @@ The records, from the CLC down to the NC and back:
 - ``InstanceReport``: one instance as a node or a cluster reports it, made
   from its ``RunSpec`` by ``InstanceReport.ofSpec``;
 - ``NodeResources``: a node's totals and what is free;
-- ``ClusterResources``: a cluster's room per VM type and its nodes.
+- ``ClusterResources``: a cluster's room per VM type and its nodes;
+- ``Termination``: what a terminate did to one instance;
+- ``Change``: a long poll's answer, the peer's generation and its instances.
 
 Records read like the dicts they replace (``spec["instanceId"]``,
 ``report.get("state")``) as well as by attribute; they are immutable:
@@ -561,3 +563,33 @@ class ClusterResources(Record):
 
     def upNodes(self):
         return [node for node in self.nodes if node.state == "up"]
+
+
+@linkRecord
+class Termination(Record):
+    """What terminating one instance did: its state before, and now."""
+
+    instanceId: str
+    previousState: str
+    state: str
+
+    def check(self, where):
+        _text(where + "instanceId", self.instanceId, ids.isInstanceId)
+        _choice(where + "previousState", self.previousState, INSTANCE_STATES)
+        _choice(where + "state", self.state, INSTANCE_STATES)
+
+
+@linkRecord
+class Change(Record):
+    """
+    The answer of ``waitForChange``: the peer's generation when it answered
+    and the instances it reports then.
+    """
+
+    generation: int
+    instances: list
+
+    def check(self, where):
+        _integer(where + "generation", self.generation, -(1 << 63), 1 << 63)
+        self._set("instances", list(_records(where + "instances", self.instances,
+                                             InstanceReport)))

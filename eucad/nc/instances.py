@@ -28,7 +28,7 @@ from twisted.logger import Logger
 
 from eucad.common.changes import ChangeFeed
 from eucad.common.errors import CloudError
-from eucad.common.records import InstanceReport, NodeResources
+from eucad.common.records import InstanceReport, NodeResources, Termination
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.resources import Capacity, heldBy
 
@@ -244,14 +244,11 @@ class InstanceLifecycle:
         Destroy an instance's domain and files.  Unknown ids answer
         terminated; repeating a terminate repeats the (harmless) cleanup.
 
-        @return: Deferred firing with ``{"instanceId", "previousState",
-            "state"}``.
+        @return: Deferred firing with a ``Termination``.
         """
         instance = self.instances.get(instanceId)
         if instance is None:
-            defer.returnValue({"instanceId": instanceId,
-                               "previousState": "terminated",
-                               "state": "terminated"})
+            defer.returnValue(Termination(instanceId, "terminated", "terminated"))
         previous = instance.state
         if instance.alive:
             instance.state = "shutting-down"
@@ -265,8 +262,7 @@ class InstanceLifecycle:
             raise
         yield self.disks.remove(instance.files)
         self._markTerminated(instance, instance.reason or "terminated by request")
-        defer.returnValue({"instanceId": instanceId, "previousState": previous,
-                           "state": "terminated"})
+        defer.returnValue(Termination(instanceId, previous, "terminated"))
 
     # -- describe -----------------------------------------------------------
 

@@ -21,6 +21,7 @@ from zope.interface import implementer
 from eucad.common.changes import checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
+from eucad.common.records import Change
 from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
 from eucad.nc.instances import InstanceLifecycle
 from eucad.nc.kvmprobe import chooseDomainType
@@ -158,6 +159,5 @@ class NodeController(Service):
         d.addCallback(lambda _: self._whenReadyThen(self.lifecycle.describe))
         # Read after describing: the describe itself may have noticed a change
         # (a vanished domain), which the answer then already contains.
-        d.addCallback(lambda instances: {"generation": changes.generation,
-                                         "instances": instances})
+        d.addCallback(lambda instances: Change(changes.generation, instances))
         return d

@@ -22,8 +22,8 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
-from eucad.common.records import (ClusterResources, InstanceReport, NodeStatus, RunSpec,
-                                  VmType, VmTypeRoom)
+from eucad.common.records import (Change, ClusterResources, InstanceReport, NodeStatus,
+                                  RunSpec, Termination, VmType, VmTypeRoom)
 from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit
 
 LIVE = ("pending", "running")
@@ -118,7 +118,7 @@ class FakeCluster:
     def terminateInstances(self, instanceIds):
         """
         Terminates at once (no shutting-down phase), frees the node's share,
-        and fires with ``[{"instanceId", "previousState", "state"}]``;
+        and fires with a ``Termination`` per id;
         unknown or already terminated ids report ``terminated`` for both.
         """
         return self._call("terminateInstances", (instanceIds,), self._terminate,
@@ -126,7 +126,7 @@ class FakeCluster:
 
     def waitForChange(self, generation, timeout):
         """
-        Fires with ``{"generation", "instances"}`` as soon as the cluster's
+        Fires with a ``Change`` as soon as the cluster's
         generation differs from ``generation`` (at once for None), else after
         ``timeout`` seconds (capped at 60) with the same generation.  Every
         change to the instances ``describeInstances`` reports bumps it: a
@@ -151,8 +151,7 @@ class FakeCluster:
 
         def answer(_):
             instances = self._describe()
-            return copy.deepcopy({"generation": self.changes.generation,
-                                  "instances": instances})
+            return Change(self.changes.generation, instances)
         return d.addCallback(answer)
 
     # -- test controls ----------------------------------------------------
@@ -300,8 +299,7 @@ class FakeCluster:
         for instanceId in instanceIds:
             instance = self.instances.get(instanceId)
             if instance is None:
-                results.append({"instanceId": instanceId, "previousState": "terminated",
-                                "state": "terminated"})
+                results.append(Termination(instanceId, "terminated", "terminated"))
                 continue
             previous = instance["state"]
             if previous in LIVE:
@@ -310,8 +308,7 @@ class FakeCluster:
                 instance["reason"] = "User initiated"
                 self._terminatedAt[instanceId] = self.clock.seconds()
                 self.changes.changed()
-            results.append({"instanceId": instanceId, "previousState": previous,
-                            "state": "terminated"})
+            results.append(Termination(instanceId, previous, "terminated"))
         return results
 
     @staticmethod

@@ -45,7 +45,8 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
-from eucad.common.records import InstanceReport, NodeResources, RunSpec
+from eucad.common.records import (Change, InstanceReport, NodeResources, RunSpec,
+                                  Termination)
 from eucad.nc.instances import TERMINATED_LINGER
 
 _METHODS = ("describeResource", "runInstance", "describeInstances",
@@ -227,8 +228,7 @@ class FakeNode:
         terminated for a while.  Idempotent: an id the node does not hold, or
         holds terminated, answers ``previousState`` ``terminated``.
 
-        @return: Deferred firing with ``{"instanceId", "previousState",
-            "state": "terminated"}``.
+        @return: Deferred firing with a ``Termination`` (state ``terminated``).
         """
         self.calls.append(("terminateInstance", instanceId))
         failed = self._failure("terminateInstance")
@@ -238,8 +238,7 @@ class FakeNode:
         previous = instance["state"] if instance else "terminated"
         if instance is not None:
             self._end(instanceId, "terminated by request")
-        return defer.succeed({"instanceId": instanceId, "previousState": previous,
-                              "state": "terminated"})
+        return defer.succeed(Termination(instanceId, previous, "terminated"))
 
     def waitForChange(self, generation, timeout):
         """
@@ -249,7 +248,7 @@ class FakeNode:
         ``describeInstances`` does (booting pending ones) and carries the
         generation read after that.
 
-        @return: Deferred firing with ``{"generation", "instances"}``;
+        @return: Deferred firing with a ``Change``;
             ``CloudError("InvalidParameterValue")`` for bad arguments.
         """
         self.calls.append(("waitForChange", generation))
@@ -264,5 +263,5 @@ class FakeNode:
 
         def answer(_):
             instances = self._describe()
-            return {"generation": self.changes.generation, "instances": instances}
+            return Change(self.changes.generation, instances)
         return d.addCallback(answer)

@@ -469,7 +469,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
         self.launch(runSpec(1), runSpec(2))
         self.poll()
         answer = self.successResultOf(self.cluster.terminateInstances(["i-00000001"]))
-        self.assertEqual(answer, [{"instanceId": "i-00000001", "previousState": "running",
+        self.assertEqual([a.toDict() for a in answer], [{"instanceId": "i-00000001", "previousState": "running",
                                    "state": "terminated"}])
         self.assertNotIn("i-00000001", liveInstances(self.a))
         self.assertEqual(self.dhcpd.hosts(), ["i-00000002"])
@@ -484,7 +484,7 @@ class TerminateTests(ClusterTestsMixin, unittest.TestCase):
         self.successResultOf(self.cluster.terminateInstances(["i-00000001"]))
         answer = self.successResultOf(self.cluster.terminateInstances(
             ["i-00000001", "i-0000beef"]))
-        self.assertEqual(answer, [
+        self.assertEqual([a.toDict() for a in answer], [
             {"instanceId": "i-00000001", "previousState": "terminated", "state": "terminated"},
             {"instanceId": "i-0000beef", "previousState": "terminated", "state": "terminated"}])
 

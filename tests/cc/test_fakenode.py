@@ -76,7 +76,7 @@ class FakeNodeTests(unittest.TestCase):
         first = self.successResultOf(self.node.terminateInstance("i-00000001"))
         second = self.successResultOf(self.node.terminateInstance("i-00000001"))
         unknown = self.successResultOf(self.node.terminateInstance("i-0000ffff"))
-        self.assertEqual(first, {"instanceId": "i-00000001", "previousState": "pending",
+        self.assertEqual(first.toDict(), {"instanceId": "i-00000001", "previousState": "pending",
                                  "state": "terminated"})
         self.assertEqual(second["previousState"], "terminated")
         self.assertEqual(unknown["previousState"], "terminated")

@@ -91,7 +91,7 @@ class FakeClusterTests(unittest.TestCase):
         self.successResultOf(self.cluster.runInstances([spec("i-00000001")]))
         results = self.successResultOf(self.cluster.terminateInstances(
             ["i-00000001", "i-0000dead"]))
-        self.assertEqual(results, [
+        self.assertEqual([result.toDict() for result in results], [
             {"instanceId": "i-00000001", "previousState": "pending", "state": "terminated"},
             {"instanceId": "i-0000dead", "previousState": "terminated",
              "state": "terminated"}])
@@ -184,7 +184,7 @@ class FakeClusterWaitForChangeTests(unittest.TestCase):
         generation = self.successResultOf(cluster.waitForChange(None, 25))["generation"]
         waiting = cluster.waitForChange(generation, 3)
         self.clock.advance(3)
-        self.assertEqual(self.successResultOf(waiting),
+        self.assertEqual(self.successResultOf(waiting).toDict(),
                          {"generation": generation, "instances": []})
         self.assertEqual(self.clock.getDelayedCalls(), [])
 

@@ -6,6 +6,7 @@ from twisted.trial import unittest
 from eucad.common.changes import (MAX_WAIT_SECONDS, ChangeFeed, ChangeWatch, SerialPoll,
                                   checkWaitArguments)
 from eucad.common.errors import CloudError
+from eucad.common.records import Change
 
 
 class ChangeFeedTests(unittest.TestCase):
@@ -192,7 +193,7 @@ class ChangeWatchTests(unittest.TestCase):
 
     def answer(self, generation, after=0.0):
         self.clock.advance(after)
-        self.peer.calls[-1][2].callback({"generation": generation, "instances": []})
+        self.peer.calls[-1][2].callback(Change(generation, []))
 
     def test_firstAnswerIsAChange(self):
         """The first call carries None; its answer counts as a change and the next call carries it."""

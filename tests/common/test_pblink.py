@@ -14,7 +14,8 @@ from eucad.common.config import Layout
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
 from eucad.common.links import NodeLink, NodeRoot
-from eucad.common.records import InstanceReport, NodeResources, RunSpec
+from eucad.common.records import (Change, InstanceReport, NodeResources, RunSpec,
+                                  Termination)
 from tests.cc.helpers import nodeSpec
 
 _KEYS = {}
@@ -52,11 +53,10 @@ class EchoNode:
         raise RuntimeError("disk on fire")
 
     def terminateInstance(self, instanceId):
-        return {"instanceId": instanceId, "previousState": "running",
-                "state": "terminated"}
+        return Termination(instanceId, "running", "terminated")
 
     def waitForChange(self, generation, timeout):
-        return {"generation": 1, "instances": []}
+        return Change(1, [])
 
 
 def forged(record, **fields):
@@ -153,12 +153,12 @@ class InMemoryLinkTests(unittest.TestCase):
         error = self.failure(self.client.runInstance(nodeSpec(1)))
         self.assertEqual(error.code, "InternalError")
 
-    def test_plainAnswersCross(self):
-        """Terminations and long-poll answers are plain data and cross as they are."""
-        self.assertEqual(self.answer(self.client.terminateInstance("i-00000001")),
+    def test_terminationsAndChangesCross(self):
+        """Terminations and long-poll answers cross as their records."""
+        self.assertEqual(self.answer(self.client.terminateInstance("i-00000001")).toDict(),
                          {"instanceId": "i-00000001", "previousState": "running",
                           "state": "terminated"})
-        self.assertEqual(self.answer(self.client.waitForChange(None, 5)),
+        self.assertEqual(self.answer(self.client.waitForChange(None, 5)).toDict(),
                          {"generation": 1, "instances": []})
 
     def test_onlyRemoteOperationsAreCallable(self):

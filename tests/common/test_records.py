@@ -3,8 +3,8 @@
 from twisted.trial import unittest
 
 from eucad.common.errors import CloudError
-from eucad.common.records import (ClusterResources, ImageRef, InstanceReport, NetworkSpec,
-                                  NodeResources, RunSpec, VmType)
+from eucad.common.records import (Change, ClusterResources, ImageRef, InstanceReport,
+                                  NetworkSpec, NodeResources, RunSpec, Termination, VmType)
 from tests.cc.helpers import nodeSpecData, runSpecData
 
 
@@ -86,6 +86,15 @@ class CheckedTests(unittest.TestCase):
         self.assertIsNone(spec.network.macAddress)
         self.assertRefused(lambda: spec.withNetwork(mtu=5), "mtu")
         self.assertRefused(lambda: spec.replace(owner=""), "owner")
+
+    def test_terminationAndChange(self):
+        """Terminations name an instance and two states; changes an integer generation and reports."""
+        self.assertEqual(Termination("i-00000001", "running", "terminated").state, "terminated")
+        self.assertRefused(lambda: Termination("i-00000001", "running", "gone"), "state")
+        self.assertRefused(lambda: Termination("x", "running", "terminated"), "instanceId")
+        self.assertEqual(Change(3, []).instances, [])
+        self.assertRefused(lambda: Change("3", []), "generation")
+        self.assertRefused(lambda: Change(3, [{"instanceId": "i-1"}]), "instances[0]")
 
     def test_immutable(self):
         """Records cannot be changed in place."""

@@ -156,7 +156,7 @@ class LifecycleTests(NodeTestCase):
         spec = self.spec()
         yield self.runToEnd(node, spec)
         result = yield node.terminateInstance(spec["instanceId"])
-        self.assertEqual(result, {"instanceId": spec["instanceId"],
+        self.assertEqual(result.toDict(), {"instanceId": spec["instanceId"],
                                   "previousState": "running", "state": "terminated"})
         self.assertNotIn(spec["instanceId"], self.domainNames())
         self.assertFalse(os.path.exists(
@@ -182,7 +182,7 @@ class LifecycleTests(NodeTestCase):
         """Terminating an id the node never had answers terminated."""
         node = self.makeNode()
         result = yield node.terminateInstance("i-0fffffff")
-        self.assertEqual(result, {"instanceId": "i-0fffffff",
+        self.assertEqual(result.toDict(), {"instanceId": "i-0fffffff",
                                   "previousState": "terminated", "state": "terminated"})
 
     @defer.inlineCallbacks
