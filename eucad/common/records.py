@@ -62,6 +62,8 @@ BASE64 = re.compile(r"^[A-Za-z0-9+/=]*$")
 MAX_USER_DATA_CHARS = 21848
 #: A public key line (OpenSSH format) is short; a bound keeps records small.
 MAX_KEY_DATA_CHARS = 16384
+#: Why an instance ended, as reported (longer texts are cut).
+MAX_REASON_CHARS = 1024
 
 INSTANCE_STATES = ("pending", "running", "shutting-down", "terminated")
 IMAGE_KINDS = ("machine", "kernel", "ramdisk")
@@ -452,6 +454,9 @@ class InstanceReport(Record):
         """
         addresses = {key: network.get(key, getattr(spec.network, key))
                      for key in ("macAddress", "privateIp", "publicIp")}
+        if reason is not None and len(reason) > MAX_REASON_CHARS:
+            # A long error (a libvirt message) is cut, not a reason to refuse the report.
+            reason = reason[:MAX_REASON_CHARS - 3] + "..."
         return cls(instanceId=spec.instanceId, reservationId=spec.reservationId,
                    owner=spec.owner, imageId=spec.imageId, kernelId=spec.kernelId,
                    ramdiskId=spec.ramdiskId, vmType=spec.vmType.name, state=state,
@@ -474,7 +479,7 @@ class InstanceReport(Record):
         _number(where + "launchTime", self.launchTime, optional=True)
         _integer(where + "launchIndex", self.launchIndex, 0, 1 << 20)
         _text(where + "keyName", self.keyName, KEY_NAME, optional=True)
-        _text(where + "reason", self.reason, optional=True, maxLength=4096)
+        _text(where + "reason", self.reason, optional=True, maxLength=MAX_REASON_CHARS)
 
 
 @linkRecord

@@ -112,6 +112,9 @@ class InstanceLifecycle:
         self.instances = {}
         #: instanceId -> Deferred of a launch still in progress.
         self.launches = {}
+        #: Names of running domains whose instance record could not be read:
+        #: their directories are left alone, never swept as orphans.
+        self.unreadable = set()
         #: Bumped on every change ``describe`` would show.
         self.changes = ChangeFeed(clock)
 
@@ -327,8 +330,9 @@ class InstanceLifecycle:
             try:
                 record = parseInstanceRecord(domain.xml)
             except Exception as e:
-                log.warn("domain {name}: unreadable instance record: {e}",
+                log.warn("domain {name}: unreadable instance record: {e}; left alone",
                          name=domain.name, e=e)
+                self.unreadable.add(domain.name)
                 continue
             if record is None:
                 continue
@@ -350,8 +354,12 @@ class InstanceLifecycle:
         defer.returnValue(adopted)
 
     def liveDirectories(self):
-        """The directories of the instances that are not terminated (reactor thread)."""
-        return {i.files.directory for i in self.instances.values() if i.alive}
+        """
+        The directories of the instances that are not terminated, and the
+        names of domains whose record was unreadable (reactor thread).
+        """
+        return ({i.files.directory for i in self.instances.values() if i.alive}
+                | set(self.unreadable))
 
     def orphanDirectories(self, live):
         """
@@ -373,7 +381,7 @@ class InstanceLifecycle:
             for name in os.listdir(ownerPath):
                 path = os.path.join(ownerPath, name)
                 if (_INSTANCE_DIRECTORY.match(name) and os.path.isdir(path)
-                        and path not in live):
+                        and path not in live and name not in live):
                     orphans.append(path)
         return orphans
 

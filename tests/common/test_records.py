@@ -133,6 +133,8 @@ class ShapeTests(unittest.TestCase):
         learnt = InstanceReport.ofSpec(spec, "running", 1000, privateIp="10.1.1.1")
         self.assertEqual(learnt.privateIp, "10.1.1.1")
         self.assertRaises(CloudError, InstanceReport.ofSpec, spec, "rebooting", 1000)
+        long = InstanceReport.ofSpec(spec, "terminated", 1000, reason="x" * 5000)
+        self.assertEqual((len(long.reason), long.reason[-3:]), (1024, "..."))
 
     def test_readByFieldName(self):
         """Records read like the dicts they replace; unknown names are KeyErrors."""

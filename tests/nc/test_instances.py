@@ -65,6 +65,19 @@ class OrphanSweepTests(unittest.TestCase):
         self.assertFalse(os.path.exists(orphan))
 
 
+    @defer.inlineCallbacks
+    def test_unreadableDomainKeepsItsDirectory(self):
+        """The directory of a running domain whose record could not be read is not swept."""
+        kept = os.path.join(self.instancePath, "alice", "i-0000cafe")
+        orphan = os.path.join(self.instancePath, "alice", "i-0badf00d")
+        os.makedirs(kept)
+        os.makedirs(orphan)
+        self.lifecycle.unreadable.add("i-0000cafe")
+        removed = yield self.lifecycle.removeOrphans()
+        self.assertEqual(removed, [orphan])
+        self.assertTrue(os.path.isdir(kept))
+
+
 class StateChangeTests(unittest.TestCase):
 
     def test_onlyRealChangesNotify(self):
