@@ -68,6 +68,8 @@ MAX_REASON_CHARS = 1024
 INSTANCE_STATES = ("pending", "running", "shutting-down", "terminated")
 IMAGE_KINDS = ("machine", "kernel", "ramdisk")
 HYPERVISORS = ("kvm", "qemu")
+#: How a MANAGED group network is carried between front end and nodes.
+ENCAPSULATIONS = ("vlan", "vxlan")
 NODE_STATES = ("up", "down", "unknown")
 
 
@@ -302,7 +304,10 @@ class NetworkSpec(Record):
     """
     An instance's network.  ``owner`` and ``group`` name the security group
     (the CLC's choice); the CC adds ``macAddress``, ``privateIp``,
-    ``publicIp``, ``bridge`` and ``mtu`` before the spec goes to a node.
+    ``publicIp``, ``bridge`` and ``mtu`` before the spec goes to a node, and
+    in MANAGED mode the group network's ``encap`` (vlan or vxlan), ``tag``
+    (VLAN id or VNI) and, for VXLAN, the ``floodPeers`` the node replicates
+    broadcast to (``eucad.cc.vnet.managed``).
     """
 
     owner: str
@@ -312,6 +317,9 @@ class NetworkSpec(Record):
     publicIp: Optional[str] = None
     bridge: Optional[str] = None
     mtu: Optional[int] = None
+    encap: Optional[str] = None
+    tag: Optional[int] = None
+    floodPeers: Optional[tuple] = None
 
     def check(self, where):
         _text(where + "owner", self.owner, ids.isOwner)
@@ -327,6 +335,17 @@ class NetworkSpec(Record):
         if self.bridge is not None:
             _text(where + "bridge", self.bridge, BRIDGE)
         _integer(where + "mtu", self.mtu, 576, 65535, optional=True)
+        _choice(where + "encap", self.encap, ENCAPSULATIONS, optional=True)
+        if self.tag is not None or self.encap is not None:
+            if self.encap is None or self.tag is None:
+                raise invalid(where + "tag", "a tag and its encap go together")
+            _integer(where + "tag", self.tag, 1, 4094 if self.encap == "vlan" else (1 << 24) - 1)
+        if self.floodPeers is not None:
+            if not isinstance(self.floodPeers, (list, tuple)):
+                raise invalid(where + "floodPeers", "must be a list of addresses")
+            for index, peer in enumerate(self.floodPeers):
+                _ipv4("%sfloodPeers[%d]" % (where, index), peer, optional=False)
+            self._set("floodPeers", tuple(self.floodPeers))
 
 
 @linkRecord

@@ -45,6 +45,24 @@ class CheckedTests(unittest.TestCase):
         self.assertRefused(lambda: NetworkSpec("alice", group="a b"), "group")
         self.assertRefused(lambda: NetworkSpec("../x"), "owner")
 
+    def test_managedNetworkFields(self):
+        """A MANAGED network carries its encap, tag and flood peers, checked together."""
+        network = NetworkSpec("alice", encap="vxlan", tag=70000,
+                              floodPeers=["10.0.0.1", "10.0.0.3"])
+        self.assertEqual(network.toDict()["floodPeers"], ["10.0.0.1", "10.0.0.3"])
+        self.assertEqual(NetworkSpec.fromDict(network.toDict()), network)
+        # What ManagedNetwork.nodeNetwork gives the CC for a VXLAN group.
+        placed = RunSpec.fromDict(runSpecData(1)).withNetwork(
+            macAddress="d2:0d:0a:64:00:03", bridge="eucabr1", mtu=1450,
+            privateIp="10.100.0.3", publicIp="10.100.0.3", encap="vxlan", tag=1,
+            floodPeers=["10.77.0.1", "10.77.0.2"])
+        self.assertEqual((placed.network.get("tag"), placed.network["encap"]), (1, "vxlan"))
+        self.assertRefused(lambda: NetworkSpec("alice", encap="vlan", tag=5000), "tag")
+        self.assertRefused(lambda: NetworkSpec("alice", tag=10), "tag")
+        self.assertRefused(lambda: NetworkSpec("alice", encap="gre", tag=10), "encap")
+        self.assertRefused(lambda: NetworkSpec("alice", encap="vxlan", tag=10,
+                                               floodPeers=["x"]), "floodPeers[0]")
+
     def test_runSpecFromData(self):
         """A run spec read from data checks every nested record and names the field."""
         spec = RunSpec.fromDict(runSpecData(1))
