@@ -150,8 +150,8 @@ def _record(field, value, recordType, optional=False):
 def _records(field, values, recordType):
     if not isinstance(values, (list, tuple)):
         raise invalid(field, "must be a list")
-    return tuple(_record("%s[%d]" % (field, index), value, recordType)
-                 for index, value in enumerate(values))
+    return [_record("%s[%d]" % (field, index), value, recordType)
+            for index, value in enumerate(values)]
 
 
 class Record(pb.Copyable, pb.RemoteCopy):
@@ -571,8 +571,8 @@ class NodeStatus(Record):
 class ClusterResources(Record):
     """A cluster's answer to ``describeResources``: room per VM type, and its nodes."""
 
-    vmTypes: tuple
-    nodes: tuple
+    vmTypes: list
+    nodes: list
 
     def check(self, where):
         self._set("vmTypes", _records(where + "vmTypes", self.vmTypes, VmTypeRoom))
@@ -615,5 +615,4 @@ class Change(Record):
 
     def check(self, where):
         _integer(where + "generation", self.generation, -(1 << 63), 1 << 63)
-        self._set("instances", list(_records(where + "instances", self.instances,
-                                             InstanceReport)))
+        self._set("instances", _records(where + "instances", self.instances, InstanceReport))

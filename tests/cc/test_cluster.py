@@ -154,7 +154,8 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
         self.assertEqual(spec["network"].toDict(), {
             "owner": "alice", "group": "default", "bridge": "br0", "mtu": None,
             "privateIp": "10.77.0.10", "publicIp": "10.77.0.10",
-            "macAddress": "d2:0d:00:00:01:0a"})
+            "macAddress": "d2:0d:00:00:01:0a", "encap": None, "tag": None,
+            "floodPeers": None})
         self.assertEqual(spec["userData"], "")
         self.assertEqual(spec["kernel"]["location"], "/images/vmlinuz")
 

@@ -80,8 +80,8 @@ class LinkPortTests(unittest.TestCase):
     def test_ccLinkOnAStrportsDescription(self):
         """eucalyptus-cc --port tcp:PORT serves the CLC's link there, still over mutual TLS."""
         from eucad.cc import tap as ccTap
-        from eucad.common import pblink, trust
-        from eucad.common.interfaces import ICluster
+        from eucad.common import trust
+        from eucad.common.links import ClusterLink
         from eucad.common.listening import MutualTlsEndpoint
 
         prefix = os.path.abspath(self.mktemp())
@@ -97,8 +97,8 @@ class LinkPortTests(unittest.TestCase):
         root.startService()
         self.addCleanup(root.stopService)
         cloud = trust.Credentials.load(options.layout, "cloud")
-        client = pblink.LinkClient(ICluster, "127.0.0.1", port,
-                                   cloud.clientOptions("127.0.0.1", expectRole="cluster"))
+        client = ClusterLink("127.0.0.1", port,
+                             cloud.clientOptions("127.0.0.1", expectRole="cluster"))
         client.startService()
         self.addCleanup(client.stopService)
         yield client.whenConnected()
