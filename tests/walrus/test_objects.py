@@ -132,6 +132,15 @@ class DigestTests(unittest.TestCase):
         # The CRC-32C check value of "123456789" is 0xE3069283.
         crc = base64.b64encode(bytes.fromhex("e3069283")).decode()
         self.walrus.put("sums", "c32c", data, headers={"x-amz-checksum-crc32c": crc})
+        got = self.walrus.get("sums", "c32c", headers={"x-amz-checksum-mode": "ENABLED"})
+        self.assertEqual((got.code, got.body), (200, data))
+        self.assertEqual(got.header("x-amz-checksum-crc32c"), crc)
+        # The CRC-32 (not -32C) of the same bytes must not pass for it.
+        wrong = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        reply = self.walrus.request("PUT", "/sums/c32c-bad", body=data,
+                                    headers={"x-amz-checksum-crc32c": wrong})
+        self.assertEqual((reply.code, reply.errorCode()), (400, "BadDigest"))
+        self.assertEqual(self.walrus.get("sums", "c32c-bad").code, 404)
 
 
 class RangeAndConditionTests(unittest.TestCase):
