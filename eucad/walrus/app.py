@@ -43,10 +43,16 @@ class IoPool(Service):
         self.pool.start()
 
     def stopService(self):
+        """
+        Stop the pool without blocking the reactor: ThreadPool.stop waits
+        for the running jobs, so it is itself run in the reactor's own
+        thread pool, and the Deferred tells twistd when it is done.
+        """
         Service.stopService(self)
-        if self.pool is not None:
-            self.pool.stop()
-            self.pool = None
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return None
+        return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), pool.stop)
 
     def run(self, fn, *args, **kwargs):
         return deferToThreadPool(self.reactor, self.pool, fn, *args, **kwargs)

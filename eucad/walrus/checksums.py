@@ -96,11 +96,11 @@ class BodyDigests:
     MD5 always (the ETag), SHA-256 when the signature covers the payload, and
     any flexible checksum algorithms asked for.
 
-    ``updateMany`` can split the work in two lanes: MD5 in the calling
-    thread, the others in a helper thread.  hashlib and zlib release the GIL
-    while they hash a large buffer, so on two cores a boto3-style upload
-    (MD5, SHA-256 and CRC32 all wanted) is hashed in MD5's time instead of
-    the sum of the three.
+    The work splits in two lanes, ``updateMd5`` and ``updateOthers``, that
+    the body spool runs as two jobs in the I/O thread pool: hashlib and zlib
+    release the GIL while they hash a large buffer, so on two cores a
+    boto3-style upload (MD5, SHA-256 and CRC32 all wanted) is hashed in
+    MD5's time instead of the sum of the three.
     """
 
     def __init__(self, sha256=False, algorithms=()):
@@ -125,29 +125,18 @@ class BodyDigests:
             others.insert(0, self.sha256)
         return others
 
-    def updateMany(self, pieces, helper=None):
-        """
-        Update every digest with each of ``pieces`` in turn; with ``helper``
-        (an executor), the digests other than MD5 are updated there, in
-        parallel with MD5 here.  Returns when all are done.
-        """
-        others = self.beyondMd5()
-        if helper is None or not others:
-            for piece in pieces:
-                self.update(piece)
-            return
+    def updateMd5(self, pieces):
+        """MD5 and the size over ``pieces`` (one lane of a parallel update)."""
+        for piece in pieces:
+            self.md5.update(piece)
+            self.size += len(piece)
 
-        def updateOthers():
-            for piece in pieces:
-                for digest in others:
-                    digest.update(piece)
-        lane = helper.submit(updateOthers)
-        try:
-            for piece in pieces:
-                self.md5.update(piece)
-                self.size += len(piece)
-        finally:
-            lane.result()
+    def updateOthers(self, pieces):
+        """Every digest but MD5 over ``pieces`` (the other lane)."""
+        others = self.beyondMd5()
+        for piece in pieces:
+            for digest in others:
+                digest.update(piece)
 
     def md5Hex(self):
         return self.md5.hexdigest()

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from eucad.common import signing
 from eucad.walrus import acl, checksums, formdata, names, s3xml
-from eucad.walrus.body import SpooledBody
+from eucad.walrus.spooled import SpooledBody
 from eucad.walrus.call import DEFAULT_CONTENT_TYPE, MAX_METADATA_BYTES
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import Response, emptyResponse, quoteEtag, xmlResponse

@@ -21,7 +21,8 @@ from twisted.web.server import NOT_DONE_YET
 from eucad.walrus import bucket as bucketLevel
 from eucad.walrus import names, objects, s3xml
 from eucad.walrus.addressing import Router, S3Request
-from eucad.walrus.body import SPOOLS, BodyPlan, makeSpool, spoolFromContent
+from eucad.walrus.body import SPOOLS, makeSpool, spoolFromContent
+from eucad.walrus.bodyplan import BodyPlan
 from eucad.walrus import wire
 from eucad.walrus.call import S3Call
 from eucad.walrus.errors import S3Error, errorDocument

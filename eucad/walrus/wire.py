@@ -7,13 +7,11 @@ file, so bodies are hashed and written to disk while they arrive (see
 as S3 does: clients take user metadata names from those headers as written
 (boto3 would otherwise see ``X-Amz-Meta-Color`` as the key ``Color``).
 
-While a large body arrives (more than ``LARGE_BODY`` bytes, or of unknown
-length), the connection reads ``LARGE_READ`` bytes at a time instead of
-twisted's 64 KiB: each read costs a trip through the reactor, the HTTP
-parser and the spool in Python, and 16 times fewer of them leave more of the
-two cores to hashing and the disk (measured: see bench/s3.py).  The usual
-size comes back once the body is complete, so small requests and the
-connection's output side keep twisted's defaults.
+When Walrus installs its spool, ``WalrusRequest.requestReceived`` sets
+the request's method, target and arguments itself and does not hand the
+body to twisted.web's form parser: S3's browser form uploads are parsed as
+a stream by eucad.walrus.formupload, and twisted's parser would read the
+whole body into memory (and see an empty body once it is spooled to disk).
 
 Walrus's own Site (``makeSite``) writes a line per request to the log only
 when asked (the daemon asks at LOGLEVEL DEBUG): twisted's access line goes
@@ -25,14 +23,16 @@ port) gets the same request handling from ``configureSite``, and keeps its
 owner's logging.
 """
 
+from urllib.parse import parse_qs
+
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
 
 from eucad.common.httpguard import accessLogLine
 
-#: Bodies above this size are read in LARGE_READ pieces.
-LARGE_BODY = 1024 * 1024
-LARGE_READ = 1024 * 1024
+#: The most one read from a connection hands over: twisted's TCP read size.
+#: What waits in memory beyond a spool's high-water mark is at most this.
+LARGE_READ = 64 * 1024
 
 
 class WalrusRequest(Request):
@@ -41,7 +41,7 @@ class WalrusRequest(Request):
     has a ``walrusSpoolFactory``; otherwise a plain Request.
     """
 
-    _parsePOSTFormSubmission = False
+    walrusSpool = False
 
     def gotLength(self, length):
         site = getattr(self.channel, "site", None)
@@ -49,13 +49,27 @@ class WalrusRequest(Request):
         if factory is None:
             Request.gotLength(self, length)
             return
+        self.walrusSpool = True
         self.content = factory(self.requestHeaders, length, self.transport)
+
+    def requestReceived(self, command, path, version):
+        """
+        With a Walrus spool as content: what twisted's requestReceived does
+        for a request, without reading the body into form arguments.
+        """
+        if not self.walrusSpool:
+            Request.requestReceived(self, command, path, version)
+            return
+        self.method, self.uri = command, path
+        self.clientproto = version
+        self.path, _, query = path.partition(b"?")
+        self.args = parse_qs(query, 1) if query else {}
+        self.process()
 
 
 class WalrusChannel(HTTPChannel):
     """
-    An HTTP/1.1 channel that writes ``x-amz-*`` header names in lower case
-    and reads large bodies in large pieces.
+    An HTTP/1.1 channel that writes ``x-amz-*`` header names in lower case.
     """
 
     _host = None
@@ -68,25 +82,6 @@ class WalrusChannel(HTTPChannel):
         if self._host is None:
             self._host = HTTPChannel.getHost(self)
         return self._host
-
-    def allHeadersReceived(self):
-        HTTPChannel.allHeadersReceived(self)
-        if self.length is None or self.length > LARGE_BODY:
-            self._setReadSize(LARGE_READ)
-
-    def allContentReceived(self):
-        self._setReadSize(None)
-        HTTPChannel.allContentReceived(self)
-
-    def _setReadSize(self, size):
-        """``size`` bytes per read on our transport; None for its default."""
-        transport = self.transport
-        if transport is None or not hasattr(transport, "bufferSize"):
-            return
-        if size is not None:
-            transport.bufferSize = size
-        elif "bufferSize" in vars(transport):
-            del transport.bufferSize
 
     def writeHeaders(self, version, code, reason, headers):
         sequence = [version, b" ", code, b" ", reason, b"\r\n"]

@@ -10,8 +10,9 @@ from twisted.trial import unittest
 
 from eucad.walrus import blobs as blobsModule
 from eucad.walrus.blobs import BlobDirectory
-from eucad.walrus.body import (HIGH_WATER, AwsChunkedDecoder, BodyPlan, BodySpool,
-                               SMALL_BODY)
+from eucad.walrus.awschunked import AwsChunkedDecoder
+from eucad.walrus.body import HIGH_WATER, SMALL_BODY, BodySpool
+from eucad.walrus.bodyplan import BodyPlan
 from eucad.walrus.errors import S3Error
 from eucad.walrus.producer import SegmentProducer
 

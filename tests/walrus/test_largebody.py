@@ -1,4 +1,4 @@
-"""The large-body path: writev, early writeback, the write/hash pipeline, hash lanes, read size."""
+"""The large-body path: writev, early writeback, the write/hash pipeline, hash lanes."""
 
 import base64
 import hashlib
@@ -6,17 +6,16 @@ import io
 import os
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
-from twisted.internet.testing import StringTransport
+from twisted.internet import defer
 from twisted.trial import unittest
-from twisted.web.resource import Resource
 
 from eucad.walrus import blobs as blobsModule
-from eucad.walrus import body as bodyModule
-from eucad.walrus import wire
-from eucad.walrus.blobs import BlobDirectory
-from eucad.walrus.body import BodyPlan, BodyWriter, writeAll
+from eucad.walrus import bodywriter as writerModule
+from eucad.walrus.blobs import BlobDirectory, writeAll
+from eucad.walrus.body import BodySpool
+from eucad.walrus.bodyplan import BodyPlan
+from eucad.walrus.bodywriter import BodyWriter
 from eucad.walrus.checksums import BodyDigests
 
 
@@ -77,16 +76,31 @@ class StartWritebackTests(unittest.TestCase):
         self.assertIsNotNone(blobsModule._syncFileRange)
 
 
+class RecordingIo:
+    """An I/O runner that runs each job at once and records which ran."""
+
+    def __init__(self):
+        self.names = []
+
+    def __call__(self, fn, *args):
+        self.names.append(getattr(fn, "__name__", repr(fn)))
+        return defer.maybeDeferred(fn, *args)
+
+
 class BodyWriterTests(unittest.TestCase):
     def setUp(self):
         self.blobs = BlobDirectory(self.mktemp())
         self.blobs.prepare()
 
+    def _spool(self, plan=None, runIo=None):
+        """A spool on file (unknown length) whose jobs run inline."""
+        return BodySpool(plan or BodyPlan(), self.blobs, runIo or RecordingIo())
+
     def test_writebackCoversWhatWasWritten(self):
         """Writeback is started on consecutive ranges, each at least a step long."""
         calls = []
-        self.patch(bodyModule, "WRITEBACK_STEP", 100000)
-        self.patch(bodyModule, "startWriteback",
+        self.patch(writerModule, "WRITEBACK_STEP", 100000)
+        self.patch(writerModule, "startWriteback",
                    lambda fd, offset, length: calls.append((offset, length)))
         writer = BodyWriter(BodyPlan(), self.blobs)
         writer.toFile()
@@ -104,35 +118,62 @@ class BodyWriterTests(unittest.TestCase):
         """A write that fails while the next batch is hashed fails the body, and no temp file stays."""
         def failingWrite(fd, pieces):
             raise OSError(28, "No space left on device")
-        self.patch(bodyModule, "writeAll", failingWrite)
-        writer = BodyWriter(BodyPlan(), self.blobs)
-        writer.toFile()
-        writer.process([b"a" * 1000])
-        self.assertRaises(OSError, writer.process, [b"b" * 1000])
-        writer.abort()
+        self.patch(writerModule, "writeAll", failingWrite)
+        spool = self._spool()
+        spool.write(b"a" * 1000)
+        spool.write(b"b" * 1000)
+        failure = self.failureResultOf(spool.finish())
+        self.assertEqual(failure.value.code, "InternalError")
+        self.flushLoggedErrors(OSError)
         self.assertEqual(self.blobs.temporaryFiles(), [])
 
     def test_lastWriteFailureSurfacesAtClose(self):
-        """A failure of the last batch's write is raised by close, not lost."""
+        """A failure of the last batch's write is raised when the body finishes, not lost."""
         def failingWrite(fd, pieces):
             raise OSError(5, "Input/output error")
-        self.patch(bodyModule, "writeAll", failingWrite)
-        writer = BodyWriter(BodyPlan(), self.blobs)
-        writer.toFile()
-        writer.process([b"a" * 1000])
-        self.assertRaises(OSError, writer.close)
+        self.patch(writerModule, "writeAll", failingWrite)
+        jobs = []
+
+        def queued(fn, *args):
+            d = defer.Deferred()
+            jobs.append((fn, args, d))
+            return d
+
+        def runFirst(name):
+            [job] = [j for j in jobs if j[0].__name__ == name]
+            jobs.remove(job)
+            fn, args, d = job
+            try:
+                d.callback(fn(*args))
+            except Exception:
+                d.errback()
+        spool = self._spool(runIo=queued)
+        runFirst("toFile")
+        spool.write(b"a" * 1000)
+        runFirst("hashMd5")
+        # The batch is hashed and no earlier write was pending: the spool moves on
+        # while this batch's write has not run yet.
+        self.assertFalse(spool.busy)
+        finished = spool.finish()
+        runFirst("write")
+        self.assertFalse(any(fn.__name__ == "close" for fn, _, _ in jobs))
+        while jobs:
+            runFirst(jobs[0][0].__name__)
+        failure = self.failureResultOf(finished)
+        self.assertEqual(failure.value.code, "InternalError")
+        self.flushLoggedErrors(OSError)
         self.assertEqual(self.blobs.temporaryFiles(), [])
 
     def test_allDigestsOfASignedUpload(self):
-        """With SHA-256 and CRC32 wanted, the helper lane gives the same digests as one thread."""
+        """With SHA-256 and CRC32 wanted, the two hashing lanes give the same digests as one thread."""
         plan = BodyPlan(sha256=True, algorithms=["CRC32", "SHA1"])
-        writer = BodyWriter(plan, self.blobs)
-        writer.toFile()
-        self.assertIsNotNone(writer.hashHelper)
+        runIo = RecordingIo()
+        spool = self._spool(plan, runIo)
         pieces = [os.urandom(300000) for _ in range(7)]
-        writer.process(pieces[:3])
-        writer.process(pieces[3:])
-        result = writer.close()
+        for piece in pieces:
+            spool.write(piece)
+        result = self.successResultOf(spool.finish())
+        self.assertIn("hashOthers", runIo.names)
         data = b"".join(pieces)
         self.assertEqual(result.md5Hex, hashlib.md5(data).hexdigest())
         self.assertEqual(result.sha256Hex, hashlib.sha256(data).hexdigest())
@@ -141,72 +182,36 @@ class BodyWriterTests(unittest.TestCase):
         self.assertEqual(result.checksums["SHA1"], base64.b64encode(
             hashlib.sha1(data).digest()).decode())
         self.assertEqual(result.size, len(data))
+        with open(result.tempPath, "rb") as f:
+            self.assertEqual(f.read(), data)
+        result.discard()
 
     def test_md5OnlyNeedsNoHelper(self):
-        """An unsigned upload without checksums starts no hashing helper thread."""
-        writer = BodyWriter(BodyPlan(), self.blobs)
-        writer.toFile()
-        self.assertIsNone(writer.hashHelper)
-        writer.abort()
+        """An unsigned upload without checksums runs no second hashing job."""
+        runIo = RecordingIo()
+        spool = self._spool(runIo=runIo)
+        spool.write(b"x" * 5000)
+        result = self.successResultOf(spool.finish())
+        self.assertNotIn("hashOthers", runIo.names)
+        self.assertIn("hashMd5", runIo.names)
+        self.assertEqual(result.md5Hex, hashlib.md5(b"x" * 5000).hexdigest())
+        result.discard()
 
 
-class UpdateManyTests(unittest.TestCase):
+class HashLaneTests(unittest.TestCase):
     def test_sameAsSequential(self):
-        """updateMany with a helper equals update piece by piece, size included."""
+        """The MD5 lane and the other lane together equal update piece by piece, size included."""
         pieces = [os.urandom(size) for size in (0, 1, 5000, 200000)]
         sequential = BodyDigests(True, ["CRC32"])
         for piece in pieces:
             sequential.update(piece)
         parallel = BodyDigests(True, ["CRC32"])
-        with ThreadPoolExecutor(max_workers=1) as helper:
-            parallel.updateMany(pieces[:2], helper)
-            parallel.updateMany(pieces[2:], helper)
+        for batch in (pieces[:2], pieces[2:]):
+            lane = threading.Thread(target=parallel.updateOthers, args=(batch,))
+            lane.start()
+            parallel.updateMd5(batch)
+            lane.join()
         self.assertEqual(parallel.md5Hex(), sequential.md5Hex())
         self.assertEqual(parallel.sha256Hex(), sequential.sha256Hex())
         self.assertEqual(parallel.checksumsBase64(), sequential.checksumsBase64())
         self.assertEqual(parallel.size, sequential.size)
-
-
-class ReadSizeTransport(StringTransport):
-    """A StringTransport with tcp.Connection's read size attribute."""
-
-    bufferSize = 65536
-
-
-class ReadSizeTests(unittest.TestCase):
-    def _channel(self):
-        site = wire.makeSite(_Answer(), lambda headers, length, producer: io.BytesIO())
-        channel = site.buildProtocol(None)
-        transport = ReadSizeTransport()
-        channel.makeConnection(transport)
-        return channel, transport
-
-    def test_largeBodyReadInLargePieces(self):
-        """While a large body arrives the connection reads LARGE_READ bytes, then 64 KiB again."""
-        channel, transport = self._channel()
-        length = wire.LARGE_BODY + 10
-        channel.dataReceived(b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                             % (length,))
-        self.assertEqual(transport.bufferSize, wire.LARGE_READ)
-        channel.dataReceived(b"x" * length)
-        self.assertEqual(transport.bufferSize, 65536)
-        self.assertNotIn("bufferSize", vars(transport))
-        channel.connectionLost(None)
-
-    def test_smallBodyKeepsDefault(self):
-        """A small body leaves the read size alone."""
-        channel, transport = self._channel()
-        channel.dataReceived(b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
-        self.assertNotIn("bufferSize", vars(transport))
-        channel.dataReceived(b"hello")
-        self.assertEqual(transport.bufferSize, 65536)
-        channel.connectionLost(None)
-
-
-class _Answer(Resource):
-    """Answers every request at once, so the channel moves on."""
-
-    isLeaf = True
-
-    def render(self, request):
-        return b"ok"

@@ -14,7 +14,8 @@ from eucad.common.db import Database
 from eucad.walrus import wire
 from eucad.walrus.auth import httpDateToEpoch
 from eucad.walrus.blobs import TEMP_PREFIX, BlobDirectory
-from eucad.walrus.body import BodyPlan, BodySpool, EmptySpool, makeSpool
+from eucad.walrus.body import BodySpool, EmptySpool, makeSpool
+from eucad.walrus.bodyplan import BodyPlan
 from eucad.walrus.errors import S3Error
 from eucad.walrus.groupcommit import GroupCommit
 from eucad.walrus.models import Bucket

@@ -2,6 +2,7 @@
 
 import os
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.common.config import EucaConf
@@ -53,3 +54,18 @@ class TapTests(unittest.TestCase):
         _, options = self.makeOptions({"DB_URL": "sqlite:////tmp/shared.db"})
         root = tap.makeService(options)
         self.assertEqual(list(root)[1].url, "sqlite:////tmp/shared.db")
+
+
+class IoPoolTests(unittest.TestCase):
+    def test_stopDoesNotBlockTheReactor(self):
+        """stopService returns at once while a job still runs, and its Deferred fires when the pool is stopped."""
+        import threading
+        from twisted.internet import reactor
+        pool = IoPool(2, reactor)
+        pool.startService()
+        release = threading.Event()
+        job = pool.run(release.wait, 30)
+        stopped = pool.stopService()
+        self.assertNoResult(stopped)
+        release.set()
+        return defer.gatherResults([job, stopped])
