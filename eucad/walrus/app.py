@@ -18,7 +18,8 @@ from eucad.walrus.addressing import Router
 from eucad.walrus.auth import Authenticator
 from eucad.walrus.blobs import BlobDirectory
 from eucad.walrus.service import Walrus
-from eucad.walrus.store import Limits, WalrusStore
+from eucad.walrus.store import WalrusStore
+from eucad.walrus.storebase import Limits
 from eucad.walrus.users import UserDirectory
 
 _log = Logger()

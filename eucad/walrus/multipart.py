@@ -12,7 +12,7 @@ from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadCheck
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, unquoteEtag, xmlResponse
-from eucad.walrus.store import MAX_PARTS
+from eucad.walrus.uploadstore import MAX_PARTS
 
 
 def _owner(parent, tag, name):

@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 from twisted.trial import unittest
 
-from eucad.walrus.store import listSorted
+from eucad.walrus.listing import listSorted
 from tests.walrus.helpers import WalrusHarness
 
 

@@ -5,7 +5,7 @@ import os
 
 from twisted.trial import unittest
 
-from eucad.walrus.store import MIN_PART_SIZE
+from eucad.walrus.uploadstore import MIN_PART_SIZE
 from tests.walrus.helpers import WalrusHarness, md5hex
 
 

@@ -1,0 +1,155 @@
+"""The bucket store's object operations: put, look up, read, delete, copy, ACL."""
+
+from eucad.walrus import rows
+from eucad.walrus.errors import S3Error
+from eucad.walrus.storebase import StoreBase
+
+
+class ObjectStore(StoreBase):
+    """Objects: data made durable before the commit that names it."""
+
+    def headObject(self, bucketName, key):
+        """Deferred (bucket row, object row); NoSuchBucket / NoSuchKey."""
+        def query(session):
+            bucket = self._bucket(session, bucketName)
+            obj = self._object(session, bucketName, key)
+            if obj is None:
+                raise S3Error("NoSuchKey", Key=key)
+            return bucket, obj
+        return self.database.run(query)
+
+    def lookupObject(self, bucketName, key, readUpTo=0):
+        """
+        Deferred (bucket row, object row or None, data); NoSuchBucket.
+        ``data`` is the whole object's bytes if it has at most ``readUpTo``
+        of them, else None.
+
+        One job in the I/O pool does both the query (a read, which SQLite's
+        WAL lets run beside the writer) and the small read, so a small GET
+        costs one trip through a thread instead of two.
+        """
+        def lookup():
+            if self._lookup is None or self._lookup.engine is not self.database.engine:
+                self._lookup = rows.PreparedLookup(self.database.engine)
+            bucket, obj = self._lookup(bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
+            data = None
+            if obj is not None and obj.size <= readUpTo:
+                data = self._read(self._pieces(obj.segments, 0, obj.size))
+            return bucket, obj, data
+        return self.runIo(lookup)
+
+    def readRange(self, obj, start, length):
+        """Deferred bytes [start, start+length) of ``obj`` (small reads)."""
+        return self.runIo(self._read, self._pieces(obj.segments, start, length))
+
+    def openSegments(self, obj):
+        """Open every blob of ``obj`` (in the I/O pool): list of files."""
+        def openAll():
+            handles = []
+            try:
+                for blob, _size in obj.segments:
+                    handles.append(self.blobs.open(blob))
+            except BaseException:
+                for handle in handles:
+                    handle.close()
+                raise
+            return handles
+        return self.runIo(openAll)
+
+    async def putObject(self, owner, bucketName, key, spooled, headers, meta, makeAcl,
+                        check, sums):
+        """
+        Store a spooled body as ``key``.  ``makeAcl(bucket)`` gives the new
+        object's ACL; ``sums`` the flexible checksums to keep.
+        """
+        blob = await self._install(spooled)
+        etag = spooled.md5Hex
+
+        def commit(connection):
+            bucket, old = rows.bucketAndObject(connection, bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
+            check(bucket)
+            return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
+                                       headers, meta, makeAcl(bucket), sums,
+                                       [[blob, spooled.size]], old)
+        try:
+            obj, oldBlobs = await self.commits.submit(commit)
+        except BaseException:
+            self._removeLater([blob])
+            raise
+        self._removeLater(oldBlobs)
+        return obj
+
+    async def deleteObject(self, bucketName, key, check):
+        def remove(session):
+            bucket = self._bucket(session, bucketName)
+            check(bucket)
+            obj = self._object(session, bucketName, key)
+            if obj is None:
+                return []
+            bucket.objectCount -= 1
+            bucket.bytesUsed -= obj.size
+            session.delete(obj)
+            return [blob for blob, _ in obj.segments]
+        self._removeLater(await self.database.run(remove))
+
+    async def deleteObjects(self, bucketName, keys, check):
+        """Delete many keys in one transaction; returns the keys deleted."""
+        def remove(session):
+            bucket = self._bucket(session, bucketName)
+            check(bucket)
+            blobs = []
+            for key in keys:
+                obj = self._object(session, bucketName, key)
+                if obj is not None:
+                    bucket.objectCount -= 1
+                    bucket.bytesUsed -= obj.size
+                    blobs.extend(blob for blob, _ in obj.segments)
+                    session.delete(obj)
+            return blobs
+        self._removeLater(await self.database.run(remove))
+        return list(keys)
+
+    def setObjectAcl(self, bucketName, key, check, makeAcl):
+        def update(session):
+            bucket = self._bucket(session, bucketName)
+            obj = self._object(session, bucketName, key)
+            if obj is None:
+                raise S3Error("NoSuchKey", Key=key)
+            check(bucket, obj)
+            obj.acl = makeAcl(bucket, obj)
+            return obj
+        return self.database.run(update)
+
+    async def copyObject(self, owner, sourceBucket, sourceKey, checkSource, conditions,
+                         bucketName, key, attributes, makeAcl, check, algorithms):
+        """
+        CopyObject.  ``attributes(source)`` returns (headers, meta) for the
+        copy (COPY or REPLACE is the caller's choice).
+        """
+        _, source, tempPath, digests = await self._copyData(
+            sourceBucket, sourceKey, checkSource, None, None, algorithms, conditions)
+        try:
+            blob = await self.runIo(self.blobs.install, tempPath)
+        except BaseException:
+            self.runIo(self.blobs.discardTemp, tempPath)
+            raise
+        headers, meta = attributes(source)
+        sums = digests.checksumsBase64()
+
+        def commit(session):
+            bucket = self._bucket(session, bucketName)
+            check(bucket)
+            return self._replaceObject(session.connection(), bucket, key, owner, digests.size,
+                                       digests.md5Hex(), headers, meta, makeAcl(bucket),
+                                       sums, [[blob, digests.size]])
+        try:
+            obj, oldBlobs = await self.database.run(commit)
+        except BaseException:
+            self._removeLater([blob])
+            raise
+        self._removeLater(oldBlobs)
+        return obj
