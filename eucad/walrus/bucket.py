@@ -10,7 +10,7 @@ import base64
 import binascii
 from urllib.parse import quote
 
-from eucad.walrus import acl, multipart, names, postupload, s3xml
+from eucad.walrus import acl, multipart, names, s3xml
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
 
@@ -71,9 +71,7 @@ async def dispatch(call):
         if "delete" in query:
             return await deleteObjects(call)
         _refuseUnsupported(query)
-        contentType = s3.header("content-type", "")
-        if contentType.lower().startswith("multipart/form-data"):
-            return await postupload.upload(call)
+        # Form uploads are received and answered by eucad.walrus.postupload.
         raise S3Error("NotImplemented", "POST on a bucket is only a browser form upload.")
     raise S3Error("MethodNotAllowed", Method=method, ResourceType="BUCKET")
 

@@ -57,6 +57,7 @@ ERRORS = {
     "NotImplemented": (501, "A header or operation you provided implies functionality that is not implemented."),
     "PreconditionFailed": (412, "At least one of the preconditions you specified did not hold."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current time is too large."),
+    "SlowDown": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the signature you provided."),
     "TooManyBuckets": (400, "You have attempted to create more buckets than allowed."),
     "UnresolvableGrantByEmailAddress": (400, "The email address you provided does not match any account on record."),

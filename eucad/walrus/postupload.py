@@ -7,6 +7,11 @@ or SigV4 (``X-Amz-Credential``/``X-Amz-Signature``).  A form without a
 policy is anonymous and needs a bucket anonymous users may write.  Every
 field must be allowed by a policy condition, and the file must fit its
 ``content-length-range``; only then is it stored, like a PUT.
+
+The form is read as it arrives (eucad.walrus.formupload): ``admitForm``
+runs when the file field begins, so a form with a bad signature, a broken
+policy or no right to write the bucket is refused before any of its file
+is stored; ``store`` runs once the file has arrived and checks its size.
 """
 
 import base64
@@ -14,14 +19,14 @@ import binascii
 import calendar
 import hashlib
 import hmac
-import io
 import json
 import time
 from urllib.parse import quote
 
+from lxml import etree
+
 from eucad.common import signing
-from eucad.walrus import acl, checksums, formdata, names, s3xml
-from eucad.walrus.spooled import SpooledBody
+from eucad.walrus import acl, names
 from eucad.walrus.call import DEFAULT_CONTENT_TYPE, MAX_METADATA_BYTES
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import Response, emptyResponse, quoteEtag, xmlResponse
@@ -48,16 +53,27 @@ def _parseExpiration(text):
 def checkPolicy(policyText, fields, bucket, fileSize, now):
     """
     Raise unless ``fields`` (lower-case names) satisfy the decoded policy
-    ``policyText`` for an upload of ``fileSize`` bytes to ``bucket``.
+    ``policyText`` for an upload of ``fileSize`` bytes to ``bucket``
+    (``fileSize`` None: before the file has arrived, its range unchecked).
+    A policy without ``conditions`` is malformed (400), as in S3.
     """
     try:
         policy = json.loads(policyText)
-        expiration = _parseExpiration(policy["expiration"])
-        conditions = policy.get("conditions", [])
-        if not isinstance(conditions, list):
+        if not isinstance(policy, dict):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         raise S3Error("InvalidPolicyDocument", "Invalid Policy: Invalid JSON.")
+    if "expiration" not in policy:
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: Policy missing expiration.")
+    if "conditions" not in policy:
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: Policy missing conditions.")
+    try:
+        expiration = _parseExpiration(policy["expiration"])
+    except TypeError:
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: Invalid 'expiration' value.")
+    conditions = policy["conditions"]
+    if not isinstance(conditions, list):
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: Invalid conditions.")
     if now > expiration:
         raise _policyError("Policy expired.")
     values = dict(fields)
@@ -75,8 +91,11 @@ def checkPolicy(policyText, fields, bucket, fileSize, now):
         else:
             raise S3Error("InvalidPolicyDocument", "Invalid Policy: bad condition.")
         if operator == "content-length-range":
-            low, high = int(condition[1]), int(condition[2])
-            if not low <= fileSize <= high:
+            try:
+                low, high = int(condition[1]), int(condition[2])
+            except (TypeError, ValueError):
+                raise S3Error("InvalidPolicyDocument", "Invalid Policy: bad condition.")
+            if fileSize is not None and not low <= fileSize <= high:
                 raise S3Error("EntityTooLarge" if fileSize > high else "EntityTooSmall",
                               ProposedSize=str(fileSize), MaxSizeAllowed=str(high),
                               MinSizeAllowed=str(low))
@@ -105,7 +124,7 @@ def checkPolicy(policyText, fields, bucket, fileSize, now):
         raise _policyError("Extra input fields: %s" % (field,))
 
 
-async def _authenticate(call, fields):
+async def _authenticate(users, fields):
     """The user who signed the form's policy, or None for an unsigned form."""
     policy = fields.get("policy")
     if policy is None:
@@ -117,7 +136,6 @@ async def _authenticate(call, fields):
         policyText = base64.b64decode(policy.encode("ascii"), validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
         raise S3Error("InvalidPolicyDocument", "Invalid Policy: Invalid 'Base64' encoding.")
-    users = call.walrus.users
     if "x-amz-signature" in fields:
         if fields.get("x-amz-algorithm") != signing.V4_ALGORITHM:
             raise S3Error("InvalidArgument", "Unsupported x-amz-algorithm",
@@ -150,53 +168,62 @@ async def _authenticate(call, fields):
     return user, policyText
 
 
-def _parseSpooled(call, boundary):
-    """(in the I/O pool) read the form, writing the file field to a temp file."""
-    blobs = call.walrus.blobs
-    digests = checksums.BodyDigests()
-    handle, tempPath = blobs.createTemp()
+class FormAdmission:
+    """Who uploads a form (None: anonymous) and the policy that bounds it."""
 
-    def onFileData(data):
-        digests.update(data)
-        handle.write(data)
-    try:
-        if call.body.data is not None:
-            source = io.BytesIO(call.body.data)
-            fields, filename, fileType = formdata.readForm(source.read, boundary, onFileData)
-        else:
-            with open(call.body.tempPath, "rb") as source:
-                fields, filename, fileType = formdata.readForm(source.read, boundary,
-                                                               onFileData)
-        blobs.finishTemp(handle)
-    except BaseException:
-        handle.close()
-        blobs.discardTemp(tempPath)
-        raise
-    return fields, filename, fileType, tempPath, digests
+    def __init__(self, user, policyText):
+        self.user = user
+        self.policyText = policyText
 
 
-async def upload(call):
-    s3 = call.s3
-    boundary = formdata.boundaryOf(s3.header("content-type", ""))
-    fields, filename, fileType, tempPath, digests = await call.walrus.runIo(
-        _parseSpooled, call, boundary)
-    spooled = SpooledBody(digests.size, digests, tempPath=tempPath, blobs=call.walrus.blobs,
-                          runIo=call.walrus.runIo)
-    try:
-        return await _store(call, fields, filename, fileType, spooled)
-    finally:
-        spooled.discard()
-
-
-async def _store(call, fields, filename, fileType, spooled):
-    s3 = call.s3
-    user, policyText = await _authenticate(call, fields)
+def formKey(fields, filename):
+    """The key a form names, ``${filename}`` replaced by the file's name."""
     key = fields.get("key")
     if key is None:
         raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.",
                       ArgumentName="key")
-    key = key.replace("${filename}", filename or "")
-    names.checkKey(key)
+    return names.checkKey(key.replace("${filename}", filename or ""))
+
+
+async def admitForm(walrus, bucketName, fields, filename):
+    """
+    Whether a form may store its file, decided from the fields before it:
+    the signature, the policy (all but the file's size), the key, the ACL
+    asked for and the bucket's WRITE permission.  A FormAdmission.
+    """
+    user, policyText = await _authenticate(walrus.users, fields)
+    formKey(fields, filename)
+    if policyText is not None:
+        checkPolicy(policyText, fields, bucketName, None, walrus.clock())
+    acl.canned(fields.get("acl", "private"), user.name if user is not None else "anonymous")
+    bucket = await walrus.store.getBucket(bucketName)
+    if not acl.allows(bucket.acl, user, acl.WRITE):
+        raise S3Error("AccessDenied")
+    return FormAdmission(user, policyText)
+
+
+async def upload(call, form):
+    """Store a received, admitted form's file (see eucad.walrus.formupload)."""
+    try:
+        return await _store(call, form)
+    finally:
+        form.spooled.discard()
+
+
+def _postResponse(bucket, key, etag, location):
+    """S3's PostResponse document: its elements carry no namespace."""
+    root = etree.Element("PostResponse")
+    for name, text in (("Location", location), ("Bucket", bucket), ("Key", key),
+                       ("ETag", etag)):
+        etree.SubElement(root, name).text = text
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+async def _store(call, form):
+    s3 = call.s3
+    fields, fileType, spooled = form.fields, form.fileType, form.spooled
+    user, policyText = form.admission.user, form.admission.policyText
+    key = formKey(fields, form.filename)
     if policyText is not None:
         checkPolicy(policyText, fields, s3.bucket, spooled.size, call.walrus.clock())
     cannedAcl = fields.get("acl", "private")
@@ -227,10 +254,6 @@ async def _store(call, fields, filename, fileType, spooled):
         return Response(303, {"Location": target, "ETag": etag}, b"")
     status = fields.get("success_action_status", "204")
     if status == "201":
-        root = s3xml.document("PostResponse")
-        s3xml.add(root, "Location", location)
-        s3xml.add(root, "Bucket", s3.bucket)
-        s3xml.add(root, "Key", key)
-        s3xml.add(root, "ETag", etag)
-        return xmlResponse(root, 201, {"ETag": etag, "Location": location})
+        return xmlResponse(_postResponse(s3.bucket, key, etag, location), 201,
+                           {"ETag": etag, "Location": location})
     return emptyResponse(200 if status == "200" else 204, {"ETag": etag, "Location": location})

@@ -4,9 +4,16 @@
 may hold ``/``, ``..`` and ``%2F``, which twisted.web's path traversal would
 mangle), so it serves the same tree at ``/`` and under ``/services/Walrus``
 wherever it is mounted.  Every request goes through ``Walrus.handle``:
-addressing, the spooled body, authentication, body checks, then the bucket
-or object level (``eucad.walrus.bucket``, ``eucad.walrus.objects``), and
-every S3Error becomes S3's XML error here and nowhere else.
+addressing, authentication (from the headers, before the body is stored:
+eucad.walrus.admission), the spooled body, body checks, then the bucket or
+object level (``eucad.walrus.bucket``, ``eucad.walrus.objects``) or a
+browser form upload (``eucad.walrus.postupload``), and every S3Error
+becomes S3's XML error here and nowhere else.
+
+On Walrus's own Site, ``openBody`` runs as soon as a request's headers have
+arrived (``WalrusRequest.gotLength``): the request is admitted or refused
+before a byte of its body is stored, and ``100 Continue`` is sent only to
+an admitted one.
 """
 
 import itertools
@@ -15,16 +22,21 @@ import time
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from eucad.walrus import bucket as bucketLevel
-from eucad.walrus import names, objects, s3xml
-from eucad.walrus.addressing import Router, S3Request
+from eucad.walrus import names, objects, postupload, s3xml
+from eucad.walrus.addressing import Router, S3Request, headerMap
+from eucad.walrus.admission import ConnectionGuard, HeldBody, admit, rawErrorResponse
+from eucad.walrus.auth import Authentication
 from eucad.walrus.body import SPOOLS, makeSpool, spoolFromContent
 from eucad.walrus.bodyplan import BodyPlan
 from eucad.walrus import wire
 from eucad.walrus.call import S3Call
+from eucad.walrus.formupload import (READ_CHUNK, FormSpool, boundaryOf, formFromContent,
+                                     isFormUpload)
 from eucad.walrus.errors import S3Error, errorDocument
 from eucad.walrus.responses import Response, isoDate, xmlResponse
 
@@ -63,17 +75,98 @@ class Walrus:
         self.location = location
         self.clock = clock
         self.requestIds = RequestIds()
+        self.guard = ConnectionGuard()
 
     def spoolFactory(self, requestHeaders, length, producer):
         """``request.content`` for a WalrusRequest (see eucad.walrus.body)."""
-        from eucad.walrus.addressing import headerMap
         plan = BodyPlan.fromHeaders(headerMap(requestHeaders), length)
         return makeSpool(plan, self.blobs, self.runIo, producer, length)
 
-    async def _hostBucket(self, request):
-        host = request.getHeader(b"host") or b""
+    # -- before the body: admission ---------------------------------------------
+    def openBody(self, request, requestLine, length):
+        """
+        ``request.content`` for a request whose headers have just arrived
+        (``requestLine`` is (method, target, version)): a HeldBody that
+        stores nothing until the request is admitted, or an EmptySpool when
+        no body comes.
+        """
+        headers = Headers(dict(request.requestHeaders.getAllRawHeaders()))
+        plan = BodyPlan.fromHeaders(headerMap(headers), length)
+        if length == 0 and plan.framing is None:
+            return makeSpool(plan, self.blobs, self.runIo, None, 0)
+        method, target, version = requestLine
+        expectContinue = (request.requestHeaders.getRawHeaders(b"expect") or [b""])[0]
+        if expectContinue.lower() == b"100-continue":
+            # twisted.web would answer 100 as soon as we return: only an
+            # admitted request gets it (below).
+            request.requestHeaders.removeHeader(b"expect")
+        producer = request.transport
+        admission = defer.ensureDeferred(self._admitHeaders(method, target, headers, length))
+
+        def admitted(result):
+            if expectContinue.lower() == b"100-continue" and version == b"HTTP/1.1" \
+                    and request.transport is not None:
+                request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.guard.trusted(request.channel)
+            return result
+
+        def refused(failure):
+            error = failure.value if failure.check(S3Error) else S3Error("InternalError")
+            if not failure.check(S3Error):
+                _log.failure("Admitting a request failed", failure)
+            s3 = getattr(failure.value, "walrusRequest", None)
+            response = self.errorResponse(error, s3, self.requestIds.next())
+            request.walrusRefused = True
+            if request.transport is not None:
+                request.transport.write(rawErrorResponse(
+                    version if version.startswith(b"HTTP/") else b"HTTP/1.1", response))
+                request.transport.loseConnection()
+            return failure
+        admission.addCallbacks(admitted, refused)
+
+        def makeContent(result):
+            s3, _authentication = result
+            if isFormUpload(s3):
+                return self._formSpool(s3, producer)
+            return makeSpool(plan, self.blobs, self.runIo, producer, length)
+        return HeldBody(admission, makeContent, producer)
+
+    async def _admitHeaders(self, method, target, headers, length):
+        """(S3Request, Authentication or None for a form) of an admitted request."""
+        host = (headers.getRawHeaders(b"host") or [b""])[0]
+        hostBucket = await self._hostBucket(host, target)
+        s3 = S3Request(method, target, headers, hostBucket)
+        try:
+            if isFormUpload(s3):
+                # A form's credentials are fields of its body: FormSpool asks
+                # for them before the file.  Here: the bucket must exist.
+                boundaryOf(s3.header("content-type", ""))
+                await self.store.getBucket(s3.bucket)
+                return s3, None
+            return s3, await admit(self, s3, length)
+        except S3Error as error:
+            error.walrusRequest = s3
+            raise
+
+    def _formSpool(self, s3, producer):
+        """The content of a form upload to ``s3.bucket``."""
+        def admitFile(fields, filename):
+            return defer.ensureDeferred(postupload.admitForm(self, s3.bucket, fields, filename))
+
+        def fileSpool():
+            return makeSpool(BodyPlan(), self.blobs, self.runIo, producer, None)
+        return FormSpool(boundaryOf(s3.header("content-type", "")), admitFile, fileSpool,
+                         producer)
+
+    def busyResponse(self):
+        """The bytes that turn away a connection over the unadmitted limit."""
+        response = self.errorResponse(S3Error("SlowDown"), None, self.requestIds.next())
+        return rawErrorResponse(b"HTTP/1.1", response)
+
+    # -- the request ---------------------------------------------------------------
+    async def _hostBucket(self, host, target):
         bucket, certain = self.router.hostBucket(host.decode("latin-1"))
-        if bucket is None or certain or request.path.startswith(b"/services/Walrus"):
+        if bucket is None or certain or target.startswith(b"/services/Walrus"):
             return bucket if certain else None
         # A CNAME-style Host names a bucket only if that bucket exists.
         if await self.store.bucketExists(bucket):
@@ -87,6 +180,43 @@ class Walrus:
         plan = BodyPlan.fromHeaders(s3.headers, None)
         return await spoolFromContent(content, plan, self.blobs, self.runIo)
 
+    async def _authenticatedBody(self, request, s3):
+        """(Authentication, SpooledBody) of a request not admitted by openBody."""
+        payloadHash = s3.header("x-amz-content-sha256")
+        if payloadHash is None and (s3.header("authorization") or "").startswith("AWS4-"):
+            # Only the body's own hash can complete this signature.
+            body = await self._spool(request, s3)
+            return await self.authenticator.authenticate(s3, body.sha256Hex), body
+        authentication = await self.authenticator.authenticate(s3)
+        return authentication, await self._spool(request, s3)
+
+    async def _form(self, request, s3):
+        """
+        The FormBody of a form upload that did not come through openBody:
+        twisted's content file, or a spool that received the raw form (a
+        Site shared with another service, which admits nothing).
+        """
+        spool = self._formSpool(s3, None)
+        content = request.content
+        try:
+            if not isinstance(content, SPOOLS):
+                return await formFromContent(content, spool)
+            raw = await content.finish()
+            if raw.data is not None:
+                spool.write(raw.data)
+            else:
+                offset = 0
+                while True:
+                    data = await self.runIo(_readAt, raw.tempPath, offset, READ_CHUNK)
+                    if not data:
+                        break
+                    offset += len(data)
+                    spool.write(data)
+            return await spool.finish()
+        except BaseException:
+            spool.close()
+            raise
+
     async def handle(self, request):
         """Answer one request (always finishes it)."""
         requestId = self.requestIds.next()
@@ -94,26 +224,42 @@ class Walrus:
         request.notifyFinish().addErrback(lambda f: disconnected.append(f))
         s3 = None
         body = None
+        content = request.content
         try:
-            hostBucket = await self._hostBucket(request)
-            s3 = S3Request(request.method, request.uri, request.requestHeaders, hostBucket)
-            body = await self._spool(request, s3)
-            authentication = await self.authenticator.authenticate(s3, body.sha256Hex)
-            authentication.checkBody(body)
-            call = S3Call(self, request, s3, authentication, body)
-            call.verifyBody()
-            response = await route(call)
+            if isinstance(content, HeldBody):
+                s3, authentication = await content.whenAdmitted()
+                body = await content.finish()
+            else:
+                host = request.getHeader(b"host") or b""
+                hostBucket = await self._hostBucket(host, request.path)
+                s3 = S3Request(request.method, request.uri, request.requestHeaders, hostBucket)
+                if isFormUpload(s3):
+                    body = await self._form(request, s3)
+                else:
+                    authentication, body = await self._authenticatedBody(request, s3)
+            if isFormUpload(s3):
+                form, body = body, body.spooled
+                call = S3Call(self, request, s3,
+                              Authentication(form.admission.user, "form"), body)
+                response = await postupload.upload(call, form)
+            else:
+                authentication.checkBody(body)
+                call = S3Call(self, request, s3, authentication, body)
+                call.verifyBody()
+                response = await route(call)
         except S3Error as error:
-            response = self.errorResponse(error, s3, requestId)
+            response = self.errorResponse(error, s3 or getattr(error, "walrusRequest", None),
+                                          requestId)
         except Exception:
             _log.failure("Walrus request {method} {uri} failed",
                          method=request.method, uri=request.uri)
             response = self.errorResponse(S3Error("InternalError"), s3, requestId)
         finally:
-            if body is not None and not isinstance(request.content, SPOOLS):
+            if body is not None and not isinstance(request.content, SPOOLS + (HeldBody,)):
                 body.discard()
-        if disconnected:
+        if disconnected or getattr(request, "walrusRefused", False):
             return
+        self.guard.trusted(request.channel)
         await self.write(request, response, requestId)
 
     def errorResponse(self, error, s3, requestId):
@@ -151,6 +297,13 @@ class Walrus:
                 request.write(response.body)
         if not request.finished and getattr(request, "channel", None) is not None:
             request.finish()
+
+
+def _readAt(path, offset, size):
+    """``size`` bytes of ``path`` from ``offset`` (in the I/O pool)."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
 
 
 def _headerBytes(value):
@@ -210,7 +363,8 @@ class WalrusResource(Resource):
 
 def makeSite(walrus, accessLog=False):
     """
-    A Site serving ``walrus`` whose requests spool bodies as they arrive,
-    logging a line per request if ``accessLog``.
+    A Site serving ``walrus`` whose requests are admitted from their headers
+    and spool bodies as they arrive, logging a line per request if
+    ``accessLog``.
     """
-    return wire.makeSite(WalrusResource(walrus), walrus.spoolFactory, accessLog)
+    return wire.makeSite(WalrusResource(walrus), walrus.spoolFactory, accessLog, gate=walrus)

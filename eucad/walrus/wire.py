@@ -42,6 +42,8 @@ class WalrusRequest(Request):
     """
 
     walrusSpool = False
+    #: (method, target, version) as the request line said, set by WalrusChannel.
+    walrusRequestLine = None
 
     def gotLength(self, length):
         site = getattr(self.channel, "site", None)
@@ -50,7 +52,11 @@ class WalrusRequest(Request):
             Request.gotLength(self, length)
             return
         self.walrusSpool = True
-        self.content = factory(self.requestHeaders, length, self.transport)
+        gate = getattr(site, "walrusGate", None)
+        if gate is not None and self.walrusRequestLine is not None:
+            self.content = gate.openBody(self, self.walrusRequestLine, length)
+        else:
+            self.content = factory(self.requestHeaders, length, self.transport)
 
     def requestReceived(self, command, path, version):
         """
@@ -74,6 +80,31 @@ class WalrusChannel(HTTPChannel):
 
     _host = None
 
+    def connectionMade(self):
+        HTTPChannel.connectionMade(self)
+        gate = getattr(self.site, "walrusGate", None)
+        if gate is not None and not gate.guard.opened(self):
+            self.transport.write(gate.busyResponse())
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        gate = getattr(self.site, "walrusGate", None)
+        if gate is not None:
+            gate.guard.closed(self)
+        HTTPChannel.connectionLost(self, reason)
+
+    def lineReceived(self, line):
+        """
+        Note each request line on its request (twisted keeps it private
+        until the body has arrived; admission needs it before).
+        """
+        count = len(self.requests)
+        HTTPChannel.lineReceived(self, line)
+        if len(self.requests) > count:
+            parts = line.split(b" ")
+            if len(parts) == 3:
+                self.requests[-1].walrusRequestLine = tuple(parts)
+
     def getHost(self):
         """
         The connection's local address, asked of the socket once: twisted
@@ -94,11 +125,16 @@ class WalrusChannel(HTTPChannel):
         self.transport.writeSequence(sequence)
 
 
-def configureSite(site, spoolFactory):
-    """Make ``site`` use Walrus's request, channel and body spooling."""
+def configureSite(site, spoolFactory, gate=None):
+    """
+    Make ``site`` use Walrus's request, channel and body spooling; with a
+    ``gate`` (a Walrus: ``openBody``, ``guard``, ``busyResponse``), every
+    request is admitted from its headers before its body is stored.
+    """
     site.requestFactory = WalrusRequest
     site.protocol = WalrusChannel
     site.walrusSpoolFactory = spoolFactory
+    site.walrusGate = gate
     return site
 
 
@@ -112,8 +148,8 @@ class WalrusSite(Site):
             Site.log(self, request)
 
 
-def makeSite(resource, spoolFactory, accessLog=False):
+def makeSite(resource, spoolFactory, accessLog=False, gate=None):
     site = WalrusSite(resource, logFormatter=accessLogLine)  # no query strings
     site.displayTracebacks = False
     site.accessLog = accessLog
-    return configureSite(site, spoolFactory)
+    return configureSite(site, spoolFactory, gate)

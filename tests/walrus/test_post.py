@@ -6,11 +6,12 @@ import hmac
 import json
 import time
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.common import signing
-from eucad.walrus import formdata
 from eucad.walrus.errors import S3Error
+from eucad.walrus.formupload import FormSpool
 from eucad.walrus.postupload import checkPolicy
 from tests.walrus.helpers import WalrusHarness
 
@@ -58,7 +59,7 @@ class PostUploadTests(unittest.TestCase):
                                 ("signature", signature), ("x-amz-meta-tag", "holiday"),
                                 ("success_action_status", "201")], data))
         self.assertEqual(reply.code, 201, reply.body)
-        self.assertEqual(reply.findall("Key"), ["uploads/photo.jpg"])
+        self.assertEqual(reply.xml().findtext("Key"), "uploads/photo.jpg")
         got = self.walrus.get("forms", "uploads/photo.jpg", keys=None)
         self.assertEqual(got.body, data)
         self.assertEqual((got.header("Content-Type"), got.header("x-amz-meta-tag")),
@@ -118,31 +119,84 @@ class PolicyTests(unittest.TestCase):
                           "b", 1, time.time())
 
 
-class FormReaderTests(unittest.TestCase):
+class FormSpoolTests(unittest.TestCase):
+    def read(self, body, size, admit=None):
+        """A FormSpool fed ``body`` in ``size``-byte writes; its (FormBody or failure, file bytes)."""
+        received = []
+
+        class Collect:
+            def write(self, data):
+                received.append(data)
+
+            def finish(self):
+                return defer.succeed(b"".join(received))
+
+            def close(self):
+                pass
+        spool = FormSpool(BOUNDARY, admit or (lambda fields, filename: "ok"), Collect)
+        for start in range(0, len(body), size):
+            spool.write(body[start:start + size])
+        return spool.finish()
+
     def test_boundariesAcrossReads(self):
         """Fields and a file split at every read size parse identically."""
         data = b"0123456789\r\n--" * 40
         body = form([("key", "k"), ("acl", "private")], data)
         for size in (1, 2, 3, 7, 64, 100000):
-            position = [0]
-
-            def read(n, size=size):
-                start = position[0]
-                position[0] += min(n, size)
-                return body[start:position[0]]
-            collected = []
-            fields, filename, contentType = formdata.readForm(
-                read, BOUNDARY.encode(), collected.append)
-            self.assertEqual(fields, {"key": "k", "acl": "private"}, size)
-            self.assertEqual((b"".join(collected), filename, contentType),
+            result = self.successResultOf(self.read(body, size))
+            self.assertEqual(result.fields, {"key": "k", "acl": "private"}, size)
+            self.assertEqual((result.spooled, result.filename, result.fileType),
                              (data, "photo.jpg", "image/jpeg"), size)
+            self.assertEqual(result.admission, "ok")
 
     def test_truncatedForm(self):
         """A form that ends inside the file is MalformedPOSTRequest."""
         body = form([("key", "k")], b"data")[:-10]
-        reader = iter([body, b""])
-        self.assertRaises(S3Error, formdata.readForm, lambda n: next(reader),
-                          BOUNDARY.encode(), lambda d: None)
+        failure = self.failureResultOf(self.read(body, 1000), S3Error)
+        self.assertEqual(failure.value.code, "MalformedPOSTRequest")
+
+    def test_fileBytesWaitForAdmission(self):
+        """Nothing of the file reaches its spool before admitFile answers, all of it after."""
+        pending = defer.Deferred()
+        seen = []
+
+        def admit(fields, filename):
+            seen.append((fields, filename))
+            return pending
+        body = form([("key", "k")], b"file data")
+        made = []
+
+        class Collect:
+            def __init__(self):
+                self.data = []
+                made.append(self)
+
+            def write(self, data):
+                self.data.append(data)
+
+            def finish(self):
+                return defer.succeed(b"".join(self.data))
+
+            def close(self):
+                pass
+        spool = FormSpool(BOUNDARY, admit, Collect)
+        spool.write(body)
+        self.assertEqual((made, seen), ([], [({"key": "k"}, "photo.jpg")]))
+        finished = spool.finish()
+        self.assertNoResult(finished)
+        pending.callback("yes")
+        self.assertEqual(self.successResultOf(finished).spooled, b"file data")
+
+    def test_refusedFormStoresNothing(self):
+        """A refused form fails with the refusal and never makes a file spool."""
+        body = form([("key", "k")], b"secret")
+        made = []
+        spool = FormSpool(BOUNDARY, lambda f, n: defer.fail(S3Error("AccessDenied")),
+                          lambda: made.append(1))
+        spool.write(body)
+        self.assertEqual(self.failureResultOf(spool.finish(), S3Error).value.code,
+                         "AccessDenied")
+        self.assertEqual(made, [])
 
 
 class HostileXmlTests(unittest.TestCase):
