@@ -24,6 +24,7 @@ from twisted.web.http import RESPONSES
 
 from eucad.common import signing
 from eucad.walrus import acl, s3xml
+from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error
 
 #: Connections not yet admitted or answered, at most.
@@ -46,6 +47,7 @@ async def admit(walrus, s3, length):
     S3Error that refuses it.  ``length`` is the declared body length (None
     for a chunked body).
     """
+    refuseEncryption(s3.headers)
     authorization = s3.header("authorization") or ""
     if authorization.startswith(signing.V4_ALGORITHM) and s3.header("x-amz-content-sha256") \
             is None:

@@ -116,6 +116,9 @@ def v2ResourceCandidates(request):
     paths = [request.rawPath, request.addressPath]
     if request.hostStyle:
         paths = ["/" + quote(request.bucket, safe="") + request.addressPath]
+    if request.bucket and request.key is None:
+        # botocore signs a bucket-level request as /bucket/ and sends /bucket.
+        paths += [p + "/" for p in paths if not p.endswith("/")]
     paths += [_reencodedPath(p) for p in paths]
     subresources = sorted((name, value) for name, value in request.queryPairs
                           if name in V2_SUBRESOURCES)

@@ -216,7 +216,9 @@ async def listV1(call):
     prefix, delimiter, maxKeys, listing = await _list(call, marker)
     root = s3xml.document("ListBucketResult")
     s3xml.add(root, "Name", call.s3.bucket)
-    s3xml.add(root, "Prefix", encode(prefix))
+    # S3 leaves a V1 listing's Prefix as sent even with encoding-type=url
+    # (and SDKs do not decode it there), unlike V2's.
+    s3xml.add(root, "Prefix", prefix)
     s3xml.add(root, "Marker", encode(marker))
     s3xml.add(root, "MaxKeys", str(maxKeys))
     if delimiter:

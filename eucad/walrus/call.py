@@ -95,15 +95,20 @@ class S3Call:
         """The Content-* and cache headers a new object keeps."""
         kept = {}
         for name in STORED_HEADERS:
-            value = self.s3.header(name)
-            if value is None:
+            values = self.s3.headers.get(name)
+            if not values:
                 continue
+            # A list-valued header may arrive as several lines: one value.
+            value = ", ".join(values)
             if name == "content-encoding":
-                codings = [c.strip() for c in value.split(",")
-                           if c.strip() and c.strip().lower() != "aws-chunked"]
-                if not codings:
-                    continue
-                value = ",".join(codings)
+                codings = [c.strip() for c in value.split(",")]
+                if any(c.lower() == "aws-chunked" for c in codings):
+                    # Only the transfer framing goes; the codings the object
+                    # keeps come back as the client wrote them.
+                    codings = [c for c in codings if c and c.lower() != "aws-chunked"]
+                    if not codings:
+                        continue
+                    value = ", ".join(codings)
             kept[name] = value
         kept.setdefault("content-type", DEFAULT_CONTENT_TYPE)
         return kept
@@ -134,7 +139,12 @@ class S3Call:
                               CalculatedDigest=base64.b64encode(
                                   binascii.unhexlify(body.md5Hex)).decode())
         sent = {}
-        for source in (self.s3.headers, {k: [v] for k, v in body.trailers.items()}):
+        sources = [self.s3.headers, {k: [v] for k, v in body.trailers.items()}]
+        if self.s3.method == "POST" and "uploadId" in self.s3.query:
+            # On CompleteMultipartUpload the checksum headers name the whole
+            # object (eucad.walrus.multipart), not the XML body.
+            sources = sources[1:]
+        for source in sources:
             for name, values in source.items():
                 algorithm = checksums.algorithmOfHeader(name)
                 if algorithm:

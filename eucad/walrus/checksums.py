@@ -162,6 +162,69 @@ def compositeChecksum(algorithm, partChecksums):
                       len(partChecksums))
 
 
+#: The reflected polynomials of the CRCs whose values combine across parts.
+CRC_POLYNOMIALS = {"CRC32": 0xEDB88320, "CRC32C": 0x82F63B78}
+
+
+def _gf2Times(matrix, vector):
+    total = 0
+    index = 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[index]
+        vector >>= 1
+        index += 1
+    return total
+
+
+def _gf2Square(matrix):
+    return [_gf2Times(matrix, row) for row in matrix]
+
+
+def crcCombine(first, second, secondLength, polynomial):
+    """
+    The CRC of A+B from the CRC of A, the CRC of B and B's length (the
+    zero-padding operator applied in GF(2), as zlib's crc32_combine does),
+    so a whole object's CRC comes from its parts' without reading them.
+    """
+    if secondLength <= 0:
+        return first
+    odd = [polynomial] + [1 << n for n in range(31)]
+    even = _gf2Square(odd)
+    odd = _gf2Square(even)
+    length = secondLength
+    while True:
+        even = _gf2Square(odd)
+        if length & 1:
+            first = _gf2Times(even, first)
+        length >>= 1
+        if not length:
+            break
+        odd = _gf2Square(even)
+        if length & 1:
+            first = _gf2Times(odd, first)
+        length >>= 1
+        if not length:
+            break
+    return first ^ second
+
+
+def fullObjectChecksum(algorithm, parts):
+    """
+    S3's FULL_OBJECT checksum of a multipart object from its parts'
+    (base64 CRC, size) in order; only CRCs combine this way.
+    """
+    polynomial = CRC_POLYNOMIALS.get(algorithm)
+    if polynomial is None:
+        raise S3Error("InvalidRequest", "The FULL_OBJECT checksum type is not supported "
+                      "for %s." % (algorithm,))
+    value = 0
+    for text, size in parts:
+        crc = int.from_bytes(base64.b64decode(text), "big")
+        value = crcCombine(value, crc, size, polynomial)
+    return base64.b64encode(value.to_bytes(4, "big")).decode("ascii")
+
+
 def multipartEtag(partMd5Hexes):
     """MD5 of the concatenated binary part MD5s, then ``-N``."""
     joined = b"".join(bytes.fromhex(h) for h in partMd5Hexes)

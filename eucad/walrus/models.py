@@ -62,6 +62,23 @@ class Upload(Base):
     meta: Mapped[dict] = mapped_column(JSON)
     acl: Mapped[dict] = mapped_column(JSON)
     checksumAlgorithm: Mapped[str] = mapped_column(String(16), default="")
+    #: COMPOSITE (a checksum of the parts' checksums) or FULL_OBJECT (CRCs only).
+    checksumType: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Completion(Base):
+    """
+    A multipart upload completed recently: a client whose reply was lost
+    and who asks again gets the same answer instead of NoSuchUpload.
+    """
+    __tablename__ = "walrus_completions"
+
+    uploadId: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(255), index=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    etag: Mapped[str] = mapped_column(String(64))
+    checksums: Mapped[dict] = mapped_column(JSON)
+    completed: Mapped[float] = mapped_column(Float, index=True)
 
 
 class Part(Base):

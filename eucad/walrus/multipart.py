@@ -7,7 +7,7 @@ then ``-N``.
 """
 
 from eucad.walrus import acl, s3xml
-from eucad.walrus.checksums import checkAlgorithm
+from eucad.walrus.checksums import CRC_POLYNOMIALS, algorithmOfHeader, checkAlgorithm
 from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadCheck
 from eucad.walrus.errors import S3Error
@@ -34,14 +34,25 @@ async def create(call):
     algorithm = (s3.header("x-amz-checksum-algorithm") or "").upper()
     if algorithm:
         checkAlgorithm(algorithm)
+    checksumType = (s3.header("x-amz-checksum-type") or "").upper()
+    if checksumType not in ("", "COMPOSITE", "FULL_OBJECT"):
+        raise S3Error("InvalidRequest", "Unknown x-amz-checksum-type %s." % (checksumType,))
+    if checksumType and not algorithm:
+        raise S3Error("InvalidRequest", "x-amz-checksum-type needs x-amz-checksum-algorithm.")
+    if checksumType == "FULL_OBJECT" and algorithm not in CRC_POLYNOMIALS:
+        raise S3Error("InvalidRequest", "The FULL_OBJECT checksum type is not supported "
+                      "for %s." % (algorithm,))
     upload = await call.store.createUpload(
         call.userName or "anonymous", s3.bucket, s3.key, call.objectHeaders(),
-        call.userMetadata(), call.aclFromHeaders(), call.bucketCheck(acl.WRITE), algorithm)
+        call.userMetadata(), call.aclFromHeaders(), call.bucketCheck(acl.WRITE), algorithm,
+        checksumType)
     root = s3xml.document("InitiateMultipartUploadResult")
     s3xml.add(root, "Bucket", s3.bucket)
     s3xml.add(root, "Key", s3.key)
     s3xml.add(root, "UploadId", upload.uploadId)
     headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
+    if algorithm:
+        headers["x-amz-checksum-type"] = checksumType or "COMPOSITE"
     return xmlResponse(root, headers=headers)
 
 
@@ -187,12 +198,27 @@ def parseCompletion(body):
     return requested
 
 
+def wholeChecksumOf(headers):
+    """
+    (algorithm, value) of the ``x-amz-checksum-*`` header a Complete
+    carries: the whole object's checksum (COMPOSITE ``...-N`` or
+    FULL_OBJECT), never the XML body's.
+    """
+    found = None
+    for name, values in headers.items():
+        algorithm = algorithmOfHeader(name)
+        if algorithm:
+            checkAlgorithm(algorithm)
+            found = (algorithm, values[0])
+    return found
+
+
 async def complete(call):
     s3 = call.s3
     uploadId = _uploadId(call)
     requested = parseCompletion(await call.readBody(s3xml.MAX_XML_BYTES))
     obj = await call.store.completeUpload(uploadId, s3.bucket, s3.key, requested,
-                                          call.uploadCheck())
+                                          call.uploadCheck(), wholeChecksumOf(s3.headers))
     root = s3xml.document("CompleteMultipartUploadResult")
     s3xml.add(root, "Location", "/%s/%s" % (s3.bucket, s3.key))
     s3xml.add(root, "Bucket", s3.bucket)
@@ -200,6 +226,7 @@ async def complete(call):
     s3xml.add(root, "ETag", quoteEtag(obj.etag))
     for algorithm, value in obj.checksums.items():
         s3xml.add(root, "Checksum" + algorithm, value)
+        s3xml.add(root, "ChecksumType", "COMPOSITE" if "-" in value else "FULL_OBJECT")
     return xmlResponse(root)
 
 

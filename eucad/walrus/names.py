@@ -1,8 +1,10 @@
 """What a bucket name and an object key may be.
 
-Bucket names follow S3's legacy (us-east-1) rules, which Walrus clients of
-2009 relied on: 3 to 255 of letters, digits, ``.``, ``-`` and ``_``, starting
-and ending with a letter or digit, and not shaped like an IP address.  Keys
+Bucket names follow S3's current rules for new buckets (the legacy
+us-east-1 names with capitals and underscores are no longer made by S3):
+3 to 63 lower-case letters, digits, ``.`` and ``-``, starting and ending
+with a letter or digit, no ``..``, ``.-`` or ``-.``, not shaped like an IP
+address, and none of the prefixes and suffixes S3 reserves.  Keys
 are any UTF-8 text up to 1024 bytes; they are only ever database values, never
 file names, so ``/``, ``..`` and ``%`` are ordinary characters.  Characters
 that XML 1.0 cannot carry are refused, since every listing must be able to
@@ -15,14 +17,18 @@ from eucad.walrus.errors import S3Error
 
 MAX_KEY_BYTES = 1024
 
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _IP_SHAPED = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def checkBucketName(name):
     """Raise InvalidBucketName unless ``name`` is a bucket name."""
-    if not _BUCKET.match(name) or _IP_SHAPED.match(name) or ".." in name:
+    if (not _BUCKET.match(name) or _IP_SHAPED.match(name)
+            or any(pair in name for pair in ("..", ".-", "-."))
+            or name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES)):
         raise S3Error("InvalidBucketName", BucketName=name)
     return name
 

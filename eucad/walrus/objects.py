@@ -19,8 +19,10 @@ from eucad.walrus.responses import Response, emptyResponse, isoDate, quoteEtag, 
 #: Ranges up to this size are read in one go instead of streamed.
 SMALL_READ = 256 * 1024
 
-UNSUPPORTED = frozenset("tagging torrent legal-hold retention attributes restore select "
+UNSUPPORTED = frozenset("tagging torrent legal-hold retention restore select "
                         "renameObject".split())
+#: What GetObjectAttributes may be asked for (x-amz-object-attributes).
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 
 RESPONSE_OVERRIDES = {
     "response-content-type": "content-type",
@@ -53,6 +55,8 @@ async def dispatch(call):
     if method in ("GET", "HEAD"):
         if "acl" in query:
             return await getAcl(call)
+        if "attributes" in query and method == "GET":
+            return await attributes(call)
         if "uploadId" in query:
             return await multipart.listParts(call)
         return await get(call, method == "HEAD")
@@ -150,6 +154,58 @@ async def get(call, headOnly):
             return SegmentProducer(segments, start, length, call.walrus.runIo) \
                 .beginProducing(request)
         return Response(status, headers, producer=stream)
+
+
+async def attributes(call):
+    """GetObjectAttributes: the attributes x-amz-object-attributes names."""
+    wanted = [name.strip() for name in
+              ",".join(call.s3.headers.get("x-amz-object-attributes", [])).split(",")
+              if name.strip()]
+    if not wanted or any(name not in OBJECT_ATTRIBUTES for name in wanted):
+        raise S3Error("InvalidArgument", "Invalid attribute name specified.",
+                      ArgumentName="x-amz-object-attributes")
+    obj, _ = await _lookupReadable(call)
+    root = s3xml.document("GetObjectAttributesResponse")
+    if "ETag" in wanted:
+        s3xml.add(root, "ETag", obj.etag)
+    if "Checksum" in wanted and obj.checksums:
+        element = s3xml.add(root, "Checksum")
+        for algorithm, value in obj.checksums.items():
+            s3xml.add(element, "Checksum" + algorithm, value)
+        s3xml.add(element, "ChecksumType",
+                  "COMPOSITE" if "-" in next(iter(obj.checksums.values())) else "FULL_OBJECT")
+    if "ObjectParts" in wanted and "-" in obj.etag:
+        _objectParts(call, root, obj)
+    if "StorageClass" in wanted:
+        s3xml.add(root, "StorageClass", "STANDARD")
+    if "ObjectSize" in wanted:
+        s3xml.add(root, "ObjectSize", str(obj.size))
+    return xmlResponse(root, headers={"Last-Modified": objectResponseHeaders(obj)["Last-Modified"]})
+
+
+def _objectParts(call, root, obj):
+    """The ObjectParts of a multipart object: each segment is one part, in order."""
+    headers = call.s3.headers
+    try:
+        marker = int((headers.get("x-amz-part-number-marker") or ["0"])[0])
+        maxParts = int((headers.get("x-amz-max-parts") or ["1000"])[0])
+    except ValueError:
+        raise S3Error("InvalidArgument", "Part number marker and max parts must be integers.")
+    maxParts = max(0, min(maxParts, 1000))
+    parts = [(number, size) for number, (_blob, size) in enumerate(obj.segments, 1)
+             if number > marker]
+    shown, truncated = parts[:maxParts], len(parts) > maxParts
+    element = s3xml.add(root, "ObjectParts")
+    s3xml.add(element, "TotalPartsCount", str(len(obj.segments)))
+    s3xml.add(element, "PartNumberMarker", str(marker))
+    if shown:
+        s3xml.add(element, "NextPartNumberMarker", str(shown[-1][0]))
+    s3xml.add(element, "MaxParts", str(maxParts))
+    s3xml.add(element, "IsTruncated", "true" if truncated else "false")
+    for number, size in shown:
+        part = s3xml.add(element, "Part")
+        s3xml.add(part, "PartNumber", str(number))
+        s3xml.add(part, "Size", str(size))
 
 
 # -- copying ------------------------------------------------------------------

@@ -28,6 +28,7 @@ from lxml import etree
 from eucad.common import signing
 from eucad.walrus import acl, names
 from eucad.walrus.call import DEFAULT_CONTENT_TYPE, MAX_METADATA_BYTES
+from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import Response, emptyResponse, quoteEtag, xmlResponse
 
@@ -191,6 +192,7 @@ async def admitForm(walrus, bucketName, fields, filename):
     the signature, the policy (all but the file's size), the key, the ACL
     asked for and the bucket's WRITE permission.  A FormAdmission.
     """
+    refuseEncryption(fields)
     user, policyText = await _authenticate(walrus.users, fields)
     formKey(fields, filename)
     if policyText is not None:

@@ -37,6 +37,7 @@ from eucad.walrus import wire
 from eucad.walrus.call import S3Call
 from eucad.walrus.formupload import (READ_CHUNK, FormSpool, boundaryOf, formFromContent,
                                      isFormUpload)
+from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error, errorDocument
 from eucad.walrus.responses import Response, isoDate, xmlResponse
 
@@ -317,6 +318,7 @@ def _headerBytes(value):
 async def route(call):
     """Send a call to the service, bucket or object level."""
     s3 = call.s3
+    refuseEncryption(s3.headers)
     if not s3.bucket:
         if s3.method in ("GET", "HEAD"):
             return await listBuckets(call)

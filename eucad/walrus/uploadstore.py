@@ -11,23 +11,81 @@ from sqlalchemy import delete, select
 from eucad.walrus import checksums
 from eucad.walrus.errors import S3Error
 from eucad.walrus.listing import Listing
-from eucad.walrus.models import Part, Upload
+from eucad.walrus.models import Completion, Part, Upload
 from eucad.walrus.storebase import StoreBase
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10000
+#: How long a completed upload answers a repeated CompleteMultipartUpload.
+COMPLETION_MEMORY = 15 * 60
+
+
+class Completed:
+    """What CompleteMultipartUpload answers: the ETag and the whole object's checksums."""
+
+    def __init__(self, etag, checksums):
+        self.etag = etag
+        self.checksums = checksums
+
+
+def latestParts(requested):
+    """
+    The parts a completion names, the last entry of a repeated number
+    winning; MalformedXML if none, InvalidPartOrder unless ascending.
+    """
+    if not requested:
+        raise S3Error("MalformedXML", "You must specify at least one part.")
+    numbers = [number for number, _, _ in requested]
+    if numbers != sorted(numbers):
+        raise S3Error("InvalidPartOrder")
+    latest = {}
+    for entry in requested:
+        latest[entry[0]] = entry
+    return [latest[number] for number in sorted(latest)]
+
+
+def objectChecksums(upload, parts):
+    """
+    {algorithm: checksum} of an object made of ``parts``: the upload's
+    algorithm, COMPOSITE (``...-N``) or FULL_OBJECT as it was created, when
+    every part has that checksum.
+    """
+    algorithm = upload.checksumAlgorithm
+    if not algorithm or not all(p.checksums.get(algorithm) for p in parts):
+        return {}
+    if upload.checksumType == "FULL_OBJECT":
+        return {algorithm: checksums.fullObjectChecksum(
+            algorithm, [(p.checksums[algorithm], p.size) for p in parts])}
+    return {algorithm: checksums.compositeChecksum(
+        algorithm, [p.checksums[algorithm] for p in parts])}
+
+
+def checkWholeChecksum(upload, sums, wholeChecksum):
+    """Raise unless the whole-object checksum a client sent matches ``sums``."""
+    if wholeChecksum is None:
+        return
+    algorithm, value = wholeChecksum
+    mine = sums.get(algorithm)
+    if mine is None:
+        raise S3Error("InvalidRequest", "The upload was not created with the %s checksum "
+                      "algorithm, or a part was uploaded without it." % (algorithm,))
+    if value.strip() != mine and value.strip() != mine.split("-")[0]:
+        raise S3Error("BadDigest", "The %s you specified did not match the calculated "
+                      "checksum." % (algorithm,))
 
 
 class UploadStore(StoreBase):
     """Multipart uploads and their parts."""
 
-    def createUpload(self, owner, bucketName, key, headers, meta, makeAcl, check, algorithm):
+    def createUpload(self, owner, bucketName, key, headers, meta, makeAcl, check, algorithm,
+                     checksumType=""):
         def create(session):
             bucket = self._bucket(session, bucketName)
             check(bucket)
             upload = Upload(uploadId=secrets.token_urlsafe(24), bucket=bucketName, key=key,
                             owner=owner, initiated=self.clock(), headers=headers, meta=meta,
-                            acl=makeAcl(bucket), checksumAlgorithm=algorithm or "")
+                            acl=makeAcl(bucket), checksumAlgorithm=algorithm or "",
+                            checksumType=checksumType)
             session.add(upload)
             session.flush()
             return upload
@@ -140,20 +198,24 @@ class UploadStore(StoreBase):
             return listing
         return self.database.run(query)
 
-    async def completeUpload(self, uploadId, bucketName, key, requested, check):
+    async def completeUpload(self, uploadId, bucketName, key, requested, check,
+                             wholeChecksum=None):
         """
         ``requested`` is [(part number, etag without quotes, {algorithm:
-        checksum})] as the client listed them.  Returns the object row.
+        checksum})] as the client listed them (a number listed again
+        replaces its earlier entry, as in S3).  ``wholeChecksum`` is the
+        (algorithm, value) the client says the whole object has, if any.
+        Returns a Completed; a repeat of a recent completion gets the same.
         """
+        requested = latestParts(requested)
+
         def complete(session):
             bucket = self._bucket(session, bucketName)
-            upload = self._upload(session, uploadId, bucketName, key)
+            upload = session.get(Upload, uploadId)
+            if upload is None or upload.bucket != bucketName or upload.key != key:
+                return self._repeatedCompletion(session, uploadId, bucketName, key,
+                                                requested), []
             check(bucket, upload)
-            if not requested:
-                raise S3Error("MalformedXML", "You must specify at least one part.")
-            numbers = [number for number, _, _ in requested]
-            if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-                raise S3Error("InvalidPartOrder")
             parts = {p.number: p for p in session.scalars(
                 select(Part).where(Part.uploadId == uploadId))}
             chosen = []
@@ -170,11 +232,8 @@ class UploadStore(StoreBase):
                                   ETag=etag)
                 chosen.append(part)
             etagText = checksums.multipartEtag([p.etag for p in chosen])
-            sums = {}
-            algorithm = upload.checksumAlgorithm
-            if algorithm and all(p.checksums.get(algorithm) for p in chosen):
-                sums[algorithm] = checksums.compositeChecksum(
-                    algorithm, [p.checksums[algorithm] for p in chosen])
+            sums = objectChecksums(upload, chosen)
+            checkWholeChecksum(upload, sums, wholeChecksum)
             size = sum(p.size for p in chosen)
             usedBlobs = {p.blob for p in chosen}
             unused = [p.blob for p in parts.values() if p.blob not in usedBlobs]
@@ -183,10 +242,24 @@ class UploadStore(StoreBase):
                 upload.meta, upload.acl, sums, [[p.blob, p.size] for p in chosen])
             session.execute(delete(Part).where(Part.uploadId == uploadId))
             session.delete(upload)
-            return obj, oldBlobs + unused
-        obj, garbage = await self.database.run(complete)
+            now = self.clock()
+            session.execute(delete(Completion).where(
+                Completion.completed < now - COMPLETION_MEMORY))
+            session.add(Completion(uploadId=uploadId, bucket=bucketName, key=key,
+                                   etag=obj.etag, checksums=sums, completed=now))
+            return Completed(obj.etag, sums), oldBlobs + unused
+        completed, garbage = await self.database.run(complete)
         self._removeLater(garbage)
-        return obj
+        return completed
+
+    def _repeatedCompletion(self, session, uploadId, bucketName, key, requested):
+        """The answer already given to this completion, or NoSuchUpload."""
+        done = session.get(Completion, uploadId)
+        if (done is None or done.bucket != bucketName or done.key != key
+                or done.completed < self.clock() - COMPLETION_MEMORY
+                or checksums.multipartEtag([etag for _, etag, _ in requested]) != done.etag):
+            raise S3Error("NoSuchUpload", UploadId=uploadId)
+        return Completed(done.etag, dict(done.checksums))
 
     async def abortUpload(self, uploadId, bucketName, key, check):
         def abort(session):
