@@ -12,6 +12,7 @@ from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadCheck
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, unquoteEtag, xmlResponse
+from eucad.walrus.writeconditions import writeCondition
 from eucad.walrus.uploadstore import MAX_PARTS
 
 
@@ -218,7 +219,8 @@ async def complete(call):
     uploadId = _uploadId(call)
     requested = parseCompletion(await call.readBody(s3xml.MAX_XML_BYTES))
     obj = await call.store.completeUpload(uploadId, s3.bucket, s3.key, requested,
-                                          call.uploadCheck(), wholeChecksumOf(s3.headers))
+                                          call.uploadCheck(), wholeChecksumOf(s3.headers),
+                                          writeCondition(s3.headers, s3.key))
     root = s3xml.document("CompleteMultipartUploadResult")
     s3xml.add(root, "Location", "/%s/%s" % (s3.bucket, s3.key))
     s3xml.add(root, "Bucket", s3.bucket)

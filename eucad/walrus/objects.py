@@ -15,6 +15,7 @@ from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadC
 from eucad.walrus.errors import S3Error
 from eucad.walrus.producer import SegmentProducer
 from eucad.walrus.responses import Response, emptyResponse, isoDate, quoteEtag, xmlResponse
+from eucad.walrus.writeconditions import writeCondition
 
 #: Ranges up to this size are read in one go instead of streamed.
 SMALL_READ = 256 * 1024
@@ -79,16 +80,20 @@ async def put(call):
     headers = call.objectHeaders()
     meta = call.userMetadata()
     makeAcl = call.aclFromHeaders()
+    condition = writeCondition(call.s3.headers, call.s3.key)
     obj = await call.store.putObject(
         call.userName or "anonymous", call.s3.bucket, call.s3.key, call.body, headers, meta,
-        makeAcl, call.bucketCheck(acl.WRITE), call.checksums)
+        makeAcl, call.bucketCheck(acl.WRITE), call.checksums, condition)
     result = {"ETag": quoteEtag(obj.etag)}
     result.update(checksumHeaders(call.checksums))
     return emptyResponse(200, result)
 
 
 async def remove(call):
-    await call.store.deleteObject(call.s3.bucket, call.s3.key, call.bucketCheck(acl.WRITE))
+    if call.s3.header("if-none-match") is not None:
+        raise S3Error("NotImplemented", "DELETE takes If-Match, not If-None-Match.")
+    await call.store.deleteObject(call.s3.bucket, call.s3.key, call.bucketCheck(acl.WRITE),
+                                  writeCondition(call.s3.headers, call.s3.key))
     return emptyResponse(204)
 
 

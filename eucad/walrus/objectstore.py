@@ -59,7 +59,7 @@ class ObjectStore(StoreBase):
         return self.runIo(openAll)
 
     async def putObject(self, owner, bucketName, key, spooled, headers, meta, makeAcl,
-                        check, sums):
+                        check, sums, condition=None):
         """
         Store a spooled body as ``key``.  ``makeAcl(bucket)`` gives the new
         object's ACL; ``sums`` the flexible checksums to keep.
@@ -74,7 +74,7 @@ class ObjectStore(StoreBase):
             check(bucket)
             return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
                                        headers, meta, makeAcl(bucket), sums,
-                                       [[blob, spooled.size]], old)
+                                       [[blob, spooled.size]], old, condition)
         try:
             obj, oldBlobs = await self.commits.submit(commit)
         except BaseException:
@@ -83,11 +83,13 @@ class ObjectStore(StoreBase):
         self._removeLater(oldBlobs)
         return obj
 
-    async def deleteObject(self, bucketName, key, check):
+    async def deleteObject(self, bucketName, key, check, condition=None):
         def remove(session):
             bucket = self._bucket(session, bucketName)
             check(bucket)
             obj = self._object(session, bucketName, key)
+            if condition is not None:
+                condition(obj)
             if obj is None:
                 return []
             bucket.objectCount -= 1

@@ -126,7 +126,7 @@ UPDATE_OBJECT = update(OBJECTS).where(OBJECTS.c.id == bindparam("objectId")).val
 ADD_TO_TOTALS = update(BUCKETS).where(BUCKETS.c.name == bindparam("bucketName")).values(
     objectCount=BUCKETS.c.objectCount + bindparam("addObjects"),
     bytesUsed=BUCKETS.c.bytesUsed + bindparam("addBytes"))
-OLD_OBJECT = select(OBJECTS.c.id, OBJECTS.c.size, OBJECTS.c.segments).where(
+OLD_OBJECT = select(OBJECTS.c.id, OBJECTS.c.size, OBJECTS.c.etag, OBJECTS.c.segments).where(
     OBJECTS.c.bucket == bindparam("bucket"), OBJECTS.c.key == bindparam("key"))
 
 

@@ -87,7 +87,7 @@ class StoreBase:
                           % (limit,), BucketName=bucket.name)
 
     def _replaceObject(self, connection, bucket, key, owner, size, etag, headers, meta, acl,
-                       sums, segments, old=None):
+                       sums, segments, old=None, condition=None):
         """
         Insert or update the row for ``key`` with plain statements, and count
         it in the bucket's totals; returns (ObjectRow, the blobs of the old
@@ -96,9 +96,13 @@ class StoreBase:
         earlier in the transaction.  ``connection`` is the transaction's
         (``session.connection()`` inside ``Database.run``).  It raises
         S3Error only before writing anything (see eucad.walrus.groupcommit).
+        ``condition(old)`` (eucad.walrus.writeconditions) may refuse the
+        write on what the key holds now, in the same transaction.
         """
         if old is None:
             old = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first()
+        if condition is not None:
+            condition(old)
         oldSize = old.size if old is not None else 0
         self._checkBucketSize(bucket, size - oldSize)
         values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),

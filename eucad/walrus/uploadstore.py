@@ -199,7 +199,7 @@ class UploadStore(StoreBase):
         return self.database.run(query)
 
     async def completeUpload(self, uploadId, bucketName, key, requested, check,
-                             wholeChecksum=None):
+                             wholeChecksum=None, condition=None):
         """
         ``requested`` is [(part number, etag without quotes, {algorithm:
         checksum})] as the client listed them (a number listed again
@@ -239,7 +239,8 @@ class UploadStore(StoreBase):
             unused = [p.blob for p in parts.values() if p.blob not in usedBlobs]
             obj, oldBlobs = self._replaceObject(
                 session.connection(), bucket, key, upload.owner, size, etagText, upload.headers,
-                upload.meta, upload.acl, sums, [[p.blob, p.size] for p in chosen])
+                upload.meta, upload.acl, sums, [[p.blob, p.size] for p in chosen],
+                condition=condition)
             session.execute(delete(Part).where(Part.uploadId == uploadId))
             session.delete(upload)
             now = self.clock()
