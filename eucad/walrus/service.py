@@ -102,7 +102,9 @@ class Walrus:
             # admitted request gets it (below).
             request.requestHeaders.removeHeader(b"expect")
         producer = request.transport
-        admission = defer.ensureDeferred(self._admitHeaders(method, target, headers, length))
+        # Everything that waits on the admission is in place (and the
+        # connection paused) before it starts: it may settle at once.
+        admission = defer.Deferred()
 
         def admitted(result):
             if expectContinue.lower() == b"100-continue" and version == b"HTTP/1.1" \
@@ -130,7 +132,10 @@ class Walrus:
             if isFormUpload(s3):
                 return self._formSpool(s3, producer)
             return makeSpool(plan, self.blobs, self.runIo, producer, length)
-        return HeldBody(admission, makeContent, producer)
+        held = HeldBody(admission, makeContent, producer)
+        defer.ensureDeferred(self._admitHeaders(method, target, headers, length)) \
+            .chainDeferred(admission)
+        return held
 
     async def _admitHeaders(self, method, target, headers, length):
         """(S3Request, Authentication or None for a form) of an admitted request."""
@@ -343,6 +348,29 @@ async def listBuckets(call):
         s3xml.add(element, "Name", bucket.name)
         s3xml.add(element, "CreationDate", isoDate(bucket.created))
     return xmlResponse(root)
+
+
+class SharedPortGate:
+    """
+    The admission gate of a Site that serves Walrus beside another service
+    (the CLC's shared port): Walrus admits the requests ``isS3(method,
+    target, requestHeaders)`` says are S3's, before their bodies are
+    stored; the others keep the plain spool and their own service's rules.
+    """
+
+    def __init__(self, walrus, isS3):
+        self.walrus = walrus
+        self.isS3 = isS3
+        self.guard = walrus.guard
+
+    def openBody(self, request, requestLine, length):
+        method, target, _version = requestLine
+        if not self.isS3(method, target, request.requestHeaders):
+            return None
+        return self.walrus.openBody(request, requestLine, length)
+
+    def busyResponse(self):
+        return self.walrus.busyResponse()
 
 
 class WalrusResource(Resource):

@@ -53,10 +53,12 @@ class WalrusRequest(Request):
             return
         self.walrusSpool = True
         gate = getattr(site, "walrusGate", None)
+        content = None
         if gate is not None and self.walrusRequestLine is not None:
-            self.content = gate.openBody(self, self.walrusRequestLine, length)
-        else:
-            self.content = factory(self.requestHeaders, length, self.transport)
+            content = gate.openBody(self, self.walrusRequestLine, length)
+        if content is None:
+            content = factory(self.requestHeaders, length, self.transport)
+        self.content = content
 
     def requestReceived(self, command, path, version):
         """
@@ -115,6 +117,10 @@ class WalrusChannel(HTTPChannel):
         return self._host
 
     def writeHeaders(self, version, code, reason, headers):
+        # A connection that has been answered is no longer unadmitted.
+        gate = getattr(self.site, "walrusGate", None)
+        if gate is not None:
+            gate.guard.trusted(self)
         sequence = [version, b" ", code, b" ", reason, b"\r\n"]
         for name, values in headers.getAllRawHeaders():
             if name[:6].lower() == b"x-amz-":
@@ -128,8 +134,10 @@ class WalrusChannel(HTTPChannel):
 def configureSite(site, spoolFactory, gate=None):
     """
     Make ``site`` use Walrus's request, channel and body spooling; with a
-    ``gate`` (a Walrus: ``openBody``, ``guard``, ``busyResponse``), every
-    request is admitted from its headers before its body is stored.
+    ``gate`` (a Walrus, or a SharedPortGate: ``openBody``, ``guard``,
+    ``busyResponse``), every request it takes is admitted from its headers
+    before its body is stored (``openBody`` returning None leaves a request
+    to the plain spool).
     """
     site.requestFactory = WalrusRequest
     site.protocol = WalrusChannel

@@ -289,3 +289,29 @@ class LiveFormUploadTests(unittest.TestCase):
         self.assertEqual(status, 403, text)
         self.assertIn("SignatureDoesNotMatch", text)
         self.assertEqual(sizes, [])
+
+
+class SharedPortGateTests(unittest.TestCase):
+    def test_onlyS3RequestsAreHeld(self):
+        """On a shared port the gate holds the bodies its predicate calls S3's and leaves the others alone."""
+        from twisted.internet.testing import StringTransport
+        from twisted.web.test.requesthelper import DummyChannel
+        from twisted.web.server import Request
+        from eucad.walrus.admission import HeldBody
+        from eucad.walrus.service import SharedPortGate
+        from tests.walrus.helpers import WalrusHarness
+        harness = WalrusHarness(self)
+        harness.createBucket("bucket")
+        gate = SharedPortGate(harness.walrus,
+                              lambda method, target, headers: target.startswith(b"/bucket"))
+        opened = []
+        for target in (b"/services/Eucalyptus", b"/bucket/key"):
+            request = Request(DummyChannel())
+            request.transport = StringTransport()
+            request.requestHeaders.setRawHeaders(b"host", [b"x"])
+            opened.append(gate.openBody(request, (b"PUT", target, b"HTTP/1.1"), 5))
+        self.assertIsNone(opened[0])
+        self.assertIsInstance(opened[1], HeldBody)
+        # Anonymous, so refused at once: nothing of its body will be kept.
+        self.assertEqual(self.failureResultOf(opened[1].whenAdmitted()).value.code,
+                         "AccessDenied")
