@@ -11,6 +11,9 @@ Figures, each printed with its reference and the ratio:
   * 256 MiB GET (curl)                  vs  nginx from Debian serving the same blob file
   * 4 KiB PUT ops/s, 8 concurrent clients  vs  8 threads creating+fsyncing 4 KiB files
   * 4 KiB GET ops/s, 8 concurrent clients  vs  the same clients against nginx
+  * 4 KiB PUT, GET and DELETE ops/s, 8 concurrent clients  vs  the same clients
+    against moto_server (``pip install 'moto[server]'``), another S3 server
+    in Python, as a second reference (target: >= 2 x moto)
   * LIST of 10,000 keys (ListObjectsV2)  vs  nginx's autoindex of a 10,000-file directory
 
 The reference is noisy on this machine, and not because of the disk: dd's
@@ -29,8 +32,8 @@ what MD5 alone does over the same bytes (Walrus must compute it for the
 ETag, so it bounds a single PUT stream), and a small-object reference that
 also fsyncs the directory after the rename, as a durable create must.
 
-It starts a Walrus daemon (``python -m twisted eucalyptus-walrus``) and an
-nginx on 127.0.0.1 in a temporary directory, and stops both (by PID) and
+It starts a Walrus daemon (``python -m twisted eucalyptus-walrus``), an
+nginx and a moto_server on 127.0.0.1 in a temporary directory, and stops them (by PID) and
 removes the directory at the end.  Targets: GET >= 0.8 x nginx, PUT >= 0.7 x dd.
 """
 
@@ -176,9 +179,11 @@ class SigV2:
         return headers
 
 
-def runClients(port, work, count):
+def runClients(port, work, count, failures=None):
     """``count`` requests by CLIENTS threads, each with its own keep-alive
-    connection; ``work(connection, index)`` does one.  Returns ops/s."""
+    connection; ``work(connection, index)`` does one.  Returns ops/s.
+    A failed request stops the run, unless ``failures`` (a list) is given
+    to collect them (a reference server's occasional error)."""
     counter = iter(range(count))
     lock = threading.Lock()
     errors = []
@@ -204,8 +209,10 @@ def runClients(port, work, count):
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
-    if errors:
+    if errors and failures is None:
         raise SystemExit("%d requests failed, first: %r" % (len(errors), errors[0]))
+    if failures is not None:
+        failures.extend(errors)
     return count / elapsed
 
 
@@ -222,6 +229,8 @@ class Bench:
         self.dir = tempfile.mkdtemp(prefix="eucad-bench-s3-", dir=args.dir)
         self.walrus = None
         self.nginx = None
+        self.moto = None
+        self.motoFailures = []
         self.rows = []
 
     # -- servers ------------------------------------------------------------------
@@ -269,7 +278,20 @@ class Bench:
                                       stderr=subprocess.DEVNULL)
         waitForPort(self.nginxPort, self.nginx)
 
+    def startMoto(self):
+        """moto_server on a free port, with the bucket the small figures use."""
+        self.motoPort = freePort()
+        log = open(os.path.join(self.dir, "moto.out"), "wb")
+        self.moto = subprocess.Popen([motoServer(), "-H", "127.0.0.1", "-p", str(self.motoPort)],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
+        log.close()
+        waitForPort(self.motoPort, self.moto)
+        connection = http.client.HTTPConnection("127.0.0.1", self.motoPort, timeout=60)
+        self.request(connection, "PUT", "/bench")
+        connection.close()
+
     def stopAll(self):
+        stop(self.moto, signal.SIGTERM)
         stop(self.nginx, signal.SIGQUIT)
         stop(self.walrus, signal.SIGTERM)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -448,10 +470,18 @@ class Bench:
                             os.close(fd)
                 return runClients(self.walrusPort, fileWrite, count)
             return run
-        fileRates, putRates, durableRates = interleaved(
-            repeats, filePut(False), walrusPut, filePut(True))
+        def motoPut(attempt):
+            def put(connection, index):
+                self.request(connection, "PUT", "/bench/small%d/%06d" % (attempt, index),
+                             payload, "application/octet-stream")
+            return runClients(self.motoPort, put, count, self.motoFailures)
+        self.startMoto()
+        fileRates, putRates, durableRates, motoPutRates = interleaved(
+            repeats, filePut(False), walrusPut, filePut(True), motoPut)
         self.report("4 KiB PUT x%d clients" % CLIENTS, putRates, "ops/s",
                     "4 KiB write+fsync+rename", fileRates)
+        self.report("4 KiB PUT x%d clients" % CLIENTS, putRates, "ops/s",
+                    "moto_server, same clients", motoPutRates, 2.0)
         self.note("the same with the directory fsynced after the rename (a durable "
                   "create): %.0f ops/s %s, Walrus at %.2f of it"
                   % (median(durableRates), spread(durableRates),
@@ -472,11 +502,35 @@ class Bench:
                 if len(expectStatus(connection.getresponse())) != 4096:
                     raise RuntimeError("short body")
             return runClients(self.nginxPort, get, count * 2)
+        def motoGet(attempt):
+            def get(connection, index):
+                body = self.request(connection, "GET", "/bench/small%d/%06d"
+                                    % (max(attempt, 0), index % count))
+                if len(body) != 4096:
+                    raise RuntimeError("short body")
+            return runClients(self.motoPort, get, count * 2, self.motoFailures)
         self.startNginxIfNeeded()
-        nginxRates, getRates = interleaved(repeats, nginxGet, walrusGet)
+        nginxRates, getRates, motoGetRates = interleaved(repeats, nginxGet, walrusGet, motoGet)
         self.report("4 KiB GET x%d clients" % CLIENTS, getRates, "ops/s",
-                    "nginx, same clients", nginxRates)
+                    "nginx, same clients", nginxRates, 0.5)
+        self.report("4 KiB GET x%d clients" % CLIENTS, getRates, "ops/s",
+                    "moto_server, same clients", motoGetRates, 2.0)
         shutil.rmtree(refRoot)
+
+        def deleter(port, failures=None):
+            def run(attempt):
+                def delete(connection, index):
+                    self.request(connection, "DELETE", "/bench/small%d/%06d" % (attempt, index))
+                return runClients(port, delete, count, failures)
+            return run
+        # Each round deletes the keys its PUT round made.
+        motoDeleteRates, deleteRates = interleaved(
+            repeats, deleter(self.motoPort, self.motoFailures), deleter(self.walrusPort))
+        self.report("4 KiB DELETE x%d clients" % CLIENTS, deleteRates, "ops/s",
+                    "moto_server, same clients", motoDeleteRates, 2.0)
+        if self.motoFailures:
+            self.note("moto_server failed %d of its requests (first: %r); its rates count "
+                      "them as done" % (len(self.motoFailures), self.motoFailures[0]))
 
     def startNginxIfNeeded(self):
         if self.nginx is None:
@@ -549,6 +603,17 @@ class Bench:
         return self.rows
 
 
+def motoServer():
+    """The moto_server program beside this Python, or on the PATH."""
+    candidate = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    if os.path.exists(candidate):
+        return candidate
+    found = shutil.which("moto_server")
+    if found is None:
+        raise SystemExit("moto_server is needed: pip install 'moto[server]'")
+    return found
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=256)
@@ -568,6 +633,8 @@ def main(argv=None):
         if shutil.which(program) is None:
             raise SystemExit("%s is needed (apt-get install curl nginx-light coreutils)"
                              % (program,))
+    if "small" in args.figures:
+        motoServer()
     Bench(args).run()
 
 

@@ -84,19 +84,23 @@ class ObjectStore(StoreBase):
         return obj
 
     async def deleteObject(self, bucketName, key, check, condition=None):
-        def remove(session):
-            bucket = self._bucket(session, bucketName)
+        """
+        Delete ``key``: a job of the group commit, like a small PUT, so many
+        concurrent deletes share one transaction (and one commit).
+        """
+        def commit(connection):
+            bucket, old = rows.bucketAndObject(connection, bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
             check(bucket)
-            obj = self._object(session, bucketName, key)
             if condition is not None:
-                condition(obj)
-            if obj is None:
+                condition(old)
+            if old is None:
                 return []
-            bucket.objectCount -= 1
-            bucket.bytesUsed -= obj.size
-            session.delete(obj)
-            return [blob for blob, _ in obj.segments]
-        self._removeLater(await self.database.run(remove))
+            rows.deleteObjectRow(connection, old.id)
+            rows.addToTotals(connection, bucketName, -1, -old.size)
+            return [blob for blob, _ in old.segments]
+        self._removeLater(await self.commits.submit(commit))
 
     async def deleteObjects(self, bucketName, keys, check):
         """Delete many keys in one transaction; returns the keys deleted."""

@@ -9,7 +9,7 @@ objects that carry the same attribute names as the ORM classes of
 either.
 """
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from eucad.walrus.models import Bucket, StoredObject
 
@@ -139,6 +139,14 @@ def insertObject(connection, bucketName, key, values):
 def updateObject(connection, objectId, values):
     connection.execute(UPDATE_OBJECT, dict(
         {"new_" + name: values[name] for name in WRITTEN_FIELDS}, objectId=objectId))
+
+
+DELETE_OBJECT = delete(OBJECTS).where(OBJECTS.c.id == bindparam("objectId"))
+
+
+def deleteObjectRow(connection, objectId):
+    """Remove one object row (its blobs are the caller's to remove after commit)."""
+    connection.execute(DELETE_OBJECT, {"objectId": objectId})
 
 
 def addToTotals(connection, bucketName, objects, size):
