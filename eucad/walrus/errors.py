@@ -27,6 +27,7 @@ ERRORS = {
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidDigest": (400, "The Content-MD5 or checksum you specified is not valid."),
+    "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidObjectName": (400, "The specified object name is not valid."),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),

@@ -128,7 +128,8 @@ async def get(call, headOnly):
         if condition == 304:
             return emptyResponse(304, {"ETag": quoteEtag(obj.etag),
                                        "Last-Modified": objectResponseHeaders(obj)["Last-Modified"]})
-        requested = parseRange(s3.header("range"), obj.size)
+        part = partRange(call, obj)
+        requested = part[:2] if part is not None else parseRange(s3.header("range"), obj.size)
         start, length = requested if requested is not None else (0, obj.size)
         overrides = {header: s3.query[name] for name, header in RESPONSE_OVERRIDES.items()
                      if name in s3.query}
@@ -139,6 +140,8 @@ async def get(call, headOnly):
         if requested is not None:
             status = 206
             headers["Content-Range"] = "bytes %d-%d/%d" % (start, start + length - 1, obj.size)
+        if part is not None and "-" in obj.etag:
+            headers["x-amz-mp-parts-count"] = str(part[2])
         if headOnly:
             return Response(status, headers)
         if whole is not None:
@@ -211,6 +214,29 @@ def _objectParts(call, root, obj):
         part = s3xml.add(element, "Part")
         s3xml.add(part, "PartNumber", str(number))
         s3xml.add(part, "Size", str(size))
+
+
+def partRange(call, obj):
+    """
+    (start, length, part count) of the part ``?partNumber=`` asks for on a
+    GET or HEAD, or None without one.  A multipart object's parts are its
+    segments; any other object is one part.  416 InvalidPartNumber past
+    the last part, as S3 answers.
+    """
+    if "partNumber" not in call.s3.query:
+        return None
+    number = call.intArg("partNumber", None, 1)
+    if number is None or number > 10000:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, "
+                      "inclusive", ArgumentName="partNumber")
+    if call.s3.header("range"):
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber "
+                      "query parameter.")
+    sizes = [size for _blob, size in obj.segments] if "-" in obj.etag else [obj.size]
+    if number > len(sizes):
+        raise S3Error("InvalidPartNumber", PartNumberRequested=str(number),
+                      ActualPartCount=str(len(sizes)))
+    return sum(sizes[:number - 1]), sizes[number - 1], len(sizes)
 
 
 # -- copying ------------------------------------------------------------------
