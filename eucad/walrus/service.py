@@ -16,6 +16,8 @@ before a byte of its body is stored, and ``100 Continue`` is sent only to
 an admitted one.
 """
 
+import base64
+import binascii
 import itertools
 import secrets
 import time
@@ -324,6 +326,7 @@ async def route(call):
     """Send a call to the service, bucket or object level."""
     s3 = call.s3
     refuseEncryption(s3.headers)
+    await checkExpectedOwners(call)
     if not s3.bucket:
         if s3.method in ("GET", "HEAD"):
             return await listBuckets(call)
@@ -334,10 +337,53 @@ async def route(call):
     return await objects.dispatch(call)
 
 
+async def checkExpectedOwners(call):
+    """
+    ``x-amz-expected-bucket-owner`` (and ``x-amz-source-expected-bucket-owner``
+    for a copy's source): AccessDenied when the bucket belongs to another.
+    """
+    s3 = call.s3
+    expected = s3.header("x-amz-expected-bucket-owner")
+    if expected is not None and s3.bucket:
+        bucket = await call.store.getBucket(s3.bucket)
+        if bucket.owner != expected.strip():
+            raise S3Error("AccessDenied")
+    expectedSource = s3.header("x-amz-source-expected-bucket-owner")
+    if expectedSource is not None and s3.header("x-amz-copy-source"):
+        from eucad.walrus.copysource import parseCopySource
+        sourceBucket, _ = parseCopySource(s3.header("x-amz-copy-source"))
+        bucket = await call.store.getBucket(sourceBucket)
+        if bucket.owner != expectedSource.strip():
+            raise S3Error("AccessDenied")
+
+
+def _bucketToken(name):
+    return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii")
+
+
+def _bucketAfter(token):
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                      ArgumentName="continuation-token")
+
+
 async def listBuckets(call):
-    """GET Service: the caller's buckets (every bucket for an admin)."""
+    """
+    GET Service: the caller's buckets (every bucket for an admin), by
+    ``prefix``, ``max-buckets`` at a time with a continuation token.
+    """
     user = call.requireUser()
-    buckets = await call.store.listBuckets(None if user.isAdmin else user.name)
+    query = call.s3.query
+    prefix = query.get("prefix", "")
+    paged = "max-buckets" in query or "continuation-token" in query
+    maxBuckets = call.intArg("max-buckets", 10000, 1, 10000)
+    after = _bucketAfter(query["continuation-token"]) if "continuation-token" in query else ""
+    buckets = [b for b in await call.store.listBuckets(None if user.isAdmin else user.name)
+               if b.name.startswith(prefix) and b.name > after]
+    more = len(buckets) > maxBuckets
+    buckets = buckets[:maxBuckets]
     root = s3xml.document("ListAllMyBucketsResult")
     owner = s3xml.add(root, "Owner")
     s3xml.add(owner, "ID", user.name)
@@ -347,6 +393,10 @@ async def listBuckets(call):
         element = s3xml.add(container, "Bucket")
         s3xml.add(element, "Name", bucket.name)
         s3xml.add(element, "CreationDate", isoDate(bucket.created))
+    if paged and more:
+        s3xml.add(root, "ContinuationToken", _bucketToken(buckets[-1].name))
+    if prefix:
+        s3xml.add(root, "Prefix", prefix)
     return xmlResponse(root)
 
 
