@@ -106,12 +106,19 @@ def isEc2Request(request):
     """
     if b"Action" in (request.args or {}):
         return True
-    authorization = request.getHeader(b"authorization") or b""
+    return hasEc2Scope(request.getHeader(b"authorization") or b"",
+                       request.uri.partition(b"?")[2])
+
+
+def hasEc2Scope(authorization, query):
+    """
+    Whether a request's SigV4 scope, from its Authorization header or its
+    presigned query's ``X-Amz-Credential``, names the service ``ec2``.
+    """
     if authorization.startswith(b"AWS4-"):
         match = _CREDENTIAL.search(authorization)
         if match and _scopeService(match.group(1)) == b"ec2":
             return True
-    query = request.uri.partition(b"?")[2]
     if b"Credential" not in query:
         return False
     try:
