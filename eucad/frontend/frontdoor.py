@@ -13,7 +13,10 @@ Walrus too and serves one Site (DESIGN.md, "Ports and endpoints"):
 
 The Site takes Walrus's request handling (``eucad.walrus.wire``), so S3
 bodies stream to disk as they arrive and ``x-amz-*`` header names keep
-S3's case.  EC2 requests then carry a Walrus body spool as their content;
+S3's case.  As on Walrus's own port, an S3 request is admitted from its
+line and headers before a byte of its body is stored (``SharedPortGate``
+with ``isS3``, which follows the same rule as the root, ``serviceOf``): an
+anonymous or wrongly signed upload is refused and its body never read.  EC2 requests then carry a Walrus body spool as their content;
 ``readBody`` reads EC2's small bodies from it.  Only a POST whose body is a
 URL-encoded form (EC2's shape) is ever read here to look for ``Action``, and
 only up to EC2's body limit (the HTTP guard refuses a larger one from its
@@ -25,7 +28,7 @@ shadows a bucket named ``services``.
 ``eucad.frontend.tap`` builds this Site when that decision says so.
 """
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -34,14 +37,14 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
 from eucad.clc.api.refusals import ec2Answer
-from eucad.clc.api.resource import (FORM_TYPE, MAX_BODY_BYTES, Ec2Resource, isEc2Request,
-                                    isFormPost, readContent)
+from eucad.clc.api.resource import (FORM_TYPE, MAX_BODY_BYTES, Ec2Resource, hasEc2Scope,
+                                    readContent)
 from eucad.common.errors import CloudError
 from eucad.common.httpguard import RequestLimits, accessLogLine, guardSite
 from eucad.walrus.body import SPOOLS
 from eucad.walrus.errors import S3Error
 from eucad.walrus.refusals import s3Answer
-from eucad.walrus.service import WalrusResource
+from eucad.walrus.service import SharedPortGate, WalrusResource
 from eucad.walrus.wire import configureSite
 
 log = Logger()
@@ -110,6 +113,43 @@ async def formHasAction(request, maxBody=MAX_BODY_BYTES):
     return any(name == "Action" for name, _ in pairs)
 
 
+#: What a request's line and headers say it is (``serviceOf``).
+EC2, S3, FORM = "ec2", "s3", "form"
+
+
+def serviceOf(method, target, headers):
+    """
+    ``EC2`` or ``S3`` for a request from its line and headers alone, or
+    ``FORM`` for a URL-encoded form post at the root, which only its body's
+    ``Action`` can settle (EC2's shape; S3 never sends one): the one rule
+    both the gate before the body and the root after it follow.
+    """
+    path, _, query = target.partition(b"?")
+    if _under(path, EC2_PATH):
+        return EC2
+    if _under(path, S3_PATH):
+        return S3
+    if query and b"Action" in parse_qs(query, 1):
+        return EC2
+    authorization = (headers.getRawHeaders(b"authorization") or [b""])[0]
+    if hasEc2Scope(authorization, query):
+        return EC2
+    contentType = (headers.getRawHeaders(b"content-type") or [b""])[0]
+    if method == b"POST" and contentType.split(b";")[0].strip().lower() == FORM_TYPE:
+        return FORM
+    return S3
+
+
+def isS3(method, target, headers):
+    """
+    Whether a request is S3's from its line and headers (``SharedPortGate``'s
+    predicate): Walrus then admits it before a byte of its body is stored.
+    EC2's requests and the root's form posts keep the plain spool, bounded
+    by EC2's body limit.
+    """
+    return serviceOf(method, target, headers) == S3
+
+
 class SharedRoot(Resource):
     """
     The root of the Site shared by EC2 (``ec2``, an Ec2Resource) and S3
@@ -128,16 +168,8 @@ class SharedRoot(Resource):
 
     def serviceFor(self, request):
         """``ec2``, ``s3``, or None when only a form body can tell."""
-        path = request.path
-        if _under(path, EC2_PATH):
-            return self.ec2
-        if _under(path, S3_PATH):
-            return self.s3
-        if isEc2Request(request):
-            return self.ec2
-        if isFormPost(request):
-            return None
-        return self.s3
+        service = serviceOf(request.method, request.uri, request.requestHeaders)
+        return {EC2: self.ec2, S3: self.s3}.get(service)
 
     def render(self, request):
         service = self.serviceFor(request)
@@ -216,12 +248,14 @@ def makeSharedSite(cloud, walrus, isReady=None, limits=None):
     """
     The Site of a CLC that serves Walrus too: EC2 over ``cloud`` (answering
     503 until ``isReady()``), S3 over ``walrus``, Walrus's body spooling,
-    under ``limits`` (default ``sharedLimits()``).  Requests are logged as
+    with Walrus admitting S3's requests from their headers before their
+    bodies (``SharedPortGate``), under ``limits`` (default ``sharedLimits()``).  Requests are logged as
     the CLC's are, without their query strings.
     """
     options = {"readBody": readBody}
     if isReady is not None:
         options["isReady"] = isReady
     root = SharedRoot(Ec2Resource(cloud, **options), WalrusResource(walrus))
-    site = configureSite(Site(root, logFormatter=accessLogLine), walrus.spoolFactory)
+    site = configureSite(Site(root, logFormatter=accessLogLine), walrus.spoolFactory,
+                         gate=SharedPortGate(walrus, isS3))
     return guardSite(site, limits or sharedLimits())

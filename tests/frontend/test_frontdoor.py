@@ -205,10 +205,15 @@ class RootByShapeTests(unittest.TestCase):
     def test_multipartPostIsNeverRead(self):
         """A multipart/form-data POST (an S3 browser upload) goes to S3 without its body being read."""
         self.patch(frontdoor, "formHasAction", lambda *a: self.fail("body was read"))
-        reply = self.wire.send("POST", ROOT + "/nobucket", {
-            "Content-Type": "multipart/form-data; boundary=xyz"},
-            b"--xyz\r\nContent-Disposition: form-data; name=key\r\n\r\nk\r\n--xyz--\r\n")
+        self.assertEqual(self.wire.s3("PUT", "/formbucket").code, 200)
+        malformed = b"--xyz\r\nContent-Disposition: form-data; name=key\r\n\r\nk\r\n--xyz--\r\n"
+        reply = self.wire.send("POST", ROOT + "/formbucket", {
+            "Content-Type": "multipart/form-data; boundary=xyz"}, malformed)
         self.assertEqual(reply.s3ErrorCode(), "MalformedPOSTRequest")
+        # To a missing bucket, Walrus refuses from the headers, before the form.
+        reply = self.wire.send("POST", ROOT + "/nobucket", {
+            "Content-Type": "multipart/form-data; boundary=xyz"}, malformed)
+        self.assertEqual(reply.s3ErrorCode(), "NoSuchBucket")
 
     def test_choosingFailsCleanly(self):
         """If reading a form body to choose a service fails, the client gets a 500 and the error is logged."""

@@ -29,7 +29,8 @@ from eucad.testing.fakecluster import FakeCluster
 from eucad.walrus import body as bodyModule
 from eucad.walrus import wire
 from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
-from eucad.walrus.body import BodySpool
+from eucad.walrus import service as walrusService
+from eucad.walrus.body import BodySpool, makeSpool
 
 from tests.clc import helpers
 from tests.walrus.test_post import BOUNDARY, form
@@ -76,9 +77,11 @@ class SharedPortTestCase(unittest.TestCase):
         self.cloud = Cloud(self.db, ClusterSet.fromLinks(self.zones, reactor), reactor,
                            None)
         site = frontdoor.makeSharedSite(self.cloud, self.walrus)
+        # Every body spool Walrus makes: those of admitted S3 requests come
+        # from its admission, the others (EC2's) from the Site's plain factory.
         self.spools = []
+        self.plainSpools = []
         self.spoolWatchers = []
-        makeSpool = site.walrusSpoolFactory
 
         def recordSpool(*args):
             spool = makeSpool(*args)
@@ -86,7 +89,14 @@ class SharedPortTestCase(unittest.TestCase):
             for watch in self.spoolWatchers:
                 watch(spool)
             return spool
-        site.walrusSpoolFactory = recordSpool
+        self.patch(walrusService, "makeSpool", recordSpool)
+        plainFactory = site.walrusSpoolFactory
+
+        def recordPlainSpool(*args):
+            spool = plainFactory(*args)
+            self.plainSpools.append(spool)
+            return spool
+        site.walrusSpoolFactory = recordPlainSpool
         port = listenClosingConnections(self, site)
         self.root = "http://127.0.0.1:%d" % (port.getHost().port,)
         self.cloud.endpoint = self.root + "/services/Eucalyptus"
@@ -152,7 +162,7 @@ class Boto3Tests(SharedPortTestCase):
         return d.addCallback(self.check, "prefixed")
 
     def test_largePutStreams(self):
-        """A 20 MiB PUT at the root streams into Walrus's spool, never held whole in memory."""
+        """A 20 MiB PUT at the root is admitted, then streams into Walrus's spool, never held whole in memory."""
         data = os.urandom(BIG)
         peaks = {}
 
@@ -180,6 +190,8 @@ class Boto3Tests(SharedPortTestCase):
             self.assertEqual(digest, hashlib.md5(data).hexdigest())
             [spool] = [s for s in self.spools
                        if isinstance(s, BodySpool) and s.received >= BIG]
+            # Walrus admitted the PUT from its headers before making its spool.
+            self.assertNotIn(spool, self.plainSpools)
             self.assertTrue(spool.onFile)
             self.assertLessEqual(peaks[id(spool)], bodyModule.HIGH_WATER + wire.LARGE_READ)
         return threads.deferToThread(upload).addCallback(check)
