@@ -16,8 +16,9 @@ bodies stream to disk as they arrive and ``x-amz-*`` header names keep
 S3's case.  As on Walrus's own port, an S3 request is admitted from its
 line and headers before a byte of its body is stored (``SharedPortGate``
 with ``isS3``, which follows the same rule as the root, ``serviceOf``): an
-anonymous or wrongly signed upload is refused and its body never read.  EC2 requests then carry a Walrus body spool as their content;
-``readBody`` reads EC2's small bodies from it.  Only a POST whose body is a
+anonymous or wrongly signed upload is refused and its body never read.
+EC2 requests carry a plain Walrus body spool as their content; ``readBody``
+reads EC2's small bodies from it.  Only a POST whose body is a
 URL-encoded form (EC2's shape) is ever read here to look for ``Action``, and
 only up to EC2's body limit (the HTTP guard refuses a larger one from its
 Content-Length with EC2's error, before reading it): S3 uploads are PUTs or
@@ -249,8 +250,9 @@ def makeSharedSite(cloud, walrus, isReady=None, limits=None):
     The Site of a CLC that serves Walrus too: EC2 over ``cloud`` (answering
     503 until ``isReady()``), S3 over ``walrus``, Walrus's body spooling,
     with Walrus admitting S3's requests from their headers before their
-    bodies (``SharedPortGate``), under ``limits`` (default ``sharedLimits()``).  Requests are logged as
-    the CLC's are, without their query strings.
+    bodies (``SharedPortGate``), under ``limits`` (default
+    ``sharedLimits()``).  Requests are logged as the CLC's are, without
+    their query strings.
     """
     options = {"readBody": readBody}
     if isReady is not None:

@@ -162,7 +162,7 @@ class Boto3Tests(SharedPortTestCase):
         return d.addCallback(self.check, "prefixed")
 
     def test_largePutStreams(self):
-        """A 20 MiB PUT at the root is admitted, then streams into Walrus's spool, never held whole in memory."""
+        """A 20 MiB PUT at the root is admitted, then streams to disk, never held whole in memory."""
         data = os.urandom(BIG)
         peaks = {}
 
