@@ -289,3 +289,38 @@ class IsEc2RequestTests(unittest.TestCase):
         self.assertFalse(ec2resource.isEc2Request(
             self.request(b"/", b"AWS4-HMAC-SHA256 Credential=ec2, Signature=00")))
 
+
+
+class IsS3Tests(unittest.TestCase):
+    """The shared port's gate predicate: which requests Walrus admits before their bodies."""
+
+    def isS3(self, method, target, **headers):
+        from twisted.web.http_headers import Headers
+        raw = Headers({name.replace("_", "-").encode(): [value.encode()]
+                       for name, value in headers.items()})
+        return frontdoor.isS3(method, target, raw)
+
+    def test_servicePaths(self):
+        """/services/Eucalyptus is never S3's; /services/Walrus always is, even with an Action."""
+        self.assertFalse(self.isS3(b"PUT", b"/services/Eucalyptus/x"))
+        self.assertTrue(self.isS3(b"PUT", b"/services/Walrus/b/k?Action=RunInstances"))
+
+    def test_rootByShape(self):
+        """At the root an Action, an ec2 SigV4 scope or a URL-encoded form POST is not S3's."""
+        scope = "AWS4-HMAC-SHA256 Credential=AK/20260101/eucalyptus/ec2/aws4_request, " \
+                "SignedHeaders=host, Signature=00"
+        self.assertFalse(self.isS3(b"GET", b"/?Action=DescribeRegions&Version=1"))
+        self.assertFalse(self.isS3(b"POST", b"/", authorization=scope))
+        self.assertFalse(self.isS3(b"POST", b"/", content_type=helpers.FORM))
+        presigned = b"/?X-Amz-Credential=AK%2F20260101%2Feucalyptus%2Fec2%2Faws4_request"
+        self.assertFalse(self.isS3(b"GET", presigned))
+
+    def test_s3Shapes(self):
+        """PUTs, S3-scoped requests, multipart form uploads and ec2-looking keys are S3's."""
+        scope = "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/s3/aws4_request, " \
+                "SignedHeaders=host, Signature=00"
+        self.assertTrue(self.isS3(b"PUT", b"/bucket/key"))
+        self.assertTrue(self.isS3(b"PUT", b"/bucket/key", authorization=scope))
+        self.assertTrue(self.isS3(b"PUT", b"/b/AK/20260101/eucalyptus/ec2/aws4_request"))
+        self.assertTrue(self.isS3(b"POST", b"/bucket",
+                                  content_type="multipart/form-data; boundary=x"))
