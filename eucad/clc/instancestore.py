@@ -63,6 +63,15 @@ def reserveInstances(session, owner, cluster, count, template, now):
     return reservation.id, instanceIds
 
 
+def recordKeyData(session, instanceIds, keyData):
+    """Keep the public key a launch resolved on its instance rows."""
+    for instanceId in instanceIds:
+        row = session.get(Instance, instanceId)
+        if row is not None:
+            row.keyData = keyData
+    session.flush()
+
+
 def _applyReport(row, report, now):
     """Copy a cluster's view of one instance into its row."""
     for field in _REPORTED_FIELDS:
