@@ -19,6 +19,17 @@ Where a request goes:
 - DescribeImages: ``api.images.describeImages`` over ``imagestore``
   (images are added by ``register_local``, the ``eucad-register-image`` tool).
 - DescribeAvailabilityZones, DescribeRegions: ``api.zones``.
+- DescribeInstanceTypes: ``api.instancetypes`` over ``vmtypes``.
+- CreateKeyPair, ImportKeyPair, DeleteKeyPair, DescribeKeyPairs:
+  ``api.keypairs`` over ``keypairstore`` (key material: ``sshkeys``).
+- CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
+  AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress: ``api.groups``
+  over ``groupstore``; changes are published on ``netchanges``.
+- AllocateAddress, ReleaseAddress, AssociateAddress, DisassociateAddress,
+  DescribeAddresses: ``api.addresses`` over ``addressstore`` and the pool of
+  ``addresspool``.
+- CreateTags, DeleteTags, DescribeTags: ``api.tags`` over ``tagstore``; every
+  describe filters with ``api.filters``.
 
 VMs' own requests (not users') reach ``metadata`` on a port of its own
 (METADATA_PORT): EC2's meta-data tree and user data for the instance whose

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from eucad.clc.api.versions import namespace
+from eucad.clc.api.versions import namespaceFor
 
 #: HTTP status of each EC2 error code; unlisted codes keep the status they
 #: were raised with (400 unless said otherwise).
@@ -94,7 +94,7 @@ def _fill(element, value, tag):
 
 def renderResponse(action, version, requestId, data):
     """``<ActionResponse xmlns=...><requestId/>...data...</ActionResponse>`` bytes."""
-    ns = namespace(version)
+    ns = namespaceFor(action, version)
 
     def tag(name):
         return "{%s}%s" % (ns, name)
