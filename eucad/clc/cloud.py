@@ -5,6 +5,7 @@ resource; operations never reach for globals, so tests inject an in-memory
 database runner, ``FakeCluster`` links and a ``task.Clock``.
 """
 
+from eucad.clc import tables  # noqa: F401 (every CLC table exists when the DB opens)
 from eucad.clc.addresspool import AddressPool
 from eucad.clc.clienttokens import ClientTokens
 from eucad.clc.netchanges import NetworkChanges
