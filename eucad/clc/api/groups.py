@@ -274,8 +274,8 @@ def describeSecurityGroups(call):
         recordTags = tags.get(record["id"], {})
         fields = filterFields(record)
         fields["ip-permission.group-id"] = [
-            sourceIds.get((r["sourceOwner"], r["sourceGroup"])) for r in record["rules"]
-            if r["sourceGroup"]]
+            sourceIds[(r["sourceOwner"], r["sourceGroup"])] for r in record["rules"]
+            if (r["sourceOwner"], r["sourceGroup"]) in sourceIds]
         if filters.matches(filterList, fields, recordTags):
             items.append(groupItem(record, sourceIds, recordTags))
     return {"securityGroupInfo": items}
