@@ -66,8 +66,12 @@ class TagTests(ApiTestCase):
         groupTags = self.ec2.call("DescribeSecurityGroups", **{
             "Filter.1.Name": "tag-key", "Filter.1.Value.1": "a"})["SecurityGroups"]
         self.assertEqual(groupTags, [])
-        images = self.ec2.call("DescribeImages", **{"ImageId.1": self.emi})["Images"]
-        self.assertEqual(len(images), 1)
+        images = self.ec2.call("DescribeImages", **{
+            "Filter.1.Name": "tag:a", "Filter.1.Value.1": "1"})["Images"]
+        self.assertEqual([i["ImageId"] for i in images], [self.emi])
+        self.assertEqual(sorted(t["Key"] for t in images[0]["Tags"]), ["a", "b", "c"])
+        self.assertEqual(self.ec2.call("DescribeImages", self.bob, **{
+            "Filter.1.Name": "tag:a", "Filter.1.Value.1": "1"})["Images"], [])
 
     def test_badTags(self):
         """Reserved or oversized keys and unknown resources are refused."""
