@@ -14,6 +14,7 @@ import ipaddress
 import time
 
 from sqlalchemy import Float, String, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eucad.clc import instancestore
@@ -75,11 +76,17 @@ def allocate(session, owner, pool, now=None):
                          % (pool.perUser,))
     taken = set(session.scalars(select(Address.publicIp)))
     for publicIp in pool.addresses:
-        if publicIp not in taken:
-            session.add(Address(publicIp=publicIp, owner=owner, instanceId=None,
-                                allocated=time.time() if now is None else now))
-            session.flush()
-            return publicIp
+        if publicIp in taken:
+            continue
+        try:
+            # A savepoint: a concurrent allocation may take the same address
+            # first (PostgreSQL runs several at once); then try the next.
+            with session.begin_nested():
+                session.add(Address(publicIp=publicIp, owner=owner, instanceId=None,
+                                    allocated=time.time() if now is None else now))
+        except IntegrityError:
+            continue
+        return publicIp
     raise CloudError("InsufficientAddressCapacity",
                      "There are no more public addresses to allocate")
 

@@ -12,6 +12,7 @@ import time
 
 from sqlalchemy import (Float, ForeignKey, Integer, String, UniqueConstraint,
                         select)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eucad.clc import ids
@@ -90,12 +91,16 @@ def ensureDefaultGroup(session, owner, now=None):
     """``owner``'s ``default`` group, made now if this is their first use."""
     group = _byName(session, owner, DEFAULT_GROUP)
     if group is None:
-        group = SecurityGroup(id=ids.newUniqueId(session, SecurityGroup, GROUP),
-                              owner=owner, name=DEFAULT_GROUP,
-                              description="default group",
-                              created=time.time() if now is None else now)
-        session.add(group)
-        session.flush()
+        try:
+            # A savepoint: two first requests of a user may race to make it.
+            with session.begin_nested():
+                group = SecurityGroup(
+                    id=ids.newUniqueId(session, SecurityGroup, GROUP), owner=owner,
+                    name=DEFAULT_GROUP, description="default group",
+                    created=time.time() if now is None else now)
+                session.add(group)
+        except IntegrityError:
+            group = _byName(session, owner, DEFAULT_GROUP)
     return group
 
 

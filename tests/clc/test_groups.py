@@ -25,7 +25,8 @@ class GroupTests(ApiTestCase):
                             groups["default"]["GroupId"])
 
     def test_createDescribeDelete(self):
-        """A created group is listed by name, by id and by filter, then deleted."""
+        """A created group is listed by name, by id and by filter, then deleted
+        with its tags."""
         created = self.ec2.call("CreateSecurityGroup", GroupName="web",
                                 GroupDescription="web servers")
         groupId = created["GroupId"]
@@ -39,8 +40,10 @@ class GroupTests(ApiTestCase):
         status, code, _ = self.ec2.error("CreateSecurityGroup", GroupName="web",
                                          GroupDescription="again")
         self.assertEqual(code, "InvalidGroup.Duplicate")
+        self.ec2.call("CreateTags", **{"ResourceId.1": groupId, "Tag.1.Key": "k"})
         self.ec2.call("DeleteSecurityGroup", GroupId=groupId)
         self.assertEqual(list(self.groups()), ["default"])
+        self.assertEqual(self.ec2.call("DescribeTags")["Tags"], [])
         status, code, _ = self.ec2.error("DeleteSecurityGroup", GroupName="web")
         self.assertEqual(code, "InvalidGroup.NotFound")
         status, code, _ = self.ec2.error("DeleteSecurityGroup", GroupName="default")

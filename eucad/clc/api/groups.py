@@ -181,12 +181,17 @@ def createSecurityGroup(call):
     return {"return": True, "groupId": record["id"]}
 
 
+def _deleteWithTags(session, owner, isAdmin, name, groupId):
+    record = groupstore.deleteGroup(session, owner, isAdmin, name, groupId)
+    tagstore.forgetResource(session, record["id"])
+    return record
+
+
 @defer.inlineCallbacks
 def deleteSecurityGroup(call):
     name, groupId = _target(call.params)
-    record = yield call.cloud.db.run(groupstore.deleteGroup, call.caller.name,
+    record = yield call.cloud.db.run(_deleteWithTags, call.caller.name,
                                      call.caller.isAdmin, name, groupId)
-    yield call.cloud.db.run(tagstore.forgetResource, record["id"])
     call.cloud.networkChanges.publish([_changed(record, deleted=True)])
     return {"return": True}
 
