@@ -196,11 +196,10 @@ def runInstances(call):
 def _describe(session, owner, seeAll, instanceIds, now):
     """Visible reservations plus the group ids, tags and addresses they show."""
     groups = instancestore.listInstances(session, owner, seeAll, instanceIds, now)
-    owners = {reservation["owner"] for reservation, _ in groups}
     groupIds = groupstore.groupIdsByName(session, [
         (reservation["owner"], name) for reservation, _ in groups
         for name in reservation["groups"]])
-    if owners == {owner}:
+    if not seeAll:
         tags = tagstore.tagsOfOwner(session, owner)
         addresses = addressstore.addressesOf(session, owner=owner)
     else:
