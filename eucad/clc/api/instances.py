@@ -33,7 +33,8 @@ INSTANCE_FILTERS = (
     "image-id", "kernel-id", "ramdisk-id", "availability-zone", "instance-type",
     "key-name", "private-ip-address", "ip-address", "owner-id", "launch-index",
     "group-name", "group-id", "instance.group-name", "instance.group-id",
-    "dns-name", "private-dns-name", "reason",
+    "dns-name", "private-dns-name", "reason", "root-device-type", "tenancy",
+    "monitoring-state",
 )
 
 
@@ -105,7 +106,8 @@ def filterFields(reservation, record, groupIds=None):
         "group-name": names, "instance.group-name": names,
         "group-id": ids, "instance.group-id": ids,
         "dns-name": record["publicIp"], "private-dns-name": record["privateIp"],
-        "reason": record["reason"],
+        "reason": record["reason"], "root-device-type": "instance-store",
+        "tenancy": "default", "monitoring-state": "disabled",
         "instance-id": record["id"], "instance-state-name": record["state"],
         "instance-state-code": STATE_CODES.get(record["state"]),
         "reservation-id": reservation["id"], "image-id": record["imageId"],
