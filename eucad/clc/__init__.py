@@ -11,7 +11,7 @@ Where a request goes:
   (``Action`` -> function), ``api.render`` (every XML answer and error).
 - RunInstances: ``api.instances.runInstances``, then ``launcher`` (validate,
   ``scheduler`` picks the zone, ``instancestore`` reserves ids, the cluster
-  is asked).
+  is asked); ``clienttokens`` makes a repeated ``ClientToken`` launch once.
 - DescribeInstances: ``api.instances.describeInstances`` over
   ``instancestore``, kept current by ``poller``.
 - TerminateInstances: ``api.instances.terminateInstances``, then
@@ -36,6 +36,7 @@ VMs' own requests (not users') reach ``metadata`` on a port of its own
 private address asks, read from the same database.
 
 Around them: ``cloud`` (the collaborators an operation gets), ``clusters``
-and ``clusterlinks`` (the CC links, with timeouts), ``models`` (tables),
-``vmtypes``, ``ids``, and ``startup`` (recovery before the API opens).
+and ``clusterlinks`` (the CC links, with timeouts), ``models`` (tables;
+``tables`` imports every module that declares one), ``vmtypes``, ``ids``,
+and ``startup`` (recovery before the API opens).
 """
