@@ -24,7 +24,9 @@ Where a request goes:
   ``api.keypairs`` over ``keypairstore`` (key material: ``sshkeys``).
 - CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
   AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress: ``api.groups``
-  over ``groupstore``; changes are published on ``netchanges``.
+  over ``groupstore``; changes are published on ``netchanges``, and
+  ``policystore`` reads the cloud's policy as ``eucad.common.netpolicy``
+  records for the clusters.
 - AllocateAddress, ReleaseAddress, AssociateAddress, DisassociateAddress,
   DescribeAddresses: ``api.addresses`` over ``addressstore`` and the pool of
   ``addresspool``.

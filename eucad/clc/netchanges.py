@@ -7,6 +7,8 @@ callables run on the reactor thread; today nothing beyond tests subscribes,
 and the CLC -> CC link will forward these records to the cluster that runs
 the owner's instances (the clusters turn them into iptables and NAT rules).
 An observer that fails is logged and never undoes the committed change.
+``eucad.clc.policystore`` turns the rows into the ``eucad.common.netpolicy``
+records that the link will carry.
 """
 
 from twisted.logger import Logger

@@ -57,6 +57,9 @@ def _ports(protocol, fromRaw, toRaw):
     if protocol == groupstore.ICMP:
         icmpType = -1 if fromRaw in (None, "") else _port(fromRaw, "icmp type", -1, 255)
         icmpCode = -1 if toRaw in (None, "") else _port(toRaw, "icmp code", -1, 255)
+        if icmpType == -1 and icmpCode != -1:
+            raise CloudError("InvalidParameterValue",
+                             "An ICMP code needs an ICMP type")
         return icmpType, icmpCode
     if fromRaw in (None, "") or toRaw in (None, ""):
         raise CloudError("MissingParameter",
