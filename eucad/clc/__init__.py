@@ -11,7 +11,7 @@ Where a request goes:
   (``Action`` -> function), ``api.render`` (every XML answer and error).
 - RunInstances: ``api.instances.runInstances``, then ``launcher`` (validate,
   ``scheduler`` picks the zone, ``instancestore`` reserves ids, the cluster
-  is asked).
+  is asked); ``clienttokens`` makes a repeated ``ClientToken`` launch once.
 - DescribeInstances: ``api.instances.describeInstances`` over
   ``instancestore``, kept current by ``poller``.
 - TerminateInstances: ``api.instances.terminateInstances``, then
@@ -19,12 +19,26 @@ Where a request goes:
 - DescribeImages: ``api.images.describeImages`` over ``imagestore``
   (images are added by ``register_local``, the ``eucad-register-image`` tool).
 - DescribeAvailabilityZones, DescribeRegions: ``api.zones``.
+- DescribeInstanceTypes: ``api.instancetypes`` over ``vmtypes``.
+- CreateKeyPair, ImportKeyPair, DeleteKeyPair, DescribeKeyPairs:
+  ``api.keypairs`` over ``keypairstore`` (key material: ``sshkeys``).
+- CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
+  AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress: ``api.groups``
+  over ``groupstore``; changes are published on ``netchanges``, and
+  ``policystore`` reads the cloud's policy as ``eucad.common.netpolicy``
+  records for the clusters.
+- AllocateAddress, ReleaseAddress, AssociateAddress, DisassociateAddress,
+  DescribeAddresses: ``api.addresses`` over ``addressstore`` and the pool of
+  ``addresspool``.
+- CreateTags, DeleteTags, DescribeTags: ``api.tags`` over ``tagstore``; every
+  describe filters with ``api.filters``.
 
 VMs' own requests (not users') reach ``metadata`` on a port of its own
 (METADATA_PORT): EC2's meta-data tree and user data for the instance whose
 private address asks, read from the same database.
 
 Around them: ``cloud`` (the collaborators an operation gets), ``clusters``
-and ``clusterlinks`` (the CC links, with timeouts), ``models`` (tables),
-``vmtypes``, ``ids``, and ``startup`` (recovery before the API opens).
+and ``clusterlinks`` (the CC links, with timeouts), ``models`` (tables;
+``tables`` imports every module that declares one), ``vmtypes``, ``ids``,
+and ``startup`` (recovery before the API opens).
 """

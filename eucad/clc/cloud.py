@@ -5,6 +5,11 @@ resource; operations never reach for globals, so tests inject an in-memory
 database runner, ``FakeCluster`` links and a ``task.Clock``.
 """
 
+from eucad.clc import tables  # noqa: F401 (every CLC table exists when the DB opens)
+from eucad.clc.addresspool import AddressPool
+from eucad.clc.clienttokens import ClientTokens
+from eucad.clc.netchanges import NetworkChanges
+
 
 class Cloud:
     """
@@ -14,14 +19,23 @@ class Cloud:
         time checks.
     @param endpoint: the EC2 URL DescribeRegions hands out.
     @param regionName: the one region of this cloud.
+    @param addressPool: the ``eucad.clc.addresspool.AddressPool`` users
+        allocate public addresses from (default: none to give).
+    @ivar networkChanges: the ``eucad.clc.netchanges.NetworkChanges`` the
+        group and address operations publish to.
+    @ivar clientTokens: RunInstances' ``ClientToken`` bookkeeping.
     """
 
-    def __init__(self, db, clusters, clock, endpoint, regionName="eucalyptus"):
+    def __init__(self, db, clusters, clock, endpoint, regionName="eucalyptus",
+                 addressPool=None):
         self.db = db
         self.clusters = clusters
         self.clock = clock
         self.endpoint = endpoint
         self.regionName = regionName
+        self.addressPool = addressPool or AddressPool([], 0)
+        self.networkChanges = NetworkChanges()
+        self.clientTokens = ClientTokens()
 
     def now(self):
         return self.clock.seconds()

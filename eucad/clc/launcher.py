@@ -12,7 +12,7 @@ failed launch leaves nothing behind.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from eucad.clc import imagestore, instancestore, scheduler
+from eucad.clc import groupstore, imagestore, instancestore, keypairstore, scheduler
 from eucad.clc.vmtypes import findVmType
 from eucad.common.errors import CloudError
 from eucad.common.records import ImageRef, NetworkSpec, RunSpec, VmType
@@ -50,22 +50,16 @@ class LaunchRequest:
 
 
 def resolveKeyPair(session, owner, keyName):
-    """
-    The public key material of ``owner``'s key pair ``keyName``.
-
-    There is no key-pair store yet, so every named key is unknown.
-    """
-    raise CloudError("InvalidKeyPair.NotFound",
-                     "The key pair '%s' does not exist" % (keyName,))
+    """The OpenSSH public key of ``owner``'s key pair ``keyName``."""
+    return keypairstore.publicKeyOf(session, owner, keyName)
 
 
 def resolveGroups(session, owner, names):
-    """The network groups of a launch; only ``default`` exists so far."""
-    for name in names:
-        if name != DEFAULT_GROUP:
-            raise CloudError("InvalidGroup.NotFound",
-                             "The security group '%s' does not exist" % (name,))
-    return list(names)
+    """
+    The group names of a launch from names and ``sg-`` ids (``owner``'s
+    ``default`` group is made on first use).
+    """
+    return groupstore.resolveLaunchGroups(session, owner, names)
 
 
 def validateLaunch(session, request):

@@ -18,6 +18,7 @@ METADATA_LISTEN:METADATA_PORT) is the last of ``buildCloud``'s services.
 
 from twisted.web import server
 
+from eucad.clc.addresspool import poolFromConf
 from eucad.clc.api.refusals import ec2Limits
 from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
@@ -63,7 +64,8 @@ def buildCloud(options, parent, reactor=None):
         link = clusterLink(layout, host, port, reactor=reactor)
         link.setServiceParent(parent)
         entries.append(ClusterEntry(name, host, port, link))
-    cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf))
+    cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf),
+                  addressPool=poolFromConf(conf))
     startup = CloudStartup(cloud)
     startup.setServiceParent(parent)
     poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))

@@ -77,6 +77,7 @@ DEFAULTS = {
     "VNET_LOCALIP": "",
     "VNET_CLOUDIP": "",
     "VNET_METADATA": "",
+    "ADDRESSES_PER_USER": "5",
 }
 
 

@@ -88,7 +88,9 @@ class RunInstancesTests(ApiTestCase):
         answer = self.run_(InstanceType="m1.large", MaxCount="2")
         self.assertRegex(answer["ReservationId"], r"^r-[0-9a-f]{8}$")
         self.assertEqual(answer["OwnerId"], "alice")
-        self.assertEqual(answer["Groups"], [{"GroupId": "default", "GroupName": "default"}])
+        [group] = answer["Groups"]
+        self.assertEqual(group["GroupName"], "default")
+        self.assertRegex(group["GroupId"], r"^sg-[0-9a-f]{8}$")
         self.assertEqual(len(answer["Instances"]), 2)
         first = answer["Instances"][0]
         self.assertRegex(first["InstanceId"], r"^i-[0-9a-f]{8}$")
@@ -137,7 +139,7 @@ class RunInstancesTests(ApiTestCase):
         self.assertEqual((status, code), (400, "InvalidAMIID.NotFound"))
 
     def test_keyName(self):
-        """A KeyName is InvalidKeyPair.NotFound while no key pairs exist."""
+        """A KeyName the user has no key pair of is InvalidKeyPair.NotFound."""
         status, code, _ = self.ec2.error("RunInstances", ImageId=self.emi, MinCount="1",
                                          MaxCount="1", KeyName="mykey")
         self.assertEqual((status, code), (400, "InvalidKeyPair.NotFound"))

@@ -8,7 +8,8 @@ addresses) add their lines here.
 
 from twisted.internet import defer
 
-from eucad.clc.api import images, instances, params, zones
+from eucad.clc.api import (addresses, groups, images, instances, instancetypes,
+                           keypairs, params, tags, zones)
 from eucad.common.errors import CloudError
 
 ACTIONS = {
@@ -18,6 +19,24 @@ ACTIONS = {
     "DescribeAvailabilityZones": zones.describeAvailabilityZones,
     "DescribeRegions": zones.describeRegions,
     "DescribeImages": images.describeImages,
+    "DescribeInstanceTypes": instancetypes.describeInstanceTypes,
+    "CreateKeyPair": keypairs.createKeyPair,
+    "ImportKeyPair": keypairs.importKeyPair,
+    "DeleteKeyPair": keypairs.deleteKeyPair,
+    "DescribeKeyPairs": keypairs.describeKeyPairs,
+    "CreateSecurityGroup": groups.createSecurityGroup,
+    "DeleteSecurityGroup": groups.deleteSecurityGroup,
+    "DescribeSecurityGroups": groups.describeSecurityGroups,
+    "AuthorizeSecurityGroupIngress": groups.authorizeSecurityGroupIngress,
+    "RevokeSecurityGroupIngress": groups.revokeSecurityGroupIngress,
+    "AllocateAddress": addresses.allocateAddress,
+    "ReleaseAddress": addresses.releaseAddress,
+    "AssociateAddress": addresses.associateAddress,
+    "DisassociateAddress": addresses.disassociateAddress,
+    "DescribeAddresses": addresses.describeAddresses,
+    "CreateTags": tags.createTags,
+    "DeleteTags": tags.deleteTags,
+    "DescribeTags": tags.describeTags,
 }
 
 

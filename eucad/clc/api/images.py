@@ -6,8 +6,8 @@ bundles registered through Walrus will add RegisterImage here.
 
 from twisted.internet import defer
 
-from eucad.clc import imagestore
-from eucad.clc.api import params
+from eucad.clc import imagestore, tagstore
+from eucad.clc.api import filters, params
 from eucad.clc.api.render import isoTime
 
 IMAGE_FILTERS = ("image-id", "image-type", "architecture", "state", "is-public",
@@ -71,11 +71,15 @@ def describeImages(call):
     imageIds = params.listOf(p, "ImageId")
     owners = params.listOf(p, "Owner")
     users = params.listOf(p, "ExecutableBy")
-    filterList = params.filters(p, IMAGE_FILTERS)
+    filterList = filters.parse(p, IMAGE_FILTERS)
     records = yield call.cloud.db.run(imagestore.listImages, call.caller.name,
                                       call.caller.isAdmin, imageIds)
+    # Image tags are each user's own labels (see eucad.clc.tagstore).
+    tags = yield call.cloud.db.run(tagstore.tagsOfOwner, call.caller.name)
     return {"imagesSet": [
-        imageItem(record) for record in records
+        dict(imageItem(record), tagSet=filters.tagSet(tags.get(record["id"], {})))
+        for record in records
         if _ownedBy(record, owners, call.caller.name)
         and _executableBy(record, users, call.caller.name)
-        and params.matches(filterList, filterFields(record))]}
+        and filters.matches(filterList, filterFields(record),
+                            tags.get(record["id"], {}))]}

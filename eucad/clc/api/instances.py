@@ -10,8 +10,9 @@ import binascii
 
 from twisted.internet import defer
 
-from eucad.clc import instancestore, termination
-from eucad.clc.api import params
+from eucad.clc import (addressstore, clienttokens, groupstore, instancestore,
+                       keypairstore, tagstore, termination)
+from eucad.clc.api import filters, params
 from eucad.clc.api.render import isoTime
 from eucad.clc.launcher import DEFAULT_GROUP, LaunchRequest, Launcher
 from eucad.clc.models import STATE_CODES
@@ -31,6 +32,9 @@ INSTANCE_FILTERS = (
     "instance-id", "instance-state-name", "instance-state-code", "reservation-id",
     "image-id", "kernel-id", "ramdisk-id", "availability-zone", "instance-type",
     "key-name", "private-ip-address", "ip-address", "owner-id", "launch-index",
+    "group-name", "group-id", "instance.group-name", "instance.group-id",
+    "dns-name", "private-dns-name", "reason", "root-device-type", "tenancy",
+    "monitoring-state",
 )
 
 
@@ -38,12 +42,19 @@ def stateItem(state):
     return {"code": STATE_CODES.get(state, 0), "name": state}
 
 
-def groupItems(groups):
-    return [{"groupId": name, "groupName": name} for name in groups]
+def groupItems(groups, groupIds=None):
+    """``groupSet`` items; ``groupIds`` maps names to ``sg-`` ids."""
+    groupIds = groupIds or {}
+    return [{"groupId": groupIds.get(name, name), "groupName": name}
+            for name in groups]
 
 
-def instanceItem(record, groups):
-    """One ``instancesSet`` item (EC2's RunningInstancesItemType)."""
+def instanceItem(record, groups, groupIds=None, tags=None, publicIp=None):
+    """
+    One ``instancesSet`` item (EC2's RunningInstancesItemType); an associated
+    address (``publicIp``) shows instead of the one the cluster reports.
+    """
+    record = dict(record, publicIp=publicIp or record["publicIp"])
     return {
         "instanceId": record["id"],
         "imageId": record["imageId"],
@@ -63,23 +74,40 @@ def instanceItem(record, groups):
         "monitoring": {"state": "disabled"},
         "privateIpAddress": record["privateIp"],
         "ipAddress": record["publicIp"],
-        "groupSet": groupItems(groups),
+        "groupSet": groupItems(groups, groupIds),
         "rootDeviceType": "instance-store",
         "blockDeviceMapping": [],
+        "tagSet": filters.tagSet(tags) if tags else None,
     }
 
 
-def reservationItem(reservation, records):
+def reservationItem(reservation, records, groupIds=None, tags=None, addresses=None):
+    """
+    One ``reservationSet`` item; ``groupIds``, ``tags`` (by instance id) and
+    ``addresses`` (associated public address by instance id) come from their
+    stores when the caller has them.
+    """
+    tags, addresses = tags or {}, addresses or {}
     return {
         "reservationId": reservation["id"],
         "ownerId": reservation["owner"],
-        "groupSet": groupItems(reservation["groups"]),
-        "instancesSet": [instanceItem(r, reservation["groups"]) for r in records],
+        "groupSet": groupItems(reservation["groups"], groupIds),
+        "instancesSet": [instanceItem(r, reservation["groups"], groupIds,
+                                      tags.get(r["id"]), addresses.get(r["id"]))
+                         for r in records],
     }
 
 
-def filterFields(reservation, record):
+def filterFields(reservation, record, groupIds=None):
+    groupIds = groupIds or {}
+    names = reservation["groups"]
+    ids = [groupIds.get(name, name) for name in names]
     return {
+        "group-name": names, "instance.group-name": names,
+        "group-id": ids, "instance.group-id": ids,
+        "dns-name": record["publicIp"], "private-dns-name": record["privateIp"],
+        "reason": record["reason"], "root-device-type": "instance-store",
+        "tenancy": "default", "monitoring-state": "disabled",
         "instance-id": record["id"], "instance-state-name": record["state"],
         "instance-state-code": STATE_CODES.get(record["state"]),
         "reservation-id": reservation["id"], "image-id": record["imageId"],
@@ -114,10 +142,9 @@ def launchRequestFrom(call):
     if minCount > maxCount:
         raise CloudError("InvalidParameterValue",
                          "MinCount (%d) is larger than MaxCount (%d)" % (minCount, maxCount))
-    if params.listOf(p, "SecurityGroupId"):
-        raise CloudError("InvalidGroup.NotFound",
-                         "The security group '%s' does not exist" % (
-                             params.listOf(p, "SecurityGroupId")[0],))
+    # Names and sg- ids together: the launcher's group resolution tells them
+    # apart (no group name looks like an id).
+    groups = params.listOf(p, "SecurityGroup") + params.listOf(p, "SecurityGroupId")
     return LaunchRequest(
         owner=call.caller.name, isAdmin=call.caller.isAdmin, imageId=imageId,
         minCount=minCount, maxCount=maxCount,
@@ -127,15 +154,61 @@ def launchRequestFrom(call):
         keyName=params.optional(p, "KeyName"),
         userData=decodeUserData(params.optional(p, "UserData")),
         zone=params.optional(p, "Placement.AvailabilityZone"),
-        groups=params.listOf(p, "SecurityGroup") or [DEFAULT_GROUP])
+        groups=groups or [DEFAULT_GROUP])
+
+
+def _launchView(session, owner, groups, instanceIds):
+    """Group ids, tags and addresses of a reservation's instances."""
+    groupIds = {name: groupId for (_, name), groupId in groupstore.groupIdsByName(
+        session, [(owner, name) for name in groups]).items()}
+    return groupIds, tagstore.tagsOf(session, [(owner, i) for i in instanceIds]), \
+        addressstore.addressesOf(session, set(instanceIds), owner)
+
+
+@defer.inlineCallbacks
+def _launch(call, request):
+    """Launch, then keep the key pair's public key on the instance rows."""
+    keyData = None
+    if request.keyName:
+        keyData = yield call.cloud.db.run(keypairstore.publicKeyOf, request.owner,
+                                          request.keyName)
+    reservation, records = yield Launcher(call.cloud).launch(request)
+    if keyData is not None:
+        yield call.cloud.db.run(instancestore.recordKeyData,
+                                [r["id"] for r in records], keyData)
+    return reservation, records
 
 
 @defer.inlineCallbacks
 def runInstances(call):
     request = launchRequestFrom(call)
-    reservation, records = yield Launcher(call.cloud).launch(request)
-    item = reservationItem(reservation, records)
-    return item
+    token = params.optional(call.params, "ClientToken")
+    if token is None:
+        reservation, records = yield _launch(call, request)
+    else:
+        reservation, records = yield call.cloud.clientTokens.launchOnce(
+            call.cloud, request.owner, token, clienttokens.paramsDigest(call.params),
+            lambda: _launch(call, request))
+    groupIds, tags, addresses = yield call.cloud.db.run(
+        _launchView, reservation["owner"], reservation["groups"],
+        [r["id"] for r in records])
+    return reservationItem(reservation, records, groupIds, tags, addresses)
+
+
+def _describe(session, owner, seeAll, instanceIds, now):
+    """Visible reservations plus the group ids, tags and addresses they show."""
+    groups = instancestore.listInstances(session, owner, seeAll, instanceIds, now)
+    groupIds = groupstore.groupIdsByName(session, [
+        (reservation["owner"], name) for reservation, _ in groups
+        for name in reservation["groups"]])
+    if not seeAll:
+        tags = tagstore.tagsOfOwner(session, owner)
+        addresses = addressstore.addressesOf(session, owner=owner)
+    else:
+        tags = tagstore.tagsOf(session, [(r["owner"], r["id"]) for _, records in groups
+                                         for r in records])
+        addresses = addressstore.addressesOf(session)
+    return groups, groupIds, tags, addresses
 
 
 @defer.inlineCallbacks
@@ -144,18 +217,27 @@ def describeInstances(call):
     instanceIds = params.listOf(p, "InstanceId")
     verbose = VERBOSE in instanceIds
     instanceIds = [i for i in instanceIds if i != VERBOSE]
-    filterList = params.filters(p, INSTANCE_FILTERS)
+    filterList = filters.parse(p, INSTANCE_FILTERS)
     # An admin sees only their own instances unless they ask for more: by
     # "verbose" (every user's) or by naming instances.
     seeAll = call.caller.isAdmin and (verbose or bool(instanceIds))
-    groups = yield call.cloud.db.run(instancestore.listInstances, call.caller.name,
-                                     seeAll, instanceIds, call.cloud.now())
+    groups, allGroupIds, tags, addresses = yield call.cloud.db.run(
+        _describe, call.caller.name, seeAll, instanceIds, call.cloud.now())
     reservations = []
     for reservation, records in groups:
-        kept = [r for r in records if params.matches(filterList,
-                                                     filterFields(reservation, r))]
+        groupIds = {name: allGroupIds[(reservation["owner"], name)]
+                    for name in reservation["groups"]
+                    if (reservation["owner"], name) in allGroupIds}
+        kept = []
+        for record in records:
+            if record["id"] in addresses:
+                record = dict(record, publicIp=addresses[record["id"]])
+            if filters.matches(filterList, filterFields(reservation, record, groupIds),
+                               tags.get(record["id"], {})):
+                kept.append(record)
         if kept:
-            reservations.append(reservationItem(reservation, kept))
+            reservations.append(reservationItem(reservation, kept, groupIds, tags,
+                                                addresses))
     return {"reservationSet": reservations}
 
 

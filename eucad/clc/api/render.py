@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from eucad.clc.api.versions import namespace
+from eucad.clc.api.versions import namespaceFor
 
 #: HTTP status of each EC2 error code; unlisted codes keep the status they
 #: were raised with (400 unless said otherwise).
@@ -67,10 +67,14 @@ def xmlSafe(text):
     before authentication), and lxml refuses to write such characters, so
     every text this module writes passes through here.
     """
+    if text.isascii() and text.isprintable():
+        return text
     return _NOT_XML_CHAR.sub("\ufffd", text)
 
 
 def _text(value):
+    if type(value) is str:
+        return xmlSafe(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -78,30 +82,67 @@ def _text(value):
     return xmlSafe(str(value))
 
 
-def _fill(element, value, tag):
-    """Put ``value`` under ``element`` (children named with ``tag``'s namespace)."""
+#: Element names operations may use: ours, never a client's text.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+#: Element names already checked (they come from the code, so few).
+_CHECKED_NAMES = set()
+
+
+def _checkName(name):
+    if name not in _CHECKED_NAMES:
+        if not _NAME.match(name):
+            raise ValueError("not an element name: %r" % (name,))
+        _CHECKED_NAMES.add(name)
+
+
+def _write(parts, name, value):
+    """
+    Append ``<name>value</name>`` to ``parts``.
+
+    Answers are written as text, not built as an element tree: a
+    DescribeInstances of thousands of instances is tens of thousands of
+    elements, and building them one by one cost more than everything else
+    in the request.  Texts are escaped here; names are checked once each.
+    """
     if isinstance(value, dict):
-        for name, child in value.items():
+        parts.append("<%s>" % (name,))
+        for childName, child in value.items():
             if child is not None:
-                _fill(etree.SubElement(element, tag(name)), child, tag)
+                _checkName(childName)
+                _write(parts, childName, child)
+        parts.append("</%s>" % (name,))
     elif isinstance(value, (list, tuple)):
+        parts.append("<%s>" % (name,))
         for child in value:
             if child is not None:
-                _fill(etree.SubElement(element, tag("item")), child, tag)
+                _write(parts, "item", child)
+        parts.append("</%s>" % (name,))
     else:
-        element.text = _text(value)
+        parts.append("<%s>%s</%s>" % (name, escape(_text(value)), name))
 
 
 def renderResponse(action, version, requestId, data):
     """``<ActionResponse xmlns=...><requestId/>...data...</ActionResponse>`` bytes."""
-    ns = namespace(version)
-
-    def tag(name):
-        return "{%s}%s" % (ns, name)
-    root = etree.Element(tag(action + "Response"), nsmap={None: ns})
-    etree.SubElement(root, tag("requestId")).text = xmlSafe(requestId)
-    _fill(root, data, tag)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    ns = namespaceFor(action, version)
+    _checkName(action)
+    parts = ["<?xml version='1.0' encoding='UTF-8'?>\n",
+             '<%sResponse xmlns="%s">' % (action, escape(ns, {'"': "&quot;"})),
+             "<requestId>%s</requestId>" % (escape(xmlSafe(requestId)),)]
+    if isinstance(data, dict):
+        for name, child in data.items():
+            if child is not None:
+                _checkName(name)
+                _write(parts, name, child)
+    elif isinstance(data, (list, tuple)):
+        for child in data:
+            if child is not None:
+                _write(parts, "item", child)
+    elif data is not None:
+        parts.append(escape(_text(data)))
+    parts.append("</%sResponse>" % (action,))
+    return "".join(parts).encode("utf-8")
 
 
 def renderError(error, requestId):

@@ -29,3 +29,14 @@ def checkVersion(version):
 
 def namespace(version):
     return "http://ec2.amazonaws.com/doc/%s/" % (version,)
+
+
+#: Eucalyptus's own actions answer in Eucalyptus's message namespace, where
+#: its clients (apache-libcloud's Eucalyptus driver) look for them.
+EUCALYPTUS_NAMESPACE = "http://msgs.eucalyptus.com/3.3.0"
+ACTION_NAMESPACES = {"DescribeInstanceTypes": EUCALYPTUS_NAMESPACE}
+
+
+def namespaceFor(action, version):
+    """The namespace of ``action``'s answer to a request of ``version``."""
+    return ACTION_NAMESPACES.get(action) or namespace(version)

@@ -1,0 +1,92 @@
+"""Changes of users' network policy, told to whoever must enforce them.
+
+The group and address operations commit their rows, then publish a change
+here: ``GroupRulesChanged`` (a group's full rule set, or its deletion),
+``AddressAssociated`` and ``AddressDisassociated``.  Observers are plain
+callables run on the reactor thread; today nothing beyond tests subscribes,
+and the CLC -> CC link will forward these records to the cluster that runs
+the owner's instances (the clusters turn them into iptables and NAT rules).
+An observer that fails is logged and never undoes the committed change.
+``eucad.clc.policystore`` turns the rows into the ``eucad.common.netpolicy``
+records that the link will carry.
+"""
+
+from twisted.logger import Logger
+
+log = Logger()
+
+
+class GroupRulesChanged:
+    """
+    The ingress rules of ``owner``'s group ``groupName`` are now ``rules``
+    (``[{protocol, fromPort, toPort, cidr, sourceOwner, sourceGroup}]``);
+    ``deleted`` when the group is gone.
+    """
+
+    kind = "group"
+
+    def __init__(self, owner, groupName, groupId, rules, deleted=False):
+        self.owner = owner
+        self.groupName = groupName
+        self.groupId = groupId
+        self.rules = [dict(rule) for rule in rules]
+        self.deleted = deleted
+
+    def __repr__(self):
+        return "<GroupRulesChanged %s/%s %d rules%s>" % (
+            self.owner, self.groupName, len(self.rules),
+            " deleted" if self.deleted else "")
+
+
+class AddressAssociated:
+    """``publicIp`` now maps to ``instanceId`` (running in ``cluster``)."""
+
+    kind = "associate"
+
+    def __init__(self, publicIp, instanceId, privateIp, cluster):
+        self.publicIp = publicIp
+        self.instanceId = instanceId
+        self.privateIp = privateIp
+        self.cluster = cluster
+
+    def __repr__(self):
+        return "<AddressAssociated %s -> %s>" % (self.publicIp, self.instanceId)
+
+
+class AddressDisassociated:
+    """``publicIp`` no longer maps to ``instanceId``."""
+
+    kind = "disassociate"
+
+    def __init__(self, publicIp, instanceId, privateIp, cluster):
+        self.publicIp = publicIp
+        self.instanceId = instanceId
+        self.privateIp = privateIp
+        self.cluster = cluster
+
+    def __repr__(self):
+        return "<AddressDisassociated %s -x- %s>" % (self.publicIp, self.instanceId)
+
+
+class NetworkChanges:
+    """The observers of committed network policy changes."""
+
+    def __init__(self):
+        self._observers = []
+
+    def subscribe(self, observer):
+        """Call ``observer(change)`` for every change from now on."""
+        self._observers.append(observer)
+
+    def unsubscribe(self, observer):
+        self._observers.remove(observer)
+
+    def publish(self, changes):
+        """Tell every observer about each of ``changes``, in order."""
+        for change in changes:
+            for observer in list(self._observers):
+                try:
+                    observer(change)
+                except Exception:
+                    log.failure("network change observer failed on {change!r}",
+                                change=change)
