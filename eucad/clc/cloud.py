@@ -50,6 +50,6 @@ def endpointFromConf(conf):
 
 
 def databaseUrl(conf, layout):
-    """``DB_URL`` if the admin set one, else the SQLite file of the install."""
-    from eucad.common.db import defaultUrl
-    return conf.get("DB_URL") or defaultUrl(layout)
+    """``CLOUD_DB_URL`` if the admin set one, else the SQLite file of the install."""
+    from eucad.common import db
+    return db.databaseUrl(conf, layout)

@@ -27,6 +27,7 @@ DEFAULTS = {
     "ENABLE_CC": "N",
     "ENABLE_NC": "N",
     "LOGLEVEL": "INFO",
+    "CLOUD_DB_URL": "",
     "DB_URL": "",
     "CLOUD_HOST": "127.0.0.1",
     "CLOUD_PORT": "8773",

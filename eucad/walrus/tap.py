@@ -1,7 +1,7 @@
 """``twistd eucalyptus-walrus``: the Walrus daemon.
 
 The service tree, started in order and stopped in reverse: the log file
-(``walrus.log``), the database shared with the CLC (``DB_URL``, else SQLite
+(``walrus.log``), the database shared with the CLC (``CLOUD_DB_URL``, else SQLite
 under ``var/lib/eucalyptus/db``), then ``buildWalrusServices``: the I/O
 threads and the bukkits directory's start-up sweep; last the S3 port, where
 ``--port`` says (a strports description), by default
@@ -18,7 +18,7 @@ later to bind the port.
 
 from eucad.common import daemon
 from eucad.common.components import walrusSharesCloudPort
-from eucad.common.db import Database, defaultUrl
+from eucad.common.db import Database, databaseUrl
 from eucad.common.httpguard import guardSite
 from eucad.common.listening import listeningService, portOption
 from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
@@ -54,7 +54,7 @@ def makeService(options, reactor=None):
         daemon.fail("Walrus is served by the cloud controller on port %s: "
                     "WALRUS_PORT equals CLOUD_PORT" % (conf.get("CLOUD_PORT"),))
     root = daemon.makeDaemonService(options, "walrus.log")
-    database = Database(conf.get("DB_URL") or defaultUrl(options.layout))
+    database = Database(databaseUrl(conf, options.layout))
     database.setServiceParent(root)
     walrus = buildWalrusServices(options, root, database, reactor)
     site = guardSite(makeSite(walrus, accessLog=conf.get("LOGLEVEL").upper() == "DEBUG"),
