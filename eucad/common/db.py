@@ -13,6 +13,7 @@ file is made 0600 before SQLite first writes to it (SQLite gives its -wal,
 """
 
 import os
+import threading
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
@@ -114,22 +115,29 @@ class Database(Service):
         self.opened = None
         self._opening = False
         self._waiting = []
+        self._openLock = threading.Lock()
         sqlite = self.url.startswith("sqlite")
         # SQLite serialises writers anyway; one thread avoids lock waits.
         self.threads = threads or (1 if sqlite else 4)
 
     def open(self):
-        """Open the engine and upgrade the schema to the newest revision (blocking)."""
-        if self.engine is None:
-            from eucad.common import schema
-            engine = makeEngine(self.url)
-            try:
-                schema.upgrade(engine)
-            except BaseException:
-                engine.dispose()
-                raise
-            self.sessions = sessionmaker(engine, expire_on_commit=False)
-            self.engine = engine
+        """
+        Open the engine and upgrade the schema to the newest revision, once,
+        whichever thread asks first (blocking; never on the reactor thread
+        of a daemon); return the engine.
+        """
+        with self._openLock:
+            if self.engine is None:
+                from eucad.common import schema
+                engine = makeEngine(self.url)
+                try:
+                    schema.upgrade(engine)
+                except BaseException:
+                    engine.dispose()
+                    raise
+                self.sessions = sessionmaker(engine, expire_on_commit=False)
+                self.engine = engine
+            return self.engine
 
     def startService(self):
         """Start the pool and open the database in it (the reactor keeps running)."""

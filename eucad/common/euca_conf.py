@@ -2,25 +2,43 @@
 
 Flags are the guide's (``-d``, ``-cloud``, ``-walrus``, ``-cc``, ``-nc``,
 ``-nodes``, ``-instances``, ...), plus plain ``KEY=value`` settings, plus
-``--setup`` (the cloud CA, role certificates, database and admin user) and
-``--get-credentials DIR`` (the admin's eucarc).  Every argument is checked
-before anything is written: one bad flag or value prints one line and exits
-with status 2, and the file stays as it was.
+``--setup`` (the cloud CA, role certificates, database and admin user), the
+user commands (``--add-user NAME [--admin] [--email E]``, ``--list-users``,
+``--disable-user``, ``--enable-user``, ``--delete-user``,
+``--rotate-secret``, ``--rotate-certificate``; see
+``eucad.common.useradmin``) and ``--get-credentials FILE.zip|DIR [--user
+NAME]`` (a user's eucarc, a freshly issued certificate and key, and the
+cloud's certificate; see ``eucad.common.credentials``).  Every argument is
+checked before anything is written: one bad flag or value prints one line
+and exits with status 2, and the file stays as it was.
 """
 
 import ipaddress
 import os
-import shlex
 import sys
 
-from eucad.common.atomicfile import writeAtomically
+from eucad.common import accounts, trust, useradmin
 from eucad.common.config import CONF_RELATIVE_PATH, DEFAULTS, EucaConf, Layout
 from eucad.common.daemon import fail
+
+#: The region every eucarc names (the CLC's one region).
+REGION = "eucalyptus"
 
 USAGE = """usage: euca_conf [-d DIR] [-cloud Y|N] [-walrus Y|N] [-cc Y|N] [-nc Y|N]
                  [-nodes "host1 host2 ..."] [-instances PATH] [-hypervisor kvm|qemu|auto]
                  [-bridge NAME] [-cc-port N] [-nc-port N] [KEY=value ...]
-                 [--setup] [--get-credentials DIR] [CONFFILE]"""
+                 [--setup] [--add-user NAME [--admin] [--email E]] [--list-users]
+                 [--disable-user NAME] [--enable-user NAME] [--delete-user NAME]
+                 [--rotate-secret NAME] [--rotate-certificate NAME]
+                 [--get-credentials FILE.zip|DIR [--user NAME] [--path BINDIR]]
+                 [CONFFILE]"""
+
+#: user flag -> the command it names (each takes a user name)
+_USER_FLAGS = {
+    "--add-user": "add", "--disable-user": "disable", "--enable-user": "enable",
+    "--delete-user": "delete", "--rotate-secret": "rotateSecret",
+    "--rotate-certificate": "rotateCertificate",
+}
 
 #: flag -> (conf key, value checker)
 _FLAGS = {
@@ -132,6 +150,37 @@ class Request:
         self.setup = False
         self.credentialsDir = None
         self.confFile = None
+        #: ``[(command, user name)]`` in command-line order
+        self.userCommands = []
+        self.listUsers = False
+        self.admin = False
+        self.email = None
+        self.credentialsUser = None
+        self.binDir = None
+
+    def check(self):
+        """Flags that only make sense with another one."""
+        adding = any(command == "add" for command, _ in self.userCommands)
+        if (self.admin or self.email is not None) and not adding:
+            raise BadArgument("--admin and --email go with --add-user")
+        if (self.credentialsUser or self.binDir) and not self.credentialsDir:
+            raise BadArgument("--user and --path go with --get-credentials")
+        if self.credentialsUser is not None:
+            self._checkName(self.credentialsUser)
+        for _, name in self.userCommands:
+            self._checkName(name)
+        if self.email is not None:
+            try:
+                useradmin.checkEmail(self.email)
+            except accounts.AccountError as e:
+                raise BadArgument(str(e))
+
+    @staticmethod
+    def _checkName(name):
+        try:
+            useradmin.checkName(name)
+        except accounts.AccountError as e:
+            raise BadArgument(str(e))
 
     @property
     def prefixFromArgs(self):
@@ -153,8 +202,26 @@ def parse(argv):
             request.setup = True
         elif arg in ("--get-credentials", "-get-credentials"):
             if not args:
-                raise BadArgument("%s needs a directory" % (arg,))
+                raise BadArgument("%s needs a file.zip or a directory" % (arg,))
             request.credentialsDir = args.pop(0)
+        elif arg in _USER_FLAGS:
+            if not args:
+                raise BadArgument("%s needs a user name" % (arg,))
+            request.userCommands.append((_USER_FLAGS[arg], args.pop(0)))
+        elif arg == "--list-users":
+            request.listUsers = True
+        elif arg == "--admin":
+            request.admin = True
+        elif arg in ("--email", "--user", "--path"):
+            if not args:
+                raise BadArgument("%s needs a value" % (arg,))
+            value = args.pop(0)
+            if arg == "--email":
+                request.email = value
+            elif arg == "--user":
+                request.credentialsUser = value
+            else:
+                request.binDir = check("path", arg, value)
         elif arg in _FLAGS:
             if not args:
                 raise BadArgument("%s needs a value" % (arg,))
@@ -173,6 +240,7 @@ def parse(argv):
             request.confFile = arg
         else:
             raise BadArgument("unexpected argument %r" % (arg,))
+    request.check()
     return request
 
 
@@ -190,18 +258,26 @@ def template():
         return f.read().splitlines()
 
 
+def _layout(conf):
+    return Layout(conf.get("EUCALYPTUS") or "/")
+
+
+def openDatabase(conf):
+    """The cloud's database (schema upgraded), for this command's transactions."""
+    from eucad.common.db import Database, databaseUrl
+    return Database(databaseUrl(conf, _layout(conf)))
+
+
 def setupCloud(conf):
     """Keys for every role, the database and the admin user (idempotent)."""
-    from eucad.common import accounts, trust
-    from eucad.common.db import Database, defaultUrl
-    layout = Layout(conf.get("EUCALYPTUS") or "/")
+    layout = _layout(conf)
     names = set()
     for key in ("NODES", "CLUSTERS"):
         for word in conf.getList(key):
             names.add(_hostPort(word.rpartition("@")[2])[0])
     names.add(conf.get("CLOUD_HOST"))
     trust.setup(layout.keys, sorted(n for n in names if n))
-    db = Database(conf.get("DB_URL") or defaultUrl(layout))
+    db = openDatabase(conf)
     try:
         db.transact(accounts.ensureAdmin)
     finally:
@@ -209,39 +285,71 @@ def setupCloud(conf):
             db.engine.dispose()
 
 
-def eucarc(conf, user):
-    """The text of a user's eucarc (euca2ools and awscli/boto3 names both)."""
+def _urls(conf):
+    """The EC2 and S3 URLs users are given (CLOUD_HOST with each port)."""
     host = conf.get("CLOUD_HOST")
-    walrusPort = conf.get("WALRUS_PORT")
-    lines = [
-        "# eucad credentials for %s: source this file" % (user.name,),
-        "export EC2_URL=%s" % shlex.quote(
-            "http://%s:%s/services/Eucalyptus" % (host, conf.get("CLOUD_PORT"))),
-        "export S3_URL=%s" % shlex.quote(
-            "http://%s:%s/services/Walrus" % (host, walrusPort)),
-        "export EC2_ACCESS_KEY=%s" % shlex.quote(user.accessKey),
-        "export EC2_SECRET_KEY=%s" % shlex.quote(user.secretKey),
-        "export AWS_ACCESS_KEY_ID=%s" % shlex.quote(user.accessKey),
-        "export AWS_SECRET_ACCESS_KEY=%s" % shlex.quote(user.secretKey),
-        "export AWS_DEFAULT_REGION=eucalyptus",
-        "export EUCALYPTUS_CERT=%s" % shlex.quote(
-            os.path.join(Layout(conf.get("EUCALYPTUS") or "/").keys, "cacert.pem")),
-    ]
-    return "\n".join(lines) + "\n"
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % (host,)
+    return ("http://%s:%s/services/Eucalyptus" % (host, conf.get("CLOUD_PORT")),
+            "http://%s:%s/services/Walrus" % (host, conf.get("WALRUS_PORT")))
 
 
-def writeCredentials(conf, directory):
-    from eucad.common import accounts
-    from eucad.common.db import Database, defaultUrl
-    layout = Layout(conf.get("EUCALYPTUS") or "/")
-    db = Database(conf.get("DB_URL") or defaultUrl(layout))
+def writeCredentials(conf, destination, userName=None, binDir=None):
+    """
+    Issue ``userName``'s (default: the admin's) credentials into
+    ``destination``: a zip when it ends in ``.zip``, else a directory.
+    """
+    layout = _layout(conf)
+    if not os.path.exists(trust.certPath(layout.keys, "cloud")):
+        raise accounts.AccountError("no cloud keys in %s: run euca_conf --setup first"
+                                    % (layout.keys,))
+    ec2Url, s3Url = _urls(conf)
+    db = openDatabase(conf)
     try:
-        user = db.transact(accounts.ensureAdmin)
+        if userName is None:
+            userName = db.transact(accounts.ensureAdmin).name
+        credentials = db.transact(useradmin.issueCredentials, userName, layout.keys,
+                                  ec2Url, s3Url, REGION)
     finally:
         if db.engine is not None:
             db.engine.dispose()
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    return writeAtomically(os.path.join(directory, "eucarc"), eucarc(conf, user), 0o600)
+    if destination.endswith(".zip"):
+        return credentials.writeZip(destination)
+    return credentials.writeDirectory(destination, binDir=binDir)
+
+
+def runUserCommands(conf, request):
+    """The user flags, in order, each in its own transaction; print what happened."""
+    db = openDatabase(conf)
+    try:
+        for command, name in request.userCommands:
+            if command == "add":
+                user = db.transact(useradmin.addUser, name, request.admin, request.email)
+                print("euca_conf: added user %s (account %s%s)" % (
+                    user.name, user.accountNumber, ", admin" if user.isAdmin else ""))
+            elif command in ("disable", "enable"):
+                db.transact(useradmin.setEnabled, name, command == "enable")
+                print("euca_conf: %sd user %s" % (command, name))
+            elif command == "delete":
+                db.transact(useradmin.deleteUser, name)
+                print("euca_conf: deleted user %s" % (name,))
+            elif command == "rotateSecret":
+                user = db.transact(useradmin.rotateSecret, name)
+                print("euca_conf: new access key %s for %s; the old keys are refused "
+                      "(get new credentials)" % (user.accessKey, name))
+            elif command == "rotateCertificate":
+                count = db.transact(useradmin.rotateCertificate, name)
+                print("euca_conf: revoked %d certificate(s) of %s (get new credentials)"
+                      % (count, name))
+        if request.listUsers:
+            print("\t".join(("NAME", "ACCOUNT", "ACCESS KEY", "ROLE", "STATE", "EMAIL")))
+            for name, number, accessKey, isAdmin, enabled, email in db.transact(
+                    useradmin.listUsers):
+                print("\t".join((name, number, accessKey, "admin" if isAdmin else "user",
+                                 "enabled" if enabled else "disabled", email)))
+    finally:
+        if db.engine is not None:
+            db.engine.dispose()
 
 
 def main(argv=None):
@@ -258,12 +366,17 @@ def main(argv=None):
         conf.set(key, value)
     if request.settings or not os.path.exists(path):
         conf.save()
-    if request.setup:
-        setupCloud(conf)
-        print("euca_conf: keys in %s, admin user ready" % (
-            Layout(conf.get("EUCALYPTUS") or "/").keys,))
-    if request.credentialsDir:
-        print("euca_conf: wrote %s" % (writeCredentials(conf, request.credentialsDir),))
+    try:
+        if request.setup:
+            setupCloud(conf)
+            print("euca_conf: keys in %s, admin user ready" % (_layout(conf).keys,))
+        if request.userCommands or request.listUsers:
+            runUserCommands(conf, request)
+        if request.credentialsDir:
+            print("euca_conf: wrote %s" % (writeCredentials(
+                conf, request.credentialsDir, request.credentialsUser, request.binDir),))
+    except accounts.AccountError as e:
+        fail("euca_conf: %s" % (e,))
     return 0
 
 

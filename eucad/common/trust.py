@@ -153,6 +153,56 @@ def makeRoleCertificate(keysDir, role, names=(), force=False):
     return cert
 
 
+#: How long a user's certificate is valid (rotation revokes it sooner).
+USER_CERT_VALIDITY = datetime.timedelta(days=5 * 365)
+
+
+def issueUserCertificate(keysDir, userName, accountNumber):
+    """
+    A fresh key and a certificate for a user, signed by the cloud CA; return
+    ``(certificate, key)``.  Its role (organizational unit) is ``user``, which
+    no link accepts, so a user's certificate never opens a tier's port; it
+    is what euca2ools sign image bundles with.
+    """
+    caCert, caKey = loadCert(os.path.join(keysDir, CA_CERT)), loadKey(
+        os.path.join(keysDir, CA_KEY))
+    key = _newKey()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "eucad"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "user"),
+        x509.NameAttribute(NameOID.USER_ID, accountNumber),
+        x509.NameAttribute(NameOID.COMMON_NAME, userName),
+    ])
+    cert = (x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(caCert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + USER_CERT_VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=True,
+                key_encipherment=True, data_encipherment=False,
+                key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(caKey, hashes.SHA256()))
+    return cert, key
+
+
+def pemCertificate(cert):
+    """A certificate as PEM bytes."""
+    return _pemCert(cert)
+
+
+def pemPrivateKey(key):
+    """A private key as unencrypted PEM bytes (for the user's credentials only)."""
+    return _pemKey(key)
+
+
 def setup(keysDir, names=()):
     """The CA and every role's certificate (what ``euca_conf --setup`` does)."""
     makeCA(keysDir)

@@ -29,8 +29,9 @@ class ObjectStore(StoreBase):
         costs one trip through a thread instead of two.
         """
         def lookup():
-            if self._lookup is None or self._lookup.engine is not self.database.engine:
-                self._lookup = rows.PreparedLookup(self.database.engine)
+            engine = self.database.open()  # waits for the schema upgrade at start
+            if self._lookup is None or self._lookup.engine is not engine:
+                self._lookup = rows.PreparedLookup(engine)
             bucket, obj = self._lookup(bucketName, key)
             if bucket is None:
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
