@@ -66,8 +66,14 @@ class PreparedLookup:
 
     def __init__(self, engine):
         dialect = engine.dialect
-        compiled = BUCKET_AND_OBJECT.compile(dialect=dialect)
         self.engine = engine
+        # The raw path is SQLite's: other drivers (psycopg) decode JSON and
+        # numbers themselves, and their result processors need the column's
+        # type code, which a compiled statement alone does not give.
+        self.raw = dialect.name == "sqlite"
+        if not self.raw:
+            return
+        compiled = BUCKET_AND_OBJECT.compile(dialect=dialect)
         self.sql = compiled.string
         self.order = compiled.positiontup if compiled.positional else None
         if set(self.order if self.order is not None else compiled.binds) != {"bucket", "key"}:
@@ -77,6 +83,9 @@ class PreparedLookup:
 
     def __call__(self, bucketName, key):
         """(BucketRow, ObjectRow or None), or (None, None) without the bucket."""
+        if not self.raw:
+            with self.engine.connect() as connection:
+                return bucketAndObject(connection, bucketName, key)
         values = {"bucket": bucketName, "key": key}
         if self.order is not None:
             values = tuple(values[name] for name in self.order)
