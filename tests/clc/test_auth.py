@@ -183,18 +183,24 @@ class SignatureV2Tests(AuthTestCase):
         """A request valid until a later Expires is accepted."""
         self.assertAccepted(*self.sendExpiring(self.inSeconds(600)))
 
-    def test_expiresAWeekAhead(self):
-        """An Expires just under 7 days ahead, the presigned URL limit, is accepted."""
-        self.assertAccepted(*self.sendExpiring(self.inSeconds(7 * 24 * 3600 - 60)))
+    def test_expiresAtTheWindow(self):
+        """An Expires at the end of the window (15 minutes, plus clock skew) is accepted."""
+        self.assertAccepted(*self.sendExpiring(self.inSeconds(30 * 60 - 60)))
+
+    def test_expiresSixDaysAhead(self):
+        """An Expires six days ahead (a URL replayable for days) is RequestExpired."""
+        status, body = self.sendExpiring(self.inSeconds(6 * 24 * 3600))
+        self.assertRefused(status, body, 400, "RequestExpired")
+        self.assertIn(b"at most 15 minutes", body)
 
     def test_expiresFarInTheFuture(self):
         """An Expires years ahead (replayable forever) is refused as RequestExpired."""
         self.assertRefused(*self.sendExpiring("2099-01-01T00:00:00Z"), 400,
                            "RequestExpired")
 
-    def test_expiresBeyondAWeek(self):
-        """An Expires 8 days ahead is refused, as X-Amz-Expires beyond 7 days is."""
-        self.assertRefused(*self.sendExpiring(self.inSeconds(8 * 24 * 3600)), 400,
+    def test_expiresJustBeyondTheWindow(self):
+        """An Expires a minute past the window is refused."""
+        self.assertRefused(*self.sendExpiring(self.inSeconds(31 * 60)), 400,
                            "RequestExpired")
 
     def test_signatureVersion1(self):

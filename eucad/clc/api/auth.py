@@ -19,10 +19,14 @@ from eucad.common.errors import CloudError
 
 SERVICE = "ec2"
 
-#: Longest validity of a presigned URL (AWS: 7 days); a V2 ``Expires`` may
-#: not lie further ahead either, or a captured request could be replayed
-#: for as long as its signer chose.
+#: Longest validity of a presigned V4 URL (AWS: 7 days).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+#: Longest validity of a SignatureVersion 2 request signed with ``Expires``
+#: (beyond the signer's clock skew).  Clients that use Expires set it a few
+#: minutes ahead; a request good for days is one that anybody who saw its
+#: URL (a log, a proxy) can replay for days.
+MAX_V2_EXPIRES_SECONDS = 15 * 60
 
 _PRESIGN_PARAMS = ("X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
                    "X-Amz-SignedHeaders", "X-Amz-Signature")
@@ -210,9 +214,9 @@ def _queryV2(request, now):
         if now > until:
             _fail("RequestExpired", "Request has expired")
         # The signer's clock may run ahead of ours by the usual skew.
-        if until > now + MAX_PRESIGN_SECONDS + signing.MAX_SKEW_SECONDS:
-            _fail("RequestExpired", "Expires may be at most %d seconds (7 days) "
-                  "in the future" % (MAX_PRESIGN_SECONDS,))
+        if until > now + MAX_V2_EXPIRES_SECONDS + signing.MAX_SKEW_SECONDS:
+            _fail("RequestExpired", "Expires may be at most %d minutes in the "
+                  "future" % (MAX_V2_EXPIRES_SECONDS // 60,))
     else:
         _fail("MissingParameter", "The request must contain the parameter Timestamp")
 

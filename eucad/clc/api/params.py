@@ -69,22 +69,69 @@ def listOf(params, prefix):
     return [value for _, value in sorted(found)]
 
 
+#: Most filters, values in one filter, and values in all, one request may
+#: carry (EC2 answers FilterLimitExceeded past its own limits too).  Each
+#: value is matched against every candidate object, so the product is what
+#: a request costs.
+MAX_FILTERS = 50
+MAX_VALUES_PER_FILTER = 200
+MAX_FILTER_VALUES = 1000
+
+_FILTER_PART = re.compile(r"^Filter\.(\d+)\.(?:(Name)|Value\.(\d+))$")
+
+
+def _filterLimit(message):
+    return CloudError("FilterLimitExceeded", message)
+
+
 def filters(params, known):
     """
-    ``Filter.N.Name`` / ``Filter.N.Value.M`` as ``[(name, [values])]``;
-    names outside ``known`` are InvalidParameterValue, as in EC2.
+    ``Filter.N.Name`` / ``Filter.N.Value.M`` as ``[(name, [values])]`` in
+    ``N`` order; names outside ``known`` are InvalidParameterValue, as in EC2.
+
+    The parameters are read once (a request with thousands of filters costs
+    one pass, not one pass per filter), and the counts are capped
+    (``MAX_FILTERS``, ``MAX_VALUES_PER_FILTER``, ``MAX_FILTER_VALUES``) with
+    FilterLimitExceeded.
     """
-    pattern = re.compile(r"^Filter\.(\d+)\.Name$")
-    result = []
-    for name, value in sorted(params.items()):
-        match = pattern.match(name)
-        if not match:
+    names = {}
+    values = {}
+    total = 0
+    for parameter, value in params.items():
+        if not parameter.startswith("Filter."):
             continue
-        if value not in known:
+        match = _FILTER_PART.match(parameter)
+        if match is None:
             raise CloudError("InvalidParameterValue",
-                             "The filter '%s' is invalid" % (value,))
-        values = listOf(params, "Filter.%s.Value" % (match.group(1),))
-        result.append((value, values))
+                             "The parameter %s is not a filter's Name or Value.N"
+                             % (parameter[:64],))
+        index = int(match.group(1))
+        if match.group(2):
+            names[index] = value
+            if len(names) > MAX_FILTERS:
+                raise _filterLimit("The maximum number of filters in one request "
+                                   "is %d" % (MAX_FILTERS,))
+        else:
+            total += 1
+            if total > MAX_FILTER_VALUES:
+                raise _filterLimit("The maximum number of filter values in one "
+                                   "request is %d" % (MAX_FILTER_VALUES,))
+            mine = values.setdefault(index, [])
+            mine.append((int(match.group(3)), value))
+            if len(mine) > MAX_VALUES_PER_FILTER:
+                raise _filterLimit("The maximum number of values in one filter "
+                                   "is %d" % (MAX_VALUES_PER_FILTER,))
+    for index in values:
+        if index not in names:
+            raise CloudError("InvalidParameterValue",
+                             "Filter.%d has values but no Name" % (index,))
+    result = []
+    for index in sorted(names):
+        name = names[index]
+        if name not in known:
+            raise CloudError("InvalidParameterValue",
+                             "The filter '%s' is invalid" % (name[:128],))
+        result.append((name, [value for _, value in sorted(values.get(index, []))]))
     return result
 
 
