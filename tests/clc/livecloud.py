@@ -72,6 +72,8 @@ class LiveCloud:
             reactor=reactor)
         server.startService()
         self.testcase.addCleanup(server.stopService)
+        # The CLC's long polls wait on the fake cluster's feed: end them.
+        self.testcase.addCleanup(self.cluster.changes.release)
         return server
 
     def start(self, timeout=60):
