@@ -33,6 +33,45 @@ _SELF_LOCATING = ('EUCA_KEY_DIR=$(cd "$(dirname "${BASH_SOURCE:-$0}")" '
                   '&& pwd -P)')
 
 
+#: Every variable of an eucarc, in the order it is written.
+EUCARC_VARIABLES = (
+    "EC2_URL", "S3_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY", "EC2_CERT",
+    "EC2_PRIVATE_KEY", "EUCALYPTUS_CERT", "EC2_USER_ID", "EC2_ACCOUNT_NUMBER",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+    "AWS_AUTH_REGION", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_S3")
+
+#: The variables that name a file of the credentials' directory.
+FILE_VARIABLES = ("EC2_CERT", "EC2_PRIVATE_KEY", "EUCALYPTUS_CERT")
+
+
+def renderEucarc(values, keyDir=None, binDir=None, comments=()):
+    """
+    An eucarc's text: the ``EUCARC_VARIABLES`` found in ``values``, in order.
+
+    The file variables are written as ``${EUCA_KEY_DIR}/NAME`` (``NAME``, the
+    last part of the value), with ``EUCA_KEY_DIR`` the absolute ``keyDir``,
+    or, without one, the eucarc's own directory found when it is sourced.
+    ``binDir`` goes first on PATH; ``comments`` head the file.
+    """
+    lines = ["# " + comment for comment in comments]
+    if keyDir is None:
+        lines.append(_SELF_LOCATING)
+    else:
+        lines.append("EUCA_KEY_DIR=%s" % (shlex.quote(os.path.abspath(keyDir)),))
+    for name in EUCARC_VARIABLES:
+        value = values.get(name)
+        if not value:
+            continue
+        if name in FILE_VARIABLES:
+            lines.append('export %s="${EUCA_KEY_DIR}/%s"' % (
+                name, shlex.quote(os.path.basename(value))))
+        else:
+            lines.append("export %s=%s" % (name, shlex.quote(value)))
+    if binDir:
+        lines.append('export PATH=%s:"$PATH"' % (shlex.quote(os.path.abspath(binDir)),))
+    return "\n".join(lines) + "\n"
+
+
 class UserCredentials:
     """Everything one user needs to use the cloud, ready to be written out."""
 
@@ -64,42 +103,28 @@ class UserCredentials:
     def keyName(self):
         return self._stem + "-pk.pem"
 
+    def variables(self):
+        """``{name: value}`` of the eucarc; certificate variables name files."""
+        return {
+            "EC2_URL": self.ec2Url, "S3_URL": self.s3Url,
+            "EC2_ACCESS_KEY": self.accessKey, "EC2_SECRET_KEY": self.secretKey,
+            "EC2_CERT": self.certName, "EC2_PRIVATE_KEY": self.keyName,
+            "EUCALYPTUS_CERT": CLOUD_CERT_NAME,
+            "EC2_USER_ID": self.accountNumber, "EC2_ACCOUNT_NUMBER": self.accountNumber,
+            "AWS_ACCESS_KEY_ID": self.accessKey, "AWS_SECRET_ACCESS_KEY": self.secretKey,
+            "AWS_DEFAULT_REGION": self.region, "AWS_AUTH_REGION": self.region,
+            "AWS_ENDPOINT_URL_EC2": self.ec2Url, "AWS_ENDPOINT_URL_S3": self.s3Url,
+        }
+
     def eucarc(self, keyDir=None, binDir=None):
         """
         The eucarc's text.  Certificate paths are under ``keyDir`` if given,
         else under the eucarc's own directory (found when it is sourced);
         ``binDir`` is put first on PATH (``make run`` names the venv's bin).
         """
-        if keyDir is None:
-            lines = [_SELF_LOCATING]
-        else:
-            lines = ["EUCA_KEY_DIR=%s" % (shlex.quote(os.path.abspath(keyDir)),)]
-        lines.insert(0, "# eucad credentials of %s (account %s): source this file" % (
-            self.userName, self.accountNumber))
-
-        def export(name, value):
-            lines.append("export %s=%s" % (name, shlex.quote(value)))
-
-        def exportPath(name, fileName):
-            lines.append('export %s="${EUCA_KEY_DIR}/%s"' % (name, fileName))
-        export("EC2_URL", self.ec2Url)
-        export("S3_URL", self.s3Url)
-        export("EC2_ACCESS_KEY", self.accessKey)
-        export("EC2_SECRET_KEY", self.secretKey)
-        exportPath("EC2_CERT", self.certName)
-        exportPath("EC2_PRIVATE_KEY", self.keyName)
-        exportPath("EUCALYPTUS_CERT", CLOUD_CERT_NAME)
-        export("EC2_USER_ID", self.accountNumber)
-        export("EC2_ACCOUNT_NUMBER", self.accountNumber)
-        export("AWS_ACCESS_KEY_ID", self.accessKey)
-        export("AWS_SECRET_ACCESS_KEY", self.secretKey)
-        export("AWS_DEFAULT_REGION", self.region)
-        export("AWS_AUTH_REGION", self.region)
-        export("AWS_ENDPOINT_URL_EC2", self.ec2Url)
-        export("AWS_ENDPOINT_URL_S3", self.s3Url)
-        if binDir:
-            lines.append('export PATH=%s:"$PATH"' % (shlex.quote(os.path.abspath(binDir)),))
-        return "\n".join(lines) + "\n"
+        return renderEucarc(self.variables(), keyDir=keyDir, binDir=binDir, comments=[
+            "eucad credentials of %s (account %s): source this file" % (
+                self.userName, self.accountNumber)])
 
     def files(self, keyDir=None, binDir=None):
         """``[(name, bytes)]`` of the credentials (eucarc first)."""

@@ -26,7 +26,6 @@ daemon code.
 import argparse
 import ipaddress
 import json
-import shlex
 import os
 import socket
 import subprocess
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit
 
 from eucad.common import control
 from eucad.common.atomicfile import writeAtomically
+from eucad.common.credentials import renderEucarc
 from eucad.common.config import EucaConf, Layout
 from eucad.common.polling import PollTimeout, pollUntil
 from eucad.lab import testimage
@@ -248,6 +248,8 @@ class AllInOne:
                 if line.startswith("export "):
                     key, _, value = line[len("export "):].strip().partition("=")
                     values[key] = value.strip("'\"")
+        # Where its certificate files are, for an eucarc written elsewhere.
+        values["EUCA_KEY_DIR"] = os.path.abspath(directory)
         return values
 
     def ec2(self, creds):
@@ -502,16 +504,19 @@ def userEucarcPath(home=None):
 
 
 def writeEucarc(creds, path, runDir):
-    """An eucarc at ``path`` (0600, in a 0700 directory) for the cloud of ``runDir``."""
+    """
+    An eucarc at ``path`` (0600, in a 0700 directory) for the cloud of
+    ``runDir``: the variables of ``euca_conf --get-credentials`` (rendered by
+    the same ``renderEucarc``, its certificate files where ``credentials``
+    put them) and the venv's bin first on PATH, so that ``aws``,
+    ``euca_conf`` and the other tools work after sourcing it.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
-    lines = ["# eucad all-in-one credentials: source this file",
-             EUCARC_CLOUD_LINE + os.path.abspath(runDir)]
-    for key in ("EC2_URL", "S3_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY",
-                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                "EUCALYPTUS_CERT"):
-        if key in creds:
-            lines.append("export %s=%s" % (key, shlex.quote(creds[key])))
-    return writeAtomically(path, "\n".join(lines) + "\n", 0o600)
+    text = renderEucarc(creds, keyDir=creds.get("EUCA_KEY_DIR"),
+                        binDir=os.path.dirname(_bin("euca_conf")), comments=[
+                            "eucad all-in-one credentials: source this file",
+                            EUCARC_CLOUD_LINE[2:] + os.path.abspath(runDir)])
+    return writeAtomically(path, text, 0o600)
 
 
 def writeUserEucarc(creds, home=None, runDir="run"):
