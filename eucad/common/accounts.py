@@ -93,6 +93,15 @@ def findByName(session, name):
     return session.get(User, name)
 
 
+def accountNumbers(session, names):
+    """``{user name: account number}`` of those ``names`` that are users."""
+    names = set(names)
+    if not names:
+        return {}
+    return dict(session.execute(select(User.name, User.accountNumber)
+                                .where(User.name.in_(names))).all())
+
+
 def ensureAdmin(session, name="admin"):
     """The admin user, created on first call (``euca_conf --setup``)."""
     user = findByName(session, name)

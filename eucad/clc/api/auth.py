@@ -60,10 +60,12 @@ class SignedRequest:
 class Caller:
     """The authenticated user of one request."""
 
-    def __init__(self, name, isAdmin, accessKey):
+    def __init__(self, name, isAdmin, accessKey, accountNumber=None):
         self.name = name
         self.isAdmin = isAdmin
         self.accessKey = accessKey
+        #: The 12-digit account number EC2 shows as ``ownerId``.
+        self.accountNumber = accountNumber
 
     def __repr__(self):
         return "<Caller %s%s>" % (self.name, " (admin)" if self.isAdmin else "")
@@ -247,7 +249,7 @@ def _lookup(session, accessKey):
     user = accounts.findByAccessKey(session, accessKey)
     if user is None:
         return None
-    return user.name, user.secretKey, bool(user.isAdmin)
+    return user.name, user.secretKey, bool(user.isAdmin), user.accountNumber
 
 
 def _cloudErrorFromSignatureError(error):
@@ -276,10 +278,10 @@ class Authenticator:
             if found is None:
                 raise CloudError("AuthFailure", "AWS was not able to validate the "
                                  "provided access credentials", 401)
-            name, secret, isAdmin = found
+            name, secret, isAdmin, accountNumber = found
             try:
                 verify(secret)
             except signing.SignatureError as e:
                 raise _cloudErrorFromSignatureError(e)
-            return Caller(name, isAdmin, accessKey)
+            return Caller(name, isAdmin, accessKey, accountNumber)
         return d.addCallback(check)
