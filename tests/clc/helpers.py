@@ -32,7 +32,14 @@ class InlineDatabase(Database):
 
 
 def makeDatabase(testcase):
-    db = InlineDatabase("sqlite:///" + testcase.mktemp() + ".db")
+    """
+    A fresh database: SQLite, or the engine a ``tests.dbengines.EngineTests``
+    test case names (so that one test class runs on PostgreSQL too).
+    """
+    if hasattr(testcase, "databaseUrl"):
+        db = InlineDatabase(testcase.databaseUrl())
+    else:
+        db = InlineDatabase("sqlite:///" + testcase.mktemp() + ".db")
     db.open()
     testcase.addCleanup(db.engine.dispose)
     db.transact(ensureDefaults)

@@ -43,7 +43,7 @@ class SecondUserTests:
 
     def test_secondUserWithTheirZip(self):
         """bob's zip works for awscli and boto3; disabling and rotation refuse the old keys."""
-        url = None if self.engine == "sqlite" else self.databaseUrl()
+        url = None if self.engine == "sqlite" else self.databaseUrl(empty=True)
         cloud = LiveCloud(self, databaseUrl=url)
         return threads.deferToThread(self.scenario, cloud)
 

@@ -37,7 +37,7 @@ class RestartTests:
 
     def test_sigkillDuringMixedWorkload(self):
         """After SIGKILL and a restart, every acknowledged instance, termination, bucket and object is there."""
-        url = None if self.engine == "sqlite" else self.databaseUrl()
+        url = None if self.engine == "sqlite" else self.databaseUrl(empty=True)
         cluster = FakeCluster(nodes=[BIG_NODE], clock=reactor, bootSeconds=0.2)
         self.cloud = LiveCloud(self, databaseUrl=url, cluster=cluster)
         self.cloud.serveCluster(reactor)

@@ -26,7 +26,7 @@ class RevisionTests:
     """Mixed into one TestCase per engine (``tests.dbengines``)."""
 
     def engineAt(self, revision):
-        engine = makeEngine(self.databaseUrl())
+        engine = makeEngine(self.databaseUrl(empty=True))
         self.addCleanup(engine.dispose)
         schema.upgrade(engine, revision)
         return engine
