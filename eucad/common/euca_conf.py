@@ -18,6 +18,7 @@ import os
 import sys
 
 from eucad.common import accounts, trust, useradmin
+from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import CONF_RELATIVE_PATH, DEFAULTS, EucaConf, Layout
 from eucad.common.daemon import fail
 
@@ -244,6 +245,20 @@ def parse(argv):
     return request
 
 
+def holdsDatabasePassword(conf):
+    """Whether CLOUD_DB_URL (or DB_URL) carries a password."""
+    from sqlalchemy.engine import make_url
+    for key in ("CLOUD_DB_URL", "DB_URL"):
+        value = conf.get(key)
+        if value:
+            try:
+                if make_url(value).password:
+                    return True
+            except Exception:
+                return True  # unparsable: treat it as secret
+    return False
+
+
 def confPath(request):
     if request.confFile:
         return request.confFile
@@ -365,7 +380,11 @@ def main(argv=None):
     for key, value in request.settings:
         conf.set(key, value)
     if request.settings or not os.path.exists(path):
-        conf.save()
+        if holdsDatabasePassword(conf):
+            # The file now holds a secret: only its owner may read it.
+            writeAtomically(conf.path, conf.text(), 0o600)
+        else:
+            conf.save()
     try:
         if request.setup:
             setupCloud(conf)

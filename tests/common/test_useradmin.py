@@ -204,3 +204,17 @@ class UserCommandTests(unittest.TestCase):
                                       os.path.join(self.prefix, "b.zip"), "--user", "bob")
         self.assertEqual(code, 2)
         self.assertIn("disabled", err)
+
+
+class DatabasePasswordTests(unittest.TestCase):
+
+    def test_passwordInUrlMakesConfPrivate(self):
+        """A CLOUD_DB_URL with a password makes eucalyptus.conf 0600; without, it stays 0644."""
+        prefix = os.path.abspath(self.mktemp())
+        conf = os.path.join(prefix, "etc", "eucalyptus", "eucalyptus.conf")
+        run(euca_conf.main, ["-d", prefix, "CLOUD_PORT=8773", conf])
+        self.assertEqual(stat.S_IMODE(os.stat(conf).st_mode), 0o644)
+        code, _, err = run(euca_conf.main, [
+            "CLOUD_DB_URL=postgresql://eucalyptus:s3cret@db.example/eucalyptus", conf])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(stat.S_IMODE(os.stat(conf).st_mode), 0o600)
