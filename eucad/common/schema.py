@@ -23,6 +23,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from eucad import migrations
+
 #: The advisory lock key the upgrade holds on PostgreSQL ("eucad" in ASCII).
 _PG_LOCK_KEY = 0x6575636164
 
@@ -40,8 +42,7 @@ def modelMetadata():
 def alembicConfig(connection=None):
     """An Alembic configuration for ``eucad/migrations`` (no ini file)."""
     config = Config()
-    config.set_main_option("script_location", os.path.dirname(
-        __import__("eucad.migrations", fromlist=["_"]).__file__))
+    config.set_main_option("script_location", os.path.dirname(migrations.__file__))
     config.attributes["connection"] = connection
     return config
 
@@ -91,9 +92,23 @@ def _migrationLock(engine):
 
 def upgrade(engine, revision="head"):
     """Run every missing revision up to ``revision`` (blocking: not on the reactor)."""
+    sqlite = engine.dialect.name == "sqlite"
     with _migrationLock(engine):
-        with engine.begin() as connection:
-            command.upgrade(alembicConfig(connection), revision)
+        with engine.connect() as connection:
+            if sqlite:
+                # Batch migrations copy a table and drop the old one; with
+                # foreign keys on, that drop would cascade into the rows
+                # that refer to it.  (The pragma is ignored inside a
+                # transaction, so it is set before the migration's own.)
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    command.upgrade(alembicConfig(connection), revision)
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
 
 def differences(engine):
