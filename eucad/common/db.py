@@ -50,15 +50,24 @@ def normalUrl(url):
     return url
 
 
+#: The install's own database directory, under the prefix.
+_INSTALL_DB_DIR = os.path.join("var", "lib", "eucalyptus", "db")
+
+
 def secureSqliteFile(path):
     """
-    Make the database's directory 0700 and the file (and any -wal, -shm or
-    -journal beside it) 0600, creating the file empty with that mode so that
-    no byte of it is ever readable by others.
+    Make the file 0600 (and any -wal, -shm or -journal beside it), creating
+    it empty with that mode so that no byte of it is ever readable by
+    others.  A directory made for it is 0700, and so is made the install's
+    own ``var/lib/eucalyptus/db`` (0755 in eucad 0.1); any other existing
+    directory (``/tmp``, ``/var/lib``...) is not ours to change.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+        os.chmod(directory, 0o700)
+    elif directory.endswith(os.sep + _INSTALL_DB_DIR):
+        os.chmod(directory, 0o700)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     for suffix in ("", "-wal", "-shm", "-journal"):
         try:

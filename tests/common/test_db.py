@@ -191,8 +191,8 @@ class PermissionTests(unittest.TestCase):
             self.assertEqual(mode, 0o600, name)
 
     def test_oldDatabaseIsTightened(self):
-        """A 0.1 install's 0755 directory and 0644 files are made private on open."""
-        directory = os.path.abspath(self.mktemp())
+        """A 0.1 install's 0755 db directory and 0644 files are made private on open."""
+        directory = Layout(os.path.abspath(self.mktemp())).db
         os.makedirs(directory, 0o755)
         os.chmod(directory, 0o755)
         path = os.path.join(directory, "eucalyptus.db")
@@ -204,6 +204,19 @@ class PermissionTests(unittest.TestCase):
         db.transact(accounts.createUser, "alice")
         self.addCleanup(db.engine.dispose)
         self.assertEqual(stat.S_IMODE(os.stat(directory).st_mode), 0o700)
+        for name, mode in self.modes(directory).items():
+            self.assertEqual(mode, 0o600, name)
+
+
+    def test_otherDirectoriesLeftAlone(self):
+        """A database in an existing directory of the admin's choice: only its files change."""
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        os.chmod(directory, 0o1777)
+        db = Database("sqlite:///" + os.path.join(directory, "cloud.db"))
+        db.transact(accounts.createUser, "alice")
+        self.addCleanup(db.engine.dispose)
+        self.assertEqual(stat.S_IMODE(os.stat(directory).st_mode), 0o1777)
         for name, mode in self.modes(directory).items():
             self.assertEqual(mode, 0o600, name)
 
