@@ -66,10 +66,13 @@ class PostgresServer:
         for path in (self.root, self.socketDir):
             os.chown(path, account.pw_uid, account.pw_gid)
         os.chmod(self.root, 0o700)
-        subprocess.run([initdb, "-D", data, "-U", self.SUPERUSER, "--auth=trust",
-                        "-E", "UTF8", "--no-instructions", "--no-sync"],
-                       user=self.osUser, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, cwd=self.root)
+        made = subprocess.run([initdb, "-D", data, "-U", self.SUPERUSER, "--auth=trust",
+                               "-E", "UTF8", "--no-instructions", "--no-sync"],
+                              user=self.osUser, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, cwd=self.root)
+        if made.returncode != 0:
+            self.stop()
+            raise RuntimeError("initdb failed: %s" % (made.stderr.decode()[-1000:],))
         self.process = subprocess.Popen(
             [postgres, "-D", data, "-k", self.socketDir, "-p", str(self.PORT),
              "-c", "listen_addresses=", "-c", "fsync=off",
@@ -132,11 +135,21 @@ class PostgresServer:
             self.root = None
 
 
+_SERVER_FAILED = None
+
+
 def postgresServer():
-    """The test run's PostgreSQL server, started on first use."""
-    global _SERVER
+    """The test run's PostgreSQL server, started on first use (and tried once)."""
+    global _SERVER, _SERVER_FAILED
+    if _SERVER_FAILED is not None:
+        raise RuntimeError("the test PostgreSQL server did not start: %s" % (
+            _SERVER_FAILED,))
     if _SERVER is None:
-        _SERVER = PostgresServer().start()
+        try:
+            _SERVER = PostgresServer().start()
+        except RuntimeError as e:
+            _SERVER_FAILED = e
+            raise
         atexit.register(_SERVER.stop)
     return _SERVER
 
