@@ -93,7 +93,10 @@ class WalrusHarness:
         self.testcase = testcase
         self.root = os.path.abspath(testcase.mktemp())
         os.makedirs(self.root)
-        self.db = InlineDatabase("sqlite:///" + os.path.join(self.root, "eucalyptus.db"))
+        # A tests.dbengines.EngineTests test case names its engine (PostgreSQL).
+        url = (testcase.databaseUrl() if hasattr(testcase, "databaseUrl")
+               else "sqlite:///" + os.path.join(self.root, "eucalyptus.db"))
+        self.db = InlineDatabase(url)
         self.db.open()
         testcase.addCleanup(self.db.engine.dispose)
         self.conf = EucaConf(os.path.join(self.root, "eucalyptus.conf"))

@@ -1,0 +1,25 @@
+"""Walrus's store tests again, with the database on PostgreSQL.
+
+Buckets, listings, objects, digests, ranges, copies, multipart uploads and
+ACLs are rows in the shared database; each of those test classes runs once
+more on the test run's private PostgreSQL server (``tests.dbengines``).
+The SQLite runs are the classes themselves.
+"""
+
+from tests.dbengines import POSTGRESQL, EngineTests
+from tests.walrus import test_acl, test_buckets, test_multipart, test_objects
+
+
+def _onPostgreSQL(testClass):
+    name = testClass.__name__ + "PostgreSQL"
+    return type(name, (EngineTests, testClass), {
+        "engine": POSTGRESQL, "__module__": __name__,
+        "__doc__": "%s, on PostgreSQL." % (testClass.__name__,)})
+
+
+for _testClass in (test_buckets.BucketTests, test_buckets.ListingTests,
+                   test_buckets.ListSortedTests, test_objects.PutGetTests,
+                   test_objects.DigestTests, test_objects.RangeAndConditionTests,
+                   test_objects.CopyTests, test_multipart.MultipartTests,
+                   test_acl.AclTests, test_acl.CannedAclTests):
+    globals()[_testClass.__name__ + "PostgreSQL"] = _onPostgreSQL(_testClass)
