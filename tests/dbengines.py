@@ -4,7 +4,9 @@ PostgreSQL comes from Debian's ``postgresql`` package (``tools/install-deps``
 installs it): the first test that asks for it starts one private server for
 the whole test run, in a temporary directory, listening only on a Unix
 socket in that directory (its "port" is private to the directory), as the
-``postgres`` system user because the server refuses to run as root.  Each
+``postgres`` system user because the server refuses to run as root.  Its
+databases collate with ICU's en-US, as a production server's usually do
+(not C), so that code which relies on byte order without saying so fails.  Each
 test gets a database of its own, dropped when the test ends; the server
 stops when the test process exits.
 
@@ -67,7 +69,8 @@ class PostgresServer:
             os.chown(path, account.pw_uid, account.pw_gid)
         os.chmod(self.root, 0o700)
         made = subprocess.run([initdb, "-D", data, "-U", self.SUPERUSER, "--auth=trust",
-                               "-E", "UTF8", "--no-instructions", "--no-sync"],
+                               "-E", "UTF8", "--no-instructions", "--no-sync",
+                               "--locale-provider=icu", "--icu-locale=en-US"],
                               user=self.osUser, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, cwd=self.root)
         if made.returncode != 0:

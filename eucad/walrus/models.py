@@ -17,10 +17,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from eucad.common.db import Base
 
 
+def _byteOrdered(length):
+    """
+    A string column compared and sorted by its bytes, as S3 lists keys: on
+    PostgreSQL the "C" collation (a database's own collation, en_US or ICU,
+    would interleave case and skip punctuation), SQLite's default elsewhere.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class Bucket(Base):
     __tablename__ = "walrus_buckets"
 
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(_byteOrdered(255), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), index=True)
     created: Mapped[float] = mapped_column(Float, default=time.time)
     location: Mapped[str] = mapped_column(String(64), default="")
@@ -35,8 +44,8 @@ class StoredObject(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     bucket: Mapped[str] = mapped_column(
-        String(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(1024))
+        _byteOrdered(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(_byteOrdered(1024))
     owner: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     etag: Mapped[str] = mapped_column(String(64))
@@ -54,8 +63,8 @@ class Upload(Base):
 
     uploadId: Mapped[str] = mapped_column(String(64), primary_key=True)
     bucket: Mapped[str] = mapped_column(
-        String(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"), index=True)
-    key: Mapped[str] = mapped_column(String(1024))
+        _byteOrdered(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(_byteOrdered(1024))
     owner: Mapped[str] = mapped_column(String(64))
     initiated: Mapped[float] = mapped_column(Float)
     headers: Mapped[dict] = mapped_column(JSON)

@@ -35,6 +35,26 @@ class RevisionTests:
         """Upgrading an empty database yields exactly the models' tables, columns, indexes."""
         self.assertEqual(schema.differences(self.engineAt("head")), [])
 
+    def test_collationsAreTheModels(self):
+        """Every column the models give a collation has it in the database (Alembic does not compare them)."""
+        engine = self.engineAt("head")
+        dialect = engine.dialect
+        expected = {}
+        for table in schema.modelMetadata().sorted_tables:
+            for column in table.columns:
+                collation = getattr(column.type.dialect_impl(dialect), "collation", None)
+                if collation:
+                    expected[(table.name, column.name)] = collation
+        if dialect.name != "postgresql":
+            self.assertEqual(expected, {})  # SQLite compares bytes already
+            return
+        self.assertIn(("walrus_objects", "key"), expected)
+        with engine.connect() as connection:
+            columns = {(row[0], row[1]): row[2] for row in connection.execute(text(
+                "SELECT table_name, column_name, collation_name "
+                "FROM information_schema.columns WHERE table_schema = 'public'"))}
+        self.assertEqual({key: columns[key] for key in expected}, expected)
+
     def test_modelChangeWithoutRevisionIsSeen(self):
         """A column the models have and no revision made shows up as a difference."""
         engine = self.engineAt("head")
