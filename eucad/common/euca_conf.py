@@ -166,6 +166,8 @@ class Request:
             raise BadArgument("--admin and --email go with --add-user")
         if (self.credentialsUser or self.binDir) and not self.credentialsDir:
             raise BadArgument("--user and --path go with --get-credentials")
+        if self.binDir and self.credentialsDir.endswith(".zip"):
+            raise BadArgument("--path goes with --get-credentials DIR, not a zip")
         if self.credentialsUser is not None:
             self._checkName(self.credentialsUser)
         for _, name in self.userCommands:

@@ -79,7 +79,9 @@ class UserCommandTests(unittest.TestCase):
                      ["--disable-user", "nobody"], ["--delete-user", "nobody"],
                      ["--admin"], ["--email", "x@y"], ["--user", "bob"],
                      ["--add-user", "dan", "--email", "not-an-address"],
-                     ["--add-user"], ["--get-credentials", os.path.join(
+                     ["--add-user"],
+                     ["--get-credentials", "x.zip", "--path", "/opt/venv/bin"],
+                     ["--get-credentials", os.path.join(
                          self.prefix, "x.zip"), "--user", "nobody"]):
             code, _, err = self.euca_conf(*argv)
             self.assertEqual(code, 2, argv)
