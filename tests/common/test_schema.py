@@ -84,6 +84,35 @@ class RevisionTests:
 bothEngines(RevisionTests, globals())
 
 
+class ModelModulesTests(unittest.TestCase):
+
+    def test_everyModelModuleIsKnown(self):
+        """Every module that declares a table on Base is one modelMetadata imports."""
+        import re
+        import subprocess
+        import sys
+
+        import eucad
+        root = os.path.dirname(eucad.__file__)
+        declaring = set()
+        for directory, _, files in os.walk(root):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(directory, name)
+                with open(path, encoding="utf-8") as f:
+                    if re.search(r"^class \w+\(Base\):", f.read(), re.MULTILINE):
+                        module = os.path.relpath(path[:-3], os.path.dirname(root))
+                        declaring.add(module.replace(os.sep, "."))
+        self.assertTrue(declaring)
+        # A fresh interpreter: what this test process imported does not count.
+        imported = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom eucad.common import schema\n"
+             "schema.modelMetadata()\nprint('\\n'.join(sys.modules))"],
+            check=True, stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(declaring - set(imported), set())
+
+
 class FixtureUpgradeTests(unittest.TestCase):
     """A database made by eucad 0.1 (``create_all``, no Alembic) upgrades in place."""
 
