@@ -17,7 +17,7 @@ import time
 
 from eucad.common import euca_conf, pblink, trust
 from eucad.common.config import Layout
-from eucad.common.interfaces import ICluster
+from eucad.common.links import ClusterRoot
 from tests.commandline import run
 
 
@@ -66,7 +66,7 @@ class LiveCloud:
     def serveCluster(self, reactor):
         """Serve the fake cluster on CC port over the real TLS link (reactor thread)."""
         server = pblink.LinkServer(
-            self.cluster, ICluster, port=self.ccPort, host="127.0.0.1",
+            ClusterRoot(self.cluster), port=self.ccPort, host="127.0.0.1",
             tlsOptions=trust.Credentials.load(self.layout, "cluster").serverOptions(
                 acceptRole="cloud"),
             reactor=reactor)
