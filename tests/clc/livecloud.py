@@ -41,6 +41,7 @@ class LiveCloud:
         settings = ["-cloud", "Y", "-walrus", "Y", "CLOUD_HOST=127.0.0.1",
                     "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1",
                     "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port,
+                    "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
                     "CLUSTER_POLL_SECONDS=0.5", "LOGLEVEL=INFO"]
         if databaseUrl:
             settings.append("CLOUD_DB_URL=%s" % (databaseUrl,))
