@@ -31,7 +31,12 @@ _PG_LOCK_KEY = 0x6575636164
 
 def modelMetadata():
     """``Base.metadata`` with every eucad table declared on it."""
+    import eucad.clc.addressstore  # noqa: F401
+    import eucad.clc.clienttokens  # noqa: F401
+    import eucad.clc.groupstore  # noqa: F401
+    import eucad.clc.keypairstore  # noqa: F401
     import eucad.clc.models  # noqa: F401
+    import eucad.clc.tagstore  # noqa: F401
     import eucad.clc.vmtypes  # noqa: F401
     import eucad.common.accounts  # noqa: F401
     import eucad.walrus.models  # noqa: F401
