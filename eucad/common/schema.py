@@ -38,6 +38,7 @@ def modelMetadata():
     import eucad.clc.models  # noqa: F401
     import eucad.clc.tagstore  # noqa: F401
     import eucad.clc.vmtypes  # noqa: F401
+    import eucad.clc.web.models  # noqa: F401
     import eucad.common.accounts  # noqa: F401
     import eucad.walrus.models  # noqa: F401
     from eucad.common.db import Base
