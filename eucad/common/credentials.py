@@ -27,6 +27,18 @@ from eucad.common.atomicfile import writeAtomically
 
 CLOUD_CERT_NAME = "cloud-cert.pem"
 
+#: The region every eucarc names (the CLC's one region).
+REGION = "eucalyptus"
+
+
+def credentialUrls(conf):
+    """The EC2 and S3 URLs users are given (CLOUD_HOST with each port)."""
+    host = conf.get("CLOUD_HOST")
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % (host,)
+    return ("http://%s:%s/services/Eucalyptus" % (host, conf.get("CLOUD_PORT")),
+            "http://%s:%s/services/Walrus" % (host, conf.get("WALRUS_PORT")))
+
 #: Finds the directory of the eucarc being sourced (bash, zsh), as
 #: Eucalyptus's eucarc did.
 _SELF_LOCATING = ('EUCA_KEY_DIR=$(cd "$(dirname "${BASH_SOURCE:-$0}")" '

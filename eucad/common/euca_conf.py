@@ -20,10 +20,9 @@ import sys
 from eucad.common import accounts, trust, useradmin
 from eucad.common.atomicfile import writeAtomically
 from eucad.common.config import CONF_RELATIVE_PATH, DEFAULTS, EucaConf, Layout
+from eucad.common.credentials import REGION, credentialUrls
 from eucad.common.daemon import fail
 
-#: The region every eucarc names (the CLC's one region).
-REGION = "eucalyptus"
 
 USAGE = """usage: euca_conf [-d DIR] [-cloud Y|N] [-walrus Y|N] [-cc Y|N] [-nc Y|N]
                  [-nodes "host1 host2 ..."] [-instances PATH] [-hypervisor kvm|qemu|auto]
@@ -302,15 +301,6 @@ def setupCloud(conf):
             db.engine.dispose()
 
 
-def _urls(conf):
-    """The EC2 and S3 URLs users are given (CLOUD_HOST with each port)."""
-    host = conf.get("CLOUD_HOST")
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % (host,)
-    return ("http://%s:%s/services/Eucalyptus" % (host, conf.get("CLOUD_PORT")),
-            "http://%s:%s/services/Walrus" % (host, conf.get("WALRUS_PORT")))
-
-
 def writeCredentials(conf, destination, userName=None, binDir=None):
     """
     Issue ``userName``'s (default: the admin's) credentials into
@@ -320,7 +310,7 @@ def writeCredentials(conf, destination, userName=None, binDir=None):
     if not os.path.exists(trust.certPath(layout.keys, "cloud")):
         raise accounts.AccountError("no cloud keys in %s: run euca_conf --setup first"
                                     % (layout.keys,))
-    ec2Url, s3Url = _urls(conf)
+    ec2Url, s3Url = credentialUrls(conf)
     db = openDatabase(conf)
     try:
         if userName is None:
