@@ -13,7 +13,9 @@ The ``eucalyptus-clc`` daemon itself is ``eucad.frontend.tap``: it serves
 Walrus too when Walrus shares the CLC's port, and this tree otherwise.
 
 The instance metadata service (``eucad.clc.metadata``, on
-METADATA_LISTEN:METADATA_PORT) is the last of ``buildCloud``'s services.
+METADATA_LISTEN:METADATA_PORT) and the web pages (``eucad.clc.web``, over
+TLS on WEB_LISTEN:WEB_PORT unless WEB_PORT is 0) are the last of
+``buildCloud``'s services.
 """
 
 from twisted.web import server
@@ -27,6 +29,7 @@ from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
 from eucad.clc.metadata.service import makeMetadataServer
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
+from eucad.clc.web.server import makeWebServer
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.db import Database
 from eucad.common.httpguard import accessLogLine, guardSite
@@ -72,6 +75,9 @@ def buildCloud(options, parent, reactor=None):
     poller.setServiceParent(parent)
     ClusterWatcher(poller).setServiceParent(parent)
     makeMetadataServer(conf, db, reactor=reactor).setServiceParent(parent)
+    webPages = makeWebServer(conf, layout, db, reactor=reactor)
+    if webPages is not None:
+        webPages.setServiceParent(parent)
     return CloudParts(cloud, startup, db)
 
 

@@ -247,8 +247,10 @@ def parse(argv):
 
 
 def holdsDatabasePassword(conf):
-    """Whether CLOUD_DB_URL (or DB_URL) carries a password."""
+    """Whether CLOUD_DB_URL (or DB_URL) carries a password, or SMTP_PASSWORD is set."""
     from sqlalchemy.engine import make_url
+    if conf.get("SMTP_PASSWORD"):
+        return True
     for key in ("CLOUD_DB_URL", "DB_URL"):
         value = conf.get(key)
         if value:

@@ -30,7 +30,7 @@ def freePort():
 class LiveCloud:
     """One front end: its prefix, its CLC process, its optional fake cluster."""
 
-    def __init__(self, testcase, databaseUrl=None, cluster=None):
+    def __init__(self, testcase, databaseUrl=None, cluster=None, extraSettings=()):
         self.testcase = testcase
         self.prefix = os.path.abspath(testcase.mktemp())
         self.layout = Layout(self.prefix)
@@ -42,7 +42,8 @@ class LiveCloud:
                     "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1",
                     "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port,
                     "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
-                    "CLUSTER_POLL_SECONDS=0.5", "LOGLEVEL=INFO"]
+                    "CLUSTER_POLL_SECONDS=0.5", "LOGLEVEL=INFO", "WEB_PORT=0"]
+        settings.extend(extraSettings)
         if databaseUrl:
             settings.append("CLOUD_DB_URL=%s" % (databaseUrl,))
         if cluster is not None:

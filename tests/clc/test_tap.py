@@ -9,6 +9,7 @@ from twisted.trial import unittest
 from eucad.clc import tap
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
+from eucad.clc.web.server import WebServer
 from eucad.common.config import EucaConf
 from eucad.common.daemon import LoggingService
 from eucad.common.db import Database
@@ -23,6 +24,7 @@ class TapTests(unittest.TestCase):
         prefix = os.path.abspath(self.mktemp())
         eucaConf = EucaConf.load(os.path.join(prefix, "etc", "eucalyptus",
                                               "eucalyptus.conf"))
+        conf.setdefault("WEB_PORT", "0")
         for key, value in conf.items():
             eucaConf.set(key, value)
         eucaConf.save()
@@ -38,15 +40,16 @@ class TapTests(unittest.TestCase):
         """makeService builds log, DB, one link per cluster, recovery, poller, watcher, metadata, web."""
         options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774 z2@cc2:9000",
                                    CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1",
-                                   METADATA_PORT="0", METADATA_LISTEN="127.0.0.1")
+                                   METADATA_PORT="0", METADATA_LISTEN="127.0.0.1",
+                                   WEB_PORT="8443")
         root = tap.makeService(options)
         children = list(root)
         kinds = [type(child) for child in children]
         self.assertEqual(kinds, [LoggingService, Database, ClusterLink, ClusterLink,
                                  CloudStartup, ClusterPoller, ClusterWatcher,
-                                 internet.TCPServer, ListeningService])
-        self.assertEqual(children[-2].name, "metadata")
-        self.assertIs(children[-2].args[1].resource.db, children[1])
+                                 internet.TCPServer, WebServer, ListeningService])
+        self.assertEqual(children[-3].name, "metadata")
+        self.assertIs(children[-3].args[1].resource.db, children[1])
         self.assertTrue(ICluster.providedBy(children[2]))
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)

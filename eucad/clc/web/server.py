@@ -1,0 +1,66 @@
+"""The web pages' listening service: TLS on WEB_LISTEN:WEB_PORT with the cloud's certificate.
+
+``makeWebServer`` is what ``eucad.clc.tap`` adds to the CLC's tree.  The
+certificate and key (``cloud-cert.pem``/``cloud-pk.pem`` in the keys
+directory, made by ``euca_conf --setup``) are read when the service starts,
+not when it is made.  ``WEB_PORT=0`` turns the pages off.
+"""
+
+from twisted.application.service import Service
+from twisted.internet import defer, ssl
+from twisted.web import server
+
+from eucad.clc.web.mail import Mailer
+from eucad.clc.web.pages import WebPages
+from eucad.common import trust
+
+
+def tlsOptions(keysDir):
+    """Server TLS options with the cloud's certificate and key (blocking file reads)."""
+    with open(trust.certPath(keysDir, "cloud"), "rb") as f:
+        certPem = f.read()
+    with open(trust.keyPath(keysDir, "cloud"), "rb") as f:
+        keyPem = f.read()
+    return ssl.PrivateCertificate.loadPEM(certPem + b"\n" + keyPem).options()
+
+
+def makeSite(pages):
+    site = server.Site(pages)
+    # The pages keep their own sessions; twisted.web's are not used.
+    return site
+
+
+class WebServer(Service):
+    """Listens with ``site`` over TLS from start to stop."""
+
+    def __init__(self, site, port, interface, keysDir, reactor):
+        self.site = site
+        self.portNumber = port
+        self.interface = interface
+        self.keysDir = keysDir
+        self.reactor = reactor
+        self.port = None
+
+    def startService(self):
+        Service.startService(self)
+        self.port = self.reactor.listenSSL(self.portNumber, self.site,
+                                           tlsOptions(self.keysDir),
+                                           interface=self.interface)
+
+    def stopService(self):
+        Service.stopService(self)
+        port, self.port = self.port, None
+        if port is not None:
+            return defer.maybeDeferred(port.stopListening)
+        return None
+
+
+def makeWebServer(conf, layout, database, reactor=None):
+    """The web pages of the CLC whose configuration is ``conf``, or None if WEB_PORT is 0."""
+    if reactor is None:
+        from twisted.internet import reactor
+    port = int(conf.get("WEB_PORT"))
+    if port == 0:
+        return None
+    pages = WebPages(database, Mailer(conf, reactor=reactor), conf, layout.keys)
+    return WebServer(makeSite(pages), port, conf.get("WEB_LISTEN"), layout.keys, reactor)
