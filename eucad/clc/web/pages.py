@@ -219,10 +219,9 @@ class WebPages(resource.Resource):
                     name=visit.get("name"))
 
     async def loginSubmit(self, visit):
-        try:
-            login = await self.db.run(store.login, visit.get("name"), visit.get("password"))
-        except store.WebError as e:
-            return await self.loginForm(visit, error=str(e), status=403)
+        login = await self.db.run(store.login, visit.get("name"), visit.get("password"))
+        if isinstance(login, store.Refused):
+            return await self.loginForm(visit, error=login.reason, status=403)
         visit.session = self.sessions.loggedIn(visit.request, visit.session, login)
         return Redirect("/setup" if login.setupDue else "/credentials")
 

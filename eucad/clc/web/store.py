@@ -125,14 +125,22 @@ def _family(purpose):
     return ("approve", "reject") if purpose in ("approve", "reject") else (purpose,)
 
 
+class Refused:
+    """A refused login, with the sentence shown (returned, not raised, so the
+    failed-login count it changed is committed)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
 def login(session, name, password, now=None):
     """
-    A ``LoggedIn`` for the right password, else WebError (the same sentence
-    for unknown names and wrong passwords).  Failed logins count towards the
-    lock-out, which refuses even the right password until it ends.
+    A ``LoggedIn`` for the right password, else ``Refused`` (the same
+    sentence for unknown names and wrong passwords).  Failed logins count
+    towards the lock-out, which refuses even the right password until it ends.
     """
     now = now or time.time()
-    refused = WebError("Wrong user name or password.")
+    refused = Refused("Wrong user name or password.")
     account = session.get(WebAccount, name or "")
     if account is None:
         if name == ADMIN and password == FIRST_PASSWORD and accounts.findByName(
@@ -143,9 +151,9 @@ def login(session, name, password, now=None):
             session.flush()
             return LoggedIn(ADMIN, True, True)
         passwords.hashPassword(password or "")  # same time as a real check
-        raise refused
+        return refused
     if account.lockedUntil > now:
-        raise WebError("Too many failed logins: this account is locked for a while.")
+        return Refused("Too many failed logins: this account is locked for a while.")
     firstTime = account.name == ADMIN and account.passwordHash is None
     good = (password == FIRST_PASSWORD) if firstTime else passwords.checkPassword(
         password or "", account.passwordHash)
@@ -154,13 +162,13 @@ def login(session, name, password, now=None):
         if account.failedLogins >= MAX_FAILED_LOGINS:
             account.lockedUntil = now + LOCK_SECONDS
             account.failedLogins = 0
-        raise refused
+        return refused
     account.failedLogins = 0
     if account.status != ACTIVE:
-        raise WebError("This account is not active yet.")
+        return Refused("This account is not active yet.")
     user = accounts.findByName(session, account.name)
     if user is None or not user.enabled:
-        raise WebError("This account is disabled.")
+        return Refused("This account is disabled.")
     setupDue = bool(user.isAdmin) and getSetting(session, SETTING_SETUP_DONE) != "yes"
     return LoggedIn(account.name, bool(user.isAdmin), setupDue)
 
