@@ -13,6 +13,7 @@ from twisted.web import server
 from eucad.clc.web.mail import Mailer
 from eucad.clc.web.pages import WebPages
 from eucad.common import trust
+from eucad.common.httpguard import RequestLimits, accessLogLine, guardSite
 
 
 def tlsOptions(keysDir):
@@ -24,10 +25,22 @@ def tlsOptions(keysDir):
     return ssl.PrivateCertificate.loadPEM(certPem + b"\n" + keyPem).options()
 
 
-def makeSite(pages):
-    site = server.Site(pages)
-    # The pages keep their own sessions; twisted.web's are not used.
-    return site
+#: The largest form body the pages take (the application form is the largest).
+MAX_FORM_BYTES = 64 * 1024
+
+
+def formBodyLimit(method, target, headers):
+    """Every request's body is a form, and a small one."""
+    return MAX_FORM_BYTES
+
+
+def makeSite(pages, clock=None):
+    """
+    The pages' Site under the shared HTTP guard; its access log leaves out
+    query strings, where the e-mailed links carry their tokens.
+    """
+    site = server.Site(pages, logFormatter=accessLogLine)
+    return guardSite(site, RequestLimits(bodyLimit=formBodyLimit, clock=clock))
 
 
 class WebServer(Service):
@@ -63,4 +76,4 @@ def makeWebServer(conf, layout, database, reactor=None):
     if port == 0:
         return None
     pages = WebPages(database, Mailer(conf, reactor=reactor), conf, layout.keys)
-    return WebServer(makeSite(pages), port, conf.get("WEB_LISTEN"), layout.keys, reactor)
+    return WebServer(makeSite(pages, clock=reactor), port, conf.get("WEB_LISTEN"), layout.keys, reactor)
