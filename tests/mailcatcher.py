@@ -10,7 +10,7 @@ import email.policy
 import threading
 import time
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.mail import smtp
 from zope.interface import implementer
 
@@ -51,17 +51,40 @@ class _Delivery:
         return lambda: _Message(self.catcher, recipient)
 
 
+class _TrackedESMTP(smtp.ESMTP):
+    def connectionLost(self, reason):
+        smtp.ESMTP.connectionLost(self, reason)
+        self.factory.open.discard(self)
+        if not self.factory.open:
+            waiting, self.factory.waiting = self.factory.waiting, []
+            for d in waiting:
+                d.callback(None)
+
+
 class _Factory(smtp.SMTPFactory):
-    protocol = smtp.ESMTP
+    protocol = _TrackedESMTP
 
     def __init__(self, delivery):
         smtp.SMTPFactory.__init__(self)
         self.delivery = delivery
+        self.open = set()
+        self.waiting = []
 
     def buildProtocol(self, addr):
         protocol = smtp.SMTPFactory.buildProtocol(self, addr)
         protocol.delivery = self.delivery
+        self.open.add(protocol)
         return protocol
+
+    def closeAll(self):
+        """Cut every connection; a Deferred that fires once all are closed."""
+        if not self.open:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self.waiting.append(d)
+        for protocol in list(self.open):
+            protocol.transport.abortConnection()
+        return d
 
 
 class MailCatcher:
@@ -76,8 +99,12 @@ class MailCatcher:
 
     def listen(self, reactor, testcase):
         """Listen on 127.0.0.1 (call on the reactor thread); stopped at cleanup."""
-        self.port = reactor.listenTCP(0, _Factory(_Delivery(self)), interface="127.0.0.1")
+        factory = _Factory(_Delivery(self))
+        self.port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         testcase.addCleanup(self.port.stopListening)
+        # Closing our side ends the client's too, a moment later.
+        testcase.addCleanup(lambda: factory.closeAll().addCallback(
+            lambda _: task.deferLater(reactor, 0.05, lambda: None)))
         return self.port.getHost().port
 
     def waitFor(self, recipient, subjectPart, timeout=60):
