@@ -12,17 +12,12 @@ user cannot reach admin pages, what a person typed comes back escaped, and
 repeated wrong passwords lock an account.
 """
 
-import http.cookiejar
 import json
 import os
-import re
 import shutil
-import ssl
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 
 from twisted.internet import reactor, threads
@@ -30,6 +25,7 @@ from twisted.trial import unittest
 
 from tests.clc.livecloud import LiveCloud, freePort
 from tests.mailcatcher import MailCatcher, body
+from tests.webclient import PlainClient, link
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -39,44 +35,6 @@ SCREENSHOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 SCRIPT = '<script>document.title="owned"</script><b>bold</b>'
 ADMIN_PASSWORD = "admin-secret-1"
 ALICE_PASSWORD = "alice-secret-1"
-
-
-def _link(text, path):
-    match = re.search(r"(https://\S+%s\?\S+)" % re.escape(path), text)
-    if match is None:
-        raise AssertionError("no %s link in %r" % (path, text))
-    return match.group(1)
-
-
-class PlainClient:
-    """A cookie-keeping HTTPS client for the checks a browser would not make."""
-
-    def __init__(self, base):
-        self.base = base
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the cloud's own certificate
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=context),
-            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
-
-    def request(self, path, form=None):
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        try:
-            with self.opener.open(self.base + path, data=data, timeout=30) as answer:
-                return answer.status, answer.read().decode(), answer.headers
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode(), e.headers
-
-    def csrf(self, path):
-        status, page, _ = self.request(path)
-        return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 class WebStoryTests(unittest.TestCase):
@@ -199,14 +157,14 @@ class WebStoryTests(unittest.TestCase):
         # The admin approves from the mail.
         application = body(self.mail.waitFor("admin@example.com", "alice"))
         self.assertIn("Alice Liddell", application)
-        driver.get(_link(application, "/decide"))
+        driver.get(link(application, "/decide"))
         self.shot(driver, "approve")
         self.click(driver, "confirm")
         self.assertIn("approved", self.text(driver, "message"))
 
         # alice activates from hers, logs in, and downloads her credentials.
         activation = body(self.mail.waitFor("alice@example.com", "Activate"))
-        driver.get(_link(activation, "/activate"))
+        driver.get(link(activation, "/activate"))
         self.shot(driver, "activate")
         self.click(driver, "activate")
         self.assertEqual(self.path(driver), "/login")

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from eucad.clc.models import Image
-from eucad.clc.web import store
+from eucad.clc.web import configuration, store
 from eucad.clc.web.sessions import SessionStore
 from eucad.common import accounts, useradmin
 from eucad.common.credentials import REGION, credentialUrls
@@ -115,6 +115,8 @@ class WebPages(resource.Resource):
             (b"GET", "/admin/users"): (ADMIN, self.users),
             (b"POST", "/admin/users/add"): (ADMIN, self.addUser),
             (b"POST", "/admin/users/change"): (ADMIN, self.changeUser),
+            (b"GET", "/admin/config"): (ADMIN, self.config),
+            (b"POST", "/admin/config/vmtypes"): (ADMIN, self.saveVmTypes),
         }
 
     # -- the one way in -------------------------------------------------
@@ -432,6 +434,20 @@ class WebPages(resource.Resource):
             return await self.users(visit, error=str(e))
         self._flash(visit, "%s: %sd." % (name, action))
         return Redirect("/admin/users")
+
+    # -- configuration (admin) ---------------------------------------------
+
+    async def config(self, visit, error=None):
+        rows = await self.db.run(configuration.vmTypes)
+        return Page("config.html", vmtypes=rows, error=error)
+
+    async def saveVmTypes(self, visit):
+        try:
+            await self.db.run(configuration.saveVmTypes, visit.form)
+        except store.WebError as e:
+            return await self.config(visit, error=str(e))
+        self._flash(visit, "The VM types are saved and in force.")
+        return Redirect("/admin/config")
 
 
 def _keysOf(session, name):
