@@ -195,6 +195,13 @@ class WebStoryTests(unittest.TestCase):
         self.assertEqual(driver.find_elements(By.CSS_SELECTOR, "main script, main b"), [])
         self.assertNotEqual(driver.title, "owned")
 
+        # The same pages at a phone's width.
+        driver.set_window_size(390, 844)
+        driver.get(self.base + "/credentials")
+        self.shot(driver, "phone-credentials")
+        driver.get(self.base + "/admin/users")
+        self.shot(driver, "phone-users")
+
         self.checkCsrfAndLockout()
 
     def waitForDownload(self, name, timeout=60):

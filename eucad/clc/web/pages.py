@@ -65,12 +65,17 @@ class Visit:
     def __init__(self, request, session):
         self.request = request
         self.session = session
+        self.gone = False
         self.form = {key.decode("utf-8", "replace"): values[0].decode("utf-8", "replace")
                      for key, values in (request.args or {}).items() if values}
 
     @property
     def login(self):
         return self.session.login
+
+    def connectionLost(self, failure):
+        """The client went away before its answer: nothing is written."""
+        self.gone = True
 
     def get(self, name):
         return self.form.get(name, "")
@@ -123,6 +128,7 @@ class WebPages(resource.Resource):
 
     def render(self, request):
         visit = Visit(request, self.sessions.current(request))
+        request.notifyFinish().addErrback(visit.connectionLost)
         d = defer.ensureDeferred(self._handle(visit))
         d.addErrback(self._failed, request)
         d.addCallback(self._write, visit)
@@ -143,6 +149,10 @@ class WebPages(resource.Resource):
         if access != PUBLIC:
             if visit.login is None:
                 return Redirect("/login")
+            if not await self.db.run(store.stillActive, visit.login.name):
+                # Disabled or deleted since logging in: the session ends now.
+                self.sessions.end(request, session)
+                return Redirect("/login")
             if visit.login.setupDue and handler not in (self.setupForm, self.setupSubmit):
                 return Redirect("/setup")
             if access == ADMIN and not visit.login.isAdmin:
@@ -159,7 +169,7 @@ class WebPages(resource.Resource):
 
     def _write(self, answer, visit):
         request = visit.request
-        if request.finished:
+        if visit.gone:
             return
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Frame-Options", b"DENY")

@@ -173,6 +173,14 @@ def login(session, name, password, now=None):
     return LoggedIn(account.name, bool(user.isAdmin), setupDue)
 
 
+def stillActive(session, name):
+    """Whether ``name`` may still use a session made at login (not disabled or deleted)."""
+    account = session.get(WebAccount, name)
+    user = accounts.findByName(session, name)
+    return (account is not None and account.status == ACTIVE and user is not None
+            and bool(user.enabled))
+
+
 def completeSetup(session, name, password, confirm, email, publicUrl):
     """The first-time tasks: the admin's new password, e-mail and the public URL."""
     checkNewPassword(password, confirm)

@@ -130,7 +130,12 @@ class PagesLiveTests(unittest.TestCase):
         self.assertEqual(PlainClient(self.base).login("bob", "bob-password-2")[0], 303)
 
     def userChanges(self, admin):
+        bob = PlainClient(self.base)
+        bob.login("bob", "bob-password-2")
+        self.assertEqual(bob.request("/credentials")[0], 200)
         admin.submit("/admin/users", "/admin/users/change", name="bob", action="disable")
+        status, _, headers = bob.request("/credentials")
+        self.assertEqual((status, headers["Location"]), (303, "/login"))
         status, page, _ = PlainClient(self.base).login("bob", "bob-password-2")
         self.assertEqual(status, 403)
         self.assertIn("disabled", page)
