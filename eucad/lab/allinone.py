@@ -166,6 +166,11 @@ class AllInOne:
     def walrusPort(self):
         return self.basePort + 6
 
+    @property
+    def webPort(self):
+        """The web pages' port: the guide's 8443 beside the default 8773, shifted with it."""
+        return 8443 + self.basePort - 8773
+
     def nodePrefix(self, name):
         return os.path.join(self.runDir, "nodes", name)
 
@@ -195,6 +200,7 @@ class AllInOne:
             "CLOUD_HOST=127.0.0.1", "CLOUD_LISTEN=127.0.0.1",
             "CLOUD_PORT=%d" % self.clcPort, "WALRUS_PORT=%d" % self.walrusPort,
             "WALRUS_LISTEN=127.0.0.1", "CC_PORT=%d" % self.ccPort, "CC_LISTEN=127.0.0.1",
+            "WEB_PORT=%d" % self.webPort, "WEB_LISTEN=127.0.0.1",
             # The CLC answers VMs' metadata requests inside the front end.
             "METADATA_NETNS=%s" % fe["netns"], "METADATA_LISTEN=%s" % fe["metadataAddress"],
             "METADATA_PORT=80",
@@ -326,6 +332,8 @@ class AllInOne:
         _waitFor("the nodes' capacity to reach the CLC", lambda: self.freeSmall(ec2) > 0, 60)
         self.log("cloud is up in %.1fs: EC2 at http://127.0.0.1:%d/services/Eucalyptus" % (
             time.monotonic() - started, self.clcPort))
+        self.log("web pages at https://127.0.0.1:%d/ (first login admin/admin)" % (
+            self.webPort,))
         result = {"images": ids, "credentials": creds, "instance": None}
         if runInstance:
             result["instance"] = self.runOne(ec2, ids["machine"])
