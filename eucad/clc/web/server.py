@@ -76,4 +76,5 @@ def makeWebServer(conf, layout, database, reactor=None):
     if port == 0:
         return None
     pages = WebPages(database, Mailer(conf, reactor=reactor), conf, layout.keys)
-    return WebServer(makeSite(pages, clock=reactor), port, conf.get("WEB_LISTEN"), layout.keys, reactor)
+    return WebServer(makeSite(pages, clock=reactor), port, conf.get("WEB_LISTEN"),
+                     layout.keys, reactor)
