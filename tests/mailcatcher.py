@@ -97,10 +97,10 @@ class MailCatcher:
         with self._lock:
             self.messages.append((recipient, message))
 
-    def listen(self, reactor, testcase):
+    def listen(self, reactor, testcase, port=0):
         """Listen on 127.0.0.1 (call on the reactor thread); stopped at cleanup."""
         factory = _Factory(_Delivery(self))
-        self.port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.port = reactor.listenTCP(port, factory, interface="127.0.0.1")
         testcase.addCleanup(self.port.stopListening)
         # Closing our side ends the client's too, a moment later.
         testcase.addCleanup(lambda: factory.closeAll().addCallback(

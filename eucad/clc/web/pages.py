@@ -433,6 +433,8 @@ class WebPages(resource.Resource):
 
     async def changeUser(self, visit):
         name, action = visit.get("name"), visit.get("action")
+        if action == "resend":
+            return await self.resendActivation(visit, name)
         changes = {"enable": lambda s: store.setEnabled(s, name, True),
                    "disable": lambda s: store.setEnabled(s, name, False),
                    "delete": lambda s: store.deleteUser(s, name)}
@@ -443,6 +445,16 @@ class WebPages(resource.Resource):
         except store.WebError as e:
             return await self.users(visit, error=str(e))
         self._flash(visit, "%s: %sd." % (name, action))
+        return Redirect("/admin/users")
+
+    async def resendActivation(self, visit, name):
+        try:
+            email, token = await self.db.run(store.newActivation, name)
+        except store.WebError as e:
+            return await self.users(visit, error=str(e))
+        sent = await self._sendActivation(await self._publicUrl(), name, email, token)
+        self._flash(visit, "A new activation link was sent to %s." % (email,) if sent
+                    else "The activation e-mail could not be sent (see the mail failures).")
         return Redirect("/admin/users")
 
     # -- configuration (admin) ---------------------------------------------

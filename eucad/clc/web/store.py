@@ -274,6 +274,16 @@ def addUser(session, name, email, now=None):
     return _approve(session, account, now)
 
 
+def newActivation(session, name, now=None):
+    """``(e-mail, token)``: a fresh activation link for an approved account not yet active."""
+    account = session.get(WebAccount, name or "")
+    if account is None or account.status != APPROVED:
+        raise WebError("%s is not waiting for activation." % (name,))
+    session.execute(delete(WebToken).where(WebToken.name == name,
+                                           WebToken.purpose == "activate"))
+    return account.email, newToken(session, "activate", name, now)
+
+
 def activationNeedsPassword(session, token, now=None):
     """``(name, whether the person must choose a password)`` of an activation link."""
     name = peekToken(session, "activate", token, now)

@@ -3,8 +3,8 @@
 What the browser story does not walk through: users the admin adds, the
 credentials buttons, forgotten passwords, disabling, enabling and deleting
 users, the images tab, the VM types of the configuration tab (in force at
-once, still there after a restart), mail failures shown to the admin, and
-the admin's pages and actions refused to a user.
+once, still there after a restart), mail failures shown to the admin (who sends
+the link again), and the admin's pages and actions refused to a user.
 """
 
 import re
@@ -192,6 +192,7 @@ class PagesLiveTests(unittest.TestCase):
     def mailFailure(self, admin):
         admin = PlainClient(self.base)
         admin.login("admin", ADMIN_PASSWORD)
+        smtpPort = self.mail.port.getHost().port
         threads.blockingCallFromThread(reactor, self.mail.port.stopListening)
         status, _, headers = admin.submit("/admin/users", "/admin/users/add",
                                           name="carol", email="carol@example.com")
@@ -200,3 +201,12 @@ class PagesLiveTests(unittest.TestCase):
         self.assertIn("could not be sent", page)
         self.assertIn('To carol@example.com: "Activate your cloud account": '
                       'Unable to connect', page)
+
+        # With the relay back, the admin sends carol a new link, which works.
+        threads.blockingCallFromThread(reactor, self.mail.listen, reactor, self, smtpPort)
+        status, _, headers = admin.submit("/admin/users", "/admin/users/change",
+                                          name="carol", action="resend")
+        self.assertEqual(status, 303)
+        activation = link(body(self.mail.waitFor("carol@example.com", "Activate")),
+                          "/activate")
+        self.assertIn('name="password"', PlainClient(self.base).request(activation)[1])

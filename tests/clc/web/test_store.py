@@ -119,6 +119,18 @@ class StoreTests(unittest.TestCase):
         self.assertIsNone(self.call(accounts.findByName, "bob"))
         self.assertEqual([row.name for row in self.call(store.listUsers)], ["admin"])
 
+    def test_newActivationLink(self):
+        """A new activation link replaces the old one, for approved accounts only."""
+        self.setUpAdmin()
+        first = self.call(store.addUser, "bob", "bob@example.com")
+        email, second = self.call(store.newActivation, "bob")
+        self.assertEqual(email, "bob@example.com")
+        self.assertRaises(store.WebError, self.call, store.activate, first, "pw-pw-pw-pw",
+                          "pw-pw-pw-pw")
+        self.call(store.activate, second, "pw-pw-pw-pw", "pw-pw-pw-pw")
+        self.assertRaises(store.WebError, self.call, store.newActivation, "bob")
+        self.assertRaises(store.WebError, self.call, store.newActivation, "admin")
+
     def test_forgottenPassword(self):
         """A reset code sets a new password once; unknown names get nothing."""
         self.setUpAdmin()
