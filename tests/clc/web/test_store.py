@@ -1,13 +1,10 @@
-"""The web pages' account rules, on a real (SQLite) database, one transaction per call."""
-
-import os
-
-from twisted.trial import unittest
+"""The web pages' account rules, on SQLite and PostgreSQL, one transaction per call."""
 
 from eucad.clc.web import passwords, store
 from eucad.clc.web.models import ACTIVE, APPROVED, REJECTED, WebAccount, WebToken
 from eucad.common import accounts
 from eucad.common.db import Database
+from tests.dbengines import bothEngines
 
 
 def application(**overrides):
@@ -18,11 +15,11 @@ def application(**overrides):
     return store.Application(form)
 
 
-class StoreTests(unittest.TestCase):
+class StoreTests:
+    """Mixed into one TestCase per engine (``tests.dbengines``)."""
+
     def setUp(self):
-        path = os.path.abspath(self.mktemp())
-        os.makedirs(path)
-        self.db = Database("sqlite:///" + os.path.join(path, "cloud.db"))
+        self.db = Database(self.databaseUrl())
         self.addCleanup(lambda: self.db.engine.dispose())
         self.db.transact(accounts.ensureAdmin)
 
@@ -168,3 +165,6 @@ class StoreTests(unittest.TestCase):
         late = 1000.0 + store.TOKEN_SECONDS["approve"] + 1
         self.assertRaises(store.WebError, self.call, store.decide, "approve", approve,
                           now=late)
+
+
+bothEngines(StoreTests, globals())
