@@ -15,13 +15,11 @@ import time
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import or_, select
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from eucad.clc.models import Image
-from eucad.clc.web import configuration, store
+from eucad.clc.web import configuration, images, store
 from eucad.clc.web.sessions import SessionStore
 from eucad.common import accounts, useradmin
 from eucad.common.credentials import REGION, credentialUrls
@@ -115,7 +113,7 @@ class WebPages(resource.Resource):
             (b"POST", "/credentials/zip"): (USER, self.credentialsZip),
             (b"POST", "/credentials/secret"): (USER, self.newSecret),
             (b"POST", "/credentials/certificate"): (USER, self.newCertificate),
-            (b"GET", "/images"): (USER, self.images),
+            (b"GET", "/images"): (USER, self.imagesPage),
             (b"POST", "/admin/images"): (ADMIN, self.imageAction),
             (b"GET", "/admin/users"): (ADMIN, self.users),
             (b"POST", "/admin/users/add"): (ADMIN, self.addUser),
@@ -399,13 +397,13 @@ class WebPages(resource.Resource):
 
     # -- images ----------------------------------------------------------------
 
-    async def images(self, visit):
-        rows = await self.db.run(_images, visit.login)
+    async def imagesPage(self, visit):
+        rows = await self.db.run(images.listImages, visit.login)
         return Page("images.html", images=rows)
 
     async def imageAction(self, visit):
         try:
-            message = await self.db.run(_imageAction, visit.get("image"),
+            message = await self.db.run(images.changeImage, visit.get("image"),
                                         visit.get("action"))
         except store.WebError as e:
             message = str(e)
@@ -477,29 +475,3 @@ def _keysOf(session, name):
     return {"name": user.name, "accountNumber": user.accountNumber,
             "accessKey": user.accessKey, "secretKey": user.secretKey,
             "certificates": len(accounts.validCertificates(session, name))}
-
-
-def _images(session, login):
-    query = select(Image).order_by(Image.id)
-    if not login.isAdmin:
-        query = query.where(or_(Image.owner == login.name, Image.isPublic.is_(True)))
-    return [{"id": i.id, "name": i.name or "", "owner": i.owner, "kind": i.kind,
-             "state": i.state, "location": i.location, "isPublic": bool(i.isPublic)}
-            for i in session.scalars(query)]
-
-
-#: What the admin's image buttons set ``state`` to ("delete" deregisters).
-_IMAGE_STATES = {"enable": "available", "disable": "disabled"}
-
-
-def _imageAction(session, imageId, action):
-    image = session.get(Image, imageId or "")
-    if image is None:
-        raise store.WebError("There is no image %s." % (imageId,))
-    if action == "delete":
-        session.delete(image)
-        return "%s deleted." % (imageId,)
-    if action not in _IMAGE_STATES:
-        raise store.WebError("Unknown action.")
-    image.state = _IMAGE_STATES[action]
-    return "%s %sd." % (imageId, action)
