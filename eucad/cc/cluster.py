@@ -44,6 +44,10 @@ from eucad.common.records import Change, ClusterResources
 log = Logger()
 
 
+def _raise(error):
+    raise error
+
+
 @implementer(ICluster)
 class ClusterController(Service):
     """
@@ -315,6 +319,66 @@ class ClusterController(Service):
         answers = yield defer.gatherResults(pending)
         yield self._changed()
         defer.returnValue(answers)
+
+    # ICluster: rebootInstances, getConsoleOutput ------------------------------------
+
+    def _nodeOf(self, instanceId):
+        """
+        The up NodeEntry that holds ``instanceId`` alive: the node of its
+        record, or a node that reports it (an instance an earlier CC started).
+        """
+        notFound = CloudError("InvalidInstanceID.NotFound",
+                              "The instance ID '%s' does not exist" % (instanceId,))
+        if not isinstance(instanceId, str):
+            raise notFound
+        record = self.records.get(instanceId)
+        if record is not None:
+            if record["phase"] in (TERMINATING, TERMINATED):
+                raise notFound
+            if record["phase"] == LAUNCHING:
+                raise CloudError("IncorrectInstanceState",
+                                 "The instance '%s' is pending" % (instanceId,))
+            entry = self.registry.entry(record["node"])
+        else:
+            entry = next((e for e in self.registry.entries
+                          if instanceId in e.instances), None)
+            if entry is None or entry.instances[instanceId].state == "terminated":
+                raise notFound
+        if entry is None or not entry.up:
+            raise CloudError("Unavailable", "the node of %s is not reachable" % (
+                instanceId,), 503)
+        return entry
+
+    def rebootInstances(self, instanceIds):
+        try:
+            if not isinstance(instanceIds, list) or not instanceIds:
+                raise CloudError("InvalidParameterValue",
+                                 "rebootInstances needs a non-empty list of instance ids")
+            # Every id is checked before any node is asked: all or none.
+            entries = [self._nodeOf(instanceId) for instanceId in instanceIds]
+        except CloudError as e:
+            return defer.fail(e)
+        calls = [defer.maybeDeferred(entry.node.rebootInstance, instanceId)
+                 for entry, instanceId in zip(entries, instanceIds)]
+        d = defer.gatherResults(calls, consumeErrors=True)
+        d.addErrback(lambda failure: _raise(asCloudError(failure.value.subFailure)))
+        return d.addCallback(lambda reports: [
+            self._viewOf(instanceId, entry, report)
+            for instanceId, entry, report in zip(instanceIds, entries, reports)])
+
+    def _viewOf(self, instanceId, entry, report):
+        record = self.records.get(instanceId)
+        if record is None:
+            return report.replace(node=entry.name)
+        return ledger.view(record, report)
+
+    def getConsoleOutput(self, instanceId):
+        try:
+            entry = self._nodeOf(instanceId)
+        except CloudError as e:
+            return defer.fail(e)
+        d = defer.maybeDeferred(entry.node.getConsoleOutput, instanceId)
+        return d.addErrback(lambda failure: _raise(asCloudError(failure)))
 
     def _release(self, record, forget=False):
         instanceId = record["instanceId"]

@@ -113,6 +113,16 @@ class ClusterEntry:
         return self._bounded("terminateInstances", self.link.terminateInstances, timeout,
                              instanceIds)
 
+    def rebootInstances(self, instanceIds, timeout=DEFAULT):
+        """Reboot ``instanceIds`` in place, all or none; their ``InstanceReport``s."""
+        return self._bounded("rebootInstances", self.link.rebootInstances, timeout,
+                             instanceIds)
+
+    def getConsoleOutput(self, instanceId, timeout=DEFAULT):
+        """The ``ConsoleOutput`` of ``instanceId``."""
+        return self._bounded("getConsoleOutput", self.link.getConsoleOutput, timeout,
+                             instanceId)
+
     def waitForChange(self, generation, timeout):
         """The cluster's long poll; its caller bounds the wait itself."""
         return self._bounded("waitForChange", self.link.waitForChange, None,

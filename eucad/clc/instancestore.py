@@ -216,6 +216,28 @@ def beginTermination(session, owner, isAdmin, instanceIds, now):
     return previous, byCluster
 
 
+def liveInstancesByCluster(session, owner, isAdmin, instanceIds, now):
+    """
+    The clusters holding the named instances, for an action on live ones
+    (reboot, console): ``{cluster: [ids]}``.  An id ``owner`` may not see
+    (another user's, unknown) raises InvalidInstanceID.NotFound, one that
+    has ended IncorrectInstanceState; nothing is asked of a cluster then.
+    """
+    checkInstanceIds(instanceIds)
+    byCluster = {}
+    for instanceId in instanceIds:
+        row = session.get(Instance, instanceId)
+        if row is None or not _visible(row, owner, isAdmin, now):
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance ID '%s' does not exist" % (instanceId,))
+        if row.state not in LIVE_STATES or row.cluster is None:
+            raise CloudError("IncorrectInstanceState",
+                             "The instance '%s' is %s" % (
+                                 instanceId, row.state if row.cluster else "not placed yet"))
+        byCluster.setdefault(row.cluster, []).append(instanceId)
+    return byCluster
+
+
 def applyTerminations(session, results, now):
     """Record what a cluster said about terminated instances."""
     for result in results:

@@ -14,7 +14,7 @@ EC2 error code.
 
 A change (the answer of ``waitForChange``) is a ``Change`` (the peer's
 generation and its ``InstanceReport``s); what a terminate did is a
-``Termination``.  Instance states are pending, running, shutting-down and
+``Termination``; a console's tail is a ``ConsoleOutput``.  Instance states are pending, running, shutting-down and
 terminated.
 """
 
@@ -75,6 +75,25 @@ class ICluster(Interface):
             CloudError("InvalidParameterValue") for bad arguments.
         """
 
+    def rebootInstances(instanceIds):
+        """
+        Reboot instances: each domain restarts in place, its disks kept.
+
+        @param instanceIds: a non-empty list of instance ids.
+        @return: Deferred firing with the ``InstanceReport`` of each (in the
+            order asked), or failing with
+            CloudError("InvalidInstanceID.NotFound") when the cluster holds
+            one of them nowhere alive (then nothing is rebooted) or
+            CloudError("IncorrectInstanceState") when one is not running.
+        """
+
+    def getConsoleOutput(instanceId):
+        """
+        @return: Deferred firing with the instance's ``ConsoleOutput``;
+            failing with CloudError("InvalidInstanceID.NotFound") when the
+            cluster holds no such live instance.
+        """
+
 
 class INode(Interface):
     """What a cluster controller asks of a node controller (one per host)."""
@@ -121,4 +140,24 @@ class INode(Interface):
             already does), or after at most ``timeout`` seconds with the
             unchanged generation; failing with
             CloudError("InvalidParameterValue") for bad arguments.
+        """
+
+    def rebootInstance(instanceId):
+        """
+        Restart the instance's domain in place (the same domain, its disks
+        kept; the guest need not cooperate).
+
+        @return: Deferred firing with the ``InstanceReport``; failing with
+            CloudError("InvalidInstanceID.NotFound") for an instance the node
+            does not hold alive, CloudError("IncorrectInstanceState") for one
+            still launching or shutting down.
+        """
+
+    def getConsoleOutput(instanceId):
+        """
+        The last 64 KiB of the instance's serial console.
+
+        @return: Deferred firing with a ``ConsoleOutput``; failing with
+            CloudError("InvalidInstanceID.NotFound") for an instance the node
+            does not hold alive.
         """

@@ -16,8 +16,8 @@ from zope.interface import implementer
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster, INode
 from eucad.common.pblink import LinkClient, LinkRoot
-from eucad.common.records import (Change, ClusterResources, InstanceReport,
-                                  NodeResources, RunSpec, Termination)
+from eucad.common.records import (Change, ClusterResources, ConsoleOutput,
+                                  InstanceReport, NodeResources, RunSpec, Termination)
 
 
 def _refused(what):
@@ -46,6 +46,12 @@ def _requireIds(value, what):
     if not isinstance(value, (list, tuple)) or not all(isinstance(i, str) for i in value):
         raise _refused("%s must be a list of instance ids" % (what,))
     return list(value)
+
+
+def _requireId(value, what):
+    if not isinstance(value, str):
+        raise _refused("%s must be an instance id" % (what,))
+    return value
 
 
 def _answerCheck(check, *args):
@@ -85,6 +91,14 @@ class ClusterLink(LinkClient):
         return self.callRemote("waitForChange", generation, timeout).addCallback(
             _answerCheck(_requireChange))
 
+    def rebootInstances(self, instanceIds):
+        return self.callRemote("rebootInstances", list(instanceIds)).addCallback(
+            _answerCheck(_requireList, InstanceReport, "rebootInstances"))
+
+    def getConsoleOutput(self, instanceId):
+        return self.callRemote("getConsoleOutput", instanceId).addCallback(
+            _answerCheck(_requireRecord, ConsoleOutput, "getConsoleOutput"))
+
 
 class ClusterRoot(LinkRoot):
     """Publishes an ``ICluster`` (the cluster controller) to the CLC."""
@@ -110,6 +124,14 @@ class ClusterRoot(LinkRoot):
 
     def remote_waitForChange(self, generation, timeout):
         return self.answer("waitForChange", self.cluster.waitForChange, generation, timeout)
+
+    def remote_rebootInstances(self, instanceIds):
+        return self.answer("rebootInstances", lambda: self.cluster.rebootInstances(
+            _requireIds(instanceIds, "rebootInstances' argument")))
+
+    def remote_getConsoleOutput(self, instanceId):
+        return self.answer("getConsoleOutput", lambda: self.cluster.getConsoleOutput(
+            _requireId(instanceId, "getConsoleOutput's argument")))
 
 
 # CC -> NC --------------------------------------------------------------------
@@ -138,6 +160,14 @@ class NodeLink(LinkClient):
         return self.callRemote("waitForChange", generation, timeout).addCallback(
             _answerCheck(_requireChange))
 
+    def rebootInstance(self, instanceId):
+        return self.callRemote("rebootInstance", instanceId).addCallback(
+            _answerCheck(_requireRecord, InstanceReport, "rebootInstance"))
+
+    def getConsoleOutput(self, instanceId):
+        return self.callRemote("getConsoleOutput", instanceId).addCallback(
+            _answerCheck(_requireRecord, ConsoleOutput, "getConsoleOutput"))
+
 
 class NodeRoot(LinkRoot):
     """Publishes an ``INode`` (the node controller) to its CC."""
@@ -162,3 +192,11 @@ class NodeRoot(LinkRoot):
 
     def remote_waitForChange(self, generation, timeout):
         return self.answer("waitForChange", self.node.waitForChange, generation, timeout)
+
+    def remote_rebootInstance(self, instanceId):
+        return self.answer("rebootInstance", lambda: self.node.rebootInstance(
+            _requireId(instanceId, "rebootInstance's argument")))
+
+    def remote_getConsoleOutput(self, instanceId):
+        return self.answer("getConsoleOutput", lambda: self.node.getConsoleOutput(
+            _requireId(instanceId, "getConsoleOutput's argument")))

@@ -27,7 +27,8 @@ The records, from the CLC down to the NC and back:
 - ``NodeResources``: a node's totals and what is free;
 - ``ClusterResources``: a cluster's room per VM type and its nodes;
 - ``Termination``: what a terminate did to one instance;
-- ``Change``: a long poll's answer, the peer's generation and its instances.
+- ``Change``: a long poll's answer, the peer's generation and its instances;
+- ``ConsoleOutput``: the tail of an instance's serial console.
 
 Records read like the dicts they replace (``spec["instanceId"]``,
 ``report.get("state")``) as well as by attribute; they are immutable:
@@ -64,6 +65,10 @@ MAX_USER_DATA_CHARS = 21848
 MAX_KEY_DATA_CHARS = 16384
 #: Why an instance ended, as reported (longer texts are cut).
 MAX_REASON_CHARS = 1024
+#: How much of a console EC2's GetConsoleOutput returns: its last 64 KiB.
+CONSOLE_TAIL_BYTES = 64 * 1024
+#: ... which is this many characters once base64 encoded.
+MAX_CONSOLE_CHARS = 4 * ((CONSOLE_TAIL_BYTES + 2) // 3)
 
 INSTANCE_STATES = ("pending", "running", "shutting-down", "terminated")
 IMAGE_KINDS = ("machine", "kernel", "ramdisk")
@@ -616,3 +621,21 @@ class Change(Record):
     def check(self, where):
         _integer(where + "generation", self.generation, -(1 << 63), 1 << 63)
         self._set("instances", _records(where + "instances", self.instances, InstanceReport))
+
+
+@linkRecord
+class ConsoleOutput(Record):
+    """
+    The tail of an instance's serial console: ``output`` is the base64 of
+    its last ``CONSOLE_TAIL_BYTES`` bytes (empty before the guest wrote
+    any), ``timestamp`` the epoch seconds it was last written (or read).
+    """
+
+    instanceId: str
+    timestamp: float
+    output: str = ""
+
+    def check(self, where):
+        _text(where + "instanceId", self.instanceId, ids.isInstanceId)
+        _number(where + "timestamp", self.timestamp)
+        _text(where + "output", self.output, BASE64, maxLength=MAX_CONSOLE_CHARS)

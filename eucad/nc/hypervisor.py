@@ -223,6 +223,23 @@ class Hypervisor(Service):
             return True
         return self.call(destroy)
 
+    def resetDomain(self, name):
+        """
+        Restart domain ``name`` in place, as a reset button does: the same
+        domain and disks, no cooperation asked of the guest (an ACPI reboot
+        request is ignored by a guest without an ACPI daemon, as the test
+        image is).  Fire True if it existed, else False.
+        """
+        def reset(connection):
+            try:
+                connection.lookupByName(name).reset(0)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    return False
+                raise
+            return True
+        return self.call(reset)
+
     def listDomains(self, withXml=False):
         """
         Every active domain as a DomainInfo (``xml`` is None unless asked

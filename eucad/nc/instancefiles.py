@@ -150,6 +150,22 @@ class InstanceDisks:
                 f.write(xml)
         return self.runInThread(write)
 
+    def consoleTail(self, files, size):
+        """
+        The last ``size`` bytes of the instance's serial console and when it
+        was last written: ``(bytes, mtime)``; ``(b"", None)`` before qemu
+        made the file.
+        """
+        def read():
+            try:
+                with open(files.console, "rb") as f:
+                    stat = os.fstat(f.fileno())
+                    f.seek(max(0, stat.st_size - size))
+                    return f.read(size), stat.st_mtime
+            except FileNotFoundError:
+                return b"", None
+        return self.runInThread(read)
+
     def remove(self, files):
         """
         Delete the instance directory.  The owner's directory stays: removing

@@ -19,6 +19,7 @@ launch time in its XML, so after a restart ``restore`` rebuilds the table from l
 and the instances keep running.  Called by ``eucad.nc.node``.
 """
 
+import base64
 import os
 import re
 import shutil
@@ -28,7 +29,8 @@ from twisted.logger import Logger
 
 from eucad.common.changes import ChangeFeed
 from eucad.common.errors import CloudError
-from eucad.common.records import InstanceReport, NodeResources, Termination
+from eucad.common.records import (CONSOLE_TAIL_BYTES, ConsoleOutput, InstanceReport,
+                                  NodeResources, Termination)
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.resources import Capacity, heldBy
 
@@ -266,6 +268,52 @@ class InstanceLifecycle:
         yield self.disks.remove(instance.files)
         self._markTerminated(instance, instance.reason or "terminated by request")
         defer.returnValue(Termination(instanceId, previous, "terminated"))
+
+    # -- reboot and console ------------------------------------------------
+
+    def _alive(self, instanceId):
+        instance = self.instances.get(instanceId)
+        if instance is None or not instance.alive:
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance ID '%s' does not exist" % (instanceId,))
+        return instance
+
+    @defer.inlineCallbacks
+    def reboot(self, instanceId):
+        """
+        Reset a running instance's domain in place: the same domain, the same
+        disks, the console log going on.
+
+        @return: Deferred firing with the ``InstanceReport``.
+        """
+        instance = self._alive(instanceId)
+        if instance.state != "running":
+            raise CloudError("IncorrectInstanceState",
+                             "The instance '%s' is %s, not running" % (
+                                 instanceId, instance.state))
+        log.info("rebooting {id}", id=instanceId)
+        existed = yield self.hypervisor.resetDomain(instanceId)
+        if not existed:
+            # The domain ended under us: what describe does for a vanished one.
+            yield self._merge(instance, None)
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance ID '%s' does not exist" % (instanceId,))
+        defer.returnValue(instance.report(self.nodeName))
+
+    @defer.inlineCallbacks
+    def consoleOutput(self, instanceId):
+        """
+        The last ``CONSOLE_TAIL_BYTES`` of the instance's serial console.
+
+        @return: Deferred firing with a ``ConsoleOutput`` whose timestamp is
+            when the console was last written (now when it is still empty).
+        """
+        instance = self._alive(instanceId)
+        tail, written = yield self.disks.consoleTail(instance.files, CONSOLE_TAIL_BYTES)
+        defer.returnValue(ConsoleOutput(
+            instanceId=instanceId,
+            timestamp=written if written is not None else self.clock.seconds(),
+            output=base64.b64encode(tail).decode("ascii")))
 
     # -- describe -----------------------------------------------------------
 

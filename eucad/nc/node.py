@@ -161,3 +161,17 @@ class NodeController(Service):
         # (a vanished domain), which the answer then already contains.
         d.addCallback(lambda instances: Change(changes.generation, instances))
         return d
+
+    def rebootInstance(self, instanceId):
+        try:
+            checkInstanceId(instanceId)
+        except CloudError as e:
+            return defer.fail(e)
+        return self._whenReadyThen(self.lifecycle.reboot, instanceId)
+
+    def getConsoleOutput(self, instanceId):
+        try:
+            checkInstanceId(instanceId)
+        except CloudError as e:
+            return defer.fail(e)
+        return self._whenReadyThen(self.lifecycle.consoleOutput, instanceId)

@@ -14,6 +14,7 @@ It keeps its table as dicts a test may change and answers with the link's
 records (``ClusterResources``, ``InstanceReport``), as a real link does.
 """
 
+import base64
 import copy
 
 from twisted.internet import defer
@@ -22,8 +23,9 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
-from eucad.common.records import (Change, ClusterResources, InstanceReport, NodeStatus,
-                                  RunSpec, Termination, VmType, VmTypeRoom)
+from eucad.common.records import (CONSOLE_TAIL_BYTES, Change, ClusterResources,
+                                  ConsoleOutput, InstanceReport, NodeStatus, RunSpec,
+                                  Termination, VmType, VmTypeRoom)
 from eucad.common.vmtypes import DEFAULT_VMTYPES, instancesThatFit
 
 LIVE = ("pending", "running")
@@ -82,6 +84,10 @@ class FakeCluster:
         self.calls = []
         self._nextHost = 2
         self._terminatedAt = {}
+        #: instanceId -> how many times it was rebooted.
+        self.reboots = {}
+        #: instanceId -> (what its guest wrote on the console, when).
+        self.consoles = {}
         self.changes = ChangeFeed(clock)
 
     # -- ICluster ---------------------------------------------------------
@@ -154,7 +160,32 @@ class FakeCluster:
             return Change(self.changes.generation, instances)
         return d.addCallback(answer)
 
+    def rebootInstances(self, instanceIds):
+        """
+        Reboots running instances in place (they stay ``running``; each
+        reboot is counted in ``reboots``) and fires with their reports, in
+        the order asked.  All or none: an id the cluster does not hold alive
+        fails with ``CloudError("InvalidInstanceID.NotFound")``, a pending
+        one with ``CloudError("IncorrectInstanceState")``, and nothing is
+        rebooted then.
+        """
+        return self._call("rebootInstances", (instanceIds,), self._reboot, instanceIds)
+
+    def getConsoleOutput(self, instanceId):
+        """
+        Fires with a ``ConsoleOutput``: the base64 of the last 64 KiB
+        ``writeConsole`` gave for the instance and when (the clock's now for
+        an empty console); ``CloudError("InvalidInstanceID.NotFound")`` for
+        an instance the cluster does not hold alive.
+        """
+        return self._call("getConsoleOutput", (instanceId,), self._console, instanceId)
+
     # -- test controls ----------------------------------------------------
+
+    def writeConsole(self, instanceId, data):
+        """Append ``data`` (bytes) to an instance's console, as its guest would."""
+        written, _ = self.consoles.get(instanceId, (b"", None))
+        self.consoles[instanceId] = (written + data, self.clock.seconds())
 
     def markRunning(self, *instanceIds):
         """Boot pending instances now (all of them when no id is given)."""
@@ -310,6 +341,36 @@ class FakeCluster:
                 self.changes.changed()
             results.append(Termination(instanceId, previous, "terminated"))
         return results
+
+    def _alive(self, instanceId):
+        instance = self.instances.get(instanceId) if isinstance(instanceId, str) else None
+        if instance is None or instance["state"] not in LIVE:
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance ID '%s' does not exist" % (instanceId,))
+        return instance
+
+    def _reboot(self, instanceIds):
+        if not isinstance(instanceIds, list) or not instanceIds:
+            raise CloudError("InvalidParameterValue",
+                             "rebootInstances needs a non-empty list of instance ids")
+        self._boot()
+        instances = [self._alive(instanceId) for instanceId in instanceIds]
+        for instance in instances:
+            if instance["state"] != "running":
+                raise CloudError("IncorrectInstanceState",
+                                 "The instance '%s' is %s, not running" % (
+                                     instance["instanceId"], instance["state"]))
+        for instance in instances:
+            self.reboots[instance["instanceId"]] = self.reboots.get(
+                instance["instanceId"], 0) + 1
+        return [self._report(instance) for instance in instances]
+
+    def _console(self, instanceId):
+        self._alive(instanceId)
+        written, at = self.consoles.get(instanceId, (b"", None))
+        return ConsoleOutput(
+            instanceId=instanceId, timestamp=at if at is not None else self.clock.seconds(),
+            output=base64.b64encode(written[-CONSOLE_TAIL_BYTES:]).decode("ascii"))
 
     @staticmethod
     def _report(instance):

@@ -29,6 +29,12 @@ real node:
   up only when a wait needs a timer);
 - what it answers are the link's records (``NodeResources``,
   ``InstanceReport``), fresh ones each time: the table it keeps is its own;
+- ``rebootInstance`` reboots a ``running`` instance in place (it stays
+  ``running``, its reboot counted in ``reboots``); an id the node does not
+  hold alive is ``CloudError("InvalidInstanceID.NotFound")``, a pending one
+  ``CloudError("IncorrectInstanceState")``;
+- ``getConsoleOutput`` answers the base64 of the last 64 KiB the guest
+  wrote (``writeConsole``) and when it last wrote;
 - every method returns a Deferred; errors are ``CloudError`` with an EC2 code.
 
 Tests make a node fail on purpose with ``failWith`` (one method or all of them),
@@ -36,6 +42,7 @@ which is how a node that is down looks through a ``links.NodeLink``, and
 end an instance on the node's side with ``endInstance``.
 """
 
+import base64
 import copy
 import time
 
@@ -45,12 +52,12 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
-from eucad.common.records import (Change, InstanceReport, NodeResources, RunSpec,
-                                  Termination)
+from eucad.common.records import (CONSOLE_TAIL_BYTES, Change, ConsoleOutput,
+                                  InstanceReport, NodeResources, RunSpec, Termination)
 from eucad.nc.instances import TERMINATED_LINGER
 
 _METHODS = ("describeResource", "runInstance", "describeInstances",
-            "terminateInstance", "waitForChange")
+            "terminateInstance", "waitForChange", "rebootInstance", "getConsoleOutput")
 
 
 @implementer(INode)
@@ -81,6 +88,10 @@ class FakeNode:
         self._sizes = {}
         self._terminatedAt = {}
         self._failures = {}
+        #: instanceId -> how many times it was rebooted.
+        self.reboots = {}
+        #: instanceId -> (what the guest wrote on its console, when it last wrote).
+        self.consoles = {}
         self.changes = ChangeFeed(clock)
 
     # Test controls ----------------------------------------------------------
@@ -110,6 +121,11 @@ class FakeNode:
         that stopped does: ``terminated`` with ``reason``, capacity given back.
         """
         self._end(instanceId, reason)
+
+    def writeConsole(self, instanceId, data):
+        """Append ``data`` (bytes) to an instance's console, as its guest would."""
+        written, _ = self.consoles.get(instanceId, (b"", None))
+        self.consoles[instanceId] = (written + data, self.now())
 
     def _end(self, instanceId, reason):
         instance = self.instances[instanceId]
@@ -265,3 +281,56 @@ class FakeNode:
             instances = self._describe()
             return Change(self.changes.generation, instances)
         return d.addCallback(answer)
+
+    def _aliveInstance(self, instanceId):
+        instance = self.instances.get(instanceId)
+        if instance is None or instance["state"] == "terminated":
+            raise CloudError("InvalidInstanceID.NotFound",
+                             "The instance ID '%s' does not exist" % (instanceId,))
+        return instance
+
+    def rebootInstance(self, instanceId):
+        """
+        Reboot a running instance in place: it stays ``running`` and its
+        count in ``reboots`` goes up.
+
+        @return: Deferred firing with the ``InstanceReport``; failing with
+            ``CloudError("InvalidInstanceID.NotFound")`` for an id not held
+            alive, ``CloudError("IncorrectInstanceState")`` for a pending one.
+        """
+        self.calls.append(("rebootInstance", instanceId))
+        failed = self._failure("rebootInstance")
+        if failed:
+            return failed
+        try:
+            instance = self._aliveInstance(instanceId)
+        except CloudError as e:
+            return defer.fail(e)
+        if instance["state"] != "running":
+            return defer.fail(CloudError(
+                "IncorrectInstanceState", "The instance '%s' is %s, not running" % (
+                    instanceId, instance["state"])))
+        self.reboots[instanceId] = self.reboots.get(instanceId, 0) + 1
+        return defer.succeed(self._report(instanceId))
+
+    def getConsoleOutput(self, instanceId):
+        """
+        The last 64 KiB ``writeConsole`` gave, base64, and when it was
+        written (now for an empty console).
+
+        @return: Deferred firing with a ``ConsoleOutput``; failing with
+            ``CloudError("InvalidInstanceID.NotFound")`` for an id not held
+            alive.
+        """
+        self.calls.append(("getConsoleOutput", instanceId))
+        failed = self._failure("getConsoleOutput")
+        if failed:
+            return failed
+        try:
+            self._aliveInstance(instanceId)
+        except CloudError as e:
+            return defer.fail(e)
+        written, at = self.consoles.get(instanceId, (b"", None))
+        return defer.succeed(ConsoleOutput(
+            instanceId=instanceId, timestamp=at if at is not None else self.now(),
+            output=base64.b64encode(written[-CONSOLE_TAIL_BYTES:]).decode("ascii")))

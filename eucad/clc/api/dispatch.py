@@ -16,6 +16,8 @@ ACTIONS = {
     "RunInstances": instances.runInstances,
     "DescribeInstances": instances.describeInstances,
     "TerminateInstances": instances.terminateInstances,
+    "RebootInstances": instances.rebootInstances,
+    "GetConsoleOutput": instances.getConsoleOutput,
     "DescribeAvailabilityZones": zones.describeAvailabilityZones,
     "DescribeRegions": zones.describeRegions,
     "DescribeImages": images.describeImages,

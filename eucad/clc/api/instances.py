@@ -1,4 +1,4 @@
-"""RunInstances, DescribeInstances and TerminateInstances.
+"""RunInstances, DescribeInstances, TerminateInstances, RebootInstances, GetConsoleOutput.
 
 Reads parameters, hands the work to ``eucad.clc.launcher`` and
 ``eucad.clc.termination`` (or the instance store), and shapes the rows as
@@ -18,6 +18,7 @@ from eucad.clc.launcher import DEFAULT_GROUP, LaunchRequest, Launcher
 from eucad.clc.models import STATE_CODES
 from eucad.clc.vmtypes import DEFAULT_INSTANCE_TYPE
 from eucad.common.errors import CloudError
+from eucad.common.records import ConsoleOutput
 
 #: Most instances one RunInstances may ask for.
 MAX_LAUNCH = 256
@@ -254,3 +255,45 @@ def terminateInstances(call):
         "currentState": stateItem(result["currentState"]),
         "previousState": stateItem(result["previousState"]),
     } for result in results]}
+
+
+def _clusterOf(call, zone):
+    if zone not in call.cloud.clusters:
+        raise CloudError("Unavailable", "the cluster %s is not reachable" % (zone,), 503)
+    return call.cloud.clusters[zone]
+
+
+@defer.inlineCallbacks
+def rebootInstances(call):
+    """
+    Reboot the caller's instances in place (their clusters restart each
+    domain with its disks); every id is checked before any is rebooted.
+    """
+    instanceIds = list(dict.fromkeys(params.listOf(call.params, "InstanceId")))
+    if not instanceIds:
+        raise CloudError("MissingParameter",
+                         "The request must contain the parameter InstanceId")
+    byCluster = yield call.cloud.db.run(
+        instancestore.liveInstancesByCluster, call.caller.name, call.caller.isAdmin,
+        instanceIds, call.cloud.now())
+    clusters = {zone: _clusterOf(call, zone) for zone in byCluster}
+    yield defer.gatherResults([clusters[zone].rebootInstances(zoneIds)
+                               for zone, zoneIds in byCluster.items()],
+                              consumeErrors=True).addErrback(
+        lambda failure: failure.value.subFailure)
+    return {"return": True}
+
+
+@defer.inlineCallbacks
+def getConsoleOutput(call):
+    """The base64 of the last 64 KiB of one of the caller's instances' console."""
+    instanceId = params.required(call.params, "InstanceId")
+    byCluster = yield call.cloud.db.run(
+        instancestore.liveInstancesByCluster, call.caller.name, call.caller.isAdmin,
+        [instanceId], call.cloud.now())
+    (zone,) = byCluster
+    console = yield _clusterOf(call, zone).getConsoleOutput(instanceId)
+    if not isinstance(console, ConsoleOutput) or console.instanceId != instanceId:
+        raise CloudError("InternalError", "the cluster answered badly", 500)
+    return {"instanceId": instanceId, "timestamp": isoTime(console.timestamp),
+            "output": console.output}
