@@ -14,8 +14,8 @@ from eucad.common.config import Layout
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
 from eucad.common.links import NodeLink, NodeRoot
-from eucad.common.records import (Change, InstanceReport, NodeResources, RunSpec,
-                                  Termination)
+from eucad.common.records import (Change, ConsoleOutput, InstanceReport, NodeResources,
+                                  RunSpec, Termination)
 from tests.cc.helpers import nodeSpec
 
 _KEYS = {}
@@ -57,6 +57,13 @@ class EchoNode:
 
     def waitForChange(self, generation, timeout):
         return Change(1, [])
+
+    def rebootInstance(self, instanceId):
+        self.calls.append(("rebootInstance", instanceId))
+        return InstanceReport.ofSpec(nodeSpec(1), "running", 1000)
+
+    def getConsoleOutput(self, instanceId):
+        return ConsoleOutput(instanceId=instanceId, timestamp=1000.5, output="Ym9vdGVk")
 
 
 def forged(record, **fields):
@@ -160,6 +167,17 @@ class InMemoryLinkTests(unittest.TestCase):
                           "state": "terminated"})
         self.assertEqual(self.answer(self.client.waitForChange(None, 5)).toDict(),
                          {"generation": 1, "instances": []})
+
+    def test_rebootAndConsoleCross(self):
+        """A reboot reaches the node and answers its InstanceReport; a console answers its ConsoleOutput."""
+        report = self.answer(self.client.rebootInstance("i-00000001"))
+        self.assertEqual((report.instanceId, report.state), ("i-00000001", "running"))
+        self.assertIn(("rebootInstance", "i-00000001"), self.node.calls)
+        console = self.answer(self.client.getConsoleOutput("i-00000001"))
+        self.assertEqual(console, ConsoleOutput(instanceId="i-00000001", timestamp=1000.5,
+                                                output="Ym9vdGVk"))
+        error = self.failure(self.client.rebootInstance(["i-00000001"]))
+        self.assertEqual(error.code, "InvalidParameterValue")
 
     def test_onlyRemoteOperationsAreCallable(self):
         """A call the root does not publish is refused as InvalidAction."""

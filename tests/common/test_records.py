@@ -114,6 +114,15 @@ class CheckedTests(unittest.TestCase):
         self.assertRefused(lambda: Change("3", []), "generation")
         self.assertRefused(lambda: Change(3, [{"instanceId": "i-1"}]), "instances[0]")
 
+    def test_consoleOutput(self):
+        """A console output names an instance, a time and at most 64 KiB of base64."""
+        from eucad.common.records import MAX_CONSOLE_CHARS, ConsoleOutput
+        self.assertEqual(ConsoleOutput("i-00000001", 5.5).output, "")
+        self.assertRefused(lambda: ConsoleOutput("i-00000001", 5, "not base64!"), "output")
+        self.assertRefused(lambda: ConsoleOutput("i-00000001", 5, "A" * (MAX_CONSOLE_CHARS + 4)),
+                           "output")
+        self.assertRefused(lambda: ConsoleOutput("i-00000001", -1), "timestamp")
+
     def test_immutable(self):
         """Records cannot be changed in place."""
         spec = RunSpec.fromDict(runSpecData(1))
