@@ -53,11 +53,20 @@ def _recordElement(spec, launchTime):
     return instance
 
 
-def _disk(devices, path, target, format):
+#: The disks of an instance: Eucalyptus's sda1 (root), sda2 (ephemeral) and
+#: sda3 (swap) are virtio's vda, vdb and vdc here; each carries its
+#: block-device-mapping name as its serial, so a guest finds it as
+#: ``/dev/disk/by-id/virtio-<name>`` whatever the kernel calls it.
+DISK_TARGETS = (("root", "vda", "ami"), ("ephemeral", "vdb", "ephemeral0"),
+                ("swap", "vdc", "swap"))
+
+
+def _disk(devices, path, target, format, serial):
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type=format)
     _sub(disk, "source", file=path)
     _sub(disk, "target", dev=target, bus="virtio")
+    _sub(disk, "serial", serial)
 
 
 def buildDomainXml(spec, launchTime, domainType, files):
@@ -98,11 +107,10 @@ def buildDomainXml(spec, launchTime, domainType, files):
     _sub(domain, "on_crash", "destroy")
 
     devices = _sub(domain, "devices")
-    _disk(devices, files.root, "vda", "qcow2")
-    if files.ephemeral is not None:
-        _disk(devices, files.ephemeral, "vdb", "raw")
-    if files.swap is not None:
-        _disk(devices, files.swap, "vdc", "raw")
+    for name, target, serial in DISK_TARGETS:
+        path = getattr(files, name)
+        if path is not None:
+            _disk(devices, path, target, "qcow2" if name == "root" else "raw", serial)
 
     interface = _sub(devices, "interface", type="bridge")
     _sub(interface, "source", bridge=network.bridge)

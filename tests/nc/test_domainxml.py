@@ -91,7 +91,7 @@ class DomainXmlTests(unittest.TestCase):
         self.assertEqual(root.find("os/boot").get("dev"), "hd")
 
     def test_disks(self):
-        """Root is a qcow2 vda, ephemeral a raw vdb, swap a raw vdc, all virtio."""
+        """Root is a qcow2 vda, ephemeral a raw vdb, swap a raw vdc, all virtio, each named by its serial."""
         root = self.parse()
         files = sampleFiles()
         disks = {d.find("target").get("dev"): d for d in root.iterfind("devices/disk")}
@@ -102,6 +102,8 @@ class DomainXmlTests(unittest.TestCase):
             self.assertEqual(disks[dev].find("source").get("file"), path)
             self.assertEqual(disks[dev].find("driver").get("type"), format)
             self.assertEqual(disks[dev].find("target").get("bus"), "virtio")
+        self.assertEqual({dev: disk.findtext("serial") for dev, disk in disks.items()},
+                         {"vda": "ami", "vdb": "ephemeral0", "vdc": "swap"})
 
     def test_noEphemeralNorSwap(self):
         """A VM type with no room left has only the root disk."""

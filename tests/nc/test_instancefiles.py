@@ -8,7 +8,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from eucad.common.process import ProcessRunner
-from eucad.nc.instancefiles import (GIB, MIB, SWAP_BYTES, DiskTooSmall,
+from eucad.nc.instancefiles import (EPHEMERAL_MKFS, GIB, MIB, SWAP_BYTES, DiskTooSmall,
                                     InstanceDisks, diskSizes)
 from tests.nc.commands import ExpectedRunner
 
@@ -58,13 +58,15 @@ class PrepareTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_expectedCommands(self):
-        """The overlay, ext2 and swap are made by exactly these commands."""
+        """The overlay, ext4 and swap are made by exactly these commands."""
         disks = InstanceDisks(self.instancePath, None, runInThread=runNow)
         files = disks.filesFor("alice", "i-0000f00d")
         disks.runner = ExpectedRunner([
             (["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
               self.machine, files.root], 0),
-            (["mkfs.ext2", "-F", "-q", "-L", "ephemeral", files.directory + "/ephemeral.img"], 0),
+            (["mkfs.ext4", "-F", "-q", "-L", "ephemeral", "-E",
+              "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+              files.directory + "/ephemeral.img"], 0),
             (["mkswap", "-L", "swap", files.directory + "/swap.img"], 0),
         ])
         yield disks.prepare(files, SMALL, self.machine, self.kernel, None)
@@ -89,8 +91,8 @@ class PrepareTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_realOverlay(self):
         """With the real tools the root disk is a qcow2 overlay backed by the cached image."""
-        if QEMU_IMG is None or not shutil.which("mkfs.ext2"):
-            raise unittest.SkipTest("qemu-img or mkfs.ext2 missing")
+        if QEMU_IMG is None or not shutil.which(EPHEMERAL_MKFS[0]):
+            raise unittest.SkipTest("qemu-img or mkfs.ext4 missing")
         runner = ProcessRunner()
         disks = InstanceDisks(self.instancePath, runner)
         files = disks.filesFor("bob", "i-0000beef")
@@ -100,10 +102,13 @@ class PrepareTests(unittest.TestCase):
         self.assertEqual(info["format"], "qcow2")
         self.assertEqual(info["backing-filename"], self.machine)
         self.assertEqual(info["virtual-size"], 8 * MIB)
-        # The ext2 and swap signatures are in place, and the files stay sparse.
+        # The ext4 and swap signatures are in place, and the files stay sparse.
         with open(files.swap, "rb") as f:
             f.seek(4096 - 10)
             self.assertEqual(f.read(10), b"SWAPSPACE2")
+        probed = yield runner.run(["blkid", "-o", "export", files.ephemeral])
+        self.assertIn(b"TYPE=ext4", probed.out.splitlines())
+        self.assertIn(b"LABEL=ephemeral", probed.out.splitlines())
         self.assertLess(os.stat(files.ephemeral).st_blocks * 512, 16 * MIB)
         yield disks.writeDomainXml(files, "<domain/>")
         with open(files.domainXml) as f:

@@ -32,7 +32,7 @@ from tests.nc.test_hypervisor import RecordingOpener
 from tests.heldthreads import HeldThreads
 
 TEST_URI = "test:///default"
-TOOLS = ["qemu-img", "mkfs.ext2", "mkswap"]
+TOOLS = ["qemu-img", "mkfs.ext4", "mkswap"]
 _ids = itertools.count(0x100)
 
 

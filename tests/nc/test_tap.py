@@ -50,7 +50,7 @@ class TapTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_instanceOverTheLink(self):
         """A cluster-role client runs, sees, long-polls and terminates an instance through PB over TLS."""
-        for tool in ("qemu-img", "mkfs.ext2", "mkswap"):
+        for tool in ("qemu-img", "mkfs.ext4", "mkswap"):
             if shutil.which(tool) is None:
                 raise unittest.SkipTest("missing " + tool)
         trust.setup(self.options.layout.keys)
