@@ -17,6 +17,8 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from eucad.nc.domainevents import DomainStopWatch, ensureEventLoop
+
 log = Logger()
 
 # libvirt otherwise prints every error (including "domain not found", which
@@ -92,12 +94,25 @@ class Hypervisor(Service):
                                name="libvirt")
         self._connection = None
         self._connectionLock = threading.Lock()
+        self._stopWatch = None
+
+    def watchDomainStops(self, callback):
+        """
+        Have ``callback(name, reason)`` called on the reactor thread whenever
+        a domain stops or crashes (``eucad.nc.domainevents``), on this and
+        every later connection.
+        """
+        self._stopWatch = DomainStopWatch(callback, self._reactor())
+        if self.running:
+            ensureEventLoop()
 
     def __repr__(self):
         return "<Hypervisor %s>" % (self.uri,)
 
     def startService(self):
         Service.startService(self)
+        if self._stopWatch is not None:
+            ensureEventLoop()
         self.pool.start()
 
     def stopService(self):
@@ -135,6 +150,13 @@ class Hypervisor(Service):
             except libvirt.libvirtError as e:
                 raise HypervisorUnavailable("cannot connect to %s: %s" % (
                     self.uri, e.get_error_message()))
+            if self._stopWatch is not None:
+                try:
+                    self._stopWatch.register(self._connection)
+                except libvirt.libvirtError as e:
+                    # Describes still notice stopped domains, only later.
+                    log.warn("no domain events from {uri}: {e}", uri=self.uri,
+                             e=e.get_error_message())
             return self._connection
 
     def _dropConnection(self):

@@ -348,11 +348,34 @@ class InstanceLifecycle:
         if instance.state == "shutting-down" and domainState is not None:
             return None
         if domainState is None or domainState == "terminated":
-            log.info("{id}: its domain is gone", id=instance.instanceId)
-            self._markTerminated(instance, "the domain stopped")
-            return self.disks.remove(instance.files)
+            return self._domainEnded(instance, "the domain stopped")
         instance.state = domainState
         return None
+
+    def _domainEnded(self, instance, reason):
+        """The instance's domain ended by itself: terminated, its files removed."""
+        log.info("{id}: its domain ended ({reason})", id=instance.instanceId, reason=reason)
+        self._markTerminated(instance, reason)
+        return self.disks.remove(instance.files)
+
+    def domainStopped(self, name, reason):
+        """
+        libvirt says domain ``name`` stopped (``eucad.nc.domainevents``): a
+        guest that powered itself off, a crash.  Its instance ends now, with
+        that reason, and its files are removed; the change wakes the CC's
+        long poll.  Stops the NC caused itself (a terminate, a failed
+        launch, which clean up on their own) and unknown domains are ignored.
+
+        @return: a Deferred firing once the files are removed (or None).
+        """
+        instance = self.instances.get(name)
+        if (instance is None or not instance.alive or not instance.domainStarted
+                or instance.state == "shutting-down" or name in self.launches):
+            return None
+        d = self._domainEnded(instance, reason)
+        d.addErrback(lambda failure: log.error("removing the files of {id} failed: {e}",
+                                               id=name, e=failure.getErrorMessage()))
+        return d
 
     def _forgetOldTerminated(self):
         now = self.clock.seconds()

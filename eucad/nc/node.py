@@ -69,6 +69,8 @@ class NodeController(Service):
         self.runInThread = runInThread or threads.deferToThread
         self.lifecycle = InstanceLifecycle(hypervisor, imageCache, disks, clock,
                                            nodeName=nodeName)
+        # A guest that powers off or a domain that crashes ends its instance at once.
+        hypervisor.watchDomainStops(self.lifecycle.domainStopped)
         self._domainTypeChosen = False
         self._isReady = False
         self._starting = False

@@ -1,0 +1,78 @@
+"""A domain that stops by itself ends its instance at once, with the reason libvirt gives.
+
+On libvirt's test:///default driver: shutting a domain down from another
+connection is what a guest powering itself off looks like to the NC (the
+same STOPPED/SHUTDOWN event), destroying it what an admin's ``virsh
+destroy`` looks like.
+"""
+
+import os
+
+import libvirt
+from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
+
+from eucad.nc.domainevents import stopReason
+from tests.nc.test_node import NodeTestCase, eventually
+
+
+class StopReasonTests(unittest.TestCase):
+
+    def test_reasons(self):
+        """STOPPED events give their cause; a CRASHED event is a crash; other events none."""
+        self.assertEqual(stopReason(libvirt.VIR_DOMAIN_EVENT_STOPPED,
+                                    libvirt.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN),
+                         "the guest powered itself off")
+        self.assertEqual(stopReason(libvirt.VIR_DOMAIN_EVENT_STOPPED,
+                                    libvirt.VIR_DOMAIN_EVENT_STOPPED_CRASHED),
+                         "the domain crashed")
+        self.assertEqual(stopReason(libvirt.VIR_DOMAIN_EVENT_CRASHED, 0), "the domain crashed")
+        self.assertIsNone(stopReason(libvirt.VIR_DOMAIN_EVENT_STARTED, 0))
+        self.assertIsNone(stopReason(libvirt.VIR_DOMAIN_EVENT_SUSPENDED, 0))
+
+
+class DomainStopTests(NodeTestCase):
+
+    @defer.inlineCallbacks
+    def stoppedBehindTheNodesBack(self, stop):
+        node = self.makeNode()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        instance = node.lifecycle.instances[spec.instanceId]
+        generation = node.lifecycle.changes.generation
+        stop(self.direct.lookupByName(spec.instanceId))
+        # No describe, no poll: the event alone ends the instance.
+        yield eventually(lambda: not instance.alive)
+        yield eventually(lambda: not os.path.exists(instance.files.directory))
+        self.assertNotEqual(node.lifecycle.changes.generation, generation)
+        resources = yield node.describeResource()
+        self.assertEqual(resources.freeCpu, resources.cpu)
+        described = yield self.described(node, spec.instanceId)
+        defer.returnValue(described)
+
+    @defer.inlineCallbacks
+    def test_guestPowersOff(self):
+        """A guest that powers itself off is reported terminated for that reason, its files and room freed."""
+        described = yield self.stoppedBehindTheNodesBack(lambda domain: domain.shutdown())
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the guest powered itself off"))
+
+    @defer.inlineCallbacks
+    def test_destroyedByHand(self):
+        """A domain destroyed outside the NC ends its instance with that reason."""
+        described = yield self.stoppedBehindTheNodesBack(lambda domain: domain.destroy())
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the domain was destroyed"))
+
+    @defer.inlineCallbacks
+    def test_ownTerminateKeepsItsReason(self):
+        """The stop event of the NC's own terminate does not change why the instance ended."""
+        node = self.makeNode()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        yield node.terminateInstance(spec.instanceId)
+        # Let the event of that destroy arrive.
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "terminated by request"))
