@@ -6,7 +6,7 @@ import os
 from twisted.internet import defer
 
 from eucad.common.errors import CloudError
-from tests.nc.test_node import NodeTestCase
+from tests.nc.test_node import NodeTestCase, eventually
 
 
 class RebootTests(NodeTestCase):
@@ -53,7 +53,7 @@ class RebootTests(NodeTestCase):
         self.assertEqual(error.code, "InvalidInstanceID.NotFound")
         described = yield self.described(node, spec.instanceId)
         self.assertEqual(described.state, "terminated")
-        self.assertFalse(os.path.exists(files.directory))
+        yield eventually(lambda: not os.path.exists(files.directory))
 
 
 class ConsoleTests(NodeTestCase):
