@@ -4,7 +4,9 @@ This is the walking skeleton end to end: boto3 talks to the CLC, which asks
 the CC, which gives the instance a MAC and IP through dhcpd in the front
 end's namespace and starts it on a node's own libvirtd; the guest gets its
 address by DHCP, asks the CLC's metadata service who it is, and answers HTTP
-with its instance id.  Afterwards no domain,
+with its instance id.  Its console output shows the guest's boot marker;
+RebootInstances restarts it in place and the same instance boots again (a
+second marker on its console) and answers again.  Afterwards no domain,
 disk, DHCP entry, process or namespace may be left.
 """
 
@@ -18,6 +20,7 @@ from twisted.internet import threads
 from twisted.trial import unittest
 
 from eucad.common.config import Layout
+from eucad.lab import guest
 
 
 def _missing():
@@ -29,7 +32,8 @@ def _missing():
     return None
 
 
-class BootTests(unittest.TestCase):
+class LabTestCase(unittest.TestCase):
+    """An all-in-one cloud in the lab for one test, and what it may leave behind."""
 
     timeout = 900
 
@@ -48,52 +52,6 @@ class BootTests(unittest.TestCase):
                              text=True).stdout
         return [line.split()[0] for line in out.splitlines()
                 if line.startswith(self.cloud.labName + "-")]
-
-    def flow(self):
-        """Blocking: the whole user-visible flow, run in a thread by the test."""
-        cloud = self.cloud
-        try:
-            started = cloud.up(runInstance=False)
-            stored = self.s3RoundTrip(started["credentials"])
-            ec2 = cloud.ec2(started["credentials"])
-            instance = cloud.runOne(ec2, started["images"]["machine"])
-            seen = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
-            described = seen["Reservations"][0]["Instances"][0]
-            page = cloud.httpFromFrontEnd(instance["privateIp"])
-            from eucad.lab.allinone import _waitFor
-            # Written once the guest has read its metadata and run its user data.
-            status = _waitFor("the guest's status.json",
-                              lambda: self.guestStatus(instance["privateIp"]), 60, 0.5)
-            gone = ec2.terminate_instances(InstanceIds=[instance["instanceId"]])
-
-            def terminated():
-                found = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
-                state = found["Reservations"][0]["Instances"][0]["State"]["Name"]
-                return state == "terminated"
-            _waitFor("terminated", terminated, 60, 0.5)
-            leftovers = self.leftovers(instance)
-            return instance, described, page, gone, leftovers, stored, status
-        finally:
-            cloud.down()
-
-    def guestStatus(self, ip):
-        """The guest's /status.json, or None while it has none."""
-        try:
-            return json.loads(self.cloud.httpFromFrontEnd(ip, path="/status.json"))
-        except ValueError:
-            return None
-
-    def s3RoundTrip(self, creds):
-        """Store and read back an object through Walrus at the eucarc's S3_URL."""
-        import boto3
-        s3 = boto3.client("s3", endpoint_url=creds["S3_URL"], region_name="eucalyptus",
-                          aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"])
-        s3.create_bucket(Bucket="e2e-bucket")
-        s3.put_object(Bucket="e2e-bucket", Key="hello/world.txt", Body=b"eucad e2e")
-        body = s3.get_object(Bucket="e2e-bucket", Key="hello/world.txt")["Body"].read()
-        listed = s3.list_objects_v2(Bucket="e2e-bucket", Prefix="hello/")["KeyCount"]
-        return body, listed
 
     def leftovers(self, instance):
         """What the terminated instance left on the nodes and in dhcpd."""
@@ -117,13 +75,86 @@ class BootTests(unittest.TestCase):
                 left.append("dhcp entry in %s" % (conf,))
         return left
 
+
+class BootTests(LabTestCase):
+
+    def flow(self):
+        """Blocking: the whole user-visible flow, run in a thread by the test."""
+        cloud = self.cloud
+        try:
+            started = cloud.up(runInstance=False)
+            stored = self.s3RoundTrip(started["credentials"])
+            ec2 = cloud.ec2(started["credentials"])
+            instance = cloud.runOne(ec2, started["images"]["machine"])
+            seen = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
+            described = seen["Reservations"][0]["Instances"][0]
+            page = cloud.httpFromFrontEnd(instance["privateIp"])
+            from eucad.lab.allinone import _waitFor
+            # Written once the guest has read its metadata and run its user data.
+            status = _waitFor("the guest's status.json",
+                              lambda: self.guestStatus(instance["privateIp"]), 60, 0.5)
+            instanceId = instance["instanceId"]
+            # Once directly, so that a refusal shows as itself.
+            self.consoleMarkers(ec2, instanceId)
+            firstBoot = _waitFor("the boot marker on the console",
+                                 lambda: self.consoleMarkers(ec2, instanceId) >= 1, 60, 1)
+            rebooted = ec2.reboot_instances(InstanceIds=[instanceId])
+            _waitFor("a second boot marker after the reboot",
+                     lambda: self.consoleMarkers(ec2, instanceId) >= 2, 300, 2)
+            pageAfterReboot = _waitFor(
+                "HTTP after the reboot",
+                lambda: cloud.httpFromFrontEnd(instance["privateIp"]), 60, 0.5)
+            console = ec2.get_console_output(InstanceId=instanceId)
+            reboot = (firstBoot, rebooted["ResponseMetadata"]["HTTPStatusCode"],
+                      pageAfterReboot, console)
+            gone = ec2.terminate_instances(InstanceIds=[instance["instanceId"]])
+
+            def terminated():
+                found = ec2.describe_instances(InstanceIds=[instance["instanceId"]])
+                state = found["Reservations"][0]["Instances"][0]["State"]["Name"]
+                return state == "terminated"
+            _waitFor("terminated", terminated, 60, 0.5)
+            leftovers = self.leftovers(instance)
+            return instance, described, page, gone, leftovers, stored, status, reboot
+        finally:
+            cloud.down()
+
+    def consoleMarkers(self, ec2, instanceId):
+        """
+        How many times the guest said it was up, by GetConsoleOutput through
+        boto3 (botocore decodes the base64 ``Output`` itself).
+        """
+        text = ec2.get_console_output(InstanceId=instanceId).get("Output") or ""
+        return sum(1 for line in text.splitlines()
+                   if line.strip().startswith(guest.MARKER + " " + instanceId))
+
+    def guestStatus(self, ip):
+        """The guest's /status.json, or None while it has none."""
+        try:
+            return json.loads(self.cloud.httpFromFrontEnd(ip, path="/status.json"))
+        except ValueError:
+            return None
+
+    def s3RoundTrip(self, creds):
+        """Store and read back an object through Walrus at the eucarc's S3_URL."""
+        import boto3
+        s3 = boto3.client("s3", endpoint_url=creds["S3_URL"], region_name="eucalyptus",
+                          aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"])
+        s3.create_bucket(Bucket="e2e-bucket")
+        s3.put_object(Bucket="e2e-bucket", Key="hello/world.txt", Body=b"eucad e2e")
+        body = s3.get_object(Bucket="e2e-bucket", Key="hello/world.txt")["Body"].read()
+        listed = s3.list_objects_v2(Bucket="e2e-bucket", Prefix="hello/")["KeyCount"]
+        return body, listed
+
     def test_runReachTerminate(self):
         """boto3 stores an object in Walrus and runs an instance that boots, answers HTTP,
-        and terminates without a trace."""
+        shows its boot marker in its console output, reboots and answers again, and
+        terminates without a trace."""
         d = threads.deferToThread(self.flow)
 
         def check(result):
-            instance, described, page, gone, leftovers, stored, status = result
+            instance, described, page, gone, leftovers, stored, status, reboot = result
             self.assertEqual(stored, (b"eucad e2e", 1))
             self.assertEqual(described["State"]["Name"], "running")
             self.assertTrue(described["PrivateIpAddress"].startswith("10.78.0."))
@@ -133,6 +164,14 @@ class BootTests(unittest.TestCase):
                               status["metadata"]["local-ipv4"]),
                              (instance["instanceId"], "metadata-service",
                               described["PrivateIpAddress"]))
+            firstBoot, rebootStatus, pageAfterReboot, console = reboot
+            self.assertTrue(firstBoot)
+            self.assertEqual(rebootStatus, 200)
+            self.assertIn(instance["instanceId"], pageAfterReboot)
+            self.assertEqual(console["InstanceId"], instance["instanceId"])
+            self.assertIn("%s %s %s" % (guest.MARKER, instance["instanceId"],
+                                        described["PrivateIpAddress"]),
+                          console["Output"])
             self.assertEqual(gone["TerminatingInstances"][0]["InstanceId"],
                              instance["instanceId"])
             self.assertEqual(leftovers, [])
