@@ -79,9 +79,21 @@ class DomainStopWatch:
         self.reactor = reactor
 
     def register(self, connection):
-        """Listen on ``connection`` (a pool thread, right after opening it)."""
-        connection.domainEventRegisterAny(
+        """
+        Listen on ``connection`` (a pool thread, right after opening it).
+
+        @return: the callback's id, for ``unregister``.
+        """
+        return connection.domainEventRegisterAny(
             None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self.lifecycleEvent, None)
+
+    @staticmethod
+    def unregister(connection, callbackId):
+        """Stop listening on ``connection`` before it is closed; a broken one is let go."""
+        try:
+            connection.domainEventDeregisterAny(callbackId)
+        except libvirt.libvirtError:
+            pass
 
     def lifecycleEvent(self, connection, domain, event, detail, opaque):
         """libvirt's callback, in its event loop thread."""

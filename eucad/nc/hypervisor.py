@@ -95,6 +95,7 @@ class Hypervisor(Service):
         self._connection = None
         self._connectionLock = threading.Lock()
         self._stopWatch = None
+        self._stopWatchId = None
 
     def watchDomainStops(self, callback):
         """
@@ -152,7 +153,7 @@ class Hypervisor(Service):
                     self.uri, e.get_error_message()))
             if self._stopWatch is not None:
                 try:
-                    self._stopWatch.register(self._connection)
+                    self._stopWatchId = self._stopWatch.register(self._connection)
                 except libvirt.libvirtError as e:
                     # Describes still notice stopped domains, only later.
                     log.warn("no domain events from {uri}: {e}", uri=self.uri,
@@ -162,6 +163,9 @@ class Hypervisor(Service):
     def _dropConnection(self):
         connection, self._connection = self._connection, None
         if connection is not None:
+            if self._stopWatchId is not None:
+                self._stopWatch.unregister(connection, self._stopWatchId)
+                self._stopWatchId = None
             try:
                 connection.close()
             except libvirt.libvirtError:
