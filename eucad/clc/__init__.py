@@ -16,6 +16,9 @@ Where a request goes:
   ``instancestore``, kept current by ``poller``.
 - TerminateInstances: ``api.instances.terminateInstances``, then
   ``termination``.
+- RebootInstances, GetConsoleOutput: ``api.instances.rebootInstances`` and
+  ``api.instances.getConsoleOutput`` (``instancestore`` finds the caller's
+  instances, their cluster asks the node).
 - DescribeImages: ``api.images.describeImages`` over ``imagestore``
   (images are added by ``register_local``, the ``eucad-register-image`` tool).
 - DescribeAvailabilityZones, DescribeRegions: ``api.zones``.
