@@ -149,7 +149,8 @@ class BootTests(LabTestCase):
 
     def test_runReachTerminate(self):
         """boto3 stores an object in Walrus and runs an instance that boots, answers HTTP,
-        shows its boot marker in its console output, reboots and answers again, and
+        shows its boot marker in its console output (and its kernel its ephemeral and
+        swap disks), reboots and answers again, and
         terminates without a trace."""
         d = threads.deferToThread(self.flow)
 
@@ -172,6 +173,9 @@ class BootTests(LabTestCase):
             self.assertIn("%s %s %s" % (guest.MARKER, instance["instanceId"],
                                         described["PrivateIpAddress"]),
                           console["Output"])
+            # The guest's kernel found the ephemeral (vdb) and swap (vdc) disks too.
+            for disk in ("[vdb]", "[vdc]"):
+                self.assertIn(disk, console["Output"])
             self.assertEqual(gone["TerminatingInstances"][0]["InstanceId"],
                              instance["instanceId"])
             self.assertEqual(leftovers, [])
