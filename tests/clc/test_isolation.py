@@ -48,6 +48,8 @@ def rows(a):
                                "Filter.1.Value.1": instance}, empty("Reservations")),
         ("DescribeInstances", {"InstanceId.1": "verbose"}, empty("Reservations")),
         ("TerminateInstances", {"InstanceId.1": instance}, refused()),
+        ("RebootInstances", {"InstanceId.1": instance}, refused()),
+        ("GetConsoleOutput", {"InstanceId": instance}, refused()),
         ("RunInstances", {"ImageId": a["privateImage"], "MinCount": "1",
                           "MaxCount": "1"}, refused()),
         ("RunInstances", {"ImageId": a["publicImage"], "MinCount": "1", "MaxCount": "1",
