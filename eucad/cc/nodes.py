@@ -18,6 +18,7 @@ from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from eucad.common.certstatus import certificateVerdict
 from eucad.common.changes import SerialPoll
 from eucad.common.hostport import formatHostPort, parseHostPort
 from eucad.common.records import InstanceReport, NodeResources, NodeStatus
@@ -92,13 +93,34 @@ class NodeEntry:
         """(cpu, ram, disk) the node says are free, zeros before it answered."""
         return self.resource.free if self.resource is not None else (0, 0, 0)
 
+    def certificates(self):
+        """
+        ``{"cc": bool, "nc": bool}``: whether the cluster's and the node's
+        certificates check out on the link to this node.
+
+        Both do while the node answers (the link is mutual TLS).  When it does
+        not, the reason its link last broke may name the certificate that was
+        refused; otherwise what held at the last contact still holds, and a
+        node never reached has had neither checked.  Nodes reached without a
+        link (fakes in tests) have no disconnect reason.
+        """
+        if self.up:
+            return {"cc": True, "nc": True}
+        verdict = certificateVerdict(getattr(self.node, "lastDisconnectReason", None))
+        if verdict is not None:
+            return {"cc": verdict["local"], "nc": verdict["peer"]}
+        checked = self.lastSeen is not None
+        return {"cc": checked, "nc": checked}
+
     def describe(self, free=None):
         """The entry as ICluster.describeResources reports it: a NodeStatus."""
         cpu, ram, disk = self.total()
         freeCpu, freeRam, freeDisk = free if free is not None else self.reportedFree()
+        certs = self.certificates()
         return NodeStatus(host=self.host, port=self.port, state=UP if self.up else DOWN,
                           cpu=cpu, ram=ram, disk=disk, freeCpu=freeCpu, freeRam=freeRam,
-                          freeDisk=freeDisk)
+                          freeDisk=freeDisk, ccCertOk=certs["cc"], ncCertOk=certs["nc"],
+                          lastSeen=self.lastSeen)
 
 
 class NodeRegistry(Service):

@@ -71,6 +71,14 @@ def rebuildCloudError(failure):
     raise CloudError("InternalError", failure.getErrorMessage(), 500)
 
 
+class _LinkBroker(pb.Broker):
+    """A client broker that tells its LinkClient why its connection ended."""
+
+    def connectionLost(self, reason):
+        self.factory.client.lastDisconnectReason = reason
+        pb.Broker.connectionLost(self, reason)
+
+
 class _LinkFactory(protocol.Factory):
     """Builds client brokers and tells the LinkClient when one is ready."""
 
@@ -78,7 +86,7 @@ class _LinkFactory(protocol.Factory):
         self.client = client
 
     def buildProtocol(self, addr):
-        broker = pb.Broker(isClient=True)
+        broker = _LinkBroker(isClient=True)
         broker.factory = self
         return broker
 
@@ -101,6 +109,9 @@ class LinkClient(MultiService):
 
     @param endpoint: where to connect; by default TLS to ``host:port`` with
         ``tlsOptions`` (tests pass an in-memory endpoint).
+    @ivar lastDisconnectReason: the Failure the last connection ended with
+        (None before any ended): a refused certificate shows there
+        (``eucad.common.certstatus``).
     """
 
     def __init__(self, host, port, tlsOptions, reactor=None, retryPolicy=None,
@@ -115,6 +126,7 @@ class LinkClient(MultiService):
         self.broker = None
         self._waiters = []
         self._inFlight = set()
+        self.lastDisconnectReason = None
         if endpoint is None:
             endpoint = endpoints.SSL4ClientEndpoint(self.reactor, host, self.port,
                                                     tlsOptions, timeout=10)

@@ -548,7 +548,13 @@ class VmTypeRoom(Record):
 
 @linkRecord
 class NodeStatus(Record):
-    """One node of a cluster as ``describeResources`` lists it."""
+    """
+    One node of a cluster as ``describeResources`` lists it.
+
+    ``ccCertOk``/``ncCertOk``: whether the cluster's and the node's
+    certificates check out on the CC-NC link (``NodeEntry.certificates``);
+    ``lastSeen``: epoch seconds of the node's last answer, None if never.
+    """
 
     host: str
     port: int
@@ -559,11 +565,18 @@ class NodeStatus(Record):
     freeCpu: int = 0
     freeRam: int = 0
     freeDisk: int = 0
+    ccCertOk: bool = False
+    ncCertOk: bool = False
+    lastSeen: float = None
 
     def check(self, where):
         _text(where + "host", self.host, maxLength=255)
         _integer(where + "port", self.port, 1, 65535)
         _choice(where + "state", self.state, NODE_STATES)
+        for name in ("ccCertOk", "ncCertOk"):
+            if not isinstance(getattr(self, name), bool):
+                raise invalid(where + name, "must be true or false")
+        _number(where + "lastSeen", self.lastSeen, optional=True)
         for name in ("cpu", "ram", "disk"):
             _integer(where + name, getattr(self, name), 0, 1 << 40)
         for name in ("freeCpu", "freeRam", "freeDisk"):

@@ -43,8 +43,10 @@ class FakeCluster:
     """
     An ICluster holding its nodes and instances in memory.
 
-    @param nodes: ``[{"host", "cpu", "ram", "disk"}]``; default one node of
-        4 cpu, 2048 MiB, 100 GiB.
+    @param nodes: ``[{"host", "cpu", "ram", "disk"}]`` (and optionally
+        ``ccCertOk``/``ncCertOk``, True by default); default one node of 4
+        cpu, 2048 MiB, 100 GiB.  An up node's ``lastSeen`` is the clock's
+        time of the last ``describeResources``.
     @param vmTypes: the types ``describeResources`` reports on.
     @param clock: an ``IReactorTime`` (``task.Clock`` in tests); without
         one, time stands still at 0 and the timers of ``waitForChange`` run
@@ -72,7 +74,9 @@ class FakeCluster:
                 "host": node["host"], "port": node.get("port", 8775),
                 "state": node.get("state", "up"), "cpu": node["cpu"],
                 "ram": node["ram"], "disk": node["disk"], "freeCpu": node["cpu"],
-                "freeRam": node["ram"], "freeDisk": node["disk"]})
+                "freeRam": node["ram"], "freeDisk": node["disk"],
+                "ccCertOk": node.get("ccCertOk", True),
+                "ncCertOk": node.get("ncCertOk", True), "lastSeen": None})
         self.vmTypes = [dict(vmType) for vmType in vmTypes]
         self.clock = clock or _Clock0()
         self.bootSeconds = bootSeconds
@@ -235,6 +239,8 @@ class FakeCluster:
                         for n in self._upNodes()),
                 free=sum(instancesThatFit(vmType, n["freeCpu"], n["freeRam"], n["freeDisk"])
                          for n in self._upNodes())))
+        for node in self._upNodes():
+            node["lastSeen"] = float(self.clock.seconds())
         return ClusterResources(vmTypes=rooms,
                                 nodes=[NodeStatus.fromDict(node) for node in self.nodes])
 

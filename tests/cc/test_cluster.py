@@ -189,7 +189,8 @@ class RunInstancesTests(ClusterTestsMixin, unittest.TestCase):
         self.assertEqual((large["max"], large["free"]), (3, 2))
         self.assertEqual(after.nodes[0].toDict(), {
             "host": "10.0.0.2", "port": 8775, "state": "up", "cpu": 4, "ram": 4096,
-            "disk": 100, "freeCpu": 2, "freeRam": 3584, "freeDisk": 90})
+            "disk": 100, "freeCpu": 2, "freeRam": 3584, "freeDisk": 90,
+            "ccCertOk": True, "ncCertOk": True, "lastSeen": 1000.0})
         self.poll()
         polled = self.successResultOf(self.cluster.describeResources())
         self.assertEqual(polled.nodes[0]["freeCpu"], 2)

@@ -190,4 +190,5 @@ class RegistryTests(unittest.TestCase):
         a = self.registry.entries[0]
         self.assertEqual(a.describe((1, 2, 3)).toDict(), {
             "host": "10.0.0.2", "port": 8775, "state": "up", "cpu": 4, "ram": 2048,
-            "disk": 100, "freeCpu": 1, "freeRam": 2, "freeDisk": 3})
+            "disk": 100, "freeCpu": 1, "freeRam": 2, "freeDisk": 3,
+            "ccCertOk": True, "ncCertOk": True, "lastSeen": 77.0})

@@ -4,6 +4,7 @@ import base64
 import datetime
 
 from lxml import etree
+from twisted.internet import task
 from twisted.trial import unittest
 
 from eucad.clc.poller import ClusterPoller
@@ -292,8 +293,37 @@ class ZonesAndRegionsTests(ApiTestCase):
         self.assertEqual(zone1[1], ("|- vm types", "free / max   cpu   ram  disk"))
         self.assertEqual(zone1[2], ("|- m1.small", "0002 / 0004    1   128    10"))
         self.assertEqual(zone1[4], ("|- m1.large", "0001 / 0002    2   512    10"))
-        self.assertEqual(zone1[7][0], "|- n1:8775")
-        self.assertEqual(zone1[7][1], "up cpu 2/4 ram 1536/2048 disk 90/100")
+        # The clusters' own clock says when each node was last reached.
+        self.zone1.clock = self.zone2.clock = task.Clock()
+        self.zone1.clock.advance(1230768000)
+        answer = self.ec2.call("DescribeAvailabilityZones", self.admin,
+                               **{"ZoneName.1": "verbose"})
+        rows = [(z["ZoneName"], z["State"]) for z in answer["AvailabilityZones"]]
+        self.assertEqual(rows[7], ("|- n1", "certs[cc=true,nc=true] @ "
+                                   "Thu Jan 01 00:00:00 UTC 2009"))
+        self.assertEqual(len(rows), 8 + 9, "one row per node after the VM types")
+        self.assertEqual(rows[-2:], [
+            ("|- n1", "certs[cc=true,nc=true] @ Thu Jan 01 00:00:00 UTC 2009"),
+            ("|- n2", "certs[cc=true,nc=true] @ Thu Jan 01 00:00:00 UTC 2009")])
+
+    def test_verboseNodeRowsSayWhatIsWrong(self):
+        """A refused certificate reads false, and a down node shows its state after
+        the last contact (or 'never')."""
+        self.zone1.nodes[0]["ncCertOk"] = False
+        self.zone1.setNodeState("n1", "down")
+        answer = self.ec2.call("DescribeAvailabilityZones", self.admin,
+                               **{"ZoneName.1": "zone1", "ZoneName.2": "verbose"})
+        rows = [(z["ZoneName"], z["State"]) for z in answer["AvailabilityZones"]]
+        self.assertEqual(rows[-1], ("|- n1", "certs[cc=true,nc=false] @ never down"))
+
+    def test_verboseNamesPortsOnlyOfSharedHosts(self):
+        """Two NCs on one host are told apart by their ports; lone hosts are bare."""
+        self.zone2.nodes[1]["host"] = "n1"
+        self.zone2.nodes[1]["port"] = 8785
+        answer = self.ec2.call("DescribeAvailabilityZones", self.admin,
+                               **{"ZoneName.1": "zone2", "ZoneName.2": "verbose"})
+        names = [z["ZoneName"] for z in answer["AvailabilityZones"]][-2:]
+        self.assertEqual(names, ["|- n1:8775", "|- n1:8785"])
 
     def test_verboseOnlyForAdmin(self):
         """A user asking 'verbose' gets the plain zone list."""

@@ -2,8 +2,14 @@
 
 ``ZoneName.1=verbose`` from an admin gives the Eucalyptus status listing of
 the guide's "Diagnostics" section: per zone, how many instances of each VM
-type are free / fit at most, and each node's state and free resources.
+type are free / fit at most, then one row per node in the guide's form,
+``|- <node-host> certs[cc=true,nc=true] @ <last contact>``, that euca2ools and
+scripts written for Eucalyptus parse: ``false`` for a certificate that did
+not check out on the CC-NC link, ``never`` for a node not reached yet, and
+the node's state after the date when it is not up.
 """
+
+import time
 
 from twisted.internet import defer
 
@@ -30,17 +36,34 @@ def verboseRows(entry, resources, vmtypes, region):
         rows.append(zoneItem("|- %s" % (vmtype["name"],), "%04d / %04d %4d %5d %5d" % (
             scheduler.freeFor(resources, vmtype), scheduler.maxFor(resources, vmtype),
             vmtype["cpu"], vmtype["ram"], vmtype["disk"]), region))
+    hosts = [node.host for node in resources.nodes]
     for node in resources.nodes:
-        # Several nodes may share a host (one NC per port), so name both.
-        name = node.get("host")
-        if node.get("port"):
-            name = "%s:%s" % (name, node["port"])
-        rows.append(zoneItem("|- %s" % (name,),
-                             "%s cpu %s/%s ram %s/%s disk %s/%s" % (
-                                 node.get("state"), node.get("freeCpu"), node.get("cpu"),
-                                 node.get("freeRam"), node.get("ram"),
-                                 node.get("freeDisk"), node.get("disk")), region))
+        rows.append(zoneItem("|- %s" % (nodeLabel(node, hosts),), nodeStatus(node), region))
     return rows
+
+
+def nodeLabel(node, hosts):
+    """A node's host, with its port only where several NCs share that host."""
+    if hosts.count(node.host) > 1:
+        return "%s:%s" % (node.host, node.port)
+    return node.host
+
+
+def contactTime(seconds):
+    """Epoch seconds as Eucalyptus printed them (Java's Date), in UTC."""
+    if seconds is None:
+        return "never"
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(seconds))
+
+
+def nodeStatus(node):
+    """``certs[cc=...,nc=...] @ <last contact>`` of a NodeStatus, then its state if not up."""
+    status = "certs[cc=%s,nc=%s] @ %s" % (
+        "true" if node.ccCertOk else "false", "true" if node.ncCertOk else "false",
+        contactTime(node.lastSeen))
+    if node.state != "up":
+        status += " %s" % (node.state,)
+    return status
 
 
 @defer.inlineCallbacks
