@@ -31,7 +31,15 @@ USAGE = """usage: euca_conf [-d DIR] [-cloud Y|N] [-walrus Y|N] [-cc Y|N] [-nc Y
                  [--disable-user NAME] [--enable-user NAME] [--delete-user NAME]
                  [--rotate-secret NAME] [--rotate-certificate NAME]
                  [--get-credentials FILE.zip|DIR [--user NAME] [--path BINDIR]]
+                 [--check cloud|walrus|cc|nc] [--backup FILE] [--restore FILE]
                  [CONFFILE]"""
+
+#: operation flag -> what its argument is (the work is in eucad.common.operations)
+_OPERATIONS = {
+    "--check": "a component (cloud, walrus, cc or nc)",
+    "--backup": "a file to write",
+    "--restore": "a backup file",
+}
 
 #: user flag -> the command it names (each takes a user name)
 _USER_FLAGS = {
@@ -157,6 +165,8 @@ class Request:
         self.email = None
         self.credentialsUser = None
         self.binDir = None
+        #: operations flags (``--check``, ``--backup``, ``--restore``) -> argument
+        self.operations = {}
 
     def check(self):
         """Flags that only make sense with another one."""
@@ -206,6 +216,13 @@ def parse(argv):
             if not args:
                 raise BadArgument("%s needs a file.zip or a directory" % (arg,))
             request.credentialsDir = args.pop(0)
+        elif arg in _OPERATIONS:
+            if not args:
+                raise BadArgument("%s needs %s" % (arg, _OPERATIONS[arg]))
+            value = args.pop(0)
+            if arg == "--check":
+                value = check(("cloud", "walrus", "cc", "nc"), arg, value)
+            request.operations[arg.lstrip("-")] = value
         elif arg in _USER_FLAGS:
             if not args:
                 raise BadArgument("%s needs a user name" % (arg,))
@@ -390,6 +407,9 @@ def main(argv=None):
                 conf, request.credentialsDir, request.credentialsUser, request.binDir),))
     except accounts.AccountError as e:
         fail("euca_conf: %s" % (e,))
+    if request.operations:
+        from eucad.common.operations import runOperations
+        return runOperations(request.operations, conf)
     return 0
 
 
