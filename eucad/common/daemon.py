@@ -19,7 +19,15 @@ from eucad.common.logfiles import openPrivateLog
 
 
 class DaemonOptions(usage.Options):
-    """``--prefix`` names the install root ($EUCALYPTUS); the rest is in the conf."""
+    """
+    ``--prefix`` names the install root ($EUCALYPTUS); the rest is in the conf.
+    ``--debug`` logs at DEBUG whatever LOGLEVEL says, for one run, without
+    editing the file other components on the host read too.
+    """
+
+    optFlags = [
+        ["debug", None, "Log at DEBUG level (overrides LOGLEVEL for this run)."],
+    ]
 
     optParameters = [
         ["prefix", "p", os.environ.get("EUCALYPTUS", "/"),
@@ -66,11 +74,17 @@ class LoggingService(Service):
             self.file = None
 
 
+def logLevel(options):
+    """The level a daemon logs at: DEBUG with ``--debug``, else the conf's LOGLEVEL."""
+    if options.get("debug"):
+        return "DEBUG"
+    return options.conf.get("LOGLEVEL").upper()
+
+
 def makeDaemonService(options, logName):
     """The root MultiService of a daemon, already logging to ``logName``."""
     root = MultiService()
-    LoggingService(options.layout.log(logName),
-                   options.conf.get("LOGLEVEL")).setServiceParent(root)
+    LoggingService(options.layout.log(logName), logLevel(options)).setServiceParent(root)
     return root
 
 

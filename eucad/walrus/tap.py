@@ -57,7 +57,7 @@ def makeService(options, reactor=None):
     database = Database(databaseUrl(conf, options.layout))
     database.setServiceParent(root)
     walrus = buildWalrusServices(options, root, database, reactor)
-    site = guardSite(makeSite(walrus, accessLog=conf.get("LOGLEVEL").upper() == "DEBUG"),
+    site = guardSite(makeSite(walrus, accessLog=daemon.logLevel(options) == "DEBUG"),
                      s3Limits())
     listeningService(options, *PORT_KEYS, site, reactor=reactor).setServiceParent(root)
     root.walrus = walrus
