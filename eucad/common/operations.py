@@ -6,6 +6,7 @@ this one routes the checked flags there and turns results into lines and an
 exit status.
 """
 
+import os
 import sys
 
 from eucad.common.config import Layout
@@ -28,4 +29,36 @@ def runOperations(operations, conf, out=None, err=None):
         lines, status = diagnostics.report(operations["check"], layout, conf)
         for line in lines:
             out.write(line + "\n")
+    if "backup" in operations:
+        from eucad.common import backup
+        try:
+            names = backup.writeBackup(conf, layout, operations["backup"])
+        except backup.BackupError as e:
+            err.write("euca_conf: %s\n" % (e,))
+            return 2
+        out.write("euca_conf: backed up %d files to %s\n" % (
+            len(names) - 1, operations["backup"]))
+    if "restore" in operations:
+        from eucad.common import backup
+        running = runningDaemons(layout)
+        if running:
+            err.write("euca_conf: %s still running: stop it first (eucad-ctl stop)\n"
+                      % (", ".join(running),))
+            return 2
+        try:
+            names = backup.restoreBackup(conf, layout, operations["restore"])
+        except backup.BackupError as e:
+            err.write("euca_conf: %s\n" % (e,))
+            return 2
+        out.write("euca_conf: restored %d files from %s\n" % (
+            len(names), operations["restore"]))
     return status
+
+
+def runningDaemons(layout):
+    """The plugins of this install's daemons that run now (by their PID files)."""
+    from eucad.common.control import daemonsFor
+    if not os.path.exists(layout.conf):
+        return []
+    return [d.plugin for d in daemonsFor(layout.prefix, onlyEnabled=False)
+            if d.pid() is not None]
