@@ -14,6 +14,7 @@ from twisted.logger import (FileLogObserver, FilteringLogObserver, LogLevel,
                             globalLogPublisher)
 from twisted.python import usage
 
+from eucad.common import sdnotify
 from eucad.common.config import EucaConf, Layout
 from eucad.common.logfiles import openPrivateLog
 
@@ -81,9 +82,44 @@ def logLevel(options):
     return options.conf.get("LOGLEVEL").upper()
 
 
-def makeDaemonService(options, logName):
-    """The root MultiService of a daemon, already logging to ``logName``."""
-    root = MultiService()
+class DaemonService(MultiService):
+    """
+    A daemon's root service: starts its children in order, then tells
+    systemd it is ready (``eucad.common.sdnotify``).  Every child binds its
+    port in its own start and raises if it cannot, so once they all started
+    the daemon serves; a failed start sends nothing and twistd exits.
+
+    @param environ: where ``NOTIFY_SOCKET`` is read, when the service starts.
+    @param reactor: the reactor whose running means serving (the global one).
+    """
+
+    def __init__(self, environ=None, reactor=None):
+        MultiService.__init__(self)
+        self.environ = environ
+        self.reactor = reactor
+
+    def startService(self):
+        MultiService.startService(self)
+        reactor = self.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        # twistd starts services before the reactor runs: wait until it does
+        # (and has its signal handlers), so that "ready" means requests are
+        # answered and a stop request is heard.
+        reactor.callWhenRunning(self._ready)
+
+    def _ready(self):
+        if self.running:
+            sdnotify.notify("READY=1\nSTATUS=serving", self.environ)
+
+    def stopService(self):
+        sdnotify.notify("STOPPING=1", self.environ)
+        return MultiService.stopService(self)
+
+
+def makeDaemonService(options, logName, environ=None):
+    """The root service of a daemon, already logging to ``logName``."""
+    root = DaemonService(environ)
     LoggingService(options.layout.log(logName), logLevel(options)).setServiceParent(root)
     return root
 
