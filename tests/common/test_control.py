@@ -85,6 +85,45 @@ class ControlTests(unittest.TestCase):
         bad = subprocess.run([script, "bogus"], env=env, stderr=subprocess.PIPE, text=True)
         self.assertEqual(bad.returncode, 2)
 
+    def test_initScriptRestart(self):
+        """etc/init.d/eucalyptus start, restart, stop: restart replaces the daemon
+        with a new process that serves again."""
+        script = os.path.join(os.path.dirname(__file__), "..", "..", "etc", "init.d",
+                              "eucalyptus")
+        env = dict(os.environ, EUCALYPTUS=self.prefix,
+                   PATH=os.path.dirname(control.twistdPath()) + ":" + os.environ["PATH"])
+        daemon = control.daemonsFor(self.prefix)[0]
+
+        def serves():
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 1).close()
+                    return True
+                except OSError:
+                    time.sleep(0.1)
+            return False
+
+        def scenario():
+            started = subprocess.run([script, "start"], env=env, capture_output=True,
+                                     text=True)
+            self.assertEqual(started.returncode, 0, started.stderr)
+            first = daemon.pid()
+            self.assertTrue(serves())
+            restarted = subprocess.run([script, "restart"], env=env, capture_output=True,
+                                       text=True)
+            self.assertEqual(restarted.returncode, 0, restarted.stderr)
+            self.assertIn("stopped eucalyptus-walrus", restarted.stdout)
+            self.assertIn("started eucalyptus-walrus", restarted.stdout)
+            second = daemon.pid()
+            self.assertNotIn(second, (None, first))
+            self.assertTrue(serves())
+            stopped = subprocess.run([script, "stop"], env=env, capture_output=True,
+                                     text=True)
+            self.assertEqual(stopped.returncode, 0, stopped.stderr)
+            self.assertIsNone(daemon.pid())
+        return threads.deferToThread(scenario)
+
     def test_foreignPidIsNeverSignalled(self):
         """A PID file naming some other process is not this daemon's."""
         daemon = control.daemonsFor(self.prefix)[0]
