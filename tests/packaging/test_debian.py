@@ -89,13 +89,13 @@ class DebianPackageTests(unittest.TestCase):
                      "/etc/init.d/eucalyptus", "/etc/eucalyptus/eucalyptus.conf",
                      "/etc/logrotate.d/eucalyptus",
                      PACKAGED_ROOT + "/site/twisted/plugins/eucad_plugins.py"):
-            self.assertIn(path, common)
+            self.assertTrue(path in common, "%s is not in eucalyptus-common" % (path,))
         for package, unit in (("eucalyptus-cloud", "eucalyptus-clc"),
                               ("eucalyptus-walrus", "eucalyptus-walrus"),
                               ("eucalyptus-cc", "eucalyptus-cc"),
                               ("eucalyptus-nc", "eucalyptus-nc")):
-            self.assertIn("/lib/systemd/system/%s.service" % (unit,),
-                          contents(debs[package]), package)
+            self.assertTrue("/lib/systemd/system/%s.service" % (unit,)
+                            in contents(debs[package]), package)
 
     def test_cloudStartsFromThePackagesThroughTheInitScript(self):
         """Unpacked into their own root, the packages' init script starts a CLC and a
