@@ -71,6 +71,13 @@ class NodeCertificateTests(unittest.TestCase):
         self.assertEqual(self.certs(entry), (True, False))
 
     @defer.inlineCallbacks
+    def test_nodeServingAnotherRolesCertificate(self):
+        """A node presenting the cloud CA's certificate of another role reads nc=false."""
+        port = self.serve(credentials("cloud", self.ours, self.ours))
+        entry = yield self.pollThrough(credentials("cluster", self.ours, self.ours), port)
+        self.assertEqual(entry.describe()["certs"], {"cc": True, "nc": False})
+
+    @defer.inlineCallbacks
     def test_clusterCertificateRefusedByNode(self):
         """A node that refuses the CC's certificate reads cc=false, nc=true."""
         port = self.serve(credentials("node", self.ours, self.ours))
