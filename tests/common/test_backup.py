@@ -1,5 +1,6 @@
 """``euca_conf --backup`` and ``--restore``: the state comes back, bad archives change nothing."""
 
+import hashlib
 import io
 import json
 import os
@@ -13,7 +14,7 @@ from twisted.trial import unittest
 
 from eucad.clc import imagestore
 from eucad.common import accounts, euca_conf, trust
-from eucad.common.config import EucaConf, Layout
+from eucad.common.config import Layout
 from eucad.common.db import Database, defaultUrl
 from eucad.common.polling import pollUntil
 from tests.commandline import run
@@ -200,7 +201,6 @@ class BackupTests(unittest.TestCase):
         database[100:4096] = b"\xff" * (4096 - 100)
         members["db/eucalyptus.db"] = bytes(database)
         manifest = json.loads(members.pop("eucad-backup.json"))
-        import hashlib
         manifest["members"]["db/eucalyptus.db"] = hashlib.sha256(database).hexdigest()
         with tarfile.open(self.archive, "w:gz") as archive:
             for name, data in [("eucad-backup.json", json.dumps(manifest).encode())] + \
