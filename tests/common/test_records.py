@@ -4,7 +4,8 @@ from twisted.trial import unittest
 
 from eucad.common.errors import CloudError
 from eucad.common.records import (Change, ClusterResources, ImageRef, InstanceReport,
-                                  NetworkSpec, NodeResources, RunSpec, Termination, VmType)
+                                  NetworkSpec, NodeResources, NodeStatus, RunSpec, Termination,
+                                  VmType)
 from tests.cc.helpers import nodeSpecData, runSpecData
 
 
@@ -122,6 +123,17 @@ class CheckedTests(unittest.TestCase):
         self.assertRefused(lambda: ConsoleOutput("i-00000001", 5, "A" * (MAX_CONSOLE_CHARS + 4)),
                            "output")
         self.assertRefused(lambda: ConsoleOutput("i-00000001", -1), "timestamp")
+
+    def test_nodeStatusCertificatesAndContact(self):
+        """A node's certificate verdicts are booleans and its last contact a time or None."""
+        status = NodeStatus.fromDict({"host": "n1", "port": 8775, "state": "down"})
+        self.assertEqual((status.ccCertOk, status.ncCertOk, status.lastSeen),
+                         (False, False, None))
+        self.assertEqual(NodeStatus("n1", 8775, "up", ccCertOk=True, ncCertOk=True,
+                                    lastSeen=1230768000.5).lastSeen, 1230768000.5)
+        self.assertRefused(lambda: NodeStatus("n1", 8775, "up", ccCertOk="true"), "ccCertOk")
+        self.assertRefused(lambda: NodeStatus("n1", 8775, "up", ncCertOk=1), "ncCertOk")
+        self.assertRefused(lambda: NodeStatus("n1", 8775, "up", lastSeen=-1), "lastSeen")
 
     def test_immutable(self):
         """Records cannot be changed in place."""
