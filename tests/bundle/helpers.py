@@ -68,12 +68,14 @@ def _rsaHex(cert, secret):
 
 
 def independentBundle(image, directory, prefix, userKey, userCert, cloudCert,
-                      partSize=4096, tarMember=None, tarBytes=None, signWith=None):
+                      partSize=4096, tarMember=None, tarBytes=None, signWith=None,
+                      compressed=None):
     """
     Bundle the bytes ``image`` the way ec2-ami-tools does, in plain code.
 
     @param tarMember: a ``tarfile.TarInfo`` to use instead of a plain file
-        (links, devices, bad names); ``tarBytes`` replaces the whole tar.
+        (links, devices, bad names); ``tarBytes`` replaces the whole tar and
+    ``compressed`` the whole gzip stream.
     @return: the manifest's path.
     """
     if tarBytes is None:
@@ -84,7 +86,8 @@ def independentBundle(image, directory, prefix, userKey, userCert, cloudCert,
                 info.size = len(image)
             t.addfile(info, io.BytesIO(image) if info.isreg() else None)
         tarBytes = tarBuffer.getvalue()
-    compressed = gzip.compress(tarBytes)
+    if compressed is None:
+        compressed = gzip.compress(tarBytes)
     key, iv = os.urandom(16), os.urandom(16)
     padder = blockpadding.PKCS7(128).padder()
     encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
