@@ -1,0 +1,42 @@
+"""Reading a bundle's parts from a Walrus over HTTP (boto3), for ``ImageCache``.
+
+Used where the cache and the store are not in one process, or the parts must
+be read with a user's rights: ``openPart`` runs in the cache's worker thread
+and returns the streaming body of one GET, read chunk by chunk, never whole.
+A part Walrus does not have (or will not give) is a ``LookupError``, which
+the reader reports as a missing part.
+"""
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+class PartNotFound(LookupError):
+    pass
+
+
+class S3PartOpener:
+    """
+    ``opener(bucket, keyPrefix)`` gives the ``openPart(filename)`` of one
+    bundle; one boto3 client (thread-safe) serves every call.
+    """
+
+    def __init__(self, walrusUrl, keys, region="eucalyptus"):
+        self.client = boto3.client(
+            "s3", endpoint_url=walrusUrl, aws_access_key_id=keys[0],
+            aws_secret_access_key=keys[1], region_name=region,
+            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                          retries={"max_attempts": 2}))
+
+    def __call__(self, bucket, keyPrefix):
+        def openPart(filename):
+            key = "%s/%s" % (keyPrefix, filename) if keyPrefix else filename
+            try:
+                return self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            except ClientError as e:
+                raise PartNotFound("%s/%s: %s" % (bucket, key,
+                                                  e.response.get("Error", {}).get("Code")))
+            except BotoCoreError as e:
+                raise PartNotFound("%s/%s: %s" % (bucket, key, e))
+        return openPart
