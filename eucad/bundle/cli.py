@@ -23,6 +23,18 @@ class CommandError(Exception):
     pass
 
 
+def partSize(text):
+    """``10`` (MiB) or ``64k`` (KiB): a part size in bytes, at least 1 KiB."""
+    try:
+        size = (int(text[:-1]) * 1024 if text.lower().endswith("k")
+                else int(text) * 1024 * 1024)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a size: %r" % (text,))
+    if size < 1024:
+        raise argparse.ArgumentTypeError("a part is at least 1k")
+    return size
+
+
 def _progressBar(total, label, enabled):
     """A tqdm bar on stderr (or nothing), and the callable that advances it."""
     if not enabled:
@@ -49,8 +61,8 @@ def _addBundleOptions(parser):
                         help="default: kernel for vmlinuz*, ramdisk for initrd*, else machine")
     parser.add_argument("--kernel", help="default kernel id (eki-...) of a machine image")
     parser.add_argument("--ramdisk", help="default ramdisk id (eri-...) of a machine image")
-    parser.add_argument("--part-size", type=int, default=writer.PART_SIZE // (1024 * 1024),
-                        help="part size in MiB (default 10)")
+    parser.add_argument("--part-size", type=partSize, default=writer.PART_SIZE,
+                        help="part size in MiB, or KiB with a k suffix (default 10)")
     _addCredentialOptions(parser)
 
 
@@ -129,15 +141,13 @@ def doBundle(args, creds, destination, out):
     imageType = imageTypeOf(args)
     if imageType != "machine" and (args.kernel or args.ramdisk):
         raise CommandError("--kernel and --ramdisk belong to machine images only")
-    if args.part_size < 1:
-        raise CommandError("--part-size must be at least 1 MiB")
     bar, progress = _progressBar(os.path.getsize(args.image), "bundling", not args.quiet)
     try:
         manifestPath, _ = writer.bundleImage(
             args.image, destination, userCert, userKey, cloudCert, prefix=args.prefix,
             imageType=imageType, architecture=args.arch, kernelId=args.kernel,
             ramdiskId=args.ramdisk, user=creds.userId,
-            partSize=args.part_size * 1024 * 1024, progress=progress)
+            partSize=args.part_size, progress=progress)
     except writer.BundleError as e:
         raise CommandError(str(e))
     finally:
