@@ -93,8 +93,9 @@ def ours(reactor, pool, workdir, manifestBytes, cloudKey, cacheDir):
 
     def openPart(name):
         return open(os.path.join(workdir, name), "rb")
-    image = yield cache.fetch(manifestBytes, openPart)
-    return image
+    opened = yield cache.fetch(manifestBytes, openPart)
+    opened.file.close()
+    return opened.image
 
 
 def settle():

@@ -45,7 +45,10 @@ class ImagePreparer:
         self.running.pop(imageId, None)
         return result
 
-    def _decrypted(self, cached, imageId):
+    def _decrypted(self, opened, imageId):
+        # Only the measurements are wanted here; the file is for readers.
+        opened.file.close()
+        cached = opened.image
         log.info("image {image} available ({size} bytes)", image=imageId, size=cached.size)
         return self.db.run(imagestore.markAvailable, imageId, cached.sha1,
                            cached.size).addCallback(lambda _: imagestore.AVAILABLE)

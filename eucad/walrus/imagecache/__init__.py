@@ -6,6 +6,7 @@ one decryption per bundle however many ask for it at once.  The parts are
 read through a function the caller injects (Walrus's store, or files).
 """
 
-from eucad.walrus.imagecache.cache import CachedImage, ImageCache, ImageCacheError
+from eucad.walrus.imagecache.cache import (CachedImage, ImageCache, ImageCacheError,
+                                          OpenedImage)
 
-__all__ = ["CachedImage", "ImageCache", "ImageCacheError"]
+__all__ = ["CachedImage", "ImageCache", "ImageCacheError", "OpenedImage"]

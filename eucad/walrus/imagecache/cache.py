@@ -5,7 +5,10 @@ again under the same name with new content is a new entry.  ``fetch`` parses
 the manifest and unwraps the AES key with the cloud's private key, reserves
 room (evicting the least recently used images), then decrypts straight into
 ``<key>.partial`` and renames it: all of that in the thread pool.  Callers
-asking for a bundle being decrypted wait for that decryption.
+asking for a bundle being decrypted wait for that decryption.  Each caller
+gets the image already opened for reading, so that an eviction racing with
+it (an unlink) cannot take the bytes away; deleting an evicted entry's files
+is ordered before any new decryption of the same bundle.
 """
 
 import dataclasses
@@ -37,8 +40,32 @@ class CachedImage:
     size: int
 
 
+@dataclasses.dataclass(frozen=True)
+class OpenedImage:
+    """
+    A cached image and a file opened on it for reading, which the caller
+    must close.  Once opened, an eviction (which unlinks) cannot take the
+    bytes from under the reader.
+    """
+
+    image: CachedImage
+    file: object
+
+
 def _entryImage(entry):
     return CachedImage(entry.key, entry.path, entry.sha1, entry.size)
+
+
+def _openForReading(path):
+    """Worker thread: open the image and mark it used (the LRU order on disk)."""
+    f = open(path, "rb")
+    files.markUsed(path)
+    return f
+
+
+#: How often a fetch tries again when its image was evicted before it could
+#: be opened (only a cache far too small for its load does that).
+OPEN_ATTEMPTS = 3
 
 
 class ImageCache:
@@ -58,6 +85,10 @@ class ImageCache:
         self._run = runInThread
         self._index = files.CacheIndex(capacity)
         self._waiting = {}
+        #: key -> Deferred of the job deleting that evicted entry's files; a
+        #: new decryption of the same bundle waits for it, so that a late
+        #: deletion never removes the new files.
+        self._removing = {}
         self.decryptions = 0
 
     @classmethod
@@ -76,19 +107,30 @@ class ImageCache:
         entry = self._index.get(hashlib.sha1(manifestBytes).hexdigest())
         return None if entry is None else _entryImage(entry)
 
+    @defer.inlineCallbacks
     def fetch(self, manifestBytes, openPart):
         """
-        A Deferred of the bundle's ``CachedImage``, decrypting it unless it
+        A Deferred of the bundle's ``OpenedImage``, decrypting it unless it
         is cached; fails with ``ImageCacheError`` saying why.
 
         @param openPart: ``openPart(filename)`` opens one part for reading
             (called in a worker thread; OSError or LookupError: missing).
         """
+        for _ in range(OPEN_ATTEMPTS):
+            image = yield self._cachedOrDecrypted(manifestBytes, openPart)
+            try:
+                opened = yield self._run(_openForReading, image.path)
+            except FileNotFoundError:
+                continue
+            return OpenedImage(image, opened)
+        raise ImageCacheError("The image was evicted as soon as it was decrypted: "
+                              "the image cache is too small for its load")
+
+    def _cachedOrDecrypted(self, manifestBytes, openPart):
         key = hashlib.sha1(manifestBytes).hexdigest()
         entry = self._index.get(key)
         if entry is not None:
-            return self._run(files.markUsed, entry.path).addCallback(
-                lambda _: _entryImage(entry))
+            return defer.succeed(_entryImage(entry))
         waiter = defer.Deferred()
         if key in self._waiting:
             self._waiting[key].append(waiter)
@@ -111,9 +153,12 @@ class ImageCache:
             evicted = self._index.reserve(key, manifest.size)
         except files.CacheFull as e:
             raise ImageCacheError(str(e))
+        for old in evicted:
+            self._evict(old.key)
         try:
-            sha1, size = yield self._run(self._write, key, manifest, aesKey, iv,
-                                         openPart, evicted)
+            if key in self._removing:
+                yield self._removing[key]
+            sha1, size = yield self._run(self._write, key, manifest, aesKey, iv, openPart)
         except BaseException:
             self._index.release(key)
             raise
@@ -134,10 +179,18 @@ class ImageCache:
             raise ImageCacheError(str(e))
         return manifest, aesKey, iv
 
-    def _write(self, key, manifest, aesKey, iv, openPart, evicted):
-        """Worker thread: evict, decrypt into ``.partial``, rename, record."""
-        for old in evicted:
-            files.removeEntry(self.directory, old.key)
+    def _evict(self, key):
+        d = self._run(files.removeEntry, self.directory, key)
+        d.addErrback(lambda f: log.failure("evicting {key}", f, key=key))
+        self._removing[key] = d
+
+        def removed(_):
+            if self._removing.get(key) is d:
+                del self._removing[key]
+        d.addCallback(removed)
+
+    def _write(self, key, manifest, aesKey, iv, openPart):
+        """Worker thread: decrypt into ``.partial``, rename, record."""
         partial = files.partialPath(self.directory, key)
         files.removeEntry(self.directory, key)
         try:

@@ -7,6 +7,8 @@ A part Walrus does not have (or will not give) is a ``LookupError``, which
 the reader reports as a missing part.
 """
 
+import threading
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,21 +21,33 @@ class PartNotFound(LookupError):
 class S3PartOpener:
     """
     ``opener(bucket, keyPrefix)`` gives the ``openPart(filename)`` of one
-    bundle; one boto3 client (thread-safe) serves every call.
+    bundle; one boto3 client (thread-safe) serves every call.  The client is
+    made on first use, in the worker thread: making one loads botocore's
+    service models, which must not stall the reactor.
     """
 
     def __init__(self, walrusUrl, keys, region="eucalyptus"):
-        self.client = boto3.client(
-            "s3", endpoint_url=walrusUrl, aws_access_key_id=keys[0],
-            aws_secret_access_key=keys[1], region_name=region,
-            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                          retries={"max_attempts": 2}))
+        self.walrusUrl = walrusUrl
+        self.keys = keys
+        self.region = region
+        self._client = None
+        self._lock = threading.Lock()
+
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = boto3.client(
+                    "s3", endpoint_url=self.walrusUrl, aws_access_key_id=self.keys[0],
+                    aws_secret_access_key=self.keys[1], region_name=self.region,
+                    config=Config(s3={"addressing_style": "path"},
+                                  signature_version="s3v4", retries={"max_attempts": 2}))
+            return self._client
 
     def __call__(self, bucket, keyPrefix):
         def openPart(filename):
             key = "%s/%s" % (keyPrefix, filename) if keyPrefix else filename
             try:
-                return self.client.get_object(Bucket=bucket, Key=key)["Body"]
+                return self.client().get_object(Bucket=bucket, Key=key)["Body"]
             except ClientError as e:
                 raise PartNotFound("%s/%s: %s" % (bucket, key,
                                                   e.response.get("Error", {}).get("Code")))

@@ -71,6 +71,12 @@ class ImageCacheTests(unittest.TestCase):
         self.threads.runAll()
         return d
 
+    def image(self, d):
+        """The ``CachedImage`` of a successful fetch (its file closed at the end)."""
+        opened = self.successResultOf(d)
+        self.addCleanup(opened.file.close)
+        return opened.image
+
     def assertSameFile(self, cachedPath, originalPath):
         with open(cachedPath, "rb") as a, open(originalPath, "rb") as b:
             self.assertEqual(a.read(), b.read())
@@ -82,7 +88,7 @@ class ImageCacheTests(unittest.TestCase):
         first = cache.fetch(manifest, self.openPart)
         second = cache.fetch(manifest, self.openPart)
         self.threads.runAll()
-        a, b = self.successResultOf(first), self.successResultOf(second)
+        a, b = self.image(first), self.image(second)
         self.assertEqual(a, b)
         self.assertEqual(cache.decryptions, 1)
         self.assertEqual(len(self.opened), len(set(self.opened)))
@@ -93,16 +99,16 @@ class ImageCacheTests(unittest.TestCase):
         """A cached image is returned without reading a part again."""
         cache = self.makeCache()
         manifest, _ = self.bundle("one.img", 40 * 1024)
-        self.successResultOf(self.fetch(cache, manifest))
+        self.image(self.fetch(cache, manifest))
         self.opened.clear()
-        self.successResultOf(self.fetch(cache, manifest))
+        self.image(self.fetch(cache, manifest))
         self.assertEqual((self.opened, cache.decryptions), ([], 1))
 
     def test_fileModes(self):
         """The cache directory is 0700 and its images 0600."""
         cache = self.makeCache()
         manifest, _ = self.bundle("one.img", 1024)
-        image = self.successResultOf(self.fetch(cache, manifest))
+        image = self.image(self.fetch(cache, manifest))
         self.assertEqual(os.stat(self.cacheDir).st_mode & 0o777, 0o700)
         self.assertEqual(os.stat(image.path).st_mode & 0o777, 0o600)
 
@@ -110,7 +116,7 @@ class ImageCacheTests(unittest.TestCase):
         """A new cache over the same directory knows the images decrypted before."""
         cache = self.makeCache()
         manifest, _ = self.bundle("one.img", 30 * 1024)
-        image = self.successResultOf(self.fetch(cache, manifest))
+        image = self.image(self.fetch(cache, manifest))
         again = self.makeCache()
         self.assertEqual(again.cached(manifest), image)
 
@@ -118,7 +124,7 @@ class ImageCacheTests(unittest.TestCase):
         """Partial files and entries missing a half are deleted at start."""
         cache = self.makeCache()
         manifest, _ = self.bundle("one.img", 30 * 1024)
-        image = self.successResultOf(self.fetch(cache, manifest))
+        image = self.image(self.fetch(cache, manifest))
         partial = os.path.join(self.cacheDir, "a" * 40 + ".partial")
         orphan = os.path.join(self.cacheDir, "b" * 40 + ".img")
         for path in (partial, orphan):
@@ -135,14 +141,30 @@ class ImageCacheTests(unittest.TestCase):
         a, _ = self.bundle("a.img", 100 * 1024)
         b, _ = self.bundle("b.img", 100 * 1024)
         c, _ = self.bundle("c.img", 100 * 1024)
-        imageA = self.successResultOf(self.fetch(cache, a))
-        imageB = self.successResultOf(self.fetch(cache, b))
-        self.successResultOf(self.fetch(cache, a))
-        self.successResultOf(self.fetch(cache, c))
+        imageA = self.image(self.fetch(cache, a))
+        imageB = self.image(self.fetch(cache, b))
+        self.image(self.fetch(cache, a))
+        self.image(self.fetch(cache, c))
         self.assertIsNone(cache.cached(b))
         self.assertFalse(os.path.exists(imageB.path))
         self.assertTrue(os.path.exists(imageA.path))
         self.assertIsNotNone(cache.cached(c))
+
+    def test_refetchAfterEviction(self):
+        """An image evicted and fetched again at once is whole on disk afterwards:
+        the eviction's deletion never removes the new copy."""
+        cache = self.makeCache(capacity=150 * 1024)
+        a, original = self.bundle("a.img", 100 * 1024)
+        b, _ = self.bundle("b.img", 100 * 1024)
+        self.image(self.fetch(cache, a))
+        evicting = cache.fetch(b, self.openPart)
+        again = cache.fetch(a, self.openPart)
+        self.threads.runAll()
+        self.image(evicting)
+        opened = self.successResultOf(again)
+        self.addCleanup(opened.file.close)
+        with open(original, "rb") as f:
+            self.assertEqual(opened.file.read(), f.read())
 
     def test_largerThanCache(self):
         """An image larger than the whole cache fails with the reason."""
@@ -213,6 +235,7 @@ class ThreadPoolTests(unittest.TestCase):
             threadsSeen.append(threading.current_thread())
             return open(os.path.join(bundles, name), "rb")
         with open(manifestPath, "rb") as f:
-            image = yield cache.fetch(f.read(), openPart)
+            opened = yield cache.fetch(f.read(), openPart)
+        opened.file.close()
         self.assertNotIn(threading.main_thread(), threadsSeen)
-        self.assertEqual(image.size, 64 * 1024)
+        self.assertEqual(opened.image.size, 64 * 1024)
