@@ -69,6 +69,33 @@ class RegisterImageTests(unittest.TestCase):
         self.assertEqual(item["State"], "available")
 
     @defer.inlineCallbacks
+    def test_foreignBundle(self):
+        """A bundle from an independent writer (ec2-ami-tools layout, uploaded with
+        boto3) registers and decrypts to the same bytes."""
+        from tests.bundle.helpers import independentBundle
+        directory = os.path.join(self.c.root, "foreign")
+        os.makedirs(directory)
+        userKey, userCert = keyPair("alice")
+        manifestPath = independentBundle(self.image, directory, "foreign", userKey,
+                                         userCert, self.c.cloudCert, partSize=256 * 1024)
+        s3 = self.c.s3("alice")
+
+        def put():
+            s3.create_bucket(Bucket="foreign")
+            for name in sorted(os.listdir(directory)):
+                s3.upload_file(os.path.join(directory, name), "foreign", name,
+                               ExtraArgs={"ACL": "aws-exec-read"})
+        yield threads.deferToThread(put)
+        answer = yield self.c.call("alice", "register_image",
+                                   ImageLocation="foreign/" + os.path.basename(manifestPath),
+                                   Name="foreign")
+        item = yield self.c.settled(answer["ImageId"])
+        self.assertEqual((item["State"], item["Architecture"]), ("available", "i386"))
+        cached = [n for n in os.listdir(self.c.cache.directory) if n.endswith(".img")]
+        with open(os.path.join(self.c.cache.directory, cached[0]), "rb") as f:
+            self.assertEqual(f.read(), self.image)
+
+    @defer.inlineCallbacks
     def test_kernelsOnlyByAdmin(self):
         """A kernel (by its vmlinuz name) is refused to a user and registered for the admin."""
         location = yield self.upload("alice", name="vmlinuz-6.1", data=b"kernel" * 100)
