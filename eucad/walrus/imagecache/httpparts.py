@@ -18,6 +18,23 @@ class PartNotFound(LookupError):
     pass
 
 
+class _PartBody:
+    """A GET's streaming body whose transfer failures are ``OSError``s, as a
+    file's would be, so the reader reports them as I/O, not as a crash."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def read(self, size=-1):
+        try:
+            return self._body.read(size if size >= 0 else None)
+        except BotoCoreError as e:
+            raise OSError("reading the part from Walrus failed: %s" % (e,))
+
+    def close(self):
+        self._body.close()
+
+
 class S3PartOpener:
     """
     ``opener(bucket, keyPrefix)`` gives the ``openPart(filename)`` of one
@@ -47,7 +64,7 @@ class S3PartOpener:
         def openPart(filename):
             key = "%s/%s" % (keyPrefix, filename) if keyPrefix else filename
             try:
-                return self.client().get_object(Bucket=bucket, Key=key)["Body"]
+                return _PartBody(self.client().get_object(Bucket=bucket, Key=key)["Body"])
             except ClientError as e:
                 raise PartNotFound("%s/%s: %s" % (bucket, key,
                                                   e.response.get("Error", {}).get("Code")))
