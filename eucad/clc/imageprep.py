@@ -6,9 +6,11 @@ outcome: the decrypted image's SHA1 and size, or the reason it failed.  The
 request that registered the image does not wait for this.
 """
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from eucad.clc import imagestore
+from eucad.common.errors import CloudError
 from eucad.walrus.imagecache import ImageCacheError
 
 log = Logger()
@@ -62,3 +64,29 @@ class ImagePreparer:
         log.info("image {image} failed: {reason}", image=imageId, reason=reason)
         return self.db.run(imagestore.markFailed, imageId, reason).addCallback(
             lambda _: imagestore.FAILED)
+
+
+@defer.inlineCallbacks
+def resumePending(db, checker, preparer):
+    """
+    At start: take up the images a stopped CLC left ``pending``, checking
+    each bundle again as its owner (it may have changed or gone since), so
+    that none stays pending for ever.  Returns the ids resumed.
+    """
+    from eucad.clc.api.auth import Caller
+    resumed = []
+    for imageId, location, owner, isAdmin, accessKey, secretKey in (
+            yield db.run(imagestore.pendingImages)):
+        if owner is None:
+            yield db.run(imagestore.markFailed, imageId,
+                         "The image's owner no longer exists")
+            continue
+        keys = (accessKey, secretKey)
+        try:
+            bundle = yield checker.check(Caller(owner, isAdmin, accessKey), keys, location)
+        except CloudError as e:
+            yield db.run(imagestore.markFailed, imageId, e.message)
+            continue
+        preparer.prepare(imageId, bundle, keys)
+        resumed.append(imageId)
+    return resumed

@@ -15,13 +15,16 @@ Configuration: Walrus is reached at ``http://CLOUD_HOST:WALRUS_PORT/services/Wal
 import os
 
 from twisted.application.service import Service
+from twisted.logger import Logger
 
 from eucad.bundle import crypto
 from eucad.clc.bundlecheck import BundleChecker
 from eucad.clc.bundlesource import WalrusBundleSource
-from eucad.clc.imageprep import ImagePreparer
+from eucad.clc.imageprep import ImagePreparer, resumePending
 from eucad.walrus.imagecache import ImageCache
 from eucad.walrus.imagecache.httpparts import S3PartOpener
+
+log = Logger()
 
 CLOUD_KEY = "cloud-pk.pem"
 
@@ -74,6 +77,8 @@ class ImageServices(Service):
         self.preparer = ImagePreparer(self.db, self.cache,
                                       lambda keys: S3PartOpener(url, keys))
         self.ready = self.cache.start()
+        self.ready.addCallback(lambda _: resumePending(self.db, self.checker, self.preparer))
+        self.ready.addErrback(lambda f: log.failure("starting the image services", f))
         return self.ready
 
     def check(self, caller, keys, location):

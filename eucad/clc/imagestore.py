@@ -140,6 +140,24 @@ def deregisterImage(session, imageId, user, isAdmin):
     session.delete(image)
 
 
+def pendingImages(session):
+    """
+    ``(imageId, location, owner, isAdmin, accessKey, secretKey)`` of every
+    image still ``pending`` (owner None when that user is gone or disabled).
+    """
+    from eucad.common import accounts
+    found = []
+    for image in session.scalars(select(Image).where(Image.state == PENDING)
+                                 .order_by(Image.id)):
+        user = accounts.findByName(session, image.owner)
+        if user is None or not user.enabled:
+            found.append((image.id, image.location, None, False, None, None))
+        else:
+            found.append((image.id, image.location, user.name, user.isAdmin,
+                          user.accessKey, user.secretKey))
+    return found
+
+
 def markAvailable(session, imageId, sha1, size):
     """The bundle decrypted: record what it measured and let it launch."""
     image = session.get(Image, imageId)

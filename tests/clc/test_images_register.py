@@ -96,6 +96,29 @@ class RegisterImageTests(unittest.TestCase):
             self.assertEqual(f.read(), self.image)
 
     @defer.inlineCallbacks
+    def test_pendingResumedAtStart(self):
+        """An image left pending by a stopped CLC is checked again and made
+        available at start; one whose bundle is gone meanwhile fails with why."""
+        from eucad.clc.imageprep import resumePending
+        self.c.cloud.imagePreparer = None
+        kept = yield self.upload("alice", name="kept.img")
+        gone = yield self.upload("alice", name="gone.img")
+        keptId = (yield self.c.call("alice", "register_image", ImageLocation=kept,
+                                    Name="kept"))["ImageId"]
+        goneId = (yield self.c.call("alice", "register_image", ImageLocation=gone,
+                                    Name="gone"))["ImageId"]
+        yield threads.deferToThread(self.c.s3("alice").delete_object,
+                                    Bucket="alice-images", Key="gone.img.manifest.xml")
+        resumed = yield resumePending(self.c.walrus.db, self.c.cloud.bundles,
+                                      self.c.preparer)
+        self.assertEqual(resumed, [keptId])
+        item = yield self.c.settled(keptId)
+        self.assertEqual(item["State"], "available")
+        item = yield self.c.settled(goneId)
+        self.assertEqual(item["State"], "failed")
+        self.assertIn("Cannot read the manifest", item["StateReason"]["Message"])
+
+    @defer.inlineCallbacks
     def test_kernelsOnlyByAdmin(self):
         """A kernel (by its vmlinuz name) is refused to a user and registered for the admin."""
         location = yield self.upload("alice", name="vmlinuz-6.1", data=b"kernel" * 100)

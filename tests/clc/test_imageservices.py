@@ -7,6 +7,7 @@ from twisted.trial import unittest
 from eucad.clc import imageservices
 from eucad.common import trust
 from eucad.common.config import EucaConf, Layout
+from tests.clc.helpers import makeDatabase
 from tests.walrus.imagecache.test_cache import QueuedThreads
 
 
@@ -32,9 +33,11 @@ class ImageServicesTests(unittest.TestCase):
 
     def test_startLoadsCloudKey(self):
         """Nothing is read until the service starts; then the cache directory exists
-        (0700) and the checker holds the cloud's key."""
+        (0700), the checker holds the cloud's key, and pending images (none
+        here) are resumed."""
         threads = QueuedThreads()
-        services = imageservices.ImageServices(self.conf, self.layout, db=None,
+        services = imageservices.ImageServices(self.conf, self.layout,
+                                               db=makeDatabase(self),
                                                certificatesFor=lambda name: [],
                                                runInThread=threads)
         self.assertIsNone(services.checker)
