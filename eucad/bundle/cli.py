@@ -134,7 +134,7 @@ def imageTypeOf(args):
     return "machine"
 
 
-def doBundle(args, creds, destination, out):
+def doBundle(args, creds, destination):
     if not os.path.isfile(args.image):
         raise CommandError("No such image file: %s" % (args.image,))
     userCert, userKey, cloudCert = loadBundlingKeys(creds)
@@ -210,7 +210,7 @@ def run(args, environ, out):
     if args.command == "bundle":
         if not os.path.isdir(args.destination):
             raise CommandError("No such directory: %s" % (args.destination,))
-        out.write(doBundle(args, creds, args.destination, out) + "\n")
+        out.write(doBundle(args, creds, args.destination) + "\n")
     elif args.command == "upload":
         location = doUpload(args, creds, args.manifest)
         out.write("Uploaded %s\n" % (location,))
@@ -226,7 +226,7 @@ def run(args, environ, out):
     elif args.command == "publish":
         workdir = tempfile.mkdtemp(prefix="eucad-image-")
         try:
-            manifestPath = doBundle(args, creds, workdir, out)
+            manifestPath = doBundle(args, creds, workdir)
             location = doUpload(args, creds, manifestPath)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
