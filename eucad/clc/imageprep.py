@@ -11,7 +11,7 @@ from twisted.logger import Logger
 
 from eucad.clc import imagestore
 from eucad.common.errors import CloudError
-from eucad.walrus.imagecache import ImageCacheError
+from eucad.bundle.errors import ImageUnavailable
 
 log = Logger()
 
@@ -19,9 +19,11 @@ log = Logger()
 class ImagePreparer:
     """
     @param db: the CLC's database (``run``).
-    @param imageCache: a ``eucad.walrus.imagecache.ImageCache``.
+    @param imageCache: Walrus's image cache (``eucad.walrus.imagecache``),
+        handed in by whoever composes the tiers: its ``fetch`` fails with
+        ``ImageUnavailable`` for bundles that cannot become images.
     @param partOpenerFor: ``partOpenerFor(keys)`` -> ``opener(bucket, prefix)``
-        -> ``openPart(filename)`` (``httpparts.S3PartOpener`` binds keys).
+        -> ``openPart(filename)`` (Walrus's ``S3PartOpener`` binds keys).
     """
 
     def __init__(self, db, imageCache, partOpenerFor):
@@ -56,7 +58,7 @@ class ImagePreparer:
                            cached.size).addCallback(lambda _: imagestore.AVAILABLE)
 
     def _failed(self, failure, imageId):
-        if failure.check(ImageCacheError):
+        if failure.check(ImageUnavailable):
             reason = str(failure.value)
         else:
             log.failure("decrypting {image}", failure, image=imageId)

@@ -21,8 +21,6 @@ from eucad.bundle import crypto
 from eucad.clc.bundlecheck import BundleChecker
 from eucad.clc.bundlesource import WalrusBundleSource
 from eucad.clc.imageprep import ImagePreparer, resumePending
-from eucad.walrus.imagecache import ImageCache
-from eucad.walrus.imagecache.httpparts import S3PartOpener
 
 log = Logger()
 
@@ -54,10 +52,17 @@ class ImageServices(Service):
     @param certificatesFor: the accounts store's ``certificatesFor(userName)``
         (PEM certificates issued to a user; None: every user's).
     @param runInThread: the CLC's ``runInThread(f, *args)`` (its thread pool).
+    @param makeImageCache: ``makeImageCache(directory, capacity, cloudKey,
+        runInThread)``, Walrus's ``ImageCache``; and ``makePartOpener(url,
+        keys)``, Walrus's ``S3PartOpener``: handed in by the front end that
+        composes the tiers, since the CLC imports nothing of Walrus.
     """
 
-    def __init__(self, conf, layout, db, certificatesFor, runInThread):
+    def __init__(self, conf, layout, db, certificatesFor, runInThread,
+                 makeImageCache, makePartOpener):
         self.conf = conf
+        self.makeImageCache = makeImageCache
+        self.makePartOpener = makePartOpener
         self.layout = layout
         self.db = db
         self.certificatesFor = certificatesFor
@@ -70,12 +75,13 @@ class ImageServices(Service):
         with open(os.path.join(self.layout.keys, CLOUD_KEY), "rb") as f:
             cloudKey = crypto.loadPrivateKey(f.read())
         url = walrusUrl(self.conf)
-        self.cache = ImageCache(cacheDirectory(self.layout), cacheCapacity(self.conf),
-                                cloudKey, self.runInThread)
+        self.cache = self.makeImageCache(cacheDirectory(self.layout),
+                                         cacheCapacity(self.conf), cloudKey,
+                                         self.runInThread)
         self.checker = BundleChecker(WalrusBundleSource(url), self.certificatesFor,
                                      cloudKey, self.runInThread)
         self.preparer = ImagePreparer(self.db, self.cache,
-                                      lambda keys: S3PartOpener(url, keys))
+                                      lambda keys: self.makePartOpener(url, keys))
         self.ready = self.cache.start()
         self.ready.addCallback(lambda _: resumePending(self.db, self.checker, self.preparer))
         self.ready.addErrback(lambda f: log.failure("starting the image services", f))

@@ -7,6 +7,8 @@ from twisted.trial import unittest
 from eucad.clc import imageservices
 from eucad.common import trust
 from eucad.common.config import EucaConf, Layout
+from eucad.walrus.imagecache import ImageCache
+from eucad.walrus.imagecache.httpparts import S3PartOpener
 from tests.clc.helpers import makeDatabase
 from tests.walrus.imagecache.test_cache import QueuedThreads
 
@@ -39,7 +41,9 @@ class ImageServicesTests(unittest.TestCase):
         services = imageservices.ImageServices(self.conf, self.layout,
                                                db=makeDatabase(self),
                                                certificatesFor=lambda name: [],
-                                               runInThread=threads)
+                                               runInThread=threads,
+                                               makeImageCache=ImageCache,
+                                               makePartOpener=S3PartOpener)
         self.assertIsNone(services.checker)
         d = services.startService()
         threads.runAll()

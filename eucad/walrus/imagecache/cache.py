@@ -20,13 +20,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from eucad.bundle import crypto, reader
+from eucad.bundle.errors import ImageUnavailable
 from eucad.bundle.manifest import ManifestError, parseManifest
 from eucad.walrus.imagecache import directory as files
 
 log = Logger()
 
 
-class ImageCacheError(Exception):
+class ImageCacheError(ImageUnavailable):
     """An image cannot be decrypted or cached; ``str()`` is the reason."""
 
 
