@@ -19,8 +19,13 @@ Where a request goes:
 - RebootInstances, GetConsoleOutput: ``api.instances.rebootInstances`` and
   ``api.instances.getConsoleOutput`` (``instancestore`` finds the caller's
   instances, their cluster asks the node).
-- DescribeImages: ``api.images.describeImages`` over ``imagestore``
-  (images are added by ``register_local``, the ``eucad-register-image`` tool).
+- DescribeImages: ``api.images.describeImages`` over ``imagestore``.
+- RegisterImage: ``api.images.registerImage``; ``bundlecheck`` reads and
+  verifies the manifest in Walrus (``bundlesource``), ``imageprep`` takes the
+  image from pending to available once its bundle decrypts.  Images placed by
+  path are added by ``register_local`` (``eucad-register-image``).
+- DeregisterImage, DescribeImageAttribute, ModifyImageAttribute,
+  ResetImageAttribute: ``api.images`` over ``imagestore``.
 - DescribeAvailabilityZones, DescribeRegions: ``api.zones``.
 - DescribeInstanceTypes: ``api.instancetypes`` over ``vmtypes``.
 - CreateKeyPair, ImportKeyPair, DeleteKeyPair, DescribeKeyPairs:

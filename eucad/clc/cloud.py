@@ -21,14 +21,20 @@ class Cloud:
     @param regionName: the one region of this cloud.
     @param addressPool: the ``eucad.clc.addresspool.AddressPool`` users
         allocate public addresses from (default: none to give).
+    @param bundles: the ``eucad.clc.bundlecheck.BundleChecker`` RegisterImage
+        uses to read and verify manifests in Walrus (None: no RegisterImage).
+    @param imagePreparer: the ``eucad.clc.imageprep.ImagePreparer`` that
+        takes registered bundles to ``available`` (None: they stay pending).
     @ivar networkChanges: the ``eucad.clc.netchanges.NetworkChanges`` the
         group and address operations publish to.
     @ivar clientTokens: RunInstances' ``ClientToken`` bookkeeping.
     """
 
     def __init__(self, db, clusters, clock, endpoint, regionName="eucalyptus",
-                 addressPool=None):
+                 addressPool=None, bundles=None, imagePreparer=None):
         self.db = db
+        self.bundles = bundles
+        self.imagePreparer = imagePreparer
         self.clusters = clusters
         self.clock = clock
         self.endpoint = endpoint

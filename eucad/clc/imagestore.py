@@ -1,25 +1,43 @@
 """Registered images: kernels (eki-), ramdisks (eri-) and machine images (emi-).
 
-Called inside DB transactions by the image registration tool, by
-DescribeImages and by the launch validation; raises ``CloudError`` with EC2's
-codes so that callers pass failures straight to the user.
+Called inside DB transactions by RegisterImage and the other image
+operations, by the local registration tool, by DescribeImages and by the
+launch validation; raises ``CloudError`` with EC2's codes so that callers
+pass failures straight to the user.
+
+An image registered from a bundle is ``pending`` until its bundle has been
+decrypted, then ``available`` (or ``failed``, with the reason kept in
+``stateReason``).  Who may launch an image: its owner, the admin, everybody
+when it is public (launch permission group ``all``), and the users listed in
+``image_launch_permissions``.
 """
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from eucad.clc import ids
-from eucad.clc.models import Image
+from eucad.clc.models import Image, ImageLaunchPermission
 from eucad.common.errors import CloudError
 
 KINDS = ("machine", "kernel", "ramdisk")
+PENDING = "pending"
 AVAILABLE = "available"
+FAILED = "failed"
 
 
-def canSee(image, owner, isAdmin):
-    """Public images are everybody's; private ones their owner's and the admin's."""
-    return isAdmin or image.isPublic or image.owner == owner
+def launchUsers(session, imageId):
+    """The users (besides the owner) given launch permission, sorted."""
+    return sorted(session.scalars(select(ImageLaunchPermission.user).where(
+        ImageLaunchPermission.imageId == imageId)))
+
+
+def canSee(session, image, user, isAdmin):
+    """Public images are everybody's; private ones their owner's, the admin's
+    and those of the users given launch permission."""
+    if isAdmin or image.isPublic or image.owner == user:
+        return True
+    return session.get(ImageLaunchPermission, (image.id, user)) is not None
 
 
 def checkImageId(imageId):
@@ -39,7 +57,7 @@ def findImage(session, imageId, kind, owner, isAdmin):
     checkImageId(imageId)
     image = session.get(Image, imageId)
     if (image is None or image.kind != kind or image.state != AVAILABLE
-            or not canSee(image, owner, isAdmin)):
+            or not canSee(session, image, owner, isAdmin)):
         raise CloudError("InvalidAMIID.NotFound",
                          "The %s id '%s' does not exist" % (
                              "image" if kind == "machine" else kind, imageId))
@@ -48,7 +66,8 @@ def findImage(session, imageId, kind, owner, isAdmin):
 
 def registerImage(session, owner, kind, location, isPublic=True,
                   architecture="x86_64", kernelId=None, ramdiskId=None,
-                  digest=None, name=None, description=None, now=None):
+                  digest=None, name=None, description=None, now=None,
+                  state=AVAILABLE):
     """
     Add an image and return its record; a machine image may name the kernel
     and ramdisk it boots with by default (both must be registered already).
@@ -64,7 +83,7 @@ def registerImage(session, owner, kind, location, isPublic=True,
         findImage(session, ramdiskId, "ramdisk", owner, True)
     image = Image(id=ids.newUniqueId(session, Image, ids.IMAGE_PREFIX_BY_KIND[kind]),
                   kind=kind, location=location, owner=owner, isPublic=isPublic,
-                  state=AVAILABLE, architecture=architecture, kernelId=kernelId,
+                  state=state, architecture=architecture, kernelId=kernelId,
                   ramdiskId=ramdiskId, digest=digest, name=name,
                   description=description,
                   registered=time.time() if now is None else now)
@@ -75,16 +94,17 @@ def registerImage(session, owner, kind, location, isPublic=True,
 
 def listImages(session, owner, isAdmin, imageIds=()):
     """
-    Records of the available images ``owner`` may see, in id order; with
-    ``imageIds``, exactly those (InvalidAMIID.NotFound if one is missing).
+    Records of the images ``owner`` may see (any state), in id order, each
+    with its ``launchUsers``; with ``imageIds``, exactly those
+    (InvalidAMIID.NotFound if one is missing).
     """
-    query = select(Image).where(Image.state == AVAILABLE).order_by(Image.id)
+    query = select(Image).order_by(Image.id)
     if imageIds:
         for imageId in imageIds:
             checkImageId(imageId)
         query = query.where(Image.id.in_(list(imageIds)))
     images = [image for image in session.scalars(query)
-              if canSee(image, owner, isAdmin)]
+              if canSee(session, image, owner, isAdmin)]
     if imageIds:
         found = {image.id for image in images}
         missing = [imageId for imageId in imageIds if imageId not in found]
@@ -92,4 +112,94 @@ def listImages(session, owner, isAdmin, imageIds=()):
             raise CloudError("InvalidAMIID.NotFound",
                              "The image id '[%s]' does not exist" % (
                                  ", ".join(missing),))
-    return [image.record() for image in images]
+    return [dict(image.record(), launchUsers=launchUsers(session, image.id))
+            for image in images]
+
+
+def ownImage(session, imageId, user, isAdmin):
+    """
+    The image ``imageId`` if ``user`` owns it (or is the admin): the
+    condition to change or deregister it.  Images the user cannot see are
+    "not found"; visible ones of others are AuthFailure.
+    """
+    checkImageId(imageId)
+    image = session.get(Image, imageId)
+    if image is None or not canSee(session, image, user, isAdmin):
+        raise CloudError("InvalidAMIID.NotFound",
+                         "The image id '[%s]' does not exist" % (imageId,))
+    if not (isAdmin or image.owner == user):
+        raise CloudError("AuthFailure", "Not authorized for image %s" % (imageId,), 403)
+    return image
+
+
+def deregisterImage(session, imageId, user, isAdmin):
+    """Forget the image (its bundle stays in Walrus, as on EC2)."""
+    image = ownImage(session, imageId, user, isAdmin)
+    session.execute(delete(ImageLaunchPermission).where(
+        ImageLaunchPermission.imageId == imageId))
+    session.delete(image)
+
+
+def pendingImages(session):
+    """
+    ``(imageId, location, owner, isAdmin, accessKey, secretKey)`` of every
+    image still ``pending`` (owner None when that user is gone or disabled).
+    """
+    from eucad.common import accounts
+    found = []
+    for image in session.scalars(select(Image).where(Image.state == PENDING)
+                                 .order_by(Image.id)):
+        user = accounts.findByName(session, image.owner)
+        if user is None or not user.enabled:
+            found.append((image.id, image.location, None, False, None, None))
+        else:
+            found.append((image.id, image.location, user.name, user.isAdmin,
+                          user.accessKey, user.secretKey))
+    return found
+
+
+def markAvailable(session, imageId, sha1, size):
+    """The bundle decrypted: record what it measured and let it launch."""
+    image = session.get(Image, imageId)
+    if image is None or image.state != PENDING:
+        return False
+    image.state, image.digest, image.size, image.stateReason = (
+        AVAILABLE, "sha1:" + sha1, size, None)
+    return True
+
+
+def markFailed(session, imageId, reason):
+    image = session.get(Image, imageId)
+    if image is None or image.state != PENDING:
+        return False
+    image.state, image.stateReason = FAILED, reason[:512]
+    return True
+
+
+def changeLaunchPermission(session, image, addUsers=(), removeUsers=(),
+                           addGroups=(), removeGroups=()):
+    """Add or remove users and the group ``all`` (public) from ``image``."""
+    for group in tuple(addGroups) + tuple(removeGroups):
+        if group != "all":
+            raise CloudError("InvalidParameterValue",
+                             "Unknown launch permission group %r (only 'all')" % (group,))
+    for user in addUsers:
+        if user != image.owner and session.get(
+                ImageLaunchPermission, (image.id, user)) is None:
+            session.add(ImageLaunchPermission(imageId=image.id, user=user))
+    for user in removeUsers:
+        row = session.get(ImageLaunchPermission, (image.id, user))
+        if row is not None:
+            session.delete(row)
+    if "all" in addGroups:
+        image.isPublic = True
+    if "all" in removeGroups:
+        image.isPublic = False
+    session.flush()
+
+
+def resetLaunchPermission(session, image):
+    """Back to private: no users, not public."""
+    session.execute(delete(ImageLaunchPermission).where(
+        ImageLaunchPermission.imageId == image.id))
+    image.isPublic = False

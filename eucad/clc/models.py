@@ -96,6 +96,10 @@ class Image(Base):
     name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     registered: Mapped[float] = mapped_column(Float)
+    #: Why the image is ``failed`` (a bundle that did not decrypt...).
+    stateReason: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    #: Decrypted size in bytes, once Walrus has it.
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     def record(self):
         return {column.name: getattr(self, column.key)
@@ -105,3 +109,13 @@ class Image(Base):
         """The ``image`` shape that crosses the CLC -> CC link."""
         return {"id": self.id, "kind": self.kind, "location": self.location,
                 "digest": self.digest}
+
+
+class ImageLaunchPermission(Base):
+    """One user (not the owner) allowed to launch a private image."""
+
+    __tablename__ = "image_launch_permissions"
+
+    imageId: Mapped[str] = mapped_column(
+        String(16), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), primary_key=True)

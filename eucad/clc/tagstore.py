@@ -50,7 +50,7 @@ def taggable(session, caller, isAdmin, resourceId):
         return row.owner, INSTANCE
     if prefix in ids.IMAGE_KIND_BY_PREFIX:
         image = session.get(Image, resourceId)
-        if image is None or not imagestore.canSee(image, caller, isAdmin):
+        if image is None or not imagestore.canSee(session, image, caller, isAdmin):
             raise CloudError("InvalidAMIID.NotFound",
                              "The image id '%s' does not exist" % (resourceId,))
         return caller, IMAGE

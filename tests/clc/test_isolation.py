@@ -60,6 +60,17 @@ def rows(a):
                           "SecurityGroup.1": "agroup"}, refused()),
         ("DescribeImages", {"ImageId.1": a["privateImage"]}, refused()),
         ("DescribeImages", {"Owner.1": "alice"}, empty("Images")),
+        ("DeregisterImage", {"ImageId": a["privateImage"]}, refused()),
+        ("DescribeImageAttribute", {"ImageId": a["privateImage"],
+                                    "Attribute": "launchPermission"}, refused()),
+        ("ModifyImageAttribute", {"ImageId": a["privateImage"],
+                                  "LaunchPermission.Add.1.Group": "all"}, refused()),
+        ("ResetImageAttribute", {"ImageId": a["privateImage"],
+                                 "Attribute": "launchPermission"}, refused()),
+        # Without Walrus here; reading another's manifest is refused in
+        # tests.clc.test_images_register (InvalidManifest).
+        ("RegisterImage", {"ImageLocation": "alice-images/x.manifest.xml"},
+         refused("Unsupported", "InvalidManifest")),
         ("DescribeKeyPairs", {}, empty("KeyPairs")),
         ("DescribeKeyPairs", {"KeyName.1": "akey"}, refused()),
         ("DescribeKeyPairs", {"KeyName.1": "verbose"}, empty("KeyPairs")),

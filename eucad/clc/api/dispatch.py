@@ -39,6 +39,11 @@ ACTIONS = {
     "CreateTags": tags.createTags,
     "DeleteTags": tags.deleteTags,
     "DescribeTags": tags.describeTags,
+    "RegisterImage": images.registerImage,
+    "DeregisterImage": images.deregisterImage,
+    "DescribeImageAttribute": images.describeImageAttribute,
+    "ModifyImageAttribute": images.modifyImageAttribute,
+    "ResetImageAttribute": images.resetImageAttribute,
 }
 
 
