@@ -24,6 +24,8 @@ KINDS = ("machine", "kernel", "ramdisk")
 PENDING = "pending"
 AVAILABLE = "available"
 FAILED = "failed"
+#: Set by the admin on the web pages: neither described to users nor launchable.
+DISABLED = "disabled"
 
 
 def launchUsers(session, imageId):
@@ -94,7 +96,8 @@ def registerImage(session, owner, kind, location, isPublic=True,
 
 def listImages(session, owner, isAdmin, imageIds=()):
     """
-    Records of the images ``owner`` may see (any state), in id order, each
+    Records of the images ``owner`` may see (any state but ``disabled``,
+    which only the admin sees), in id order, each
     with its ``launchUsers``; with ``imageIds``, exactly those
     (InvalidAMIID.NotFound if one is missing).
     """
@@ -104,7 +107,8 @@ def listImages(session, owner, isAdmin, imageIds=()):
             checkImageId(imageId)
         query = query.where(Image.id.in_(list(imageIds)))
     images = [image for image in session.scalars(query)
-              if canSee(session, image, owner, isAdmin)]
+              if canSee(session, image, owner, isAdmin)
+              and (isAdmin or image.state != DISABLED)]
     if imageIds:
         found = {image.id for image in images}
         missing = [imageId for imageId in imageIds if imageId not in found]

@@ -9,7 +9,7 @@ launchable (both want ``available``); deleting removes its registration
 
 from sqlalchemy import select
 
-from eucad.clc.imagestore import canSee
+from eucad.clc.imagestore import AVAILABLE, DISABLED, canSee
 from eucad.clc.models import Image
 from eucad.clc.web.store import WebError
 
@@ -18,11 +18,11 @@ def listImages(session, login):
     return [{"id": i.id, "name": i.name or "", "owner": i.owner, "kind": i.kind,
              "state": i.state, "location": i.location, "isPublic": bool(i.isPublic)}
             for i in session.scalars(select(Image).order_by(Image.id))
-            if canSee(i, login.name, login.isAdmin)]
+            if canSee(session, i, login.name, login.isAdmin)]
 
 
 #: What the admin's image buttons set ``state`` to ("delete" deregisters).
-_IMAGE_STATES = {"enable": "available", "disable": "disabled"}
+_IMAGE_STATES = {"enable": AVAILABLE, "disable": DISABLED}
 
 
 def changeImage(session, imageId, action):
