@@ -79,6 +79,14 @@ class LiveWalrus:
             return result
         return threads.deferToThread(call)
 
+    def s3Client(self, endpoint=None, **kwargs):
+        """A boto3 S3 client signed as alice, at this Walrus (or ``endpoint``)."""
+        import boto3
+        return boto3.client("s3", endpoint_url=endpoint or self.endpoint,
+                            aws_access_key_id=self.alice[0],
+                            aws_secret_access_key=self.alice[1], region_name="us-east-1",
+                            **kwargs)
+
     def inThread(self, fn, *args):
         return threads.deferToThread(fn, *args)
 

@@ -255,10 +255,7 @@ class LiveFormUploadTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_largeFormUpload(self):
         """A signed form upload of 1 MiB (over the old 256 KiB failure) is stored whole."""
-        import boto3
-        s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % (self.port,),
-                          aws_access_key_id=self.live.alice[0],
-                          aws_secret_access_key=self.live.alice[1], region_name="us-east-1")
+        s3 = self.live.s3Client("http://127.0.0.1:%d" % (self.port,))
         yield self.live.inThread(lambda: s3.create_bucket(Bucket="forms"))
         data = os.urandom(1024 * 1024 + 17)
         status, text = yield self.live.inThread(self.post, self.signedFields("up/${filename}"),
@@ -271,10 +268,7 @@ class LiveFormUploadTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_badFormSignatureStoresNothing(self):
         """A form whose signature is wrong is refused and none of its file reaches the disk."""
-        import boto3
-        s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % (self.port,),
-                          aws_access_key_id=self.live.alice[0],
-                          aws_secret_access_key=self.live.alice[1], region_name="us-east-1")
+        s3 = self.live.s3Client("http://127.0.0.1:%d" % (self.port,))
         yield self.live.inThread(lambda: s3.create_bucket(Bucket="forms"))
         fields = self.signedFields("k")
         fields[-1] = ("signature", "AAAA" + fields[-1][1][4:])

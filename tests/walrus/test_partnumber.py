@@ -72,10 +72,7 @@ class Boto3PartNumberTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_boto3(self):
         """boto3's head_object/get_object with PartNumber see PartsCount and the part's bytes."""
-        import boto3
-        s3 = boto3.client("s3", endpoint_url=self.live.endpoint,
-                          aws_access_key_id=self.live.alice[0],
-                          aws_secret_access_key=self.live.alice[1], region_name="us-east-1")
+        s3 = self.live.s3Client()
         first, second = os.urandom(MIN_PART_SIZE), os.urandom(1000)
 
         def scenario():

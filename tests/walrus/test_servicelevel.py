@@ -43,11 +43,8 @@ class ExpectedOwnerTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_boto3(self):
         """boto3's ExpectedBucketOwner passes for the owner and is AccessDenied for another; ListBuckets pages."""
-        import boto3
         from botocore.exceptions import ClientError
-        s3 = boto3.client("s3", endpoint_url=self.live.endpoint,
-                          aws_access_key_id=self.live.alice[0],
-                          aws_secret_access_key=self.live.alice[1], region_name="us-east-1")
+        s3 = self.live.s3Client()
 
         def scenario():
             s3.create_bucket(Bucket="owned")
