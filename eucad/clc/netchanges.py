@@ -38,34 +38,36 @@ class GroupRulesChanged:
             " deleted" if self.deleted else "")
 
 
-class AddressAssociated:
+class _AddressChange:
+    """What both address changes carry: the public and private address, the
+    instance and the cluster that runs it."""
+
+    kind = None
+    arrow = None
+
+    def __init__(self, publicIp, instanceId, privateIp, cluster):
+        self.publicIp = publicIp
+        self.instanceId = instanceId
+        self.privateIp = privateIp
+        self.cluster = cluster
+
+    def __repr__(self):
+        return "<%s %s %s %s>" % (type(self).__name__, self.publicIp, self.arrow,
+                                  self.instanceId)
+
+
+class AddressAssociated(_AddressChange):
     """``publicIp`` now maps to ``instanceId`` (running in ``cluster``)."""
 
     kind = "associate"
-
-    def __init__(self, publicIp, instanceId, privateIp, cluster):
-        self.publicIp = publicIp
-        self.instanceId = instanceId
-        self.privateIp = privateIp
-        self.cluster = cluster
-
-    def __repr__(self):
-        return "<AddressAssociated %s -> %s>" % (self.publicIp, self.instanceId)
+    arrow = "->"
 
 
-class AddressDisassociated:
+class AddressDisassociated(_AddressChange):
     """``publicIp`` no longer maps to ``instanceId``."""
 
     kind = "disassociate"
-
-    def __init__(self, publicIp, instanceId, privateIp, cluster):
-        self.publicIp = publicIp
-        self.instanceId = instanceId
-        self.privateIp = privateIp
-        self.cluster = cluster
-
-    def __repr__(self):
-        return "<AddressDisassociated %s -x- %s>" % (self.publicIp, self.instanceId)
+    arrow = "-x-"
 
 
 class NetworkChanges:
