@@ -1,7 +1,8 @@
 """Key pairs, groups, addresses, tags and instance types through unmodified
 clients on a real socket: boto3, the AWS CLI, apache-libcloud's Eucalyptus
-driver (SigV2 GET) and boto 2.49 (SigV4, which is all its EC2 connection
-speaks; SigV2 POST forms are covered by ``test_auth`` with botocore's signer).
+driver (SigV2 GET) and boto 2.49, both with the SigV4 its EC2 connection
+speaks by default and with SigV2 POST forms as euca2ools 2.x sent them
+through boto 2.
 
 The CLC serves on 127.0.0.1:0 with FakeClusters (see ``test_clients``); every
 blocking client runs in a thread so that the reactor keeps serving it.
@@ -225,8 +226,34 @@ class Boto2Tests(Ec2ClientsTestCase):
 
     def test_boto2(self):
         """boto 2.49 manages key pairs, groups and addresses."""
+        return self.checkBoto2(self.connection)
+
+    def test_boto2SigV2(self):
+        """boto 2.49 signing SigV2 (HmacSHA256 POST forms), as euca2ools 2.x did."""
+        return self.checkBoto2(self.sigV2Connection)
+
+    def sigV2Connection(self):
+        """A boto 2 EC2 connection that signs SigV2 forms.
+
+        boto 2 picks the signer from the connection class's required
+        capability; euca2ools 2.x declared ``ec2`` (boto's SigV2 query
+        signer) in its own connection class exactly like this.
+        """
+        import boto.ec2.connection
+        from boto.ec2.regioninfo import RegionInfo
+
+        class SigV2Connection(boto.ec2.connection.EC2Connection):
+            def _required_auth_capability(self):
+                return ["ec2"]
+
+        return SigV2Connection(
+            aws_access_key_id=self.keys[0], aws_secret_access_key=self.keys[1],
+            is_secure=False, port=self.port, path="/services/Eucalyptus",
+            region=RegionInfo(name="eucalyptus", endpoint="127.0.0.1"))
+
+    def checkBoto2(self, connect):
         def use():
-            conn = self.connection()
+            conn = connect()
             key = conn.create_key_pair("b2")
             group = conn.create_security_group("b2group", "boto 2")
             conn.authorize_security_group("b2group", ip_protocol="udp", from_port=53,
