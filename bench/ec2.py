@@ -165,6 +165,10 @@ class Bench:
         conf.set("CLOUD_LISTEN", "127.0.0.1")
         # Walrus on a port of its own, so the CLC serves EC2 alone.
         conf.set("WALRUS_PORT", str(freePort()))
+        # The metadata site on a free port too (the bench runs beside any
+        # cloud); no web pages, which would want the cloud's keys.
+        conf.set("METADATA_PORT", str(freePort()))
+        conf.set("WEB_PORT", "0")
         conf.set("CLUSTERS", "")
         conf.set("LOGLEVEL", "WARN")
         conf.save()

@@ -133,23 +133,11 @@ def _visibleRecord(record, owner, isAdmin, now):
                 and record["stateChanged"] < now - TERMINATED_VISIBLE_SECONDS)
 
 
-#: Ids per ``IN (...)`` list (engines limit bound parameters per statement).
-_IN_CHUNK = 500
-
-
-def _reservationRecords(session, reservationIds):
-    """``{id: reservation record}`` of the given reservations, in few queries."""
-    table = Reservation.__table__
-    records = {}
-    reservationIds = list(reservationIds)
-    for start in range(0, len(reservationIds), _IN_CHUNK):
-        chunk = reservationIds[start:start + _IN_CHUNK]
-        for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
-            records[row["id"]] = {"id": row["id"], "owner": row["owner"],
-                                  "cluster": row["cluster"],
-                                  "groups": row["groups"].split(),
-                                  "created": row["created"]}
-    return records
+#: The columns a listing shows (not user data, key data or node details).
+LISTED_COLUMNS = (
+    "id", "reservationId", "owner", "imageId", "kernelId", "ramdiskId", "vmType",
+    "state", "privateIp", "publicIp", "cluster", "launchTime", "launchIndex",
+    "keyName", "reason", "stateChanged")
 
 
 def listInstances(session, owner, isAdmin, instanceIds, now):
@@ -159,18 +147,32 @@ def listInstances(session, owner, isAdmin, instanceIds, now):
     Naming an id that is not visible raises InvalidInstanceID.NotFound.
     """
     checkInstanceIds(instanceIds)
-    # Plain rows, not ORM objects: a listing of thousands of instances is the
-    # CLC's busiest query (clients poll it), and the ORM's per-object cost
-    # dominated it.
-    table = Instance.__table__
-    query = select(table).order_by(table.c.launchTime, table.c.reservationId,
-                                   table.c.launchIndex)
+    # Plain rows of one joined query, not ORM objects: a listing of
+    # thousands of instances is the CLC's busiest query (clients poll it),
+    # and the ORM's per-object cost, then a second query for the
+    # reservations, dominated it.
+    table, reservation = Instance.__table__, Reservation.__table__
+    query = select(*[table.c[name] for name in LISTED_COLUMNS],
+                   reservation.c.owner, reservation.c.cluster, reservation.c.groups,
+                   reservation.c.created).join(
+        reservation, reservation.c.id == table.c.reservationId).order_by(
+        table.c.launchTime, table.c.reservationId, table.c.launchIndex)
     if not isAdmin:
         query = query.where(table.c.owner == owner)
     if instanceIds:
         query = query.where(table.c.id.in_(list(instanceIds)))
-    records = [dict(row) for row in session.execute(query).mappings()]
-    records = [r for r in records if _visibleRecord(r, owner, isAdmin, now)]
+    count = len(LISTED_COLUMNS)
+    records, reservations = [], {}
+    for row in session.execute(query).all():
+        record = dict(zip(LISTED_COLUMNS, row[:count]))
+        if not _visibleRecord(record, owner, isAdmin, now):
+            continue
+        records.append(record)
+        if record["reservationId"] not in reservations:
+            resOwner, resCluster, resGroups, created = row[count:]
+            reservations[record["reservationId"]] = {
+                "id": record["reservationId"], "owner": resOwner, "cluster": resCluster,
+                "groups": resGroups.split(), "created": created}
     if instanceIds:
         found = {r["id"] for r in records}
         missing = [i for i in instanceIds if i not in found]
@@ -181,7 +183,6 @@ def listInstances(session, owner, isAdmin, instanceIds, now):
     grouped = {}
     for record in records:
         grouped.setdefault(record["reservationId"], []).append(record)
-    reservations = _reservationRecords(session, grouped)
     return [(reservations[reservationId], records)
             for reservationId, records in grouped.items()]
 

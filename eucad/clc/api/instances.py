@@ -13,7 +13,7 @@ from twisted.internet import defer
 from eucad.clc import (addressstore, clienttokens, groupstore, instancestore,
                        keypairstore, tagstore, termination)
 from eucad.clc.api import filters, params
-from eucad.clc.api.render import isoTime
+from eucad.clc.api.render import FragmentCache, isoTime
 from eucad.clc.launcher import DEFAULT_GROUP, LaunchRequest, Launcher
 from eucad.clc.models import STATE_CODES
 from eucad.clc.vmtypes import DEFAULT_INSTANCE_TYPE
@@ -82,6 +82,19 @@ def instanceItem(record, groups, groupIds=None, tags=None, publicIp=None):
     }
 
 
+#: Written ``instancesSet`` items, by everything they show (see FragmentCache).
+_WRITTEN_ITEMS = FragmentCache(20000)
+
+
+def writtenInstanceItem(record, groups, groupIds=None, tags=None, publicIp=None):
+    """``instanceItem`` as XML, written once per distinct content."""
+    key = (tuple(record.items()), tuple(groups),
+           tuple((groupIds or {}).get(name) for name in groups),
+           tuple(sorted(tags.items())) if tags else None, publicIp)
+    return _WRITTEN_ITEMS.get(key, "item", lambda: instanceItem(
+        record, groups, groupIds, tags, publicIp))
+
+
 def reservationItem(reservation, records, groupIds=None, tags=None, addresses=None):
     """
     One ``reservationSet`` item; ``groupIds``, ``tags`` (by instance id) and
@@ -93,8 +106,8 @@ def reservationItem(reservation, records, groupIds=None, tags=None, addresses=No
         "reservationId": reservation["id"],
         "ownerId": reservation["owner"],
         "groupSet": groupItems(reservation["groups"], groupIds),
-        "instancesSet": [instanceItem(r, reservation["groups"], groupIds,
-                                      tags.get(r["id"]), addresses.get(r["id"]))
+        "instancesSet": [writtenInstanceItem(r, reservation["groups"], groupIds,
+                                             tags.get(r["id"]), addresses.get(r["id"]))
                          for r in records],
     }
 
@@ -233,8 +246,9 @@ def describeInstances(call):
         for record in records:
             if record["id"] in addresses:
                 record = dict(record, publicIp=addresses[record["id"]])
-            if filters.matches(filterList, filterFields(reservation, record, groupIds),
-                               tags.get(record["id"], {})):
+            if not filterList or filters.matches(
+                    filterList, filterFields(reservation, record, groupIds),
+                    tags.get(record["id"], {})):
                 kept.append(record)
         if kept:
             reservations.append(reservationItem(reservation, kept, groupIds, tags,

@@ -97,6 +97,50 @@ def _checkName(name):
         _CHECKED_NAMES.add(name)
 
 
+class Fragment(str):
+    """
+    One element already written by ``fragment``: ``_write`` copies it as it
+    is, in place of the element of the name it was written for.
+    """
+
+
+def fragment(name, value):
+    """``<name>value</name>`` written now, to go where an element ``name`` goes."""
+    _checkName(name)
+    parts = []
+    _write(parts, name, value)
+    return Fragment("".join(parts))
+
+
+class FragmentCache:
+    """
+    Fragments by a key naming everything they show, at most ``2 * size``.
+
+    Clients poll their describes, and between two polls most items are
+    unchanged: an item whose key is known is copied instead of written
+    again.  The key is the content, so nothing needs invalidating; two
+    generations of dicts bound the memory without an LRU's bookkeeping per
+    hit (an entry used in the last ``size`` new writes stays).  Used on the
+    reactor thread only.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self._recent, self._older = {}, {}
+
+    def get(self, key, name, make):
+        """The fragment of ``key``, written from ``make()`` as ``name`` if unknown."""
+        written = self._recent.get(key)
+        if written is None:
+            written = self._older.get(key)
+            if written is None:
+                written = fragment(name, make())
+            if len(self._recent) >= self.size:
+                self._older, self._recent = self._recent, {}
+            self._recent[key] = written
+        return written
+
+
 def _write(parts, name, value):
     """
     Append ``<name>value</name>`` to ``parts``.
@@ -106,7 +150,9 @@ def _write(parts, name, value):
     elements, and building them one by one cost more than everything else
     in the request.  Texts are escaped here; names are checked once each.
     """
-    if isinstance(value, dict):
+    if type(value) is Fragment:
+        parts.append(value)
+    elif isinstance(value, dict):
         parts.append("<%s>" % (name,))
         for childName, child in value.items():
             if child is not None:
