@@ -107,3 +107,44 @@ class VersionTests(unittest.TestCase):
         for bad in ("2007-01-01", "2030-01-01", "latest"):
             error = self.assertRaises(CloudError, versions.checkVersion, bad)
             self.assertEqual(error.code, "NoSuchVersion")
+
+
+class FragmentTests(unittest.TestCase):
+
+    def test_fragmentWritesAsTheValueWould(self):
+        """A fragment in place of a value gives the same answer, byte for byte."""
+        item = {"id": "i-1", "name": "a<b&c", "tags": [{"key": "k"}]}
+        plain = render.renderResponse("DescribeThings", "2009-11-30", "r",
+                                      {"thingSet": [item]})
+        written = render.renderResponse("DescribeThings", "2009-11-30", "r",
+                                        {"thingSet": [render.fragment("item", item)]})
+        self.assertEqual(written, plain)
+        self.assertIn(b"a&lt;b&amp;c", written)
+
+    def test_cacheWritesEachContentOnce(self):
+        """A known key is copied without calling its maker; a new key is written."""
+        cache = render.FragmentCache(10)
+        made = []
+
+        def maker(value):
+            def make():
+                made.append(value)
+                return {"v": value}
+            return make
+
+        first = cache.get(("a",), "item", maker("a"))
+        again = cache.get(("a",), "item", maker("a"))
+        other = cache.get(("b",), "item", maker("b"))
+        self.assertEqual(made, ["a", "b"])
+        self.assertIs(again, first)
+        self.assertEqual((first, other), ("<item><v>a</v></item>", "<item><v>b</v></item>"))
+
+    def test_cacheIsBounded(self):
+        """At most two generations of ``size`` entries are kept; recent ones survive."""
+        cache = render.FragmentCache(3)
+        for n in range(20):
+            cache.get((n,), "item", lambda n=n: {"v": n})
+        self.assertLessEqual(len(cache), 6)
+        for n in (17, 18, 19):
+            self.assertEqual(cache.get((n,), "item", lambda: self.fail("rewritten")),
+                             "<item><v>%d</v></item>" % (n,))

@@ -128,6 +128,9 @@ class FragmentCache:
         self.size = size
         self._recent, self._older = {}, {}
 
+    def __len__(self):
+        return len(self._recent) + len(self._older)
+
     def get(self, key, name, make):
         """The fragment of ``key``, written from ``make()`` as ``name`` if unknown."""
         written = self._recent.get(key)
