@@ -1,14 +1,18 @@
 """The CLC's store-backed tests again, on PostgreSQL.
 
-The EC2 operations (instances, images, zones), the launcher and
-termination, and the poller read and write the database through
-``eucad.clc.instancestore``, ``imagestore``, ``vmtypes`` and
+The EC2 operations (instances, images, zones, key pairs, groups,
+addresses, tags, reboot and console, and the isolation matrix between
+users), the launcher and termination, and the poller read and write the database through
+``eucad.clc.instancestore``, ``imagestore``, ``keypairstore``,
+``groupstore``, ``addressstore``, ``tagstore``, ``vmtypes`` and
 ``eucad.common.accounts``; here each of those test classes runs once more
 with its database on the test run's private PostgreSQL server
 (``tests.dbengines``).  The SQLite runs are the classes themselves.
 """
 
-from tests.clc import test_api, test_launcher, test_poller
+from tests.clc import (test_addresses, test_api, test_groups, test_isolation,
+                       test_keypairs, test_launcher, test_poller, test_rebootconsole,
+                       test_tags)
 from tests.dbengines import POSTGRESQL, EngineTests
 
 
@@ -23,5 +27,10 @@ for _testClass in (test_api.ErrorTests, test_api.RunInstancesTests,
                    test_api.DescribeInstancesTests, test_api.TerminateInstancesTests,
                    test_api.ZonesAndRegionsTests, test_api.DescribeImagesTests,
                    test_launcher.LauncherTests, test_launcher.TerminationTests,
-                   test_poller.PollerTests, test_poller.StartupTests):
+                   test_poller.PollerTests, test_poller.StartupTests,
+                   test_isolation.IsolationTests, test_keypairs.KeyPairTests,
+                   test_groups.GroupTests, test_addresses.AddressTests,
+                   test_tags.TagTests, test_tags.InstanceFilterTests,
+                   test_tags.ClientTokenTests, test_rebootconsole.RebootInstancesTests,
+                   test_rebootconsole.GetConsoleOutputTests):
     globals()[_testClass.__name__ + "PostgreSQL"] = _onPostgreSQL(_testClass)
