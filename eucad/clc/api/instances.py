@@ -82,8 +82,10 @@ def instanceItem(record, groups, groupIds=None, tags=None, publicIp=None):
     }
 
 
-#: Written ``instancesSet`` items, by everything they show (see FragmentCache).
+#: Written ``instancesSet`` and ``reservationSet`` items, by everything they
+#: show (see FragmentCache).
 _WRITTEN_ITEMS = FragmentCache(20000)
+_WRITTEN_RESERVATIONS = FragmentCache(20000)
 
 
 def writtenInstanceItem(record, groups, groupIds=None, tags=None, publicIp=None):
@@ -110,6 +112,18 @@ def reservationItem(reservation, records, groupIds=None, tags=None, addresses=No
                                              tags.get(r["id"]), addresses.get(r["id"]))
                          for r in records],
     }
+
+
+def writtenReservationItem(reservation, records, groupIds, tags, addresses):
+    """``reservationItem`` as XML, written once per distinct content."""
+    groups = reservation["groups"]
+    items = [writtenInstanceItem(r, groups, groupIds, tags.get(r["id"]),
+                                 addresses.get(r["id"])) for r in records]
+    key = (reservation["id"], reservation["owner"], tuple(groups),
+           tuple(groupIds.get(name) for name in groups), tuple(items))
+    return _WRITTEN_RESERVATIONS.get(key, "item", lambda: {
+        "reservationId": reservation["id"], "ownerId": reservation["owner"],
+        "groupSet": groupItems(groups, groupIds), "instancesSet": items})
 
 
 def filterFields(reservation, record, groupIds=None):
@@ -251,8 +265,8 @@ def describeInstances(call):
                     tags.get(record["id"], {})):
                 kept.append(record)
         if kept:
-            reservations.append(reservationItem(reservation, kept, groupIds, tags,
-                                                addresses))
+            reservations.append(writtenReservationItem(reservation, kept, groupIds,
+                                                       tags, addresses))
     return {"reservationSet": reservations}
 
 
