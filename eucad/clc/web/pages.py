@@ -41,6 +41,7 @@ class Page:
         self.template = template
         self.status = status
         self.context = context
+        self.flash = None
 
 
 class Redirect:
@@ -89,7 +90,7 @@ class WebPages(resource.Resource):
         self.mailer = mailer
         self.conf = conf
         self.keysDir = keysDir
-        self.sessions = sessions or SessionStore(clock)
+        self.sessions = sessions or SessionStore(database, clock)
         self.clock = clock
         self.routes = {
             (b"GET", "/"): (PUBLIC, self.home),
@@ -125,12 +126,24 @@ class WebPages(resource.Resource):
     # -- the one way in -------------------------------------------------
 
     def render(self, request):
-        visit = Visit(request, self.sessions.current(request))
+        visit = Visit(request, None)
         request.notifyFinish().addErrback(visit.connectionLost)
-        d = defer.ensureDeferred(self._handle(visit))
+        d = defer.ensureDeferred(self._answer(visit))
         d.addErrback(self._failed, request)
         d.addCallback(self._write, visit)
         return server.NOT_DONE_YET
+
+    async def _answer(self, visit):
+        """
+        The handler's answer, with the session loaded first and saved after
+        (a Page shows the flash message, which is then gone).
+        """
+        visit.session = await self.sessions.current(visit.request)
+        answer = await self._handle(visit)
+        if isinstance(answer, Page):
+            answer.flash, visit.session.flash = visit.session.flash, None
+        await self.sessions.save(visit.session)
+        return answer
 
     async def _handle(self, visit):
         request, session = visit.request, visit.session
@@ -149,7 +162,7 @@ class WebPages(resource.Resource):
                 return Redirect("/login")
             if not await self.db.run(store.stillActive, visit.login.name):
                 # Disabled or deleted since logging in: the session ends now.
-                self.sessions.end(request, session)
+                await self.sessions.end(request, session)
                 return Redirect("/login")
             if visit.login.setupDue and handler not in (self.setupForm, self.setupSubmit):
                 return Redirect("/setup")
@@ -190,9 +203,9 @@ class WebPages(resource.Resource):
             request.setResponseCode(answer.status)
             request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
             session = visit.session
-            flash, session.flash = session.flash, None
+            csrf, login = (session.csrf, session.login) if session else ("", None)
             body = _TEMPLATES.get_template(answer.template).render(
-                csrf=session.csrf, login=session.login, flash=flash,
+                csrf=csrf, login=login, flash=answer.flash,
                 **answer.context).encode("utf-8")
         request.write(body)
         request.finish()
@@ -232,11 +245,11 @@ class WebPages(resource.Resource):
         login = await self.db.run(store.login, visit.get("name"), visit.get("password"))
         if isinstance(login, store.Refused):
             return await self.loginForm(visit, error=login.reason, status=403)
-        visit.session = self.sessions.loggedIn(visit.request, visit.session, login)
+        visit.session = await self.sessions.loggedIn(visit.request, visit.session, login)
         return Redirect("/setup" if login.setupDue else "/credentials")
 
     async def logout(self, visit):
-        self.sessions.end(visit.request, visit.session)
+        await self.sessions.end(visit.request, visit.session)
         return Redirect("/login")
 
     async def setupForm(self, visit, error=None):
