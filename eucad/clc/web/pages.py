@@ -15,10 +15,11 @@ import time
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from eucad.clc.clusterregistry import ClusterError
 from eucad.clc.web import configuration, images, store
 from eucad.clc.web.sessions import SessionStore
 from eucad.common import accounts, useradmin
@@ -84,8 +85,14 @@ class WebPages(resource.Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, database, mailer, conf, keysDir, sessions=None, clock=time.time):
+    def __init__(self, database, mailer, conf, keysDir, sessions=None, clock=time.time,
+                 clusters=None, reactor=None, bucketDirectory=None):
         resource.Resource.__init__(self)
+        self.bucketDirectory = bucketDirectory
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.clusters = clusters
         self.db = database
         self.mailer = mailer
         self.conf = conf
@@ -121,6 +128,10 @@ class WebPages(resource.Resource):
             (b"POST", "/admin/users/change"): (ADMIN, self.changeUser),
             (b"GET", "/admin/config"): (ADMIN, self.config),
             (b"POST", "/admin/config/vmtypes"): (ADMIN, self.saveVmTypes),
+            (b"POST", "/admin/config/walrus"): (ADMIN, self.saveWalrus),
+            (b"POST", "/admin/config/system"): (ADMIN, self.saveSystem),
+            (b"POST", "/admin/config/clusters/add"): (ADMIN, self.addCluster),
+            (b"POST", "/admin/config/clusters/remove"): (ADMIN, self.removeCluster),
         }
 
     # -- the one way in -------------------------------------------------
@@ -470,16 +481,66 @@ class WebPages(resource.Resource):
 
     # -- configuration (admin) ---------------------------------------------
 
-    async def config(self, visit, error=None):
+    async def config(self, visit, error=None, status=200):
         rows = await self.db.run(configuration.vmTypes)
-        return Page("config.html", vmtypes=rows, error=error)
+        values = await self.db.run(configuration.settingsInForce, self.conf)
+        if error is not None:
+            # A refused form shows what was typed, not what is stored.
+            values.update({k: v for k, v in visit.form.items() if k in values})
+        clusters = self.clusters.describe() if self.clusters is not None else []
+        return Page("config.html", status=status, vmtypes=rows, error=error,
+                    settings=values, clusters=clusters, form=visit.form,
+                    bucketDirectory=self.bucketDirectory,
+                    imageCacheMb=self.conf.get("WALRUS_IMAGE_CACHE_MB"),
+                    vnetDns=self.conf.get("VNET_DNS"), canRegister=self.clusters is not None)
+
+    async def _saved(self, visit, change, message):
+        try:
+            await self.db.run(change, visit.form)
+        except store.WebError as e:
+            return await self.config(visit, error=str(e), status=400)
+        self._flash(visit, message)
+        return Redirect("/admin/config")
 
     async def saveVmTypes(self, visit):
+        return await self._saved(visit, configuration.saveVmTypes,
+                                 "The VM types are saved and in force.")
+
+    async def saveWalrus(self, visit):
+        return await self._saved(visit, configuration.saveWalrusSettings,
+                                 "The Walrus settings are saved and in force.")
+
+    async def saveSystem(self, visit):
+        return await self._saved(visit, configuration.saveSystemSettings,
+                                 "The system settings are saved and in force.")
+
+    async def addCluster(self, visit):
+        if self.clusters is None:
+            return await self.config(visit, error="This CLC cannot register clusters.",
+                                     status=400)
         try:
-            await self.db.run(configuration.saveVmTypes, visit.form)
-        except store.WebError as e:
-            return await self.config(visit, error=str(e))
-        self._flash(visit, "The VM types are saved and in force.")
+            name, host, port = await threads.deferToThreadPool(
+                self.reactor, self.reactor.getThreadPool(), self.clusters.register,
+                visit.get("name"), visit.get("host"), visit.get("port"))
+        except ClusterError as e:
+            return await self.config(visit, error=str(e), status=400)
+        self.clusters.connect(name, host, port)
+        self._flash(visit, "Cluster %s (%s:%d) is registered and its keys are made. Copy "
+                           "them to the cluster controller's host with: %s" % (
+                               name, host, port, self.clusters.syncCommand(name)))
+        return Redirect("/admin/config")
+
+    async def removeCluster(self, visit):
+        name = visit.get("name")
+        if self.clusters is None:
+            return await self.config(visit, error="This CLC cannot register clusters.",
+                                     status=400)
+        try:
+            await self.db.run(self.clusters.checkDeregister, name)
+        except ClusterError as e:
+            return await self.config(visit, error=str(e), status=400)
+        await self.clusters.deregister(name)
+        self._flash(visit, "Cluster %s is deregistered." % (name,))
         return Redirect("/admin/config")
 
 
