@@ -67,6 +67,9 @@ class ClusterRegistry:
         self.clusters = clusters
         self.parent = parent
         self.makeLink = makeLink or clusterLink
+        #: Called with no argument after a cluster came or went (the CLC's
+        #: cluster watcher refreshes its long polls).
+        self.listeners = []
 
     def connectConfigured(self):
         """A link and an entry for each cluster of ``CLUSTERS`` (at start)."""
@@ -101,6 +104,11 @@ class ClusterRegistry:
     def connect(self, name, host, port):
         """Start the link of a registered cluster (in the reactor's thread)."""
         self._connect(name, host, port)
+        self._changed()
+
+    def _changed(self):
+        for listener in self.listeners:
+            listener()
 
     def makeKeys(self, host):
         """
@@ -130,6 +138,7 @@ class ClusterRegistry:
         """Forget the cluster: CLUSTERS rewritten, entry removed, link stopped (reactor thread)."""
         entry = self.clusters.remove(name)
         self._writeClusters(self.describe())
+        self._changed()
         return entry.link.disownServiceParent()
 
     def _writeClusters(self, clusters):

@@ -74,7 +74,9 @@ def buildCloud(options, parent, reactor=None):
     startup.setServiceParent(parent)
     poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))
     poller.setServiceParent(parent)
-    ClusterWatcher(poller).setServiceParent(parent)
+    watcher = ClusterWatcher(poller)
+    watcher.setServiceParent(parent)
+    registry.listeners.append(watcher.refresh)
     makeMetadataServer(conf, db, reactor=reactor).setServiceParent(parent)
     webPages = makeWebServer(conf, layout, db, reactor=reactor, clusters=registry)
     if webPages is not None:
