@@ -113,6 +113,10 @@ class ConfigurationLiveTests(unittest.TestCase):
             "Max bucket size (MiB) must be a whole number from 0 to 1073741824."])
         self.assertIn('value="lots"', page)
 
+        # Without the form's CSRF token nothing is changed.
+        status, _, _ = admin.request("/admin/config/walrus", {
+            "WALRUS_MAX_BUCKETS_PER_USER": "1", "WALRUS_MAX_BUCKET_SIZE_MB": "1"})
+        self.assertEqual(status, 403)
         for name in ("first", "second"):
             self.s3.create_bucket(Bucket=name)
         status, _, headers = admin.submit("/admin/config", "/admin/config/walrus",

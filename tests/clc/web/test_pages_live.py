@@ -112,6 +112,12 @@ class PagesLiveTests(unittest.TestCase):
         status, _, _ = bob.submit("/credentials", "/admin/users/change",
                                   name="admin", action="delete")
         self.assertEqual(status, 403)
+        for target, fields in (("/admin/config/walrus", {"WALRUS_MAX_BUCKETS_PER_USER": "0"}),
+                               ("/admin/config/system", {"DEFAULT_KERNEL": ""}),
+                               ("/admin/config/clusters/add", {"name": "z", "host": "h"}),
+                               ("/admin/config/clusters/remove", {"name": "z"})):
+            status, _, _ = bob.submit("/credentials", target, **fields)
+            self.assertEqual(status, 403)
         anonymous = PlainClient(self.base)
         status, _, headers = anonymous.request("/admin/users")
         self.assertEqual((status, headers["Location"]), (303, "/login"))
