@@ -303,7 +303,7 @@ class AllInOne:
     # ---- the whole thing
     def ports(self):
         """Every port the cloud's daemons listen on."""
-        return [self.clcPort, self.ccPort, self.walrusPort] + [
+        return [self.clcPort, self.ccPort, self.walrusPort, self.webPort] + [
             self.ncPort(i) for i in range(self.nodeCount)]
 
     def checkRoomBeside(self):

@@ -69,7 +69,10 @@ class WebStoryAllInOneTests(WebStory, unittest.TestCase):
         driver = self.browser()
         self.story(driver)
         from selenium.webdriver.common.by import By
+        # alice's eucarc from the page reached make run's cloud and its cluster.
+        self.assertEqual([zone["ZoneName"] for zone in self.zonesSeen], ["cluster1"])
         # The story ends with the admin logged in.
+        driver.set_window_size(1000, 900)
         driver.get(self.base + "/admin/config")
         clusters = driver.find_element(By.ID, "clusters").text
         self.assertIn("cluster1", clusters)

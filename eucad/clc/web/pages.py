@@ -93,6 +93,8 @@ class WebPages(resource.Resource):
             from twisted.internet import reactor
         self.reactor = reactor
         self.clusters = clusters
+        #: One cluster change at a time (checks, keys and CLUSTERS stay consistent).
+        self.clusterChanges = defer.DeferredLock()
         self.db = database
         self.mailer = mailer
         self.conf = conf
@@ -515,6 +517,14 @@ class WebPages(resource.Resource):
                                  "The system settings are saved and in force.")
 
     async def addCluster(self, visit):
+        return await self.clusterChanges.run(
+            lambda: defer.ensureDeferred(self._addCluster(visit)))
+
+    async def removeCluster(self, visit):
+        return await self.clusterChanges.run(
+            lambda: defer.ensureDeferred(self._removeCluster(visit)))
+
+    async def _addCluster(self, visit):
         if self.clusters is None:
             return await self.config(visit, error="This CLC cannot register clusters.",
                                      status=400)
@@ -530,7 +540,7 @@ class WebPages(resource.Resource):
                                name, host, port, self.clusters.syncCommand(name)))
         return Redirect("/admin/config")
 
-    async def removeCluster(self, visit):
+    async def _removeCluster(self, visit):
         name = visit.get("name")
         if self.clusters is None:
             return await self.config(visit, error="This CLC cannot register clusters.",

@@ -7,8 +7,9 @@ The cookie is ``Secure``, ``HttpOnly``, ``SameSite=Strict`` and expires
 with the session.  Sessions are rows of ``web_sessions`` (in the CLC's
 database, so a restart logs nobody out) found by the SHA-256 of the cookie's
 value: the database never holds a value that would open a session.  Expired
-rows go when a new session is made, and at most ``MAX_SESSIONS`` are kept
-(the soonest to expire go first).
+rows go when a new session is made, and at most ``MAX_SESSIONS`` are kept:
+past that, sessions that never logged in are dropped first, then the
+soonest to expire.
 """
 
 import hashlib
@@ -68,8 +69,10 @@ def _insert(dbSession, session, now):
     dbSession.execute(delete(WebSession).where(WebSession.expires <= now))
     count = dbSession.scalar(select(func.count()).select_from(WebSession))
     if count >= MAX_SESSIONS:
-        oldest = select(WebSession.digest).order_by(WebSession.expires).limit(
-            count - MAX_SESSIONS + 1)
+        # Visitors who never logged in go first, so that a flood of them
+        # does not log people out.
+        oldest = select(WebSession.digest).order_by(
+            WebSession.login.isnot(None), WebSession.expires).limit(count - MAX_SESSIONS + 1)
         dbSession.execute(delete(WebSession).where(WebSession.digest.in_(
             list(dbSession.scalars(oldest)))))
     login = session.login

@@ -134,6 +134,19 @@ class SessionStoreTests(unittest.TestCase):
         kept = sorted(digest for digest, _, _ in self.rows())
         self.assertEqual(kept, sorted(sessions.sessionDigest(s.key) for s in made[2:]))
 
+    def test_loggedInOutliveAFlood(self):
+        """Past MAX_SESSIONS, sessions that never logged in go before logged-in ones."""
+        self.patch(sessions, "MAX_SESSIONS", 3)
+        request = requestWith()
+        alice = self.successResultOf(defer.ensureDeferred(self.store.loggedIn(
+            request, self.current(request), LoggedIn("alice", False, False))))
+        for _ in range(5):
+            self.clock.advance(1)
+            self.current(requestWith())
+        self.assertIn(sessions.sessionDigest(alice.key),
+                      [digest for digest, _, _ in self.rows()])
+        self.assertEqual(len(self.rows()), 3)
+
     def test_csrf(self):
         """Only the session's own token matches."""
         session = self.current(requestWith())
