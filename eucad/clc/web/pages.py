@@ -535,9 +535,10 @@ class WebPages(resource.Resource):
         except ClusterError as e:
             return await self.config(visit, error=str(e), status=400)
         self.clusters.connect(name, host, port)
-        self._flash(visit, "Cluster %s (%s:%d) is registered and its keys are made. Copy "
-                           "them to the cluster controller's host with: %s" % (
-                               name, host, port, self.clusters.syncCommand(name)))
+        self._flash(visit, "Cluster %s (%s:%d) is registered and its keys are ready (a "
+                           "cluster certificate naming %s). Copy them to the cluster "
+                           "controller's host with: %s" % (
+                               name, host, port, host, self.clusters.syncCommand(name)))
         return Redirect("/admin/config")
 
     async def _removeCluster(self, visit):
