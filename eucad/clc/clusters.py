@@ -153,6 +153,21 @@ class ClusterSet:
         return cls([ClusterEntry(name, name, DEFAULT_CC_PORT, link)
                     for name, link in links.items()], clock, timeout)
 
+    def add(self, entry):
+        """Schedule on ``entry`` from now on (a cluster registered while running)."""
+        if entry.name in self.byName:
+            raise ValueError("cluster %r is already registered" % (entry.name,))
+        entry.clock = self.clock
+        entry.timeout = self.timeout
+        self.entries.append(entry)
+        self.byName[entry.name] = entry
+
+    def remove(self, name):
+        """Stop scheduling on the cluster ``name``; its entry."""
+        entry = self.byName.pop(name)
+        self.entries.remove(entry)
+        return entry
+
     def names(self):
         return [entry.name for entry in self.entries]
 

@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from eucad.clc import groupstore, imagestore, instancestore, keypairstore, scheduler
 from eucad.clc.vmtypes import findVmType
+from eucad.common import cloudsettings
 from eucad.common.errors import CloudError
 from eucad.common.records import ImageRef, NetworkSpec, RunSpec, VmType
 
@@ -62,6 +63,15 @@ def resolveGroups(session, owner, names):
     return groupstore.resolveLaunchGroups(session, owner, names)
 
 
+def defaultImage(session, key):
+    """
+    The administrator's default kernel or ramdisk (``key``), for a launch
+    whose request and image name none: set on the configuration page
+    (``cloud_settings``), read at each launch; None when unset.
+    """
+    return cloudsettings.setting(session, None, key) or None
+
+
 def validateLaunch(session, request):
     """
     Everything the launch needs from the DB, or the first reason it cannot
@@ -72,8 +82,9 @@ def validateLaunch(session, request):
         row = imagestore.findImage(session, imageId, kind, request.owner, request.isAdmin)
         return row, ImageRef.fromDict(row.linkShape())
     machine, image = imageRef(request.imageId, "machine")
-    kernelId = request.kernelId or machine.kernelId
-    ramdiskId = request.ramdiskId or machine.ramdiskId
+    kernelId = request.kernelId or machine.kernelId or defaultImage(session, "DEFAULT_KERNEL")
+    ramdiskId = (request.ramdiskId or machine.ramdiskId
+                 or defaultImage(session, "DEFAULT_RAMDISK"))
     kernel = imageRef(kernelId, "kernel")[1] if kernelId else None
     ramdisk = imageRef(ramdiskId, "ramdisk")[1] if ramdiskId else None
     vmType = findVmType(session, request.vmType)

@@ -25,7 +25,8 @@ from eucad.clc.api.refusals import ec2Limits
 from eucad.clc.api.resource import Ec2Resource, makeRootResource
 from eucad.clc.cloud import Cloud, databaseUrl, endpointFromConf
 from eucad.clc.clusterlinks import clusterLink
-from eucad.clc.clusters import ClusterEntry, ClusterSet, parseClusters
+from eucad.clc.clusterregistry import ClusterRegistry
+from eucad.clc.clusters import ClusterSet
 from eucad.clc.metadata.service import makeMetadataServer
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
@@ -62,20 +63,22 @@ def buildCloud(options, parent, reactor=None):
     conf, layout = options.conf, options.layout
     db = Database(databaseUrl(conf, layout), reactor=reactor)
     db.setServiceParent(parent)
-    entries = []
-    for name, host, port in parseClusters(conf.get("CLUSTERS")):
-        link = clusterLink(layout, host, port, reactor=reactor)
-        link.setServiceParent(parent)
-        entries.append(ClusterEntry(name, host, port, link))
-    cloud = Cloud(db, ClusterSet(entries, reactor), reactor, endpointFromConf(conf),
+    clusters = ClusterSet([], reactor)
+    registry = ClusterRegistry(conf, layout, clusters, parent,
+                               lambda layout, host, port: clusterLink(layout, host, port,
+                                                                      reactor=reactor))
+    registry.connectConfigured()
+    cloud = Cloud(db, clusters, reactor, endpointFromConf(conf),
                   addressPool=poolFromConf(conf))
     startup = CloudStartup(cloud)
     startup.setServiceParent(parent)
     poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))
     poller.setServiceParent(parent)
-    ClusterWatcher(poller).setServiceParent(parent)
+    watcher = ClusterWatcher(poller)
+    watcher.setServiceParent(parent)
+    registry.listeners.append(watcher.refresh)
     makeMetadataServer(conf, db, reactor=reactor).setServiceParent(parent)
-    webPages = makeWebServer(conf, layout, db, reactor=reactor)
+    webPages = makeWebServer(conf, layout, db, reactor=reactor, clusters=registry)
     if webPages is not None:
         webPages.setServiceParent(parent)
     return CloudParts(cloud, startup, db)

@@ -370,11 +370,25 @@ class WatchSet(Service):
     def startService(self):
         Service.startService(self)
         for key, label, waitFor, onChange in self.peers():
-            watch = ChangeWatch(label, waitFor, onChange, self.clock,
-                                retryDelay=self.retryDelay, waitSeconds=self.waitSeconds,
-                                callTimeout=self.callTimeout)
-            self.watches[key] = watch
-            watch.start()
+            self._watch(key, label, waitFor, onChange)
+
+    def _watch(self, key, label, waitFor, onChange):
+        watch = ChangeWatch(label, waitFor, onChange, self.clock,
+                            retryDelay=self.retryDelay, waitSeconds=self.waitSeconds,
+                            callTimeout=self.callTimeout)
+        self.watches[key] = watch
+        watch.start()
+
+    def refresh(self):
+        """Watch the peers that came since the start; stop watching those gone."""
+        if not self.running:
+            return
+        current = {peer[0]: peer for peer in self.peers()}
+        for key in set(self.watches) - set(current):
+            self.watches.pop(key).stop()
+        for key, peer in current.items():
+            if key not in self.watches:
+                self._watch(*peer)
 
     def stopService(self):
         Service.stopService(self)

@@ -40,6 +40,7 @@ def modelMetadata():
     import eucad.clc.vmtypes  # noqa: F401
     import eucad.clc.web.models  # noqa: F401
     import eucad.common.accounts  # noqa: F401
+    import eucad.common.cloudsettings  # noqa: F401
     import eucad.walrus.models  # noqa: F401
     from eucad.common.db import Base
     return Base.metadata

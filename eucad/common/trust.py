@@ -41,6 +41,8 @@ CA_CERT = "cacert.pem"
 CA_KEY = "cacert-pk.pem"
 #: What every node needs: euca_sync_key copies exactly these.
 NODE_FILES = (CA_CERT, "node-cert.pem", "node-pk.pem")
+#: What a cluster controller's host needs: ``euca_sync_key --cluster`` copies these.
+CLUSTER_FILES = (CA_CERT, "cluster-cert.pem", "cluster-pk.pem")
 _VALIDITY = datetime.timedelta(days=3650)
 
 
@@ -226,6 +228,19 @@ def roleOf(cert):
     return units[0].value if units else None
 
 
+def certificateNames(cert, host):
+    """Whether ``cert`` names ``host`` (a host name or an IP address) as a client checks it."""
+    try:
+        try:
+            ipaddress.ip_address(host)
+            verify_certificate_ip_address(cert, host)
+        except ValueError:
+            verify_certificate_hostname(cert, host)
+    except service_identity.VerificationError:
+        return False
+    return True
+
+
 class _Verifier:
     """
     OpenSSL's verify callback: the chain must already be good (OpenSSL checked
@@ -250,17 +265,10 @@ class _Verifier:
             log.warn("TLS peer refused: role {role!r}, expected {expected!r}",
                      role=role, expected=self.expectRole)
             return False
-        if self.hostname is not None:
-            try:
-                try:
-                    ipaddress.ip_address(self.hostname)
-                    verify_certificate_ip_address(cert, self.hostname)
-                except ValueError:
-                    verify_certificate_hostname(cert, self.hostname)
-            except service_identity.VerificationError:
-                log.warn("TLS peer refused: certificate does not name {host}",
-                         host=self.hostname)
-                return False
+        if self.hostname is not None and not certificateNames(cert, self.hostname):
+            log.warn("TLS peer refused: certificate does not name {host}",
+                     host=self.hostname)
+            return False
         return True
 
 

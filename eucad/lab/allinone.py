@@ -37,6 +37,7 @@ from eucad.common import control
 from eucad.common.atomicfile import writeAtomically
 from eucad.common.credentials import renderEucarc
 from eucad.common.config import EucaConf, Layout
+from eucad.common.hostport import parseHostPort
 from eucad.common.polling import PollTimeout, pollUntil
 from eucad.lab import testimage
 from eucad.lab.topology import Lab, normaliseSubnet
@@ -118,6 +119,20 @@ def freeBasePort(span=8, attempts=50):
     raise AllInOneError("no run of %d free ports found" % (span,))
 
 
+def smtpSettings(relay):
+    """
+    The euca_conf settings that send the web pages' mail (applications,
+    activation links) through the SMTP relay ``relay`` ("host:port", plain
+    SMTP, no login), or none when ``relay`` is None so that an earlier
+    ``up``'s relay stays.
+    """
+    if not relay:
+        return []
+    host, port = parseHostPort(relay, 25)
+    return ["SMTP_HOST=%s" % (host,), "SMTP_PORT=%d" % (port,), "SMTP_STARTTLS=N",
+            "SMTP_USER=", "SMTP_PASSWORD="]
+
+
 class AllInOne:
     """
     The whole cloud under ``runDir``.
@@ -136,6 +151,8 @@ class AllInOne:
         self.frontEnd = os.path.join(self.runDir, "frontend")
         self.lab = Lab(labName, os.path.join(self.runDir, "lab"), nodes=nodes,
                        subnet=subnet)
+        #: "host:port" of the SMTP relay the web pages send through (None: keep the conf's).
+        self.smtpRelay = None
 
     # ---- what the run directory records
     @property
@@ -210,7 +227,7 @@ class AllInOne:
             "VNET_INTERFACE=%s" % fe["interface"], "VNET_SUBNET=%s" % fe["subnet"],
             "VNET_NETMASK=%s" % fe["netmask"], "VNET_BROADCAST=%s" % fe["broadcast"],
             "VNET_ROUTER=%s" % fe["address"], "VNET_DNS=%s" % fe["address"],
-            "VNET_MACMAP=%s" % macmap, "--setup")
+            "VNET_MACMAP=%s" % macmap, *smtpSettings(self.smtpRelay), "--setup")
         for index, node in enumerate(nodes):
             prefix = self.nodePrefix(node["name"])
             self._euca_conf(
@@ -286,7 +303,7 @@ class AllInOne:
     # ---- the whole thing
     def ports(self):
         """Every port the cloud's daemons listen on."""
-        return [self.clcPort, self.ccPort, self.walrusPort] + [
+        return [self.clcPort, self.ccPort, self.walrusPort, self.webPort] + [
             self.ncPort(i) for i in range(self.nodeCount)]
 
     def checkRoomBeside(self):
@@ -597,10 +614,13 @@ def main(argv=None):
                         help="write the admin's eucarc here (default: ~/.euca/eucarc, "
                              "unless it holds another running cloud's)")
     parser.add_argument("--no-instance", action="store_true")
+    parser.add_argument("--smtp", metavar="HOST:PORT", default=None,
+                        help="the SMTP relay the web pages send mail through")
     args = parser.parse_args(argv)
     try:
         cloud = openCloud(args.dir, name=args.name, port=args.port, subnet=args.subnet,
                           nodes=args.nodes)
+        cloud.smtpRelay = args.smtp
         if args.command == "down":
             if readRecord(cloud.runDir) is None:
                 print("nothing to stop: %s holds no cloud" % (cloud.runDir,))
@@ -636,6 +656,8 @@ eucad is running (lab %(name)s, EC2 and S3 on port %(port)d).
   credentials: %(path)s%(kept)s
   images:      %(images)s
   instance:    %(instance)s
+  web pages:   https://127.0.0.1:%(webPort)d/ (first login admin/admin; the browser
+               will warn: the certificate is the cloud's own CA's)
 
 Next:
   . %(path)s
@@ -645,7 +667,7 @@ Next:
 """ % {"path": path, "kept": kept, "name": cloud.labName, "port": cloud.clcPort,
        "images": ", ".join("%s=%s" % kv for kv in sorted(result["images"].items())),
        "instance": instance and "%s at %s" % (instance["instanceId"], instance["privateIp"]),
-       "dir": cloud.runDir})
+       "dir": cloud.runDir, "webPort": cloud.webPort})
     return 0
 
 

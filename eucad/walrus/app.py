@@ -17,6 +17,7 @@ from twisted.python.threadpool import ThreadPool
 from eucad.walrus.addressing import Router
 from eucad.walrus.auth import Authenticator
 from eucad.walrus.blobs import BlobDirectory
+from eucad.walrus.livelimits import LiveLimits
 from eucad.walrus.service import Walrus
 from eucad.walrus.store import WalrusStore
 from eucad.walrus.storebase import Limits
@@ -98,7 +99,7 @@ def serverNames(conf):
 def buildWalrus(database, bukkits, conf, runIo, clock=time.time):
     """A Walrus (and its store) over ``database`` and the ``bukkits`` directory."""
     blobs = BlobDirectory(bukkits)
-    store = WalrusStore(database, blobs, runIo, limitsFromConf(conf), clock)
+    store = WalrusStore(database, blobs, runIo, LiveLimits(database, conf), clock)
     users = UserDirectory(database)
     authenticator = Authenticator(users.byAccessKey, clock)
     router = Router(conf.get("WALRUS_DOMAIN").split(), serverNames(conf))

@@ -223,6 +223,19 @@ class WatcherTests(unittest.TestCase):
         self.assertEqual(self.waits(self.zone1)[-1], (self.zone1.changes.generation, 25.0))
         self.assertEqual((self.zone1.changes.waiting, self.zone2.changes.waiting), (1, 1))
 
+    def test_refreshFollowsRegisteredClusters(self):
+        """After refresh, a cluster added while running is watched and a removed one no longer is."""
+        from eucad.clc.clusters import ClusterEntry
+        self.start()
+        zone3 = FakeCluster(clock=self.clock, subnet="10.3.0")
+        self.cloud.clusters.add(ClusterEntry("zone3", "zone3", 8774, zone3))
+        self.cloud.clusters.remove("zone2")
+        self.watcher.refresh()
+        self.clock.advance(0.1)
+        self.assertEqual(sorted(self.watcher.watches), ["zone1", "zone3"])
+        self.assertEqual(self.waits(zone3)[0], (None, 25.0))
+        self.assertEqual(self.zone2.changes.waiting, 0)
+
     def test_changeBringsPromptPoll(self):
         """A cluster's change is polled in the same moment, not at the next round."""
         [instanceId] = [self.launch()]

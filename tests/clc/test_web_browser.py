@@ -10,6 +10,10 @@ each page are kept in build/web-screenshots/.  The security checks go
 through the same running CLC: a form without its CSRF token is refused, a
 user cannot reach admin pages, what a person typed comes back escaped, and
 repeated wrong passwords lock an account.
+
+``WebStory`` is the story itself, for any running cloud: this module runs it
+against a CLC started by the test, ``tests/e2e/test_web_allinone`` against
+the all-in-one cloud ``make run`` brings up.
 """
 
 import json
@@ -37,23 +41,25 @@ ADMIN_PASSWORD = "admin-secret-1"
 ALICE_PASSWORD = "alice-secret-1"
 
 
-class WebStoryTests(unittest.TestCase):
-    timeout = 600
+def skipWithoutBrowser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        raise unittest.SkipTest("chromium and chromium-driver are not installed "
+                                "(tools/install-deps installs them)")
 
-    def setUp(self):
-        if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-            raise unittest.SkipTest("chromium and chromium-driver are not installed "
-                                    "(tools/install-deps installs them)")
-        self.mail = MailCatcher()
-        smtpPort = self.mail.listen(reactor, self)
-        self.webPort = freePort()
-        self.cloud = LiveCloud(self, extraSettings=[
-            "WEB_PORT=%d" % self.webPort, "WEB_LISTEN=127.0.0.1",
-            "SMTP_HOST=127.0.0.1", "SMTP_PORT=%d" % smtpPort,
-            "MAIL_FROM=cloud@example.com"])
-        self.base = "https://127.0.0.1:%d" % (self.webPort,)
-        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-        os.makedirs(SCREENSHOTS, exist_ok=True)
+
+class WebStory:
+    """
+    The browser story, mixed into a TestCase that sets ``base`` (the pages'
+    https URL), ``mail`` (a MailCatcher the cloud's relay delivers to),
+    ``workDir``, ``clientEnv(home)`` and calls ``keepScreenshots(name)``.
+    One browser goes through the whole story.
+    """
+
+    def keepScreenshots(self, name):
+        """Screenshots go to build/web-screenshots/NAME (emptied first)."""
+        self.screenshots = os.path.join(SCREENSHOTS, name)
+        shutil.rmtree(self.screenshots, ignore_errors=True)
+        os.makedirs(self.screenshots, exist_ok=True)
         self.shots = 0
 
     def browser(self):
@@ -81,7 +87,8 @@ class WebStoryTests(unittest.TestCase):
 
     def shot(self, driver, name):
         self.shots += 1
-        driver.save_screenshot(os.path.join(SCREENSHOTS, "%02d-%s.png" % (self.shots, name)))
+        driver.save_screenshot(os.path.join(self.screenshots, "%02d-%s.png" % (
+            self.shots, name)))
 
     def fill(self, driver, **fields):
         from selenium.webdriver.common.by import By
@@ -112,14 +119,9 @@ class WebStoryTests(unittest.TestCase):
     def path(self, driver):
         return urllib.parse.urlparse(driver.current_url).path
 
-    def test_story(self):
-        """Admin setup, application, approval and activation by mail, the zip with awscli, and the security checks."""
-        return threads.deferToThread(self.story)
-
-    def story(self):
+    def story(self, driver=None):
         from selenium.webdriver.common.by import By
-        self.cloud.start()
-        driver = self.browser()
+        driver = driver or self.browser()
 
         # The admin's first login: the three first-time tasks come first.
         driver.get(self.base + "/")
@@ -195,6 +197,13 @@ class WebStoryTests(unittest.TestCase):
         self.assertEqual(driver.find_elements(By.CSS_SELECTOR, "main script, main b"), [])
         self.assertNotEqual(driver.title, "owned")
 
+        # The admin's other tabs.
+        driver.get(self.base + "/images")
+        self.shot(driver, "images")
+        driver.get(self.base + "/admin/config")
+        self.assertIn("VM types", driver.find_element(By.TAG_NAME, "main").text)
+        self.shot(driver, "config")
+
         # The same pages at a phone's width.
         driver.set_window_size(390, 844)
         driver.get(self.base + "/credentials")
@@ -215,20 +224,20 @@ class WebStoryTests(unittest.TestCase):
             name, os.listdir(self.downloads)))
 
     def checkAwscli(self, zipPath, accessKey):
-        directory = os.path.join(self.cloud.prefix, "alice-credentials")
+        directory = os.path.join(self.workDir, "alice-credentials")
         with zipfile.ZipFile(zipPath) as archive:
             archive.extractall(directory)
         eucarc = os.path.join(directory, "eucarc")
         with open(eucarc) as f:
             self.assertIn("export EC2_ACCESS_KEY=%s" % (accessKey,), f.read())
-        home = os.path.join(self.cloud.prefix, "home")
+        home = os.path.join(self.workDir, "home")
         os.makedirs(home, exist_ok=True)
         result = subprocess.run(
             ["bash", "-c", '. "%s" && aws --output json ec2 describe-availability-zones'
-             % (eucarc,)], env=self.cloud.clientEnv(home), cwd=home, text=True,
+             % (eucarc,)], env=self.clientEnv(home), cwd=home, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("AvailabilityZones", json.loads(result.stdout))
+        self.zonesSeen = json.loads(result.stdout)["AvailabilityZones"]
 
     def checkCsrfAndLockout(self):
         client = PlainClient(self.base)
@@ -257,3 +266,31 @@ class WebStoryTests(unittest.TestCase):
             "name": "alice", "password": ALICE_PASSWORD, "csrf": client.csrf("/login")})
         self.assertEqual(status, 403)
         self.assertIn("locked", page)
+
+
+class WebStoryTests(WebStory, unittest.TestCase):
+    """The story against a CLC this test starts, mail caught by its ESMTP server."""
+
+    timeout = 600
+
+    def setUp(self):
+        skipWithoutBrowser()
+        self.mail = MailCatcher()
+        smtpPort = self.mail.listen(reactor, self)
+        self.webPort = freePort()
+        self.cloud = LiveCloud(self, extraSettings=[
+            "WEB_PORT=%d" % self.webPort, "WEB_LISTEN=127.0.0.1",
+            "SMTP_HOST=127.0.0.1", "SMTP_PORT=%d" % smtpPort,
+            "MAIL_FROM=cloud@example.com"])
+        self.base = "https://127.0.0.1:%d" % (self.webPort,)
+        self.workDir = self.cloud.prefix
+        self.clientEnv = self.cloud.clientEnv
+        self.keepScreenshots("clc")
+
+    def test_story(self):
+        """Admin setup, application, approval and activation by mail, the zip with awscli, and the security checks."""
+        return threads.deferToThread(self.startAndTell)
+
+    def startAndTell(self):
+        self.cloud.start()
+        self.story()

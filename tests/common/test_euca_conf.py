@@ -87,6 +87,28 @@ class SyncKeyTests(unittest.TestCase):
         mode = os.stat(os.path.join(Layout(nodePrefix).keys, "node-pk.pem")).st_mode
         self.assertEqual(mode & 0o777, 0o600)
 
+    def test_clusterFilesToLocalPrefix(self):
+        """--cluster NAME --to copies the CA cert and the cluster key pair, nothing else."""
+        prefix = os.path.abspath(self.mktemp())
+        run(euca_conf.main, ["-d", prefix, "CLUSTERS=zone1@127.0.0.1:8774", "--setup"])
+        ccPrefix = os.path.abspath(self.mktemp())
+        conf = os.path.join(prefix, "etc", "eucalyptus", "eucalyptus.conf")
+        code, _, _ = run(sync_key.main, ["-c", conf, "--cluster", "zone1", "--to", ccPrefix])
+        self.assertEqual(code, 0)
+        self.assertEqual(sorted(os.listdir(Layout(ccPrefix).keys)),
+                         sorted(trust.CLUSTER_FILES))
+        creds = trust.Credentials.load(Layout(ccPrefix), "cluster")
+        self.assertEqual(trust.roleOf(creds.cert), "cluster")
+
+    def test_unknownClusterFailsClearly(self):
+        """--cluster with a name CLUSTERS does not list says so, with exit status 2."""
+        prefix = os.path.abspath(self.mktemp())
+        run(euca_conf.main, ["-d", prefix, "CLUSTERS=zone1@127.0.0.1:8774", "--setup"])
+        conf = os.path.join(prefix, "etc", "eucalyptus", "eucalyptus.conf")
+        code, _, err = run(sync_key.main, ["-c", conf, "--cluster", "zone9"])
+        self.assertEqual(code, 2)
+        self.assertIn("no cluster zone9 in CLUSTERS", err)
+
     def test_rsyncArgvPerNode(self):
         """Remote nodes get the three files by rsync into the same keys path."""
         argv = sync_key.rsyncArgv("/opt/e/keys", "host1", "/opt/e/keys")

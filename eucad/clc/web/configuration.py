@@ -1,16 +1,27 @@
-"""What the admin's configuration tab changes: the VM types.
+"""What the admin's configuration tab shows and changes.
 
 VM types live in the CLC's database (``eucad.clc.vmtypes``) and the CLC reads
 them at each RunInstances and DescribeAvailabilityZones, so a saved change
 is in force at once and survives a restart.  The same sizes the guide's
 tools accept: cpu 1-64 cores, memory 32-1048576 MiB, disk 1-100000 GiB.
+
+Walrus's limits and the default kernel and ramdisk are rows of
+``cloud_settings`` (``eucad.common.cloudsettings``), read by Walrus and by
+RunInstances when they matter.  Clusters go through the CLC's
+``ClusterRegistry`` (``eucad.clc.clusterregistry``).
 """
 
+from eucad.clc.models import Image
 from eucad.clc.vmtypes import VmType, listVmTypes
 from eucad.clc.web.store import WebError
+from eucad.common import cloudsettings
 
 LIMITS = {"cpu": (1, 64), "ram": (32, 1048576), "disk": (1, 100000)}
 LABELS = {"cpu": "CPUs", "ram": "memory (MiB)", "disk": "disk (GiB)"}
+
+WALRUS_KEYS = ("WALRUS_MAX_BUCKETS_PER_USER", "WALRUS_MAX_BUCKET_SIZE_MB")
+SYSTEM_KEYS = ("DEFAULT_KERNEL", "DEFAULT_RAMDISK")
+_KINDS = {"DEFAULT_KERNEL": "kernel", "DEFAULT_RAMDISK": "ramdisk"}
 
 
 def vmTypes(session):
@@ -20,18 +31,70 @@ def vmTypes(session):
 def saveVmTypes(session, form):
     """
     Set every type's sizes from ``form`` (fields ``cpu.NAME``, ``ram.NAME``,
-    ``disk.NAME``); nothing is changed unless every value is valid.
+    ``disk.NAME``); nothing is changed unless every value is valid, and
+    every bad field is named (one line each).
     """
     rows = {row.name: row for row in session.query(VmType)}
-    changes = []
+    changes, problems = [], []
     for name in sorted(rows):
         for field, (low, high) in LIMITS.items():
             text = (form.get("%s.%s" % (field, name)) or "").strip()
             if not text.isdigit() or not low <= int(text) <= high:
-                raise WebError("%s %s must be a whole number from %d to %d." % (
+                problems.append("%s %s must be a whole number from %d to %d." % (
                     name, LABELS[field], low, high))
-            changes.append((rows[name], field, int(text)))
+            else:
+                changes.append((rows[name], field, int(text)))
+    if problems:
+        raise WebError("\n".join(problems))
     for row, field, value in changes:
         setattr(row, field, value)
     session.flush()
     return listVmTypes(session)
+
+
+def settingsInForce(session, conf):
+    """``{key: value}`` of the settings the page edits, as they are in force now."""
+    return {key: cloudsettings.setting(session, conf, key)
+            for key in WALRUS_KEYS + SYSTEM_KEYS}
+
+
+def _save(session, form, keys, extraCheck=None):
+    values = {key: form.get(key, "") for key in keys}
+    problems = []
+    for key in keys:
+        try:
+            values[key] = cloudsettings.checkSetting(key, values[key])
+        except cloudsettings.SettingError as e:
+            problems.append(str(e))
+            continue
+        if extraCheck is not None:
+            problem = extraCheck(session, key, values[key])
+            if problem:
+                problems.append(problem)
+    if problems:
+        raise WebError("\n".join(problems))
+    cloudsettings.saveSettings(session, values)
+    return values
+
+
+def saveWalrusSettings(session, form):
+    """Walrus's bucket count and bucket size limits (0: unlimited)."""
+    return _save(session, form, WALRUS_KEYS)
+
+
+def _publicImageOfKind(session, key, imageId):
+    if not imageId:
+        return None
+    image = session.get(Image, imageId)
+    label, kind = cloudsettings.SETTINGS[key][0], _KINDS[key]
+    if image is None or image.kind != kind or image.state == "deregistered":
+        return "%s: %s is not a registered %s." % (label, imageId, kind)
+    if not image.isPublic:
+        return "%s: %s is private; only a public %s can serve every user." % (
+            label, imageId, kind)
+    return None
+
+
+def saveSystemSettings(session, form):
+    """The default kernel and ramdisk (registered, public; empty: none)."""
+    return _save(session, form, SYSTEM_KEYS, _publicImageOfKind)

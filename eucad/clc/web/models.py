@@ -5,10 +5,11 @@ hash, what an applicant wrote, where the account stands (``applied`` ->
 ``approved`` -> ``active``, or ``rejected``) and the failed-login count of
 the lock-out.  The ``users`` row (keys, account number) exists from
 approval on and is enabled only once the person activated it.
-``web_tokens`` keep only the SHA-256 of each e-mailed token.
+``web_tokens`` keep only the SHA-256 of each e-mailed token, and
+``web_sessions`` only the SHA-256 of each session's cookie value.
 """
 
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eucad.common.db import Base
@@ -52,3 +53,19 @@ class WebSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebSession(Base):
+    """
+    A browser's session (``eucad.clc.web.sessions``), kept in the database so
+    that a CLC restart logs nobody out; found by the SHA-256 of its cookie.
+    """
+    __tablename__ = "web_sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    login: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    isAdmin: Mapped[bool] = mapped_column(Boolean, default=False)
+    setupDue: Mapped[bool] = mapped_column(Boolean, default=False)
+    flash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires: Mapped[float] = mapped_column(Float, index=True)

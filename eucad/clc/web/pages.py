@@ -15,10 +15,11 @@ import time
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from eucad.clc.clusterregistry import ClusterError
 from eucad.clc.web import configuration, images, store
 from eucad.clc.web.sessions import SessionStore
 from eucad.common import accounts, useradmin
@@ -41,6 +42,7 @@ class Page:
         self.template = template
         self.status = status
         self.context = context
+        self.flash = None
 
 
 class Redirect:
@@ -83,13 +85,21 @@ class WebPages(resource.Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, database, mailer, conf, keysDir, sessions=None, clock=time.time):
+    def __init__(self, database, mailer, conf, keysDir, sessions=None, clock=time.time,
+                 clusters=None, reactor=None, bucketDirectory=None):
         resource.Resource.__init__(self)
+        self.bucketDirectory = bucketDirectory
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.clusters = clusters
+        #: One cluster change at a time (checks, keys and CLUSTERS stay consistent).
+        self.clusterChanges = defer.DeferredLock()
         self.db = database
         self.mailer = mailer
         self.conf = conf
         self.keysDir = keysDir
-        self.sessions = sessions or SessionStore(clock)
+        self.sessions = sessions or SessionStore(database, clock)
         self.clock = clock
         self.routes = {
             (b"GET", "/"): (PUBLIC, self.home),
@@ -120,17 +130,33 @@ class WebPages(resource.Resource):
             (b"POST", "/admin/users/change"): (ADMIN, self.changeUser),
             (b"GET", "/admin/config"): (ADMIN, self.config),
             (b"POST", "/admin/config/vmtypes"): (ADMIN, self.saveVmTypes),
+            (b"POST", "/admin/config/walrus"): (ADMIN, self.saveWalrus),
+            (b"POST", "/admin/config/system"): (ADMIN, self.saveSystem),
+            (b"POST", "/admin/config/clusters/add"): (ADMIN, self.addCluster),
+            (b"POST", "/admin/config/clusters/remove"): (ADMIN, self.removeCluster),
         }
 
     # -- the one way in -------------------------------------------------
 
     def render(self, request):
-        visit = Visit(request, self.sessions.current(request))
+        visit = Visit(request, None)
         request.notifyFinish().addErrback(visit.connectionLost)
-        d = defer.ensureDeferred(self._handle(visit))
+        d = defer.ensureDeferred(self._answer(visit))
         d.addErrback(self._failed, request)
         d.addCallback(self._write, visit)
         return server.NOT_DONE_YET
+
+    async def _answer(self, visit):
+        """
+        The handler's answer, with the session loaded first and saved after
+        (a Page shows the flash message, which is then gone).
+        """
+        visit.session = await self.sessions.current(visit.request)
+        answer = await self._handle(visit)
+        if isinstance(answer, Page):
+            answer.flash, visit.session.flash = visit.session.flash, None
+        await self.sessions.save(visit.session)
+        return answer
 
     async def _handle(self, visit):
         request, session = visit.request, visit.session
@@ -149,7 +175,7 @@ class WebPages(resource.Resource):
                 return Redirect("/login")
             if not await self.db.run(store.stillActive, visit.login.name):
                 # Disabled or deleted since logging in: the session ends now.
-                self.sessions.end(request, session)
+                await self.sessions.end(request, session)
                 return Redirect("/login")
             if visit.login.setupDue and handler not in (self.setupForm, self.setupSubmit):
                 return Redirect("/setup")
@@ -190,9 +216,9 @@ class WebPages(resource.Resource):
             request.setResponseCode(answer.status)
             request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
             session = visit.session
-            flash, session.flash = session.flash, None
+            csrf, login = (session.csrf, session.login) if session else ("", None)
             body = _TEMPLATES.get_template(answer.template).render(
-                csrf=session.csrf, login=session.login, flash=flash,
+                csrf=csrf, login=login, flash=answer.flash,
                 **answer.context).encode("utf-8")
         request.write(body)
         request.finish()
@@ -232,11 +258,11 @@ class WebPages(resource.Resource):
         login = await self.db.run(store.login, visit.get("name"), visit.get("password"))
         if isinstance(login, store.Refused):
             return await self.loginForm(visit, error=login.reason, status=403)
-        visit.session = self.sessions.loggedIn(visit.request, visit.session, login)
+        visit.session = await self.sessions.loggedIn(visit.request, visit.session, login)
         return Redirect("/setup" if login.setupDue else "/credentials")
 
     async def logout(self, visit):
-        self.sessions.end(visit.request, visit.session)
+        await self.sessions.end(visit.request, visit.session)
         return Redirect("/login")
 
     async def setupForm(self, visit, error=None):
@@ -457,16 +483,75 @@ class WebPages(resource.Resource):
 
     # -- configuration (admin) ---------------------------------------------
 
-    async def config(self, visit, error=None):
+    async def config(self, visit, error=None, status=200):
         rows = await self.db.run(configuration.vmTypes)
-        return Page("config.html", vmtypes=rows, error=error)
+        values = await self.db.run(configuration.settingsInForce, self.conf)
+        if error is not None:
+            # A refused form shows what was typed, not what is stored.
+            values.update({k: v for k, v in visit.form.items() if k in values})
+        clusters = self.clusters.describe() if self.clusters is not None else []
+        return Page("config.html", status=status, vmtypes=rows, error=error,
+                    settings=values, clusters=clusters, form=visit.form,
+                    bucketDirectory=self.bucketDirectory,
+                    imageCacheMb=self.conf.get("WALRUS_IMAGE_CACHE_MB"),
+                    vnetDns=self.conf.get("VNET_DNS"), canRegister=self.clusters is not None)
+
+    async def _saved(self, visit, change, message):
+        try:
+            await self.db.run(change, visit.form)
+        except store.WebError as e:
+            return await self.config(visit, error=str(e), status=400)
+        self._flash(visit, message)
+        return Redirect("/admin/config")
 
     async def saveVmTypes(self, visit):
+        return await self._saved(visit, configuration.saveVmTypes,
+                                 "The VM types are saved and in force.")
+
+    async def saveWalrus(self, visit):
+        return await self._saved(visit, configuration.saveWalrusSettings,
+                                 "The Walrus settings are saved and in force.")
+
+    async def saveSystem(self, visit):
+        return await self._saved(visit, configuration.saveSystemSettings,
+                                 "The system settings are saved and in force.")
+
+    async def addCluster(self, visit):
+        return await self.clusterChanges.run(
+            lambda: defer.ensureDeferred(self._addCluster(visit)))
+
+    async def removeCluster(self, visit):
+        return await self.clusterChanges.run(
+            lambda: defer.ensureDeferred(self._removeCluster(visit)))
+
+    async def _addCluster(self, visit):
+        if self.clusters is None:
+            return await self.config(visit, error="This CLC cannot register clusters.",
+                                     status=400)
         try:
-            await self.db.run(configuration.saveVmTypes, visit.form)
-        except store.WebError as e:
-            return await self.config(visit, error=str(e))
-        self._flash(visit, "The VM types are saved and in force.")
+            name, host, port = await threads.deferToThreadPool(
+                self.reactor, self.reactor.getThreadPool(), self.clusters.register,
+                visit.get("name"), visit.get("host"), visit.get("port"))
+        except ClusterError as e:
+            return await self.config(visit, error=str(e), status=400)
+        self.clusters.connect(name, host, port)
+        self._flash(visit, "Cluster %s (%s:%d) is registered and its keys are ready (a "
+                           "cluster certificate naming %s). Copy them to the cluster "
+                           "controller's host with: %s" % (
+                               name, host, port, host, self.clusters.syncCommand(name)))
+        return Redirect("/admin/config")
+
+    async def _removeCluster(self, visit):
+        name = visit.get("name")
+        if self.clusters is None:
+            return await self.config(visit, error="This CLC cannot register clusters.",
+                                     status=400)
+        try:
+            await self.db.run(self.clusters.checkDeregister, name)
+        except ClusterError as e:
+            return await self.config(visit, error=str(e), status=400)
+        await self.clusters.deregister(name)
+        self._flash(visit, "Cluster %s is deregistered." % (name,))
         return Redirect("/admin/config")
 
 

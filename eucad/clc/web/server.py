@@ -68,13 +68,17 @@ class WebServer(Service):
         return None
 
 
-def makeWebServer(conf, layout, database, reactor=None):
-    """The web pages of the CLC whose configuration is ``conf``, or None if WEB_PORT is 0."""
+def makeWebServer(conf, layout, database, reactor=None, clusters=None):
+    """
+    The web pages of the CLC whose configuration is ``conf``, or None if
+    WEB_PORT is 0; ``clusters`` is the CLC's ``ClusterRegistry``.
+    """
     if reactor is None:
         from twisted.internet import reactor
     port = int(conf.get("WEB_PORT"))
     if port == 0:
         return None
-    pages = WebPages(database, Mailer(conf, reactor=reactor), conf, layout.keys)
+    pages = WebPages(database, Mailer(conf, reactor=reactor), conf, layout.keys,
+                     clusters=clusters, reactor=reactor, bucketDirectory=layout.bukkits)
     return WebServer(makeSite(pages, clock=reactor), port, conf.get("WEB_LISTEN"),
                      layout.keys, reactor)

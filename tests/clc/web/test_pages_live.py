@@ -3,7 +3,7 @@
 What the browser story does not walk through: users the admin adds, the
 credentials buttons, forgotten passwords, disabling, enabling and deleting
 users, the images tab, the VM types of the configuration tab (in force at
-once, still there after a restart), mail failures shown to the admin (who sends
+once, still there after a restart, the admin still logged in), mail failures shown to the admin (who sends
 the link again), and the admin's pages and actions refused to a user.
 """
 
@@ -112,6 +112,12 @@ class PagesLiveTests(unittest.TestCase):
         status, _, _ = bob.submit("/credentials", "/admin/users/change",
                                   name="admin", action="delete")
         self.assertEqual(status, 403)
+        for target, fields in (("/admin/config/walrus", {"WALRUS_MAX_BUCKETS_PER_USER": "0"}),
+                               ("/admin/config/system", {"DEFAULT_KERNEL": ""}),
+                               ("/admin/config/clusters/add", {"name": "z", "host": "h"}),
+                               ("/admin/config/clusters/remove", {"name": "z"})):
+            status, _, _ = bob.submit("/credentials", target, **fields)
+            self.assertEqual(status, 403)
         anonymous = PlainClient(self.base)
         status, _, headers = anonymous.request("/admin/users")
         self.assertEqual((status, headers["Location"]), (303, "/login"))
@@ -183,9 +189,9 @@ class PagesLiveTests(unittest.TestCase):
         self.assertEqual(small(), (2, 384))
         self.cloud.kill()
         self.cloud.start()
-        again = PlainClient(self.base)
-        again.login("admin", ADMIN_PASSWORD)
-        _, page, _ = again.request("/admin/config")
+        # The admin's session is in the database: still logged in after the restart.
+        status, page, _ = admin.request("/admin/config")
+        self.assertEqual(status, 200)
         self.assertIn('name="cpu.m1.small" value="2"', page)
         self.assertIn('name="ram.m1.small" value="384"', page)
 
