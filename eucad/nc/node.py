@@ -53,11 +53,13 @@ class NodeController(Service):
     @param defaultBridge: VNET_BRIDGE, used when the CC names no bridge.
     @param clock: an IReactorTime.
     @param measure: ``measureHost``-like callable, run in a thread.
+    @param addresses: an ``eucad.nc.addresswatch.AddressBook`` that learns
+        the addresses of instances the CC gave none (SYSTEM mode), or None.
     """
 
     def __init__(self, hypervisor, imageCache, disks, hypervisorSetting,
                  probe, limits=(0, 0, 0), defaultBridge="br0", clock=None,
-                 measure=measureHost, runInThread=None, nodeName=None):
+                 measure=measureHost, runInThread=None, nodeName=None, addresses=None):
         if clock is None:
             from twisted.internet import reactor as clock
         self.hypervisor = hypervisor
@@ -71,6 +73,9 @@ class NodeController(Service):
                                            nodeName=nodeName)
         # A guest that powers off or a domain that crashes ends its instance at once.
         hypervisor.watchDomainStops(self.lifecycle.domainStopped)
+        self.addresses = None
+        if addresses is not None:
+            self.watchAddresses(addresses)
         self._domainTypeChosen = False
         self._isReady = False
         self._starting = False
@@ -124,6 +129,26 @@ class NodeController(Service):
                  " instance(s)", capacity=lifecycle.capacity,
                  type=lifecycle.domainType, count=len(lifecycle.instances))
 
+    def watchAddresses(self, addresses):
+        """Learn the unknown addresses of this node's instances from ``addresses``."""
+        self.addresses = addresses
+        addresses.wanted = self._macsWithoutAddress
+        # A learnt address is news for the CC's long poll.
+        addresses.learned = lambda mac, ip: self.lifecycle.changes.changed()
+
+    def _macsWithoutAddress(self):
+        """The MACs of live instances whose address the CC did not give."""
+        return {instance.spec.network.macAddress.lower()
+                for instance in self.lifecycle.instances.values()
+                if instance.alive and instance.spec.network.macAddress
+                and instance.spec.network.privateIp in (None, "", "0.0.0.0")}
+
+    def _describe(self):
+        d = self._whenReadyThen(self.lifecycle.describe)
+        if self.addresses is not None:
+            d.addCallback(self.addresses.fillIn)
+        return d
+
     def _whenReadyThen(self, function, *args):
         d = self.whenReady()
         d.addCallback(lambda _: function(*args))
@@ -142,7 +167,7 @@ class NodeController(Service):
         return self._whenReadyThen(self.lifecycle.run, spec)
 
     def describeInstances(self):
-        return self._whenReadyThen(self.lifecycle.describe)
+        return self._describe()
 
     def terminateInstance(self, instanceId):
         try:
@@ -158,7 +183,7 @@ class NodeController(Service):
             return defer.fail(e)
         changes = self.lifecycle.changes
         d = changes.wait(generation, timeout)
-        d.addCallback(lambda _: self._whenReadyThen(self.lifecycle.describe))
+        d.addCallback(lambda _: self._describe())
         # Read after describing: the describe itself may have noticed a change
         # (a vanished domain), which the answer then already contains.
         d.addCallback(lambda instances: Change(changes.generation, instances))

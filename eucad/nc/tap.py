@@ -15,6 +15,7 @@ from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.links import NodeRoot
 from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
+from eucad.nc.addresswatch import AddressWatch
 from eucad.nc.hypervisor import Hypervisor
 from eucad.nc.imagecache import ImageCache
 from eucad.nc.instancefiles import InstanceDisks
@@ -34,6 +35,16 @@ def instancePath(options):
     return path if os.path.isabs(path) else options.layout.path(path)
 
 
+def addressWatchFor(conf, reactor=None):
+    """
+    In SYSTEM mode, the AddressWatch that learns instances' addresses on the
+    node (inside VNET_NETNS when the bridge lives in a namespace); else None.
+    """
+    if (conf.get("VNET_MODE") or "SYSTEM").upper() != "SYSTEM":
+        return None
+    return AddressWatch(namespace=conf.get("VNET_NETNS"), reactor=reactor)
+
+
 def makeNodeController(options, reactor=None):
     """The hypervisor service and the NodeController for ``options``."""
     conf = options.conf
@@ -41,6 +52,7 @@ def makeNodeController(options, reactor=None):
                            errorLog=options.layout.log("httpd-nc_error_log"))
     hypervisor = Hypervisor(conf.get("LIBVIRT_URI"), reactor=reactor)
     path = instancePath(options)
+    addresses = addressWatchFor(conf, reactor)
     node = NodeController(
         hypervisor,
         ImageCache(os.path.join(path, "eucalyptus", "cache")),
@@ -50,13 +62,15 @@ def makeNodeController(options, reactor=None):
         limits=(conf.getInt("MAX_CORES"), conf.getInt("MAX_MEM"),
                 conf.getInt("MAX_DISK")),
         defaultBridge=conf.get("VNET_BRIDGE"),
-        clock=reactor)
+        clock=reactor, addresses=addresses)
     return hypervisor, node
 
 
 def makeService(options):
     root = makeDaemonService(options, "nc.log")
     hypervisor, node = makeNodeController(options)
+    if node.addresses is not None:
+        node.addresses.setServiceParent(root)
     hypervisor.setServiceParent(root)
     node.setServiceParent(root)
     tlsOptions = trust.LazyCredentials(options.layout, "node").serverOptions(
