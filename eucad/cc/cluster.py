@@ -165,7 +165,7 @@ class ClusterController(Service):
                  for entry in self.registry.entries]
         vmTypes = resources.capacity(
             self.vmTypes.all(),
-            [(entry.total(), rooms[entry.name]) for entry in self.registry.upEntries()])
+            [(entry.total(), rooms[entry.name]) for entry in self.placement.available()])
         return defer.succeed(ClusterResources(vmTypes=vmTypes, nodes=nodes))
 
     # ICluster: runInstances -----------------------------------------------------
@@ -189,6 +189,8 @@ class ClusterController(Service):
     @defer.inlineCallbacks
     def _launch(self, entries, records):
         try:
+            # Sleeping nodes chosen by POWERSAVE are woken before anything is made.
+            yield self.placement.whenReady(entries)
             yield self.allocation.allocate(records)
             yield self.persist()
         except Exception as e:

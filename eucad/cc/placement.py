@@ -9,13 +9,19 @@ the check and the reservation cannot interleave with another request.
 
 Policies (``SCHEDPOLICY``, as in Eucalyptus): ``ROUNDROBIN`` (default) starts
 each instance on the next node after the previous choice that has room;
-``GREEDY`` fills nodes in ``NODES`` order.
+``GREEDY`` fills nodes in ``NODES`` order; ``POWERSAVE`` packs instances on
+the fewest nodes (nodes that hold instances first, then idle awake ones,
+then sleeping ones) and, with an ``eucad.cc.power.NodePower``, counts the
+room of sleeping nodes and wakes the ones it chose (``whenReady``) before
+anything else is done for the request.
 """
+
+from twisted.internet import defer
 
 from eucad.cc import resources
 from eucad.common.errors import CloudError
 
-POLICIES = ("ROUNDROBIN", "GREEDY")
+POLICIES = ("ROUNDROBIN", "GREEDY", "POWERSAVE")
 
 
 def insufficientCapacity():
@@ -28,9 +34,10 @@ class Placement:
     Reservations of node capacity, one per instance the cluster placed.
 
     @param registry: the ``NodeRegistry`` whose up nodes may be chosen.
+    @param power: the ``NodePower`` of POWERSAVE, or None (no node sleeps).
     """
 
-    def __init__(self, registry, policy="ROUNDROBIN"):
+    def __init__(self, registry, policy="ROUNDROBIN", power=None):
         policy = (policy or "ROUNDROBIN").upper()
         if policy not in POLICIES:
             raise ValueError("SCHEDPOLICY must be one of %s, not %r" % (
@@ -39,6 +46,23 @@ class Placement:
         self.policy = policy
         self.reservations = {}
         self._lastChosen = None
+        self.power = power
+        if power is not None:
+            power.busy = self.holdsAnything
+
+    def holdsAnything(self, entry):
+        """Whether an instance is placed on ``entry``."""
+        return any(nodeName == entry.name for nodeName, _ in self.reservations.values())
+
+    def available(self):
+        """
+        The nodes whose room counts: the up ones, and with POWERSAVE the
+        sleeping ones that may be woken (in NODES order).
+        """
+        if self.power is None:
+            return self.registry.upEntries()
+        return [entry for entry in self.registry.entries
+                if self.power.usable(entry) or self.power.sleeping(entry)]
 
     def reserve(self, instanceId, nodeName, vmType):
         """Hold ``vmType``'s size on ``nodeName`` for ``instanceId``."""
@@ -65,7 +89,9 @@ class Placement:
         @raise CloudError: ``InsufficientInstanceCapacity`` when the up nodes
             cannot hold all of them; nothing is reserved then.
         """
-        candidates = self.registry.upEntries()
+        candidates = self.available()
+        if self.policy == "POWERSAVE":
+            candidates = self._packingOrder(candidates)
         rooms = {entry.name: self.room(entry) for entry in candidates}
         chosen = []
         last = self._lastChosen
@@ -83,6 +109,35 @@ class Placement:
             self._lastChosen = last
         return chosen
 
+    def _packingOrder(self, candidates):
+        """Busy awake nodes, then idle awake ones, then sleeping ones."""
+        def rank(entry):
+            if self.power is not None and not self.power.usable(entry):
+                return 2
+            return 0 if self.holdsAnything(entry) or entry.instances else 1
+        return sorted(candidates, key=rank)
+
+    def whenReady(self, entries):
+        """
+        A Deferred that fires once every chosen node can be asked to run its
+        instances: sleeping ones are woken first (POWERSAVE).  Fails with
+        the first node's ``CloudError`` when one does not wake.
+        """
+        if self.power is None:
+            return defer.succeed(None)
+        waking = []
+        for entry in entries:
+            if entry not in waking and not self.power.usable(entry):
+                waking.append(entry)
+        if not waking:
+            return defer.succeed(None)
+        d = defer.gatherResults([self.power.wake(entry) for entry in waking],
+                                consumeErrors=True)
+
+        def firstError(failure):
+            return failure.value.subFailure
+        return d.addErrback(firstError)
+
     def _choose(self, candidates, rooms, size, last):
         order = list(candidates)
         if self.policy == "ROUNDROBIN" and last is not None:
@@ -94,3 +149,22 @@ class Placement:
             if resources.fits(size, rooms[entry.name]):
                 return entry
         return None
+
+
+def placementFromConf(conf, registry, runner, clock):
+    """
+    The Placement that SCHEDPOLICY asks for; with POWERSAVE it carries a
+    ``NodePower`` (the caller makes it a service) built from the POWER_* keys.
+
+    @param runner: the ProcessRunner the sleep and wake commands run through.
+    @raise ValueError: for a bad SCHEDPOLICY or POWER_* setting, one line each.
+    """
+    from eucad.cc.power import NodePower, PowerSettings
+    policy = (conf.get("SCHEDPOLICY") or "ROUNDROBIN").upper()
+    power = None
+    if policy == "POWERSAVE":
+        settings = PowerSettings.fromConf(
+            conf, [(entry.host, entry.port) for entry in registry.entries],
+            conf.getInt("NC_PORT"))
+        power = NodePower(registry, settings, runner, clock)
+    return Placement(registry, policy, power)

@@ -18,7 +18,7 @@ from eucad.cc import vnet
 from eucad.cc.cluster import ClusterController
 from eucad.cc.dhcpd import DhcpdProcess
 from eucad.cc.nodes import NodeRegistry, parseNodes
-from eucad.cc.placement import Placement
+from eucad.cc.placement import placementFromConf
 from eucad.cc.state import StateFile
 from eucad.cc.watch import NodeWatcher
 from eucad.common import pblink, trust
@@ -73,8 +73,12 @@ def makeService(options, reactor=None):
                              errorLog=errorLog)
         dhcpd.setServiceParent(root)
 
+    placement = placementFromConf(conf, registry, ProcessRunner(
+        reactor=reactor, errorLog=errorLog), reactor)
+    if placement.power is not None:
+        placement.power.setServiceParent(root)
     cluster = ClusterController(
-        registry, network, Placement(registry, conf.get("SCHEDPOLICY", "ROUNDROBIN")),
+        registry, network, placement,
         StateFile(os.path.join(directory, "state.json")), dhcpd=dhcpd, clock=reactor)
     cluster.setServiceParent(root)
 
