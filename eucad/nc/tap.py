@@ -5,7 +5,9 @@ read (keys included) until the services start.  The tree, in start order:
 logging to ``var/log/eucalyptus/nc.log``, the libvirt thread pool, the node
 controller (which then probes KVM and re-adopts running domains), and the
 PB+TLS listener on NC_PORT (or where ``--port``, a strports description,
-says) that only a cluster-role certificate from the cloud CA may talk to.
+says) that only a cluster-role certificate from the cloud CA may talk to;
+in SYSTEM mode last the AddressWatch, which learns instances' addresses from
+the DHCP acknowledgements and ARP on the node (``eucad.nc.addresswatch``).
 """
 
 import os
@@ -69,8 +71,6 @@ def makeNodeController(options, reactor=None):
 def makeService(options):
     root = makeDaemonService(options, "nc.log")
     hypervisor, node = makeNodeController(options)
-    if node.addresses is not None:
-        node.addresses.setServiceParent(root)
     hypervisor.setServiceParent(root)
     node.setServiceParent(root)
     tlsOptions = trust.LazyCredentials(options.layout, "node").serverOptions(
@@ -78,4 +78,6 @@ def makeService(options):
     pblink.LinkServer(NodeRoot(node), port=options.conf.getInt("NC_PORT"),
                       host=options.conf.get("NC_LISTEN"), tlsOptions=tlsOptions,
                       endpoint=linkEndpoint(options, tlsOptions)).setServiceParent(root)
+    if node.addresses is not None:
+        node.addresses.setServiceParent(root)
     return root
