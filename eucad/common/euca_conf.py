@@ -75,7 +75,9 @@ _KEY_CHECKS = {
     "VNET_ROUTER": "ip", "VNET_DNS": "ips", "VNET_ADDRSPERNET": "count",
     "MAX_CORES": "count", "MAX_MEM": "count", "MAX_DISK": "count",
     "CLUSTER_POLL_SECONDS": "seconds", "NODE_POLL_SECONDS": "seconds",
-    "SCHEDPOLICY": ("ROUNDROBIN", "GREEDY"),
+    "SCHEDPOLICY": ("ROUNDROBIN", "GREEDY", "POWERSAVE"),
+    "POWER_IDLETHRESH": "seconds", "POWER_WAKETHRESH": "count",
+    "POWER_WAKE_TIMEOUT": "seconds",
     "WALRUS_MAX_BUCKETS_PER_USER": "count", "WALRUS_MAX_BUCKET_SIZE_MB": "count",
     "WALRUS_IO_THREADS": "count", "VNET_MTU": "optionalCount",
 }
