@@ -151,12 +151,13 @@ class Placement:
         return None
 
 
-def placementFromConf(conf, registry, runner, clock):
+def placementFromConf(conf, registry, runner, clock, powerStateFile=None):
     """
     The Placement that SCHEDPOLICY asks for; with POWERSAVE it carries a
     ``NodePower`` (the caller makes it a service) built from the POWER_* keys.
 
     @param runner: the ProcessRunner the sleep and wake commands run through.
+    @param powerStateFile: the StateFile where POWERSAVE keeps the sleeping nodes.
     @raise ValueError: for a bad SCHEDPOLICY or POWER_* setting, one line each.
     """
     from eucad.cc.power import NodePower, PowerSettings
@@ -166,5 +167,5 @@ def placementFromConf(conf, registry, runner, clock):
         settings = PowerSettings.fromConf(
             conf, [(entry.host, entry.port) for entry in registry.entries],
             conf.getInt("NC_PORT"))
-        power = NodePower(registry, settings, runner, clock)
+        power = NodePower(registry, settings, runner, clock, stateFile=powerStateFile)
     return Placement(registry, policy, power)

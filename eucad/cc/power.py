@@ -14,7 +14,9 @@ Commands are argv templates (split like a shell would, never run by one),
 with ``{host}``, ``{port}``, ``{node}`` (host:port) and ``{mac}`` replaced
 per node, and run through the CC's ProcessRunner.  ``NodePower`` watches
 the registry's polls; ``Placement`` asks it which nodes sleep and to wake
-the ones it chose.
+the ones it chose.  Which nodes sleep, and since when, is kept in a state
+file of its own: a restarted CC still counts their room and wakes them (a
+sleeping node looks like any node that is down otherwise).
 """
 
 import shlex
@@ -26,6 +28,7 @@ from twisted.logger import Logger
 
 from eucad.common.errors import CloudError
 from eucad.common.hostport import parseHostPort
+from eucad.common.records import NodeResources
 
 log = Logger()
 
@@ -168,19 +171,60 @@ class NodePower(Service):
 
     @param busy: ``busy(entry)`` is True while anything is placed on the node
         (the placement's reservations); a node that reports instances is busy too.
+    @param stateFile: a ``eucad.cc.state.StateFile`` for the sleeping nodes, or None.
     """
 
-    def __init__(self, registry, settings, runner, clock, busy=lambda entry: False):
+    def __init__(self, registry, settings, runner, clock, busy=lambda entry: False,
+                 stateFile=None):
         self.registry = registry
         self.settings = settings
         self.runner = runner
         self.clock = clock
         self.busy = busy
+        self.stateFile = stateFile
         self.nodes = {entry.name: _NodePowerState() for entry in registry.entries}
 
     def startService(self):
         Service.startService(self)
+        self.load()
         self.registry.addObserver(self.afterPoll)
+
+    def load(self):
+        """
+        Take back which nodes sleep from the state file, and what each said
+        of its resources before it slept (a restarted CC cannot ask a
+        sleeping node).  Nodes no longer in NODES are ignored.
+        """
+        document = self.stateFile.load() if self.stateFile is not None else None
+        for name, saved in sorted(((document or {}).get("asleep") or {}).items()):
+            node, entry = self.nodes.get(name), self.registry.entry(name)
+            try:
+                since = float(saved["since"])
+                resource = NodeResources.fromDict(saved["resource"]) \
+                    if saved.get("resource") else None
+            except (CloudError, KeyError, TypeError, ValueError) as e:
+                log.warn("ignoring the saved power state of {name}: {e}", name=name, e=e)
+                continue
+            if node is None:
+                continue
+            node.state, node.since = ASLEEP, since
+            if entry.resource is None:
+                entry.resource = resource
+            log.info("node {name} is asleep since {since:.0f}", name=name, since=since)
+
+    def save(self):
+        """Write which nodes sleep; a Deferred (errors are logged)."""
+        if self.stateFile is None:
+            return defer.succeed(None)
+        asleep = {}
+        for name, node in self.nodes.items():
+            if node.state in (ASLEEP, WAKING):
+                resource = self.registry.entry(name).resource
+                asleep[name] = {"since": node.since,
+                                "resource": resource.toDict() if resource else None}
+        d = self.stateFile.save({"asleep": asleep})
+        return d.addErrback(lambda f: log.error("cannot save the sleeping nodes: {e}",
+                                                e=f.getErrorMessage()))
 
     def stopService(self):
         Service.stopService(self)
@@ -191,6 +235,9 @@ class NodePower(Service):
         for state in self.nodes.values():
             if state.wakeTimer is not None and state.wakeTimer.active():
                 state.wakeTimer.cancel()
+        if self.stateFile is not None:
+            return self.stateFile.whenIdle()
+        return None
 
     def stateOf(self, entry):
         return self.nodes[entry.name].state
@@ -222,6 +269,7 @@ class NodePower(Service):
                     now - node.since >= self.settings.wakeThreshold:
                 log.info("node {name} answers again: awake", name=entry.name)
                 node.state, node.since, node.idleSince = AWAKE, now, None
+                self.save()
             elif node.state == AWAKE and entry.up:
                 self._checkIdle(entry, node, now)
 
@@ -249,6 +297,7 @@ class NodePower(Service):
         def slept(_):
             node.state, node.since, node.idleSince = ASLEEP, self.clock.seconds(), None
             self.registry.markDown(entry, "asleep (POWERSAVE)")
+            return self.save()
 
         def failed(failure):
             log.error("node {name} could not be put to sleep: {e}", name=entry.name,
@@ -309,6 +358,7 @@ class NodePower(Service):
             log.error("{e}", e=error.message)
             # Still asleep as far as anyone knows; a later request may try again.
             node.state, node.since = ASLEEP, now - self.settings.wakeThreshold
+        self.save()
         waiters, node.waiters = node.waiters, []
         for waiter in waiters:
             if error is None:

@@ -73,8 +73,9 @@ def makeService(options, reactor=None):
                              errorLog=errorLog)
         dhcpd.setServiceParent(root)
 
-    placement = placementFromConf(conf, registry, ProcessRunner(
-        reactor=reactor, errorLog=errorLog), reactor)
+    placement = placementFromConf(
+        conf, registry, ProcessRunner(reactor=reactor, errorLog=errorLog), reactor,
+        StateFile(os.path.join(directory, "power.json")))
     if placement.power is not None:
         placement.power.setServiceParent(root)
     cluster = ClusterController(

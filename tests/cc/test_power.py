@@ -187,7 +187,8 @@ class PowerTests(unittest.TestCase):
                                            _Named(name)))
         self.registry = NodeRegistry(self.nodes, interval=2, clock=self.clock,
                                      now=self.clock.seconds)
-        self.power = NodePower(self.registry, settings, runner, self.clock)
+        self.power = NodePower(self.registry, settings, runner, self.clock,
+                               stateFile=self.powerState())
         self.placement = Placement(self.registry, "POWERSAVE", self.power)
         subnet = DhcpSubnet("10.77.0.0", "255.255.255.0", router="10.77.0.1")
         self.cluster = ClusterController(
@@ -200,6 +201,9 @@ class PowerTests(unittest.TestCase):
         self.addCleanup(self.cluster.stopService)
         self.addCleanup(self.power.stopService)
         yield self.registry.poll()
+
+    def powerState(self):
+        return StateFile(os.path.join(self.dir, "power.json"), runInThread=synchronously)
 
     @defer.inlineCallbacks
     def sleepBoth(self):
@@ -247,6 +251,31 @@ class PowerTests(unittest.TestCase):
         self.assertEqual(list(self.a.instances), ["i-00000001"])
 
     @defer.inlineCallbacks
+    def test_restartedClusterKnowsWhoSleeps(self):
+        """
+        A restarted CC reads which nodes sleep from its state file: their room
+        still counts and it wakes them, rather than taking them for dead.
+        """
+        yield self.makeCluster(self.settings())
+        yield self.sleepBoth()
+        yield self.power.stopService()
+        registry = NodeRegistry(self.nodes, interval=2, clock=self.clock,
+                                now=self.clock.seconds)
+        yield registry.poll()
+        self.assertEqual([e.state for e in registry.entries], ["down", "down"])
+        power = NodePower(registry, self.settings(), ProcessRunner(), self.clock,
+                          stateFile=self.powerState())
+        power.startService()
+        self.addCleanup(power.stopService)
+        placement = Placement(registry, "POWERSAVE", power)
+        self.assertEqual([power.stateOf(e) for e in registry.entries], [ASLEEP, ASLEEP])
+        self.assertEqual(len(placement.available()), 2)
+        [entry] = placement.place([runSpec(1)])
+        yield placement.whenReady([entry])
+        self.assertTrue(self.a.poweredOn())
+        self.assertEqual(power.stateOf(entry), AWAKE)
+
+    @defer.inlineCallbacks
     def test_busyNodeStaysAwake(self):
         """A node that runs an instance is never put to sleep; the idle one is."""
         yield self.makeCluster(self.settings())
@@ -254,7 +283,8 @@ class PowerTests(unittest.TestCase):
         yield self.registry.poll()
         self.clock.advance(61)
         yield self.registry.poll()
-        yield self.waitFor(lambda: not self.b.poweredOn())
+        yield self.waitFor(lambda: self.power.stateOf(self.registry.entries[1]) == ASLEEP)
+        self.assertFalse(self.b.poweredOn())
         self.assertTrue(self.a.poweredOn())
         self.assertEqual(self.power.stateOf(self.registry.entries[0]), AWAKE)
 
