@@ -100,10 +100,14 @@ def _portOpen(port):
 
 
 def freeBasePort(span=8, attempts=50):
-    """A base port whose ``span`` ports are all free on 127.0.0.1 (for tests)."""
+    """
+    A base port whose ``span`` ports are all free on 127.0.0.1 (for tests),
+    below the kernel's ephemeral range (32768 up), where any outgoing
+    connection may take one of them between this check and the daemons' bind.
+    """
     import random
     for _ in range(attempts):
-        base = random.randrange(20000, 60000 - span)
+        base = random.randrange(20000, 32768 - span)
         sockets = []
         try:
             for port in range(base, base + span):
