@@ -4,8 +4,9 @@ The cloud runs with ``SCHEDPOLICY=POWERSAVE`` and a short POWER_IDLETHRESH.
 A node's "power" is its node controller daemon: the sleep command stops it
 (``eucad-ctl stop``), the wake command starts it again (``eucad-ctl start``),
 both run by the CC with the node's port filled in.  Once both nodes have
-idled, both daemons are gone, yet the zone still offers their room;
-RunInstances wakes one node, the instance boots there and answers HTTP, and
+idled, both daemons are gone, yet the zone still offers their room.  While
+the wake command fails, RunInstances gets a clear error and nothing is left;
+once it works, RunInstances wakes one node, the instance boots there and answers HTTP, and
 the other node sleeps on.
 """
 
@@ -60,6 +61,7 @@ class PowerSaveTests(LabTestCase):
         return running
 
     def flow(self):
+        from botocore.exceptions import ClientError
         from eucad.lab.allinone import _waitFor
         cloud = self.cloud
         try:
@@ -68,23 +70,49 @@ class PowerSaveTests(LabTestCase):
             _waitFor("both idle nodes to be put to sleep",
                      lambda: not any(self.nodeDaemons().values()), 90, 0.5)
             roomWhileAsleep = cloud.freeSmall(ec2)
+            # First the wake-on-LAN "fails" (the wake scripts exit 1).
+            scripts = os.path.join(cloud.runDir, "power")
+            wakes = [os.path.join(scripts, name) for name in os.listdir(scripts)
+                     if name.startswith("wake-")]
+            kept = {}
+            for path in wakes:
+                with open(path) as f:
+                    kept[path] = f.read()
+                with open(path, "w") as f:
+                    f.write("#!/bin/sh\necho 'no magic packet today' >&2\nexit 1\n")
+            try:
+                ec2.run_instances(ImageId=started["images"]["machine"], MinCount=1,
+                                  MaxCount=1, InstanceType="m1.small")
+                refused = None
+            except ClientError as e:
+                refused = e.response["Error"]
+            leftAfterRefusal = [i["InstanceId"] for r in ec2.describe_instances()[
+                "Reservations"] for i in r["Instances"]]
+            for path, text in kept.items():
+                with open(path, "w") as f:
+                    f.write(text)
             instance = cloud.runOne(ec2, started["images"]["machine"])
             awake = self.nodeDaemons()
-            return roomWhileAsleep, instance, awake
+            return roomWhileAsleep, refused, leftAfterRefusal, instance, awake
         finally:
             cloud.down()
 
     def test_sleepingNodesWakeForAnInstance(self):
         """
-        Idle nodes' NC daemons are stopped by the sleep command, their room
-        still counts, and RunInstances wakes exactly one node, where the VM
-        answers HTTP.
+        Idle nodes' NC daemons are stopped by the sleep command and their
+        room still counts; while the wake command fails RunInstances is
+        refused clearly with nothing left; then RunInstances wakes exactly
+        one node, where the VM answers HTTP.
         """
         d = threads.deferToThread(self.flow)
 
         def check(result):
-            roomWhileAsleep, instance, awake = result
+            roomWhileAsleep, refused, leftAfterRefusal, instance, awake = result
             self.assertGreater(roomWhileAsleep, 0)
+            self.assertIsNotNone(refused, "RunInstances succeeded without a wake")
+            self.assertEqual(refused["Code"], "InsufficientInstanceCapacity")
+            self.assertIn("is asleep and did not wake", refused["Message"])
+            self.assertEqual(leftAfterRefusal, [])
             self.assertIn("instanceId", instance)
             self.assertEqual(sorted(awake.values()), [False, True], awake)
             self.assertEqual(self.namespaces(), [])

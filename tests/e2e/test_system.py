@@ -5,11 +5,13 @@ on the lab's switch plays the site's DHCP server, which the cloud knows
 nothing about.  A real VM started with boto3 gets its address from that
 server; the node sees the DHCPACK on its bridge, and DescribeInstances shows
 the very address the site server leased to the VM's MAC.  The VM answers HTTP
-there.  Terminating it leaves as many domains, taps, instance directories and
-live CC records as there were before it ran (and the CC's dhcpd has no
-entry in this mode).
+there, and the CLC knew the address soon enough to answer the VM's metadata
+requests (told apart by source address).  Terminating it leaves as many
+domains, taps, instance directories and live CC records as there were
+before it ran (and the CC's dhcpd has no entry in this mode).
 """
 
+import json
 import os
 import xml.etree.ElementTree as ElementTree
 
@@ -45,6 +47,13 @@ class SystemModeTests(LabTestCase):
     def counts(self):
         return counts(self.cloud)
 
+    def guestStatus(self, ip):
+        """The guest's /status.json, or None while it has none."""
+        try:
+            return json.loads(self.cloud.httpFromFrontEnd(ip, path="/status.json"))
+        except ValueError:
+            return None
+
     def flow(self):
         from eucad.lab.allinone import _waitFor
         cloud = self.cloud
@@ -72,6 +81,8 @@ class SystemModeTests(LabTestCase):
             leased = _waitFor("the site's lease", lambda: cloud.site.leasedTo(mac), 30, 0.5)
             page = _waitFor("HTTP from the instance",
                             lambda: cloud.httpFromFrontEnd(ip), 90, 0.5)
+            status = _waitFor("the guest's status.json",
+                              lambda: self.guestStatus(ip), 60, 0.5)
             during = self.counts()
             ec2.terminate_instances(InstanceIds=[instanceId])
 
@@ -82,7 +93,8 @@ class SystemModeTests(LabTestCase):
             after = _waitFor("the node to drop the instance",
                              lambda: self.counts() if self.counts()["taps"] == before["taps"]
                              else None, 30, 0.5)
-            return (instanceId, atStart, described, mac, leased, page, before, during, after)
+            return (instanceId, atStart, described, mac, leased, page, status, before, during,
+                    after)
         finally:
             cloud.down()
 
@@ -95,11 +107,16 @@ class SystemModeTests(LabTestCase):
         d = threads.deferToThread(self.flow)
 
         def check(result):
-            instanceId, atStart, described, mac, leased, page, before, during, after = result
+            (instanceId, atStart, described, mac, leased, page, status, before, during,
+             after) = result
             self.assertIn(atStart, UNKNOWN)
             self.assertEqual(described["PrivateIpAddress"], leased)
             self.assertTrue(self.cloud.site.inRange(leased), leased)
             self.assertIn(instanceId, page)
+            # The CLC knew the address in time to answer the guest's metadata
+            # requests, which it tells apart by source address.
+            self.assertEqual((status["metadataSource"], status["metadata"].get("local-ipv4")),
+                             ("metadata-service", leased))
             # SYSTEM mode: no DHCP entry of the CC's own.
             self.assertEqual(during, plus(before, domains=1, taps=1, directories=1,
                                           liveRecords=1))
