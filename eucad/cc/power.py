@@ -157,6 +157,9 @@ class _NodePowerState:
         self.idleSince = None
         self.waiters = []
         self.wakeTimer = None
+        #: The node's poll count when it fell asleep or began to wake: only
+        #: a poll begun after that says anything about its new state.
+        self.pollMark = 0
 
 
 def wakeFailed(entry, why):
@@ -263,9 +266,10 @@ class NodePower(Service):
         now = self.clock.seconds()
         for entry in entries:
             node = self.nodes[entry.name]
-            if node.state == WAKING and entry.up:
+            answered = entry.up and entry.lastPollStarted > node.pollMark
+            if node.state == WAKING and answered:
                 self._woke(entry, node)
-            elif node.state == ASLEEP and entry.up and entry.lastSeen is not None and \
+            elif node.state == ASLEEP and answered and \
                     now - node.since >= self.settings.wakeThreshold:
                 log.info("node {name} answers again: awake", name=entry.name)
                 node.state, node.since, node.idleSince = AWAKE, now, None
@@ -295,14 +299,19 @@ class NodePower(Service):
                  s=node.since - (node.idleSince or node.since))
 
         def slept(_):
+            if node.state != GOING_TO_SLEEP:
+                return None  # woken meanwhile: the wake decides
             node.state, node.since, node.idleSince = ASLEEP, self.clock.seconds(), None
+            # A poll begun before now may still answer: it proves nothing.
+            node.pollMark = entry.pollsStarted
             self.registry.markDown(entry, "asleep (POWERSAVE)")
             return self.save()
 
         def failed(failure):
             log.error("node {name} could not be put to sleep: {e}", name=entry.name,
                       e=failure.getErrorMessage())
-            node.state, node.idleSince = AWAKE, None
+            if node.state == GOING_TO_SLEEP:
+                node.state, node.idleSince = AWAKE, None
         return self.runner.run(argv).addCallbacks(slept, failed)
 
     # -- waking ---------------------------------------------------------------------
@@ -324,6 +333,7 @@ class NodePower(Service):
 
     def _startWaking(self, entry, node):
         node.state, node.since = WAKING, self.clock.seconds()
+        node.pollMark = entry.pollsStarted
         argv = self.settings.argv(self.settings.wakeCommand, entry)
         log.info("waking node {name}", name=entry.name)
         node.wakeTimer = self.clock.callLater(

@@ -276,6 +276,26 @@ class PowerTests(unittest.TestCase):
         self.assertEqual(power.stateOf(entry), AWAKE)
 
     @defer.inlineCallbacks
+    def test_lateAnswerIsNoWakeUp(self):
+        """
+        A poll begun before the sleep command ended may still succeed after
+        it: that answer does not make the node awake again (it would then be
+        neither counted nor woken once it really sleeps); a later one does.
+        """
+        yield self.makeCluster(self.settings())
+        yield self.sleepBoth()
+        entry = self.registry.entries[0]
+        # What the registry records when a poll that began before the sleep
+        # ended answers (NodeEntry's documented state).
+        entry.state, entry.lastPollStarted = "up", entry.pollsStarted
+        self.power.afterPoll(self.registry.entries)
+        self.assertEqual(self.power.stateOf(entry), ASLEEP)
+        entry.pollsStarted += 1
+        entry.lastPollStarted = entry.pollsStarted
+        self.power.afterPoll(self.registry.entries)
+        self.assertEqual(self.power.stateOf(entry), AWAKE)
+
+    @defer.inlineCallbacks
     def test_busyNodeStaysAwake(self):
         """A node that runs an instance is never put to sleep; the idle one is."""
         yield self.makeCluster(self.settings())
