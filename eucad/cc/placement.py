@@ -19,6 +19,7 @@ anything else is done for the request.
 from twisted.internet import defer
 
 from eucad.cc import resources
+from eucad.cc.power import NodePower, PowerSettings
 from eucad.common.errors import CloudError
 
 POLICIES = ("ROUNDROBIN", "GREEDY", "POWERSAVE")
@@ -114,7 +115,8 @@ class Placement:
         def rank(entry):
             if self.power is not None and not self.power.usable(entry):
                 return 2
-            return 0 if self.holdsAnything(entry) or entry.instances else 1
+            live = any(report.state != "terminated" for report in entry.instances.values())
+            return 0 if live or self.holdsAnything(entry) else 1
         return sorted(candidates, key=rank)
 
     def whenReady(self, entries):
@@ -160,7 +162,6 @@ def placementFromConf(conf, registry, runner, clock, powerStateFile=None):
     @param powerStateFile: the StateFile where POWERSAVE keeps the sleeping nodes.
     @raise ValueError: for a bad SCHEDPOLICY or POWER_* setting, one line each.
     """
-    from eucad.cc.power import NodePower, PowerSettings
     policy = (conf.get("SCHEDPOLICY") or "ROUNDROBIN").upper()
     power = None
     if policy == "POWERSAVE":
