@@ -199,7 +199,7 @@ class RealDaemonTests(unittest.TestCase):
         with redirect_stdout(out), redirect_stderr(err):
             code = euca_conf.main([
                 "-d", self.prefix, "-cloud", "Y", "-walrus", "Y",
-                "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port, "WEB_PORT=0",
+                "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port, "WEB_PORT=0", "WALRUS_IMAGE_PORT=0",
                 "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1", "CLOUD_HOST=127.0.0.1",
                 "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
                 "--setup", "--get-credentials", self.credentials])
