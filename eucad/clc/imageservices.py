@@ -84,12 +84,14 @@ class ImageServices(Service):
         self.runInThread = runInThread
         self.checker = self.preparer = self.cache = None
         self.ready = None
+        #: Walrus's S3 URL, where bundles are read (set when the service starts).
+        self.walrusUrl = None
 
     def startService(self):
         Service.startService(self)
         with open(os.path.join(self.layout.keys, CLOUD_KEY), "rb") as f:
             cloudKey = crypto.loadPrivateKey(f.read())
-        url = walrusUrl(self.conf)
+        url = self.walrusUrl = walrusUrl(self.conf)
         self.cache = self.makeImageCache(cacheDirectory(self.layout),
                                          cacheCapacity(self.conf), cloudKey,
                                          self.runInThread)
@@ -135,7 +137,7 @@ class ImageServices(Service):
                                               location)
         except CloudError as e:
             raise ImageNotDeliverable("The bundle of %s: %s" % (imageId, e.message))
-        openPart = self.makePartOpener(walrusUrl(self.conf), keys)(
+        openPart = self.makePartOpener(self.walrusUrl, keys)(
             bundle.bucket, bundle.key.rpartition("/")[0])
         try:
             opened = yield self.cache.fetch(bundle.raw, openPart)

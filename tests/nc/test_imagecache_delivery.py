@@ -150,3 +150,19 @@ class StartCheckTests(unittest.TestCase):
         kept = self.successResultOf(cache.start())
         self.assertEqual(list(kept), ["emi-00000001-" + "a" * 40])
         self.assertEqual(os.listdir(self.cacheDir), ["emi-00000001-" + "a" * 40])
+
+    def test_fetchWaitsForTheCheck(self):
+        """A fetch asked while start's check runs waits for it, so the check never
+        removes that fetch's half-written files."""
+        held = HeldThreads()
+        data = b"image bytes"
+        port = DeliveryPort({"emi-00000009": data})
+        cache = ImageCache(self.cacheDir, runInThread=held, httpClient=StubTreq(port),
+                           clock=Clock())
+        checked = cache.start()
+        fetched = cache.fetch(ref("emi-00000009", data))
+        self.assertEqual([call[0].__name__ for call in held.calls], ["scanCache"])
+        held.releaseAll()
+        self.successResultOf(checked)
+        self.assertTrue(os.path.isfile(self.successResultOf(fetched)))
+        self.assertEqual(port.requests, ["emi-00000009"])
