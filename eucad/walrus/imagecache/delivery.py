@@ -40,9 +40,10 @@ def _peerCertificate(request):
 class _FileStreamer:
     """Streams an open file to a request, reading ahead in a worker thread."""
 
-    def __init__(self, request, file, runInThread):
+    def __init__(self, request, file, size, runInThread):
         self.request = request
         self.file = file
+        self.remaining = size
         self.runInThread = runInThread
         self.paused = False
         self.done = False
@@ -64,11 +65,22 @@ class _FileStreamer:
         self.reading = False
         if self.done:
             return
-        if not data:
+        if data:
+            self.request.write(data[:self.remaining])
+            self.remaining -= len(data)
+        if not data and self.remaining > 0:
+            # Shorter than its recorded size: cut the connection, so the node
+            # sees a broken transfer rather than a whole image.
+            log.error("a cached image ended {missing} bytes early", missing=self.remaining)
+            self._end()
+            self.request.loseConnection()
+            return
+        if self.remaining <= 0:
+            # Closed before the last bytes leave: once a client has them all,
+            # nothing of this request holds the image any more.
             self._end()
             self.request.finish()
             return
-        self.request.write(data)
         self._next()
 
     def _failed(self, failure):
@@ -151,7 +163,7 @@ class ImageDeliveryResource(Resource):
             opened.file.close()
             request.finish()
             return
-        _FileStreamer(request, opened.file, self.runInThread).start()
+        _FileStreamer(request, opened.file, opened.image.size, self.runInThread).start()
 
     def _answer(self, request, code, message):
         if request.channel is None:
