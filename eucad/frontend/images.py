@@ -34,6 +34,10 @@ from eucad.walrus.imagecache.httpparts import S3PartOpener
 IMAGE_THREADS = 4
 
 
+class ImageThreads(IoPool):
+    """The threads of the image services: decrypting bundles, reading images for nodes."""
+
+
 def certificatesFor(db):
     """``certificatesFor(userName)`` over the stored, unrevoked user certificates."""
     def certificates(name):
@@ -67,7 +71,7 @@ def makeImageServices(options, parent, db, reactor=None):
     start order; return the ``ImageServices``.
     """
     conf = options.conf
-    pool = IoPool(IMAGE_THREADS, reactor=reactor)
+    pool = ImageThreads(IMAGE_THREADS, reactor=reactor)
     pool.setServiceParent(parent)
     services = ImageServices(conf, options.layout, db, certificatesFor(db),
                              pool.run, makeImageCache=ImageCache,
