@@ -9,3 +9,13 @@ it and the CLC's preparer recognises it, without either importing the other.
 
 class ImageUnavailable(Exception):
     """A bundle cannot become an image; ``str()`` says why, for the user."""
+
+
+class ImageNotReady(Exception):
+    """A registered image is still pending (its bundle is being decrypted):
+    whoever fetches it should ask again later."""
+
+
+class ImageNotDeliverable(Exception):
+    """An image cannot be delivered to a node: unknown, failed, not a bundle,
+    or its bundle changed since it was registered; ``str()`` says which."""

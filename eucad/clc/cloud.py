@@ -25,14 +25,18 @@ class Cloud:
         uses to read and verify manifests in Walrus (None: no RegisterImage).
     @param imagePreparer: the ``eucad.clc.imageprep.ImagePreparer`` that
         takes registered bundles to ``available`` (None: they stay pending).
+    @param imageDelivery: ``imageDelivery(imageId)`` -> the URL the nodes
+        fetch a bundle's decrypted image from (None: bundle images cannot
+        be launched).
     @ivar networkChanges: the ``eucad.clc.netchanges.NetworkChanges`` the
         group and address operations publish to.
     @ivar clientTokens: RunInstances' ``ClientToken`` bookkeeping.
     """
 
     def __init__(self, db, clusters, clock, endpoint, regionName="eucalyptus",
-                 addressPool=None, bundles=None, imagePreparer=None):
+                 addressPool=None, bundles=None, imagePreparer=None, imageDelivery=None):
         self.db = db
+        self.imageDelivery = imageDelivery
         self.bundles = bundles
         self.imagePreparer = imagePreparer
         self.clusters = clusters

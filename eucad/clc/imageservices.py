@@ -10,17 +10,24 @@ imagePreparer=...)``; the CLC's service tree adds it as a child.
 Configuration: Walrus is reached at ``http://CLOUD_HOST:WALRUS_PORT/services/Walrus``
 (as the eucarc's S3_URL); decrypted images are kept in
 ``var/lib/eucalyptus/images/cache`` up to ``WALRUS_IMAGE_CACHE_MB``.
+
+Nodes fetch available images decrypted at ``imageDeliveryUrl`` (the port
+``WALRUS_IMAGE_PORT``, mutual TLS), which ``openImage`` answers.
 """
 
 import os
 
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from eucad.bundle import crypto
+from eucad.bundle.errors import ImageNotDeliverable, ImageNotReady, ImageUnavailable
 from eucad.clc.bundlecheck import BundleChecker
 from eucad.clc.bundlesource import WalrusBundleSource
+from eucad.clc import imagestore
 from eucad.clc.imageprep import ImagePreparer, resumePending
+from eucad.common.errors import CloudError
 
 log = Logger()
 
@@ -47,6 +54,14 @@ def cacheCapacity(conf):
     return megabytes * 1024 * 1024
 
 
+def imageDeliveryUrl(conf, imageId):
+    """``https://CLOUD_HOST:WALRUS_IMAGE_PORT/images/<id>``: where nodes fetch images."""
+    host = conf.get("CLOUD_HOST")
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % (host,)
+    return "https://%s:%s/images/%s" % (host, conf.get("WALRUS_IMAGE_PORT"), imageId)
+
+
 class ImageServices(Service):
     """
     @param certificatesFor: the accounts store's ``certificatesFor(userName)``
@@ -69,12 +84,14 @@ class ImageServices(Service):
         self.runInThread = runInThread
         self.checker = self.preparer = self.cache = None
         self.ready = None
+        #: Walrus's S3 URL, where bundles are read (set when the service starts).
+        self.walrusUrl = None
 
     def startService(self):
         Service.startService(self)
         with open(os.path.join(self.layout.keys, CLOUD_KEY), "rb") as f:
             cloudKey = crypto.loadPrivateKey(f.read())
-        url = walrusUrl(self.conf)
+        url = self.walrusUrl = walrusUrl(self.conf)
         self.cache = self.makeImageCache(cacheDirectory(self.layout),
                                          cacheCapacity(self.conf), cloudKey,
                                          self.runInThread)
@@ -86,6 +103,51 @@ class ImageServices(Service):
         self.ready.addCallback(lambda _: resumePending(self.db, self.checker, self.preparer))
         self.ready.addErrback(lambda f: log.failure("starting the image services", f))
         return self.ready
+
+    def deliveryUrl(self, imageId):
+        """Where a node fetches ``imageId`` decrypted (``imageDeliveryUrl``)."""
+        return imageDeliveryUrl(self.conf, imageId)
+
+    @defer.inlineCallbacks
+    def openImage(self, imageId):
+        """
+        A Deferred of the decrypted ``imageId`` opened for reading (Walrus's
+        ``OpenedImage``), for the delivery endpoint; ``ImageNotReady`` while
+        it is pending, ``ImageNotDeliverable`` when it is unknown, failed or
+        its bundle changed.  An image evicted from the cache is decrypted
+        again from its bundle, read as its owner and checked against the
+        digest recorded at registration.
+        """
+        found = yield self.db.run(imagestore.deliverable, imageId)
+        if found is None:
+            raise ImageNotDeliverable("No image %s" % (imageId,))
+        state, location, digest, owner, isAdmin, accessKey, secretKey = found
+        if state == imagestore.PENDING:
+            raise ImageNotReady("%s is still being decrypted" % (imageId,))
+        if state != imagestore.AVAILABLE or not digest:
+            raise ImageNotDeliverable("%s is %s" % (imageId, state))
+        if not location or location.startswith("/"):
+            raise ImageNotDeliverable("%s is not a bundle" % (imageId,))
+        if owner is None:
+            raise ImageNotDeliverable("The owner of %s no longer exists" % (imageId,))
+        from eucad.clc.api.auth import Caller
+        keys = (accessKey, secretKey)
+        try:
+            bundle = yield self.checker.check(Caller(owner, isAdmin, accessKey), keys,
+                                              location)
+        except CloudError as e:
+            raise ImageNotDeliverable("The bundle of %s: %s" % (imageId, e.message))
+        openPart = self.makePartOpener(self.walrusUrl, keys)(
+            bundle.bucket, bundle.key.rpartition("/")[0])
+        try:
+            opened = yield self.cache.fetch(bundle.raw, openPart)
+        except ImageUnavailable as e:
+            raise ImageNotDeliverable("The bundle of %s: %s" % (imageId, e))
+        if "sha1:" + opened.image.sha1 != digest:
+            opened.file.close()
+            raise ImageNotDeliverable("The bundle of %s changed since it was registered"
+                                      % (imageId,))
+        return opened
 
     def check(self, caller, keys, location):
         """``BundleChecker.check``: the Cloud's ``bundles``."""

@@ -207,3 +207,32 @@ def resetLaunchPermission(session, image):
     session.execute(delete(ImageLaunchPermission).where(
         ImageLaunchPermission.imageId == image.id))
     image.isPublic = False
+
+
+def deliverable(session, imageId):
+    """
+    What delivering ``imageId`` to a node needs: ``(state, location, digest,
+    owner, isAdmin, accessKey, secretKey)``, or None for an unknown image.
+    The owner's keys read the bundle again if the decrypted copy was evicted.
+    """
+    from eucad.common import accounts
+    image = session.get(Image, imageId)
+    if image is None:
+        return None
+    user = accounts.findByName(session, image.owner)
+    if user is None or not user.enabled:
+        return (image.state, image.location, image.digest, None, False, None, None)
+    return (image.state, image.location, image.digest, user.name, user.isAdmin,
+            user.accessKey, user.secretKey)
+
+
+def isAdminCertificate(session, serial):
+    """Whether the certificate of ``serial`` was issued to an enabled admin and is valid."""
+    from eucad.common import accounts
+    row = session.scalars(select(accounts.UserCertificate).where(
+        accounts.UserCertificate.serial == serial,
+        accounts.UserCertificate.revoked.is_(None))).first()
+    if row is None:
+        return False
+    user = accounts.findByName(session, row.user)
+    return user is not None and user.enabled and user.isAdmin

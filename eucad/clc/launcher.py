@@ -72,15 +72,20 @@ def defaultImage(session, key):
     return cloudsettings.setting(session, None, key) or None
 
 
-def validateLaunch(session, request):
+def validateLaunch(session, request, deliveryUrl=None):
     """
     Everything the launch needs from the DB, or the first reason it cannot
     run: ``{"image", "kernel", "ramdisk"}`` as ``ImageRef`` (or None),
-    ``vmType`` a ``VmType``, ``keyData`` and ``groups``.
+    ``vmType`` a ``VmType``, ``keyData`` and ``groups``.  Images from
+    bundles are fetched by the nodes at ``deliveryUrl(imageId)``.
     """
     def imageRef(imageId, kind):
         row = imagestore.findImage(session, imageId, kind, request.owner, request.isAdmin)
-        return row, ImageRef.fromDict(row.linkShape())
+        if not row.location.startswith("/") and deliveryUrl is None:
+            raise CloudError("InvalidAMIID.Unavailable",
+                             "The image %s cannot be delivered to the nodes: this "
+                             "cloud serves no images (WALRUS_IMAGE_PORT)" % (imageId,))
+        return row, ImageRef.fromDict(row.linkShape(deliveryUrl))
     machine, image = imageRef(request.imageId, "machine")
     kernelId = request.kernelId or machine.kernelId or defaultImage(session, "DEFAULT_KERNEL")
     ramdiskId = (request.ramdiskId or machine.ramdiskId
@@ -128,7 +133,7 @@ class Launcher:
         if request.zone is not None and request.zone not in cloud.clusters:
             raise CloudError("InvalidParameterValue",
                              "Invalid availability zone: [%s]" % (request.zone,))
-        validated = yield cloud.db.run(validateLaunch, request)
+        validated = yield cloud.db.run(validateLaunch, request, cloud.imageDelivery)
         names = [request.zone] if request.zone else None
         answers = yield cloud.clusters.describeResources(names)
         for zone, answer in answers.items():

@@ -105,9 +105,16 @@ class Image(Base):
         return {column.name: getattr(self, column.key)
                 for column in self.__table__.columns}
 
-    def linkShape(self):
-        """The ``image`` shape that crosses the CLC -> CC link."""
-        return {"id": self.id, "kind": self.kind, "location": self.location,
+    def linkShape(self, deliveryUrl=None):
+        """
+        The ``image`` shape that crosses the CLC -> CC link.  An image from a
+        bundle (its location ``bucket/name.manifest.xml``) is fetched where
+        ``deliveryUrl(imageId)`` says; one the lab placed by path, from there.
+        """
+        location = self.location
+        if not location.startswith("/") and deliveryUrl is not None:
+            location = deliveryUrl(self.id)
+        return {"id": self.id, "kind": self.kind, "location": location,
                 "digest": self.digest}
 
 

@@ -55,21 +55,38 @@ class CloudParts:
         self.startup = startup
         self.database = database
 
+    @property
+    def images(self):
+        """The ``ImageServices`` the Cloud was given, or None."""
+        return self.cloud.imagePreparer
 
-def buildCloud(options, parent, reactor=None):
-    """Add the CLC's services (database to cluster watcher) to ``parent``."""
+
+def buildCloud(options, parent, reactor=None, makeImageServices=None):
+    """
+    Add the CLC's services (database to cluster watcher) to ``parent``.
+
+    @param makeImageServices: ``makeImageServices(options, parent, db,
+        reactor)`` adds RegisterImage's services (``eucad.frontend.images``,
+        which joins them to Walrus's image cache) and returns them; None:
+        RegisterImage answers Unsupported.
+    """
     if reactor is None:
         from twisted.internet import reactor
     conf, layout = options.conf, options.layout
     db = Database(databaseUrl(conf, layout), reactor=reactor)
     db.setServiceParent(parent)
+    images = None
+    if makeImageServices is not None:
+        images = makeImageServices(options, parent, db, reactor)
     clusters = ClusterSet([], reactor)
     registry = ClusterRegistry(conf, layout, clusters, parent,
                                lambda layout, host, port: clusterLink(layout, host, port,
                                                                       reactor=reactor))
     registry.connectConfigured()
     cloud = Cloud(db, clusters, reactor, endpointFromConf(conf),
-                  addressPool=poolFromConf(conf))
+                  addressPool=poolFromConf(conf), bundles=images, imagePreparer=images,
+                  imageDelivery=images.deliveryUrl if images and conf.getInt(
+                      "WALRUS_IMAGE_PORT") else None)
     startup = CloudStartup(cloud)
     startup.setServiceParent(parent)
     poller = ClusterPoller(cloud, float(conf.get("CLUSTER_POLL_SECONDS")))
@@ -95,10 +112,10 @@ def makeEc2Site(parts, limits=None):
     return guardSite(site, limits or ec2Limits())
 
 
-def makeService(options, reactor=None):
+def makeService(options, reactor=None, makeImageServices=None):
     """The CLC alone: its services, and the EC2 API on its port."""
     root = makeDaemonService(options, "cloud-output.log")
-    parts = buildCloud(options, root, reactor)
+    parts = buildCloud(options, root, reactor, makeImageServices)
     listeningService(options, *PORT_KEYS, makeEc2Site(parts),
                      reactor=reactor).setServiceParent(root)
     return root

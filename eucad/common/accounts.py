@@ -138,7 +138,12 @@ def revokeCertificates(session, user, now=None):
 
 
 def validCertificates(session, name):
-    """The PEMs of the certificates of user ``name`` that are not revoked."""
-    return list(session.scalars(select(UserCertificate.pem).where(
-        UserCertificate.user == name, UserCertificate.revoked.is_(None))
-        .order_by(UserCertificate.id)))
+    """
+    The PEMs of the certificates of user ``name`` that are not revoked; with
+    ``name`` None, every user's (a manifest the admin registers may be
+    signed by any user).
+    """
+    query = select(UserCertificate.pem).where(UserCertificate.revoked.is_(None))
+    if name is not None:
+        query = query.where(UserCertificate.user == name)
+    return list(session.scalars(query.order_by(UserCertificate.id)))

@@ -261,7 +261,9 @@ class _Verifier:
             return True
         cert = certificate.to_cryptography()
         role = roleOf(cert)
-        if role != self.expectRole:
+        accepted = ((self.expectRole,) if isinstance(self.expectRole, str)
+                    else tuple(self.expectRole))
+        if role not in accepted:
             log.warn("TLS peer refused: role {role!r}, expected {expected!r}",
                      role=role, expected=self.expectRole)
             return False
@@ -301,7 +303,8 @@ class Credentials:
         return context
 
     def serverOptions(self, acceptRole):
-        """Server-side TLS that requires a client certificate of ``acceptRole``."""
+        """Server-side TLS that requires a client certificate of ``acceptRole``
+        (a role, or a tuple of roles)."""
         return _ServerOptions(self._context(_Verifier(acceptRole)))
 
     def clientOptions(self, hostname, expectRole):

@@ -188,6 +188,11 @@ class AllInOne:
         return self.basePort + 6
 
     @property
+    def imagePort(self):
+        """Where the nodes fetch decrypted images (WALRUS_IMAGE_PORT)."""
+        return self.basePort + 7
+
+    @property
     def webPort(self):
         """The web pages' port: the guide's 8443 beside the default 8773, shifted with it."""
         return 8443 + self.basePort - 8773
@@ -242,28 +247,18 @@ class AllInOne:
                 "VNET_MODE=STATIC", "NODE_POLL_SECONDS=1")
             _run([_bin("euca_sync_key"), "-c", Layout(self.frontEnd).conf, "--to", prefix])
 
-    def registerImages(self, image):
-        """Register the test image's three files once; return their ids."""
-        record = os.path.join(self.runDir, "images.json")
-        digests = {name: image.manifest["files"][name]["sha256"]
-                   for name in ("vmlinuz", "initrd.img", "root.img")}
-        if os.path.exists(record):
-            with open(record) as f:
-                known = json.load(f)
-            if known.get("digests") == digests:
-                return known["ids"]
+    def configureImageDelivery(self):
+        """The front end serves decrypted images to the nodes on ``imagePort``."""
+        self._euca_conf(self.frontEnd, "WALRUS_IMAGE_PORT=%d" % self.imagePort)
 
-        def register(*args):
-            out = _run([_bin("eucad-register-image"), "--prefix", self.frontEnd]
-                       + list(args)).stdout.split()
-            return out[-1]
-        kernel = register("--kind", "kernel", "--path", image.path("vmlinuz"))
-        ramdisk = register("--kind", "ramdisk", "--path", image.path("initrd.img"))
-        machine = register("--kind", "machine", "--path", image.path("root.img"),
-                           "--kernel", kernel, "--ramdisk", ramdisk)
-        ids = {"kernel": kernel, "ramdisk": ramdisk, "machine": machine}
-        writeAtomically(record, json.dumps({"digests": digests, "ids": ids}))
-        return ids
+    def registerImages(self, image, creds):
+        """
+        The test image's kernel, ramdisk and root registered as bundles by
+        the admin through eucad-image (``eucad.lab.labimages``); their ids.
+        """
+        from eucad.lab.labimages import publishTestImage
+        eucarc = os.path.join(creds["EUCA_KEY_DIR"], "eucarc")
+        return publishTestImage(self.runDir, image, eucarc, self.ec2(creds), log=self.log)
 
     # ---- the client side
     def credentials(self, directory):
@@ -307,7 +302,7 @@ class AllInOne:
     # ---- the whole thing
     def ports(self):
         """Every port the cloud's daemons listen on."""
-        return [self.clcPort, self.ccPort, self.walrusPort, self.webPort] + [
+        return [self.clcPort, self.ccPort, self.walrusPort, self.webPort, self.imagePort] + [
             self.ncPort(i) for i in range(self.nodeCount)]
 
     def checkRoomBeside(self):
@@ -342,8 +337,7 @@ class AllInOne:
         described = self.lab.up()
         self.log("lab %s is up (%d nodes)" % (self.labName, self.nodeCount))
         self.configure(described)
-        ids = self.registerImages(image)
-        self.log("images: %s" % (", ".join("%s %s" % kv for kv in sorted(ids.items())),))
+        self.configureImageDelivery()
         for daemon in self.daemons():
             daemon.start()
         for port in self.ports():
@@ -351,6 +345,8 @@ class AllInOne:
         creds = self.credentials(credentialsDir or os.path.join(self.runDir, "creds"))
         ec2 = self.ec2(creds)
         _waitFor("the nodes' capacity to reach the CLC", lambda: self.freeSmall(ec2) > 0, 60)
+        ids = self.registerImages(image, creds)
+        self.log("images: %s" % (", ".join("%s %s" % kv for kv in sorted(ids.items())),))
         self.log("cloud is up in %.1fs: EC2 at http://127.0.0.1:%d/services/Eucalyptus" % (
             time.monotonic() - started, self.clcPort))
         self.log("web pages at https://127.0.0.1:%d/ (first login admin/admin)" % (

@@ -6,7 +6,9 @@ logging to ``var/log/eucalyptus/nc.log``, the libvirt thread pool, the node
 controller (which then probes KVM and re-adopts running domains), and the
 PB+TLS listener on NC_PORT (or where ``--port``, a strports description,
 says) that only a cluster-role certificate from the cloud CA may talk to;
-in SYSTEM mode last the AddressWatch, which learns instances' addresses from
+then the image cache's check (images are fetched through the cloud's delivery
+port with the node's certificate, NC_CACHE_SIZE MiB at most; fetches asked
+before the check is done wait for it); and in SYSTEM mode last the AddressWatch, which learns instances' addresses from
 the DHCP acknowledgements and ARP on the node (``eucad.nc.addresswatch``).
 """
 
@@ -19,7 +21,8 @@ from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
 from eucad.nc.addresswatch import AddressWatch
 from eucad.nc.hypervisor import Hypervisor
-from eucad.nc.imagecache import ImageCache
+from eucad.nc.imagecache import (ImageCache, ImageCacheCheck, cacheCapacity, entryName,
+                                 nodeHttpClient)
 from eucad.nc.instancefiles import InstanceDisks
 from eucad.nc.kvmprobe import AcceleratorProbe
 from eucad.nc.node import NodeController
@@ -55,9 +58,12 @@ def makeNodeController(options, reactor=None):
     hypervisor = Hypervisor(conf.get("LIBVIRT_URI"), reactor=reactor)
     path = instancePath(options)
     addresses = addressWatchFor(conf, reactor)
+    imageCache = ImageCache(os.path.join(path, "eucalyptus", "cache"),
+                            httpClient=nodeHttpClient(options.layout, reactor),
+                            clock=reactor, capacity=cacheCapacity(conf))
     node = NodeController(
         hypervisor,
-        ImageCache(os.path.join(path, "eucalyptus", "cache")),
+        imageCache,
         InstanceDisks(path, runner),
         hypervisorSetting=conf.get("HYPERVISOR"),
         probe=AcceleratorProbe(runner),
@@ -65,7 +71,15 @@ def makeNodeController(options, reactor=None):
                 conf.getInt("MAX_DISK")),
         defaultBridge=conf.get("VNET_BRIDGE"),
         clock=reactor, addresses=addresses)
+    imageCache.inUse = lambda: imagesInUse(node.lifecycle)
     return hypervisor, node
+
+
+def imagesInUse(lifecycle):
+    """The image cache entries of the node's instances, which no eviction takes."""
+    return {entryName(image) for instance in lifecycle.instances.values()
+            for image in (instance.spec.image, instance.spec.kernel, instance.spec.ramdisk)
+            if image is not None}
 
 
 def makeService(options):
@@ -78,6 +92,8 @@ def makeService(options):
     pblink.LinkServer(NodeRoot(node), port=options.conf.getInt("NC_PORT"),
                       host=options.conf.get("NC_LISTEN"), tlsOptions=tlsOptions,
                       endpoint=linkEndpoint(options, tlsOptions)).setServiceParent(root)
+    # Launches that come before the check is done wait for it.
+    ImageCacheCheck(node.lifecycle.imageCache).setServiceParent(root)
     if node.addresses is not None:
         node.addresses.setServiceParent(root)
     return root

@@ -42,7 +42,8 @@ class LiveCloud:
                     "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1",
                     "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port,
                     "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
-                    "CLUSTER_POLL_SECONDS=0.5", "LOGLEVEL=INFO", "WEB_PORT=0"]
+                    "CLUSTER_POLL_SECONDS=0.5", "LOGLEVEL=INFO", "WEB_PORT=0",
+                    "WALRUS_IMAGE_PORT=0"]
         settings.extend(extraSettings)
         if databaseUrl:
             settings.append("CLOUD_DB_URL=%s" % (databaseUrl,))

@@ -374,3 +374,74 @@ class ImageOperationTests(unittest.TestCase):
         self.assertEqual((yield self.visibleTo("alice")), [])
         code, _ = yield self.c.error("alice", "deregister_image", ImageId=self.imageId)
         self.assertEqual(code, "InvalidAMIID.NotFound")
+
+
+class OpenImageTests(unittest.TestCase):
+    """``ImageServices.openImage``, what the delivery port serves, over a real Walrus."""
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from eucad.clc.imageservices import ImageServices
+        from eucad.walrus.imagecache.httpparts import S3PartOpener
+        self.c = ImageCloud(self)
+        yield self.c.start()
+        self.image = os.urandom(100 * 1024) + bytes(300 * 1024)
+        services = ImageServices(None, None, self.c.walrus.db, self.c.certificatesFor,
+                                 None, makeImageCache=None, makePartOpener=S3PartOpener)
+        # What startService would make from an install, from the test cloud instead.
+        services.walrusUrl = self.c.walrus.endpoint
+        services.cache = self.c.cache
+        services.checker = self.c.cloud.bundles
+        self.services = services
+
+    @defer.inlineCallbacks
+    def publish(self, name):
+        path = self.c.imageFile(name, self.image)
+        status, out, err = yield self.c.cli(["publish", "-i", path, "-b", "alice-images",
+                                             "--part-size", "1"], self.c.env("alice"))
+        self.assertEqual(status, 0, err)
+        return out.split()[1]
+
+    @defer.inlineCallbacks
+    def read(self, imageId):
+        opened = yield self.services.openImage(imageId)
+        try:
+            return opened.file.read()
+        finally:
+            opened.file.close()
+
+    @defer.inlineCallbacks
+    def test_availableEvictedAndChanged(self):
+        """An available image opens; evicted, it is decrypted again; its bundle
+        replaced by other bytes, it is refused; pending and unknown ids are told apart."""
+        from eucad.bundle.errors import ImageNotDeliverable, ImageNotReady
+        imageId = yield self.publish("disk.img")
+        pending = self.services.openImage(imageId)
+        yield self.assertFailure(pending, ImageNotReady)
+        yield self.c.settled(imageId)
+        self.assertEqual((yield self.read(imageId)), self.image)
+        # The decrypted copy gone (a cache that lost it): decrypted again from the bundle.
+        from eucad.walrus.imagecache import ImageCache
+        empty = ImageCache(os.path.join(self.c.root, "empty-cache"), 16 * 1024 * 1024,
+                           self.c.cloudKey, threads.deferToThread)
+        yield empty.start()
+        self.services.cache = empty
+        self.assertEqual((yield self.read(imageId)), self.image)
+        self.assertEqual(empty.decryptions, 1)
+
+        self.image = os.urandom(400 * 1024)
+        path = self.c.imageFile("disk.img", self.image)
+        status, _, err = yield self.c.cli(["bundle", "-i", path, "-d", self.c.root,
+                                           "--part-size", "1"], self.c.env("alice"))
+        self.assertEqual(status, 0, err)
+        status, _, err = yield self.c.cli(
+            ["upload", "-m", os.path.join(self.c.root, "disk.img.manifest.xml"),
+             "-b", "alice-images"], self.c.env("alice"))
+        self.assertEqual(status, 0, err)
+        failure = yield self.assertFailure(self.services.openImage(imageId),
+                                           ImageNotDeliverable)
+        self.assertIn("changed", str(failure))
+        yield self.assertFailure(self.services.openImage("emi-00000000"),
+                                 ImageNotDeliverable)

@@ -151,7 +151,7 @@ class SharedPortControlTests(unittest.TestCase):
         self.port = freePort()
         code, _, err = run(euca_conf.main, [
             "-d", self.prefix, "-walrus", "Y", "-cloud", "Y",
-            "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port, "WEB_PORT=0",
+            "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port, "WEB_PORT=0", "WALRUS_IMAGE_PORT=0",
             "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1", "METADATA_PORT=0",
             "METADATA_LISTEN=127.0.0.1", "--setup"])
         self.assertEqual(code, 0, err)

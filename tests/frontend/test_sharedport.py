@@ -20,9 +20,10 @@ from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 from twisted.web.server import Site
 
+from eucad.clc.imageservices import ImageServices
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.startup import CloudStartup
-from eucad.common import components, control, euca_conf
+from eucad.common import components, control, euca_conf, trust
 from eucad.common.config import EucaConf, Layout
 from eucad.common.daemon import LoggingService
 from eucad.common.db import Database
@@ -30,6 +31,7 @@ from eucad.common.httpguard import GuardedChannel
 from eucad.common.listening import ListeningService
 from eucad.common.pids import pidAlive
 from eucad.frontend import frontdoor, tap
+from eucad.frontend.images import ImageThreads
 from eucad.walrus import tap as walrusTap
 from eucad.walrus.app import IoPool, StoreStartup
 from eucad.walrus.service import WalrusResource
@@ -37,7 +39,8 @@ from eucad.walrus.wire import WalrusChannel, WalrusRequest
 
 SHARED = {"ENABLE_CLOUD": "Y", "ENABLE_WALRUS": "Y", "CLOUD_PORT": "0",
           "WALRUS_PORT": "0", "CLOUD_LISTEN": "127.0.0.1", "WALRUS_LISTEN": "127.0.0.1",
-          "METADATA_PORT": "0", "METADATA_LISTEN": "127.0.0.1", "WEB_PORT": "0"}
+          "METADATA_PORT": "0", "METADATA_LISTEN": "127.0.0.1", "WEB_PORT": "0",
+          "WALRUS_IMAGE_PORT": "0"}
 
 
 def writeConf(prefix, settings):
@@ -103,10 +106,11 @@ class ClcTapTests(unittest.TestCase):
         self.assertEqual(files(options["prefix"]), before)
         children = list(root)
         self.assertEqual([type(c) for c in children],
-                         [LoggingService, Database, CloudStartup, ClusterPoller,
-                          ClusterWatcher, internet.TCPServer, IoPool, StoreStartup,
-                          ListeningService])
-        self.assertEqual(children[5].name, "metadata")
+                         [LoggingService, Database, ImageThreads, ImageServices,
+                          CloudStartup, ClusterPoller, ClusterWatcher, internet.TCPServer,
+                          IoPool, StoreStartup, ListeningService])
+        self.assertIs(root.walrus.store.database, children[1])
+        self.assertEqual(children[7].name, "metadata")
         web = children[-1]
         self.assertEqual(web.description, "tcp:0:interface=127.0.0.1")
         site = web.factory
@@ -116,17 +120,18 @@ class ClcTapTests(unittest.TestCase):
         self.assertIs(site.requestFactory, WalrusRequest)
         self.assertTrue(issubclass(site.protocol, WalrusChannel))
         self.assertTrue(issubclass(site.protocol, GuardedChannel))
-        self.assertIs(root.walrus.store.database, children[1])
         self.assertEqual(root.walrus.blobs.root, Layout(options["prefix"]).bukkits)
         self.assertIs(site.resource.ec2.readBody, frontdoor.readBody)
         self.assertFalse(site.resource.ec2.isReady())
-        children[2].recovered = True
+        children[4].recovered = True
         self.assertTrue(site.resource.ec2.isReady())
 
     def test_separatePortKeepsTheClcAlone(self):
         """With WALRUS_PORT apart the CLC serves EC2 alone, as before."""
         root = tap.makeService(self.options(WALRUS_PORT="8779"))
-        self.assertFalse(any(isinstance(c, (IoPool, StoreStartup)) for c in root))
+        self.assertFalse(any(type(c) in (IoPool, StoreStartup) for c in root))
+        # RegisterImage's services are there all the same.
+        self.assertTrue(any(isinstance(c, ImageServices) for c in root))
         site = list(root)[-1].factory
         self.assertNotIsInstance(site.resource, frontdoor.SharedRoot)
         self.assertIs(site.requestFactory, Site.requestFactory)
@@ -135,6 +140,7 @@ class ClcTapTests(unittest.TestCase):
     def test_startAndStop(self):
         """Started, the shared CLC creates Walrus's bukkits and tables in its database, and stops cleanly."""
         options = self.options()
+        trust.setup(Layout(options["prefix"]).keys, ["127.0.0.1"])
         root = tap.makeService(options, reactor=reactor)
         root.startService()
         try:
@@ -199,7 +205,7 @@ class RealDaemonTests(unittest.TestCase):
         with redirect_stdout(out), redirect_stderr(err):
             code = euca_conf.main([
                 "-d", self.prefix, "-cloud", "Y", "-walrus", "Y",
-                "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port, "WEB_PORT=0",
+                "CLOUD_PORT=%d" % self.port, "WALRUS_PORT=%d" % self.port, "WEB_PORT=0", "WALRUS_IMAGE_PORT=0",
                 "CLOUD_LISTEN=127.0.0.1", "WALRUS_LISTEN=127.0.0.1", "CLOUD_HOST=127.0.0.1",
                 "METADATA_PORT=0", "METADATA_LISTEN=127.0.0.1",
                 "--setup", "--get-credentials", self.credentials])
