@@ -1,33 +1,42 @@
 """The S3 bucket level: create, head, delete, locate, list, ACLs, DeleteObjects.
 
 ``dispatch(call)`` picks the operation from the method and the query's
-subresource.  Configurations Walrus does not keep (policy, CORS, lifecycle,
-tagging, website, encryption) read as "not configured", S3's own answer for
-a bucket without them, and writing them is NotImplemented.
+subresource.  Tagging, CORS and policy have their own modules
+(``CONFIGURATIONS``).  Configurations Walrus does not keep (lifecycle,
+website, encryption) read as "not configured", S3's own answer for a bucket
+without them, and writing them is NotImplemented.
 """
 
 import base64
 import binascii
 from urllib.parse import quote
 
-from eucad.walrus import acl, multipart, names, s3xml
+from eucad.walrus import acl, cors, multipart, names, policy, policygate, s3xml, tagging
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
 
 #: GET ?sub on a bucket that has none of it -> S3's "not configured" error.
 UNCONFIGURED = {
-    "policy": "NoSuchBucketPolicy",
-    "cors": "NoSuchCORSConfiguration",
     "lifecycle": "NoSuchLifecycleConfiguration",
-    "tagging": "NoSuchTagSet",
     "website": "NoSuchWebsiteConfiguration",
     "encryption": "ServerSideEncryptionConfigurationNotFoundError",
 }
 UNSUPPORTED = frozenset("""
 accelerate analytics intelligent-tiering inventory metrics notification object-lock
-ownershipControls policyStatus publicAccessBlock replication requestPayment logging
-policy cors lifecycle tagging website encryption versioning
+ownershipControls publicAccessBlock replication requestPayment logging
+lifecycle website encryption versioning
 """.split())
+
+#: Configurations kept by Walrus: subresource -> {method: handler}.
+CONFIGURATIONS = {
+    "tagging": {"PUT": tagging.putBucketTagging, "GET": tagging.getBucketTagging,
+                "DELETE": tagging.deleteBucketTagging},
+    "cors": {"PUT": cors.putBucketCors, "GET": cors.getBucketCors,
+             "DELETE": cors.deleteBucketCors},
+    "policy": {"PUT": policy.putBucketPolicy, "GET": policy.getBucketPolicy,
+               "DELETE": policy.deleteBucketPolicy},
+    "policyStatus": {"GET": policy.getBucketPolicyStatus},
+}
 
 MAX_DELETE_KEYS = 1000
 
@@ -36,6 +45,9 @@ async def dispatch(call):
     s3 = call.s3
     method = s3.method
     query = s3.query
+    for name, handlers in CONFIGURATIONS.items():
+        if name in query and method in handlers:
+            return await handlers[method](call)
     if method == "PUT":
         if "acl" in query:
             return await putAcl(call)
@@ -108,6 +120,7 @@ async def head(call):
 async def remove(call):
     call.requireUser()
     await call.store.deleteBucket(call.s3.bucket, call.ownerCheck())
+    call.walrus.bucketConfigs.forget(call.s3.bucket)
     return emptyResponse(204)
 
 
@@ -313,6 +326,7 @@ async def deleteObjects(call):
         raise S3Error("MalformedXML")
     keys = []
     errors = []
+    verdicts = []
     for entry in entries:
         key = s3xml.childText(entry, "Key")
         if key is None:
@@ -322,10 +336,16 @@ async def deleteObjects(call):
             names.checkKey(key)
             if version not in (None, "", "null"):
                 raise S3Error("NoSuchVersion")
+            verdict = policygate.decideKey(call.s3, call.user, "s3:DeleteObject", key)
+            if verdict == policy.DENY:
+                raise S3Error("AccessDenied")
         except S3Error as error:
             errors.append((key, error))
             continue
         keys.append(key)
+        verdicts.append(verdict)
+    # The policy stands for the bucket's ACL only if it allows every key.
+    call.granted = bool(verdicts) and all(v == policy.ALLOW for v in verdicts)
     deleted = await call.store.deleteObjects(call.s3.bucket, keys, call.bucketCheck(acl.WRITE))
     result = s3xml.document("DeleteResult")
     if not quiet:

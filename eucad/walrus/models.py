@@ -10,7 +10,7 @@ ACLs are JSON too (see ``eucad.walrus.acl``).
 
 import time
 
-from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String,
+from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,6 +55,8 @@ class StoredObject(Base):
     acl: Mapped[dict] = mapped_column(JSON)
     checksums: Mapped[dict] = mapped_column(JSON)
     segments: Mapped[list] = mapped_column(JSON)
+    #: The object's tag set, {key: value} (eucad.walrus.tagging); None when it has none.
+    tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Upload(Base):
@@ -102,3 +104,18 @@ class Part(Base):
     etag: Mapped[str] = mapped_column(String(64))
     modified: Mapped[float] = mapped_column(Float)
     checksums: Mapped[dict] = mapped_column(JSON)
+
+
+class BucketConfig(Base):
+    """
+    A bucket's configuration document of one ``kind`` (``tagging``, ``cors``,
+    ``policy``), kept as the text Walrus validated: JSON for tags and CORS
+    rules, the policy exactly as the owner sent it (GetBucketPolicy returns it).
+    """
+    __tablename__ = "walrus_bucket_configs"
+
+    bucket: Mapped[str] = mapped_column(
+        _byteOrdered(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"),
+        primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)

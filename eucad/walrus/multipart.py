@@ -32,6 +32,10 @@ def _uploadId(call):
 
 async def create(call):
     s3 = call.s3
+    if s3.header("x-amz-tagging") is not None:
+        # Never accepted and then dropped: the upload row keeps no tags yet.
+        raise S3Error("NotImplemented", "x-amz-tagging on CreateMultipartUpload is not "
+                      "implemented by Walrus; tag the object once it is complete.")
     algorithm = (s3.header("x-amz-checksum-algorithm") or "").upper()
     if algorithm:
         checkAlgorithm(algorithm)

@@ -60,10 +60,11 @@ class ObjectStore(StoreBase):
         return self.runIo(openAll)
 
     async def putObject(self, owner, bucketName, key, spooled, headers, meta, makeAcl,
-                        check, sums, condition=None):
+                        check, sums, condition=None, tags=None):
         """
         Store a spooled body as ``key``.  ``makeAcl(bucket)`` gives the new
-        object's ACL; ``sums`` the flexible checksums to keep.
+        object's ACL; ``sums`` the flexible checksums to keep; ``tags`` its
+        tag set.
         """
         blob = await self._install(spooled)
         etag = spooled.md5Hex
@@ -75,7 +76,7 @@ class ObjectStore(StoreBase):
             check(bucket)
             return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
                                        headers, meta, makeAcl(bucket), sums,
-                                       [[blob, spooled.size]], old, condition)
+                                       [[blob, spooled.size]], old, condition, tags)
         try:
             obj, oldBlobs = await self.commits.submit(commit)
         except BaseException:
@@ -132,10 +133,12 @@ class ObjectStore(StoreBase):
         return self.database.run(update)
 
     async def copyObject(self, owner, sourceBucket, sourceKey, checkSource, conditions,
-                         bucketName, key, attributes, makeAcl, check, algorithms):
+                         bucketName, key, attributes, makeAcl, check, algorithms,
+                         tagsOf=None):
         """
         CopyObject.  ``attributes(source)`` returns (headers, meta) for the
-        copy (COPY or REPLACE is the caller's choice).
+        copy (COPY or REPLACE is the caller's choice), ``tagsOf(source)``
+        its tag set.
         """
         _, source, tempPath, digests = await self._copyData(
             sourceBucket, sourceKey, checkSource, None, None, algorithms, conditions)
@@ -145,6 +148,7 @@ class ObjectStore(StoreBase):
             self.runIo(self.blobs.discardTemp, tempPath)
             raise
         headers, meta = attributes(source)
+        tags = tagsOf(source) if tagsOf is not None else None
         sums = digests.checksumsBase64()
 
         def commit(session):
@@ -152,7 +156,7 @@ class ObjectStore(StoreBase):
             check(bucket)
             return self._replaceObject(session.connection(), bucket, key, owner, digests.size,
                                        digests.md5Hex(), headers, meta, makeAcl(bucket),
-                                       sums, [[blob, digests.size]])
+                                       sums, [[blob, digests.size]], tags=tags)
         try:
             obj, oldBlobs = await self.database.run(commit)
         except BaseException:

@@ -17,7 +17,7 @@ BUCKETS = Bucket.__table__
 OBJECTS = StoredObject.__table__
 
 OBJECT_FIELDS = ("id", "bucket", "key", "owner", "size", "etag", "modified", "headers",
-                 "meta", "acl", "checksums", "segments")
+                 "meta", "acl", "checksums", "segments", "tags")
 BUCKET_FIELDS = ("name", "owner", "created", "location", "acl", "objectCount", "bytesUsed")
 
 
@@ -124,7 +124,7 @@ def bucketAndObject(connection, bucketName, key):
 
 #: Object columns a PUT sets (everything but id, bucket and key).
 WRITTEN_FIELDS = ("owner", "size", "etag", "modified", "headers", "meta", "acl", "checksums",
-                  "segments")
+                  "segments", "tags")
 
 # Built once: SQLAlchemy caches a statement's compiled form by its shape, but
 # building one with .values(...) literals per call cost 0.2 ms of the

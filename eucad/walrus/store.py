@@ -18,11 +18,12 @@ The operations are grouped by what they act on: ``BucketStore``
 """
 
 from eucad.walrus.bucketstore import BucketStore
+from eucad.walrus.configstore import ConfigStore
 from eucad.walrus.objectstore import ObjectStore
 from eucad.walrus.uploadstore import UploadStore
 
 
-class WalrusStore(BucketStore, ObjectStore, UploadStore):
+class WalrusStore(BucketStore, ObjectStore, UploadStore, ConfigStore):
     """
     ``database`` is an ``eucad.common.db.Database`` (``run`` and
     ``transact``); ``blobs`` a BlobDirectory; ``runIo(fn, *args)`` runs

@@ -87,7 +87,7 @@ class StoreBase:
                           % (limit,), BucketName=bucket.name)
 
     def _replaceObject(self, connection, bucket, key, owner, size, etag, headers, meta, acl,
-                       sums, segments, old=None, condition=None):
+                       sums, segments, old=None, condition=None, tags=None):
         """
         Insert or update the row for ``key`` with plain statements, and count
         it in the bucket's totals; returns (ObjectRow, the blobs of the old
@@ -98,6 +98,7 @@ class StoreBase:
         S3Error only before writing anything (see eucad.walrus.groupcommit).
         ``condition(old)`` (eucad.walrus.writeconditions) may refuse the
         write on what the key holds now, in the same transaction.
+        ``tags`` is the new version's tag set (eucad.walrus.tagging), or None.
         """
         if old is None:
             old = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first()
@@ -106,7 +107,8 @@ class StoreBase:
         oldSize = old.size if old is not None else 0
         self._checkBucketSize(bucket, size - oldSize)
         values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),
-                      headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments)
+                      headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments,
+                      tags=tags or None)
         if old is None:
             oldBlobs = []
             objectId = rows.insertObject(connection, bucket.name, key, values)
