@@ -68,7 +68,10 @@ async def admit(walrus, s3, length):
                     or (user is not None and upload.owner == user.name)):
                 raise S3Error("AccessDenied")
         else:
-            bucket = await walrus.store.getBucket(s3.bucket)
+            # A recent row (eucad.walrus.bucketconfigs): the write checks again.
+            bucket = (await walrus.bucketConfigs.get(s3.bucket)).bucket
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=s3.bucket)
             if not (granted or acl.allows(bucket.acl, user, acl.WRITE)):
                 raise S3Error("AccessDenied")
     elif length is not None and length > s3xml.MAX_XML_BYTES:

@@ -108,6 +108,7 @@ async def create(call):
     makeAcl = call.aclFromHeaders()
     await call.store.createBucket(user.name, name, constraint or call.walrus.location,
                                   makeAcl(None))
+    call.walrus.bucketConfigs.forget(name)
     return emptyResponse(200, {"Location": "/" + name})
 
 
@@ -179,6 +180,7 @@ async def putAcl(call):
     check = call.bucketCheck(acl.WRITE_ACP)
     await call.store.setBucketAcl(call.s3.bucket, check,
                                   lambda bucket: build(bucket.owner, bucket.owner))
+    call.walrus.bucketConfigs.forget(call.s3.bucket)
     return emptyResponse(200)
 
 

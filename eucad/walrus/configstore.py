@@ -9,6 +9,7 @@ as elsewhere in the store.
 
 from sqlalchemy import delete, select, update
 
+from eucad.walrus import rows
 from eucad.walrus.errors import S3Error
 from eucad.walrus.models import BucketConfig, StoredObject
 from eucad.walrus.storebase import StoreBase
@@ -28,11 +29,18 @@ class ConfigStore(StoreBase):
         return self.database.run(query)
 
     def findBucketConfigs(self, bucketName, kinds):
-        """Deferred {kind: document} of the bucket (empty without the bucket)."""
+        """
+        Deferred (BucketRow or None, {kind: document}): the bucket's row and
+        its documents of ``kinds`` (none without the bucket).
+        """
         def query(session):
-            found = session.execute(select(BucketConfig.kind, BucketConfig.document).where(
+            connection = session.connection()
+            bucket = connection.execute(rows.BUCKET_ROW, {"bucket": bucketName}).first()
+            if bucket is None:
+                return None, {}
+            found = connection.execute(select(BucketConfig.kind, BucketConfig.document).where(
                 BucketConfig.bucket == bucketName, BucketConfig.kind.in_(kinds)))
-            return dict(found.all())
+            return rows.BucketRow(**bucket._mapping), dict(found.all())
         return self.database.run(query)
 
     def putBucketConfig(self, bucketName, kind, document, check):

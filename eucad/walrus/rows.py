@@ -45,6 +45,10 @@ def _bucketColumns():
     return [BUCKETS.c[name].label("b_" + name) for name in BUCKET_FIELDS]
 
 
+#: One bucket's row.
+BUCKET_ROW = select(*[BUCKETS.c[name] for name in BUCKET_FIELDS]).where(
+    BUCKETS.c.name == bindparam("bucket"))
+
 #: The bucket and, if it exists, one of its objects, in one statement.
 BUCKET_AND_OBJECT = select(*_bucketColumns(), *[OBJECTS.c[name] for name in OBJECT_FIELDS]) \
     .select_from(BUCKETS.outerjoin(OBJECTS, and_(OBJECTS.c.bucket == BUCKETS.c.name,

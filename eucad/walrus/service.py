@@ -183,7 +183,7 @@ class Walrus:
         if bucket is None or certain or target.startswith(b"/services/Walrus"):
             return bucket if certain else None
         # A CNAME-style Host names a bucket only if that bucket exists.
-        if await self.store.bucketExists(bucket):
+        if await self.bucketConfigs.exists(bucket):
             return bucket
         return None
 
