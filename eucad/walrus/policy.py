@@ -7,7 +7,8 @@ or ``{"AWS": [...]}`` / ``{"CanonicalUser": [...]}``), an ``Action`` or
 ``Resource`` or ``NotResource`` (``arn:aws:s3:::bucket`` and
 ``arn:aws:s3:::bucket/key`` patterns, within the policy's own bucket) and
 an optional ``Condition``.  Anything else, or a document that is not JSON,
-is ``MalformedPolicy`` with the reason.
+is ``MalformedPolicy`` with the reason.  In a 2012-10-17 policy, Resources
+and string conditions may hold policy variables (``${aws:username}``...).
 
 Principals are named as this cloud names its users: the user name (which is
 also its canonical id), its 12-digit account number,
@@ -76,13 +77,52 @@ def malformed(reason):
     return S3Error("MalformedPolicy", reason)
 
 
+def _globText(pattern):
+    return "".join(".*" if char == "*" else "." if char == "?" else re.escape(char)
+                   for char in pattern)
+
+
 def _glob(pattern, ignoreCase=False):
     """A compiled regular expression for an IAM pattern (``*`` and ``?``)."""
-    parts = []
-    for char in pattern:
-        parts.append(".*" if char == "*" else "." if char == "?" else re.escape(char))
-    return re.compile("^" + "".join(parts) + "$", re.DOTALL | (re.IGNORECASE if ignoreCase
-                                                               else 0))
+    return re.compile("^" + _globText(pattern) + "$",
+                      re.DOTALL | (re.IGNORECASE if ignoreCase else 0))
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_LITERAL_VARIABLES = {"*": "*", "?": "?", "$": "$"}
+
+
+class Template:
+    """
+    A Resource or condition value with policy variables (``${aws:username}``,
+    any context key; ``${*}``, ``${?}``, ``${$}`` for those characters),
+    filled in per request; a variable the request has no value for makes it
+    match nothing.  The variables' values are literal, never wildcards.
+    """
+
+    def __init__(self, text, wildcards):
+        self.text = text
+        self.wildcards = wildcards
+        self.pieces = _VARIABLE.split(text)  # literal, name, literal, name, ...
+
+    def fill(self, context):
+        """The regular expression (wildcards) or text of this value, or None."""
+        parts = []
+        for index, piece in enumerate(self.pieces):
+            if index % 2 == 0:
+                parts.append(_globText(piece) if self.wildcards else piece)
+                continue
+            if piece in _LITERAL_VARIABLES:
+                value = _LITERAL_VARIABLES[piece]
+            else:
+                values = context.get(piece.lower())
+                if not values:
+                    return None
+                value = values[0]
+            parts.append(re.escape(value) if self.wildcards else value)
+        if self.wildcards:
+            return re.compile("^" + "".join(parts) + "$", re.DOTALL)
+        return "".join(parts)
 
 
 def _strings(value, field):
@@ -133,14 +173,22 @@ class Principals:
 
 
 class Patterns:
-    """Action or Resource patterns."""
+    """Action or Resource patterns; Resources may hold policy variables (``variables``)."""
 
-    def __init__(self, values, ignoreCase):
+    def __init__(self, values, ignoreCase, variables=False):
         self.texts = values
-        self.expressions = [_glob(v, ignoreCase) for v in values]
+        self.expressions = [_glob(v, ignoreCase) for v in values
+                            if not (variables and "${" in v)]
+        self.templates = [Template(v, True) for v in values if variables and "${" in v]
 
-    def matches(self, text):
-        return any(expression.match(text) for expression in self.expressions)
+    def matches(self, text, context=None):
+        if any(expression.match(text) for expression in self.expressions):
+            return True
+        for template in self.templates:
+            expression = template.fill(context or {})
+            if expression is not None and expression.match(text):
+                return True
+        return False
 
 
 def _checkAction(action):
@@ -164,7 +212,8 @@ def _checkResource(resource, bucketName):
 class Condition:
     """One operator test on one context key, with the policy's values."""
 
-    def __init__(self, operator, key, values):
+    def __init__(self, operator, key, values, variables=False):
+        self.variables = variables
         self.qualifier = None
         name = operator
         if ":" in name:
@@ -202,7 +251,10 @@ class Condition:
                 return text.lower() == "true"
         except ValueError:
             raise malformed("Invalid Condition value for %s: %s" % (self.key, text))
-        if op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
+        wildcards = op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike")
+        if self.variables and "${" in text and (op in _STRING or op.startswith("Arn")):
+            return Template(text, wildcards)
+        if wildcards:
             return _glob(text)
         return text
 
@@ -244,8 +296,13 @@ class Condition:
             return self.ifExists or self.operator in _NEGATED
         negated = self.operator in _NEGATED
 
+        values = self.values
+        if any(isinstance(v, Template) for v in values):
+            values = [v.fill(context) if isinstance(v, Template) else v for v in values]
+            values = [v for v in values if v is not None]
+
         def matchesAny(value):
-            return any(self._one(value, policyValue) for policyValue in self.values)
+            return any(self._one(value, policyValue) for policyValue in values)
         if self.qualifier == "ForAllValues":
             result = all(matchesAny(v) for v in present)
         else:
@@ -278,7 +335,7 @@ def _exactlyOne(statement, name):
 
 
 class Statement:
-    def __init__(self, statement, bucketName):
+    def __init__(self, statement, bucketName, variables=True):
         if not isinstance(statement, dict):
             raise malformed("Statement must be an object")
         unknown = set(statement) - STATEMENT_FIELDS
@@ -304,7 +361,7 @@ class Statement:
         resources = _strings(statement[field], field)
         for resource in resources:
             _checkResource(resource, bucketName)
-        self.resources = Patterns(resources, False)
+        self.resources = Patterns(resources, False, variables)
         self.conditions = []
         conditions = statement.get("Condition", {})
         if not isinstance(conditions, dict):
@@ -313,14 +370,14 @@ class Statement:
             if not isinstance(tests, dict) or not tests:
                 raise malformed("Invalid Condition block for %s" % (operator,))
             for key, values in tests.items():
-                self.conditions.append(Condition(operator, key, values))
+                self.conditions.append(Condition(operator, key, values, variables))
 
     def applies(self, request):
         if self.principals.matches(request.user) == self.notPrincipal:
             return False
         if self.actions.matches(request.action) == self.notAction:
             return False
-        if self.resources.matches(request.resource) == self.notResource:
+        if self.resources.matches(request.resource, request.context) == self.notResource:
             return False
         return all(condition.holds(request.context) for condition in self.conditions)
 
@@ -368,7 +425,9 @@ class Policy:
             statements = [statements]
         if not isinstance(statements, list) or not statements:
             raise malformed("Missing required field Statement")
-        return cls(text, [Statement(s, bucketName) for s in statements])
+        # Policy variables are a 2012-10-17 feature; older policies mean "${" literally.
+        variables = version == "2012-10-17"
+        return cls(text, [Statement(s, bucketName, variables) for s in statements])
 
     def evaluate(self, request):
         """DENY, ALLOW or None (no statement applies)."""

@@ -123,6 +123,30 @@ class PolicyLanguageTests(unittest.TestCase):
             self.assertEqual(self.evaluate(dict(base, Condition=condition), None, "s3:ListBucket",
                                            "arn:aws:s3:::b", context), verdict, condition)
 
+    def test_policyVariables(self):
+        """${aws:username} in a Resource and a condition names each user's own prefix (2012-10-17)."""
+        statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+                     "Resource": "arn:aws:s3:::b/home/${aws:username}/*"}
+        alice = User("alice")
+        context = {"aws:username": ["alice"]}
+        self.assertEqual(self.evaluate(statement, alice, "s3:GetObject",
+                                       "arn:aws:s3:::b/home/alice/x", context), ALLOW)
+        self.assertIsNone(self.evaluate(statement, alice, "s3:GetObject",
+                                        "arn:aws:s3:::b/home/bob/x", context))
+        self.assertIsNone(self.evaluate(statement, None, "s3:GetObject",
+                                        "arn:aws:s3:::b/home/alice/x", {}))
+        listing = {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+                   "Resource": "arn:aws:s3:::b",
+                   "Condition": {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}}
+        self.assertEqual(self.evaluate(listing, alice, "s3:ListBucket", "arn:aws:s3:::b",
+                                       dict(context, **{"s3:prefix": ["home/alice/docs"]})),
+                         ALLOW)
+        self.assertIsNone(self.evaluate(listing, alice, "s3:ListBucket", "arn:aws:s3:::b",
+                                        dict(context, **{"s3:prefix": ["home/bob/"]})))
+        old = Policy.parse(json.dumps({"Version": "2008-10-17", "Statement": [statement]}), "b")
+        self.assertIsNone(old.evaluate(PolicyRequest(alice, "s3:GetObject",
+                                                     "arn:aws:s3:::b/home/alice/x", context)))
+
     def test_denyWins(self):
         """An applicable Deny beats any Allow, whatever their order."""
         allow = {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}
