@@ -75,6 +75,8 @@ class Upload(Base):
     checksumAlgorithm: Mapped[str] = mapped_column(String(16), default="")
     #: COMPOSITE (a checksum of the parts' checksums) or FULL_OBJECT (CRCs only).
     checksumType: Mapped[str] = mapped_column(String(16), default="")
+    #: The tag set x-amz-tagging asked for, given to the object on completion.
+    tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Completion(Base):

@@ -4,8 +4,9 @@ S3 keeps a tag set per object (at most 10 tags) and per bucket (at most
 50): keys of 1 to 128 characters, values of up to 256, letters, digits,
 white space and ``_ . : / = + - @`` only, no key twice and no key under the
 reserved ``aws:`` prefix; anything else is ``InvalidTag`` (``MalformedXML``
-for a document of the wrong shape).  A PUT or COPY may set an object's tags
-with ``x-amz-tagging`` (URL-query encoded), COPY keeps the source's unless
+for a document of the wrong shape).  A PUT, COPY or CreateMultipartUpload
+may set an object's tags with ``x-amz-tagging`` (URL-query encoded; an
+upload keeps them for the object it completes), COPY keeps the source's unless
 ``x-amz-tagging-directive: REPLACE``; GET and HEAD answer the count in
 ``x-amz-tagging-count``.
 

@@ -114,10 +114,19 @@ class TaggingTests(unittest.TestCase):
         self.assertEqual(self.walrus.request("DELETE", "/tags?tagging").code, 204)
         self.assertEqual(self.walrus.request("GET", "/tags?tagging").errorCode(), "NoSuchTagSet")
 
-    def test_multipartTaggingRefused(self):
-        """x-amz-tagging on CreateMultipartUpload is NotImplemented, never accepted and dropped."""
+    def test_multipartTagging(self):
+        """x-amz-tagging on CreateMultipartUpload tags the completed object; bad tags refuse it."""
+        reply = self.walrus.request("POST", "/tags/mp?uploads", headers={"x-amz-tagging": "a=1&a=2"})
+        self.assertEqual((reply.code, reply.errorCode()), (400, "InvalidArgument"))
         reply = self.walrus.request("POST", "/tags/mp?uploads", headers={"x-amz-tagging": "a=b"})
-        self.assertEqual((reply.code, reply.errorCode()), (501, "NotImplemented"))
+        uploadId = reply.findall("UploadId")[0]
+        part = self.walrus.request("PUT", "/tags/mp?partNumber=1&uploadId=" + uploadId,
+                                   body=b"part")
+        body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag>"
+                "</Part></CompleteMultipartUpload>" % part.header("etag")).encode()
+        reply = self.walrus.request("POST", "/tags/mp?uploadId=" + uploadId, body=body)
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.tagsOf("mp"), [("a", "b")])
 
 
 class LiveTaggingTests(unittest.TestCase):

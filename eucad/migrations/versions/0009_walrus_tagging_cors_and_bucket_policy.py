@@ -1,5 +1,6 @@
-"""Walrus tagging, CORS and bucket policy: a tag set per object, and the
-buckets' configuration documents (tagging, cors, policy).
+"""Walrus tagging, CORS and bucket policy: a tag set per object (and per
+multipart upload, for the object it completes), and the buckets'
+configuration documents (tagging, cors, policy).
 
 Revision ID: 0009
 Revises: 0008
@@ -26,10 +27,14 @@ def upgrade():
     )
     with op.batch_alter_table('walrus_objects', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tags', sa.JSON(), nullable=True))
+    with op.batch_alter_table('walrus_uploads', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('tags', sa.JSON(), nullable=True))
 
 
 
 def downgrade():
+    with op.batch_alter_table('walrus_uploads', schema=None) as batch_op:
+        batch_op.drop_column('tags')
     with op.batch_alter_table('walrus_objects', schema=None) as batch_op:
         batch_op.drop_column('tags')
 
