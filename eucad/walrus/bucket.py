@@ -11,7 +11,8 @@ import base64
 import binascii
 from urllib.parse import quote
 
-from eucad.walrus import acl, cors, multipart, names, policy, policygate, s3xml, tagging
+from eucad.walrus import (acl, bucketpolicy, cors, multipart, names, policy, policygate, s3xml,
+                          tagging)
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
 
@@ -33,9 +34,9 @@ CONFIGURATIONS = {
                 "DELETE": tagging.deleteBucketTagging},
     "cors": {"PUT": cors.putBucketCors, "GET": cors.getBucketCors,
              "DELETE": cors.deleteBucketCors},
-    "policy": {"PUT": policy.putBucketPolicy, "GET": policy.getBucketPolicy,
-               "DELETE": policy.deleteBucketPolicy},
-    "policyStatus": {"GET": policy.getBucketPolicyStatus},
+    "policy": {"PUT": bucketpolicy.putBucketPolicy, "GET": bucketpolicy.getBucketPolicy,
+               "DELETE": bucketpolicy.deleteBucketPolicy},
+    "policyStatus": {"GET": bucketpolicy.getBucketPolicyStatus},
 }
 
 MAX_DELETE_KEYS = 1000

@@ -25,9 +25,7 @@ import ipaddress
 import json
 import re
 
-from eucad.walrus import s3xml
 from eucad.walrus.errors import S3Error
-from eucad.walrus.responses import Response, emptyResponse, xmlResponse
 
 MAX_POLICY_BYTES = 20 * 1024
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -447,39 +445,3 @@ class Policy:
         """
         return any(s.effect == ALLOW and s.principals.everyone and not s.notPrincipal
                    and not s.conditions for s in self.statements)
-
-
-# -- the configuration operations -------------------------------------------------
-async def putBucketPolicy(call):
-    raw = await call.readBody(MAX_POLICY_BYTES + 1)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise malformed("Policies must be valid UTF-8")
-    Policy.parse(text, call.s3.bucket)
-    await call.store.putBucketConfig(call.s3.bucket, "policy", text, call.strictOwnerCheck())
-    call.walrus.bucketConfigs.forget(call.s3.bucket)
-    return emptyResponse(204)
-
-
-async def getBucketPolicy(call):
-    text = await call.store.getBucketConfig(call.s3.bucket, "policy", call.strictOwnerCheck())
-    if text is None:
-        raise S3Error("NoSuchBucketPolicy", BucketName=call.s3.bucket)
-    return Response(200, {"Content-Type": "application/json"}, text.encode("utf-8"))
-
-
-async def deleteBucketPolicy(call):
-    await call.store.deleteBucketConfig(call.s3.bucket, "policy", call.strictOwnerCheck())
-    call.walrus.bucketConfigs.forget(call.s3.bucket)
-    return emptyResponse(204)
-
-
-async def getBucketPolicyStatus(call):
-    text = await call.store.getBucketConfig(call.s3.bucket, "policy", call.ownerCheck())
-    if text is None:
-        raise S3Error("NoSuchBucketPolicy", BucketName=call.s3.bucket)
-    root = s3xml.document("PolicyStatus")
-    s3xml.add(root, "IsPublic", "true" if Policy.parse(text, call.s3.bucket).isPublic()
-              else "false")
-    return xmlResponse(root)
