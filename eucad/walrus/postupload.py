@@ -26,7 +26,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from eucad.common import signing
-from eucad.walrus import acl, names, policygate
+from eucad.walrus import acl, names, policygate, tagging
 from eucad.walrus.call import DEFAULT_CONTENT_TYPE, MAX_METADATA_BYTES
 from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error
@@ -200,6 +200,7 @@ async def admitForm(walrus, bucketName, fields, filename, s3=None):
     if policyText is not None:
         checkPolicy(policyText, fields, bucketName, None, walrus.clock())
     acl.canned(fields.get("acl", "private"), user.name if user is not None else "anonymous")
+    formTags(fields)
     bucket = await walrus.store.getBucket(bucketName)
     granted = False
     if s3 is not None:
@@ -207,6 +208,13 @@ async def admitForm(walrus, bucketName, fields, filename, s3=None):
     if not (granted or acl.allows(bucket.acl, user, acl.WRITE)):
         raise S3Error("AccessDenied")
     return FormAdmission(user, policyText, granted)
+
+
+def formTags(fields):
+    """The tag set of a form's ``tagging`` field (a Tagging document), or None."""
+    if fields.get("tagging") is None:
+        return None
+    return tagging.parseTagging(fields["tagging"].encode("utf-8"), tagging.MAX_OBJECT_TAGS)
 
 
 async def upload(call, form):
@@ -249,7 +257,8 @@ async def _store(call, form):
             raise S3Error("AccessDenied")
     obj = await call.store.putObject(
         owner, s3.bucket, key, spooled, headers, meta,
-        lambda bucket: acl.canned(cannedAcl, owner, bucket.owner), check, {})
+        lambda bucket: acl.canned(cannedAcl, owner, bucket.owner), check, {},
+        tags=formTags(fields))
     etag = quoteEtag(obj.etag)
     location = "/%s/%s" % (s3.bucket, key)
     redirect = fields.get("success_action_redirect") or fields.get("redirect")

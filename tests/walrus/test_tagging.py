@@ -114,6 +114,24 @@ class TaggingTests(unittest.TestCase):
         self.assertEqual(self.walrus.request("DELETE", "/tags?tagging").code, 204)
         self.assertEqual(self.walrus.request("GET", "/tags?tagging").errorCode(), "NoSuchTagSet")
 
+    def test_formUploadTagging(self):
+        """A browser form's tagging field tags the object; an invalid one stores nothing."""
+        from tests.walrus.test_post import BOUNDARY, form
+        self.walrus.createBucket("droptags", headers={"x-amz-acl": "public-read-write"})
+
+        def post(fields):
+            return self.walrus.request("POST", "/droptags", body=form(fields, b"file"), keys=None,
+                                       headers={"Content-Type": "multipart/form-data; boundary="
+                                                + BOUNDARY})
+        good = taggingXml([("source", "browser")]).decode()
+        self.assertEqual(post([("key", "f"), ("acl", "public-read"), ("tagging", good)]).code,
+                         204)
+        reply = self.walrus.request("GET", "/droptags/f?tagging")
+        self.assertEqual(reply.findall("TagSet/Tag/Key"), ["source"])
+        reply = post([("key", "g"), ("tagging", taggingXml([("aws:x", "y")]).decode())])
+        self.assertEqual((reply.code, reply.errorCode()), (400, "InvalidTag"))
+        self.assertEqual(self.walrus.get("droptags", "g").code, 404)
+
     def test_multipartTagging(self):
         """x-amz-tagging on CreateMultipartUpload tags the completed object; bad tags refuse it."""
         reply = self.walrus.request("POST", "/tags/mp?uploads", headers={"x-amz-tagging": "a=1&a=2"})
