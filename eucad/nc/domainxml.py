@@ -146,6 +146,20 @@ def _read(element):
     return data
 
 
+def filesUsedBy(domainXml):
+    """
+    Every host file a domain's XML names (disk sources, kernel, initrd,
+    serial console), for any domain, eucad's or not: the start-up sweep
+    removes no directory a running domain still uses.
+    """
+    root = etree.fromstring(domainXml.encode("utf-8") if isinstance(domainXml, str)
+                            else domainXml)
+    paths = [element.text for element in root.iterfind("os/kernel")]
+    paths += [element.text for element in root.iterfind("os/initrd")]
+    paths += root.xpath("devices/*/source/@file | devices/*/source/@path")
+    return {str(path) for path in paths if path}
+
+
 def parseInstanceRecord(domainXml):
     """
     ``(RunSpec, launchTime)`` stored in a domain's XML, or None when the

@@ -15,8 +15,22 @@ changed, an instance forgotten) bumps the lifecycle's ``ChangeFeed``, which
 ``NodeController.waitForChange`` waits on.
 
 The table is not stored anywhere: each domain carries its run spec and
-launch time in its XML, so after a restart ``restore`` rebuilds the table from libvirt
-and the instances keep running.  Called by ``eucad.nc.node``.
+launch time in its XML, so after a restart (stopped, or killed with SIGKILL)
+``restore`` rebuilds the table from libvirt and the instances keep running;
+nothing is restarted.  What a crash leaves behind is reconciled at start:
+
+- an instance directory no running domain uses (its domain ended while the
+  NC was down, or a launch died half-way) is removed; "uses" is checked
+  against the files every running domain names, eucad's or not;
+- a domain with an instance record is re-adopted and reported whether or
+  not the CC knows it.  The NC does not decide: the CC passes instances it
+  has no record of up to the CLC, which keeps the one its database holds
+  (the CC lost its state) and has the cluster terminate one it never knew
+  (``eucad.clc.instancestore.applyClusterReport``), the one place that
+  knows what users asked for;
+- a domain without a record (not eucad's) is left alone, and so are its files.
+
+Called by ``eucad.nc.node``.
 """
 
 import base64
@@ -31,7 +45,7 @@ from eucad.common.changes import ChangeFeed
 from eucad.common.errors import CloudError
 from eucad.common.records import (CONSOLE_TAIL_BYTES, ConsoleOutput, InstanceReport,
                                   NodeResources, Termination)
-from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
+from eucad.nc.domainxml import buildDomainXml, filesUsedBy, parseInstanceRecord
 from eucad.nc.resources import Capacity, heldBy
 
 log = Logger()
@@ -117,6 +131,9 @@ class InstanceLifecycle:
         #: Names of running domains whose instance record could not be read:
         #: their directories are left alone, never swept as orphans.
         self.unreadable = set()
+        #: Every file the running domains used when last restored (any
+        #: domain, eucad's or not): their directories are never swept.
+        self.filesInUse = set()
         #: Bumped on every change ``describe`` would show.
         self.changes = ChangeFeed(clock)
 
@@ -397,7 +414,12 @@ class InstanceLifecycle:
         """
         domains = yield self.hypervisor.listDomains(withXml=True)
         adopted = []
+        inUse = set()
         for domain in domains:
+            try:
+                inUse |= filesUsedBy(domain.xml)
+            except Exception as e:
+                log.warn("domain {name}: unreadable XML: {e}", name=domain.name, e=e)
             try:
                 record = parseInstanceRecord(domain.xml)
             except Exception as e:
@@ -419,6 +441,7 @@ class InstanceLifecycle:
             self.instances[instance.instanceId] = instance
             self.changes.changed()
             adopted.append(instance.instanceId)
+        self.filesInUse = inUse
         if adopted:
             log.info("re-adopted {count} running instance(s): {ids}",
                      count=len(adopted), ids=" ".join(adopted))
@@ -426,11 +449,12 @@ class InstanceLifecycle:
 
     def liveDirectories(self):
         """
-        The directories of the instances that are not terminated, and the
-        names of domains whose record was unreadable (reactor thread).
+        The directories of the instances that are not terminated, the names
+        of domains whose record was unreadable, and every file a running
+        domain uses (reactor thread).
         """
         return ({i.files.directory for i in self.instances.values() if i.alive}
-                | set(self.unreadable))
+                | set(self.unreadable) | set(self.filesInUse))
 
     def orphanDirectories(self, live):
         """
@@ -452,7 +476,8 @@ class InstanceLifecycle:
             for name in os.listdir(ownerPath):
                 path = os.path.join(ownerPath, name)
                 if (_INSTANCE_DIRECTORY.match(name) and os.path.isdir(path)
-                        and path not in live and name not in live):
+                        and path not in live and name not in live
+                        and not any(used.startswith(path + os.sep) for used in live)):
                     orphans.append(path)
         return orphans
 

@@ -518,6 +518,30 @@ class RestartTests(NodeTestCase):
         self.assertTrue(os.path.isdir(cache))
 
     @defer.inlineCallbacks
+    def test_directoryInUseByAnyDomainKept(self):
+        """At start, a directory a running domain uses is kept even when eucad did not start that domain."""
+        used = os.path.join(self.instancePath, "carol", newInstanceId())
+        os.makedirs(used)
+        disk = os.path.join(used, "disk.img")
+        open(disk, "wb").close()
+        name = "handmade-%s" % (os.path.basename(used),)
+        self.direct.createXML(
+            "<domain type='test'><name>%s</name><memory>65536</memory>"
+            "<os><type>hvm</type></os><devices><disk type='file' device='disk'>"
+            "<source file='%s'/><target dev='vda'/></disk></devices></domain>"
+            % (name, disk), 0)
+        self.addCleanup(self.destroyDirectly, name)
+        orphan = os.path.join(self.instancePath, "carol", "i-0badf00d")
+        os.makedirs(orphan)
+        node = self.makeNode()
+        yield node.whenReady()
+        self.assertTrue(os.path.isfile(disk))
+        self.assertFalse(os.path.exists(orphan))
+        # Nor is the hand-made domain adopted or touched.
+        self.assertIn(name, self.domainNames())
+        self.assertNotIn(name, node.lifecycle.instances)
+
+    @defer.inlineCallbacks
     def test_libvirtDownAtStart(self):
         """With libvirt unreachable requests fail Unavailable; the next one after it is back succeeds."""
         node = self.makeNode(opener=RecordingOpener(failures=1))
