@@ -38,7 +38,7 @@ import os
 import re
 import shutil
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from eucad.common.changes import ChangeFeed
@@ -52,6 +52,12 @@ log = Logger()
 
 #: Seconds a terminated instance stays in describeInstances.
 TERMINATED_LINGER = 60
+
+#: Seconds a describe that finds a domain gone leaves libvirt's stop event
+#: to say why (a guest's power-off, a crash) before it ends the instance
+#: with the bare "the domain stopped".  The event and the listing travel on
+#: different threads, so a poll can see the domain gone first.
+STOP_EVENT_GRACE = 2.0
 
 _INSTANCE_DIRECTORY = re.compile(r"^i-[0-9a-f]{8}$")
 
@@ -167,6 +173,9 @@ class InstanceLifecycle:
         #: Every file the running domains used when last restored (any
         #: domain, eucad's or not): their directories are never swept.
         self.filesInUse = set()
+        #: Instances whose domain a describe found gone, waiting for its
+        #: stop event (``STOP_EVENT_GRACE``).
+        self._awaitingStopEvent = {}
         #: Bumped on every change ``describe`` would show.
         self.changes = ChangeFeed(clock)
 
@@ -351,8 +360,8 @@ class InstanceLifecycle:
         log.info("rebooting {id}", id=instanceId)
         existed = yield self.hypervisor.resetDomain(instanceId)
         if not existed:
-            # The domain ended under us: what describe does for a vanished one.
-            yield self._merge(instance, None)
+            # The domain ended under us (its stop event may tell why later).
+            yield self._domainEnded(instance, "the domain stopped")
             raise CloudError("InvalidInstanceID.NotFound",
                              "The instance ID '%s' does not exist" % (instanceId,))
         defer.returnValue(instance.report(self.nodeName))
@@ -378,7 +387,8 @@ class InstanceLifecycle:
     def describe(self):
         """
         Every instance in the table, after merging what libvirt says now: a
-        domain that vanished means its instance is terminated.  When libvirt
+        domain that vanished means its instance is terminated (by its stop
+        event, or after ``STOP_EVENT_GRACE`` without one).  When libvirt
         cannot be asked, the table is reported as it stands.
         """
         try:
@@ -402,12 +412,45 @@ class InstanceLifecycle:
             # paused while it starts, and not seeing it is no news either.
             # The launch itself says when the instance runs.
             return None
-        if instance.state == "shutting-down" and domainState is not None:
+        if instance.state == "shutting-down":
+            # A terminate is under way: it ends the instance itself.
             return None
         if domainState is None or domainState == "terminated":
-            return self._domainEnded(instance, "the domain stopped")
+            self._awaitStopEvent(instance)
+            return None
         instance.state = domainState
         return None
+
+    def _awaitStopEvent(self, instance):
+        """
+        The instance's domain is gone, by a listing: give libvirt's stop
+        event ``STOP_EVENT_GRACE`` seconds to end it with the real reason
+        (``domainStopped``), then end it with the bare one.
+        """
+        instanceId = instance.instanceId
+        if instanceId in self._awaitingStopEvent:
+            return
+
+        def conclude():
+            self._awaitingStopEvent.pop(instanceId, None)
+            if (self.instances.get(instanceId) is instance and instance.alive
+                    and instance.state != "shutting-down"):
+                return self._domainEnded(instance, "the domain stopped")
+            return None
+        d = task.deferLater(self.clock, STOP_EVENT_GRACE, conclude)
+        self._awaitingStopEvent[instanceId] = d
+        d.addErrback(lambda failure: failure.trap(defer.CancelledError))
+        d.addErrback(lambda failure: log.error("ending {id} failed: {e}", id=instanceId,
+                                               e=failure.getErrorMessage()))
+
+    def stopWaiting(self):
+        """
+        Forget the stop events being waited for (the NC stops); the next
+        NC's describe finds those domains gone again.
+        """
+        waiting, self._awaitingStopEvent = self._awaitingStopEvent, {}
+        for d in waiting.values():
+            d.cancel()
 
     def _domainEnded(self, instance, reason):
         """The instance's domain ended by itself: terminated, its files removed."""

@@ -92,6 +92,10 @@ class NodeController(Service):
                                      " the next request retries",
                                      error=failure.getErrorMessage()))
 
+    def stopService(self):
+        Service.stopService(self)
+        self.lifecycle.stopWaiting()
+
     def whenReady(self):
         """
         A Deferred that fires once the node is set up: domain type chosen,
