@@ -149,7 +149,8 @@ class InstanceLifecycle:
     """
 
     def __init__(self, hypervisor, imageCache, disks, clock, capacity=None,
-                 domainType="qemu", nodeName=None, concurrentLaunches=DEFAULT_CONCURRENT_LAUNCHES):
+                 domainType="qemu", nodeName=None,
+                 concurrentLaunches=DEFAULT_CONCURRENT_LAUNCHES):
         if not isinstance(concurrentLaunches, int) or concurrentLaunches < 1:
             raise ValueError("concurrent launches must be a whole number >= 1, not %r" % (
                 concurrentLaunches,))
