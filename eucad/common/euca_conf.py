@@ -74,6 +74,7 @@ _KEY_CHECKS = {
     "VNET_SUBNET": "ip", "VNET_NETMASK": "ip", "VNET_BROADCAST": "ip",
     "VNET_ROUTER": "ip", "VNET_DNS": "ips", "VNET_ADDRSPERNET": "count",
     "MAX_CORES": "count", "MAX_MEM": "count", "MAX_DISK": "count",
+    "CONCURRENT_LAUNCHES": "launches",
     "CLUSTER_POLL_SECONDS": "seconds", "NODE_POLL_SECONDS": "seconds",
     "SCHEDPOLICY": ("ROUNDROBIN", "GREEDY", "POWERSAVE"),
     "POWER_IDLETHRESH": "seconds", "POWER_WAKETHRESH": "count",
@@ -112,6 +113,10 @@ def check(kind, name, value):
     if kind == "count":
         if not value.isdigit():
             raise BadArgument("%s: %r is not a whole number" % (name, value))
+        return value
+    if kind == "launches":
+        if not value.isdigit() or not 1 <= int(value) <= 64:
+            raise BadArgument("%s: %r is not a whole number from 1 to 64" % (name, value))
         return value
     if kind == "optionalCount":
         return check("count", name, value) if value else value

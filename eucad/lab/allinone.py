@@ -39,7 +39,7 @@ from eucad.common.credentials import renderEucarc
 from eucad.common.config import EucaConf, Layout
 from eucad.common.hostport import parseHostPort
 from eucad.common.polling import PollTimeout, pollUntil
-from eucad.lab import testimage
+from eucad.lab import firstinstance, testimage
 from eucad.lab.topology import Lab, normaliseSubnet
 
 
@@ -353,21 +353,47 @@ class AllInOne:
             self.webPort,))
         result = {"images": ids, "credentials": creds, "instance": None}
         if runInstance:
-            result["instance"] = self.runOne(ec2, ids["machine"])
+            result["instance"] = self.runFirstInstance(ec2, ids["machine"])
         return result
 
-    def runOne(self, ec2, imageId, timeout=180):
-        """Run one instance (unless one of ours runs already) and wait for HTTP."""
+    def runFirstInstance(self, ec2, imageId, timeout=180):
+        """
+        The instance make run starts, with the admin's key pair and a user-data
+        script (``eucad.lab.firstinstance``); waits until the guest ran its
+        user data and started its SSH server, and says how to log in.
+        """
+        key = firstinstance.ensureKeyPair(ec2, self.runDir)
+        instance = self.runOne(ec2, imageId, timeout, keyName=firstinstance.KEY_NAME,
+                               userData=firstinstance.USER_DATA)
+
+        def status():
+            text = self.httpFromFrontEnd(instance["privateIp"], path="/status.json")
+            return json.loads(text) if text.startswith("{") else None
+        instance["status"] = _waitFor("%s's status.json" % (instance["instanceId"],),
+                                      status, 60, 0.5)
+        instance["keyFile"] = key
+        instance["ssh"] = firstinstance.printableSshCommand(
+            self.lab.describe()["frontend"]["netns"], key, instance["privateIp"])
+        return instance
+
+    def runOne(self, ec2, imageId, timeout=180, keyName=None, userData=None):
+        """
+        Run one instance (unless one of ours, with the same key, runs already)
+        and wait for HTTP.
+        """
         for reservation in ec2.describe_instances()["Reservations"]:
             for instance in reservation["Instances"]:
                 if instance["State"]["Name"] in ("pending", "running") and \
-                        instance["ImageId"] == imageId:
+                        instance["ImageId"] == imageId and instance.get("KeyName") == keyName:
                     try:
                         return self._waitHttp(ec2, instance["InstanceId"], timeout)
                     except AllInOneError as e:
                         self.log("not using %s: %s" % (instance["InstanceId"], e))
+        extra = {"KeyName": keyName} if keyName else {}
+        if userData:
+            extra["UserData"] = userData
         answer = ec2.run_instances(ImageId=imageId, MinCount=1, MaxCount=1,
-                                   InstanceType="m1.small")
+                                   InstanceType="m1.small", **extra)
         instanceId = answer["Instances"][0]["InstanceId"]
         self.log("started %s" % (instanceId,))
         return self._waitHttp(ec2, instanceId, timeout)
@@ -655,7 +681,7 @@ def main(argv=None):
 eucad is running (lab %(name)s, EC2 and S3 on port %(port)d).
   credentials: %(path)s%(kept)s
   images:      %(images)s
-  instance:    %(instance)s
+  instance:    %(instance)s%(ssh)s
   web pages:   https://127.0.0.1:%(webPort)d/ (first login admin/admin; the browser
                will warn: the certificate is the cloud's own CA's)
 
@@ -667,6 +693,7 @@ Next:
 """ % {"path": path, "kept": kept, "name": cloud.labName, "port": cloud.clcPort,
        "images": ", ".join("%s=%s" % kv for kv in sorted(result["images"].items())),
        "instance": instance and "%s at %s" % (instance["instanceId"], instance["privateIp"]),
+       "ssh": instance and ("\n  log in:      %s" % (instance["ssh"],)) or "",
        "dir": cloud.runDir, "webPort": cloud.webPort})
     return 0
 

@@ -24,9 +24,9 @@ _NS = "{%s}" % (METADATA_NAMESPACE,)
 _INTEGER_FIELDS = frozenset(["launchTime", "launchIndex", "cpu", "ram", "disk", "mtu"])
 
 
-def kernelCommandLine(instanceId):
-    """What the guest kernel is told: root disk, serial console, its id."""
-    return "root=/dev/vda console=ttyS0 eucad.instance_id=%s" % (instanceId,)
+#: What the guest kernel is told: its root disk and serial console.  Nothing
+#: about the instance: a guest learns who it is from the metadata service.
+KERNEL_COMMAND_LINE = "root=/dev/vda console=ttyS0"
 
 
 def _sub(parent, tag, text=None, **attributes):
@@ -97,7 +97,7 @@ def buildDomainXml(spec, launchTime, domainType, files):
         _sub(os_, "kernel", files.kernel)
         if files.ramdisk is not None:
             _sub(os_, "initrd", files.ramdisk)
-        _sub(os_, "cmdline", kernelCommandLine(spec.instanceId))
+        _sub(os_, "cmdline", KERNEL_COMMAND_LINE)
     else:
         _sub(os_, "boot", dev="hd")
     features = _sub(domain, "features")
@@ -144,6 +144,20 @@ def _read(element):
         else:
             data[name] = child.text or ""
     return data
+
+
+def filesUsedBy(domainXml):
+    """
+    Every host file a domain's XML names (disk sources, kernel, initrd,
+    serial console), for any domain, eucad's or not: the start-up sweep
+    removes no directory a running domain still uses.
+    """
+    root = etree.fromstring(domainXml.encode("utf-8") if isinstance(domainXml, str)
+                            else domainXml)
+    paths = [element.text for element in root.iterfind("os/kernel")]
+    paths += [element.text for element in root.iterfind("os/initrd")]
+    paths += root.xpath("devices/*/source/@file | devices/*/source/@path")
+    return {str(path) for path in paths if path}
 
 
 def parseInstanceRecord(domainXml):

@@ -23,7 +23,7 @@ from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
 from eucad.common.records import Change
 from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
-from eucad.nc.instances import InstanceLifecycle
+from eucad.nc.instances import DEFAULT_CONCURRENT_LAUNCHES, InstanceLifecycle
 from eucad.nc.kvmprobe import chooseDomainType
 from eucad.nc.resources import measureHost
 from eucad.nc.runspec import checkInstanceId, placedSpec
@@ -55,11 +55,14 @@ class NodeController(Service):
     @param measure: ``measureHost``-like callable, run in a thread.
     @param addresses: an ``eucad.nc.addresswatch.AddressBook`` that learns
         the addresses of instances the CC gave none (SYSTEM mode), or None.
+    @param concurrentLaunches: CONCURRENT_LAUNCHES, how many launches may
+        fetch images, make disks and create domains at once.
     """
 
     def __init__(self, hypervisor, imageCache, disks, hypervisorSetting,
                  probe, limits=(0, 0, 0), defaultBridge="br0", clock=None,
-                 measure=measureHost, runInThread=None, nodeName=None, addresses=None):
+                 measure=measureHost, runInThread=None, nodeName=None, addresses=None,
+                 concurrentLaunches=DEFAULT_CONCURRENT_LAUNCHES):
         if clock is None:
             from twisted.internet import reactor as clock
         self.hypervisor = hypervisor
@@ -70,7 +73,8 @@ class NodeController(Service):
         self.measure = measure
         self.runInThread = runInThread or threads.deferToThread
         self.lifecycle = InstanceLifecycle(hypervisor, imageCache, disks, clock,
-                                           nodeName=nodeName)
+                                           nodeName=nodeName,
+                                           concurrentLaunches=concurrentLaunches)
         # A guest that powers off or a domain that crashes ends its instance at once.
         hypervisor.watchDomainStops(self.lifecycle.domainStopped)
         self.addresses = None
@@ -87,6 +91,10 @@ class NodeController(Service):
             lambda failure: log.warn("node controller start failed ({error});"
                                      " the next request retries",
                                      error=failure.getErrorMessage()))
+
+    def stopService(self):
+        Service.stopService(self)
+        self.lifecycle.stopWaiting()
 
     def whenReady(self):
         """

@@ -14,6 +14,8 @@ the DHCP acknowledgements and ARP on the node (``eucad.nc.addresswatch``).
 
 import os
 
+from twisted.python import usage
+
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.links import NodeRoot
@@ -28,10 +30,33 @@ from eucad.nc.kvmprobe import AcceleratorProbe
 from eucad.nc.node import NodeController
 
 
+#: The largest CONCURRENT_LAUNCHES accepted.
+MAX_CONCURRENT_LAUNCHES = 64
+
+
 class Options(DaemonOptions):
     """The node controller takes ``--prefix`` and ``--port``; the rest is the conf."""
 
     optParameters = [portOption("NC_PORT", "NC_LISTEN")]
+
+    def postOptions(self):
+        DaemonOptions.postOptions(self)
+        # A bad value stops the daemon at once, with the key named.
+        self.concurrentLaunches = concurrentLaunches(self.conf)
+
+
+def concurrentLaunches(conf):
+    """
+    CONCURRENT_LAUNCHES: how many launches one node runs at once (images,
+    disks, createXML; the guests' boots are not counted).
+
+    @raise usage.UsageError: unless it is a whole number from 1 to 64.
+    """
+    text = conf.get("CONCURRENT_LAUNCHES").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENT_LAUNCHES:
+        raise usage.UsageError("CONCURRENT_LAUNCHES must be a whole number from 1 to %d,"
+                               " not %r" % (MAX_CONCURRENT_LAUNCHES, text))
+    return int(text)
 
 
 def instancePath(options):
@@ -70,7 +95,8 @@ def makeNodeController(options, reactor=None):
         limits=(conf.getInt("MAX_CORES"), conf.getInt("MAX_MEM"),
                 conf.getInt("MAX_DISK")),
         defaultBridge=conf.get("VNET_BRIDGE"),
-        clock=reactor, addresses=addresses)
+        clock=reactor, addresses=addresses,
+        concurrentLaunches=concurrentLaunches(conf))
     imageCache.inUse = lambda: imagesInUse(node.lifecycle)
     return hypervisor, node
 
