@@ -39,6 +39,7 @@ from eucad.cc.terminations import NodeTerminations
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.netpolicy import NetworkPolicy
 from eucad.common.records import Change, ClusterResources
 
 log = Logger()
@@ -381,6 +382,32 @@ class ClusterController(Service):
             return defer.fail(e)
         d = defer.maybeDeferred(entry.node.getConsoleOutput, instanceId)
         return d.addErrback(lambda failure: _raise(asCloudError(failure)))
+
+    # ICluster: applyNetworkPolicy ---------------------------------------------------
+
+    def applyNetworkPolicy(self, policy):
+        if not isinstance(policy, NetworkPolicy):
+            return defer.fail(CloudError("InvalidParameterValue",
+                                         "applyNetworkPolicy needs a NetworkPolicy"))
+        apply = getattr(self.network, "applyPolicy", None)
+        if apply is None:
+            # SYSTEM and STATIC have no groups or elastic IPs to enforce.
+            return defer.succeed(None)
+        d = defer.maybeDeferred(apply, policy)
+        d.addCallback(lambda _: self._publicIpsChanged())
+        return d
+
+    def _publicIpsChanged(self):
+        """Keep the records' addresses (and so the state file) as the mode now has them."""
+        changed = False
+        for instanceId, record in self.records.items():
+            allocation = self.network.allocations.get(instanceId)
+            if record["phase"] != TERMINATED and allocation is not None and \
+                    record.get("network") != allocation:
+                record["network"] = dict(allocation)
+                changed = True
+        if changed:
+            self._changed()
 
     def _release(self, record, forget=False):
         instanceId = record["instanceId"]
