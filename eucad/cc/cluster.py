@@ -71,7 +71,7 @@ class ClusterController(Service):
             from twisted.internet import reactor as clock
         self.registry = registry
         self.network = network
-        self.allocation = NetworkAllocation(network)
+        self.allocation = NetworkAllocation(network, self.nodeAddress)
         self.dhcp = DhcpRefresh(network, dhcpd)
         self.placement = placement
         self.stateFile = stateFile
@@ -422,8 +422,23 @@ class ClusterController(Service):
 
     # Polls ------------------------------------------------------------------------
 
+    def nodeAddress(self, name):
+        """
+        The address of node ``name`` on the cluster's network: what it
+        reports (VNET_LOCALIP), else its host; None for a node NODES lacks.
+        """
+        entry = self.registry.entry(name)
+        if entry is None:
+            return None
+        reported = entry.resource.vnetAddress if entry.resource is not None else None
+        return reported or entry.host
+
     def afterPoll(self, entries):
         """Settle what a poll revealed (``eucad.cc.reconcile``)."""
+        if hasattr(self.network, "knownNodes"):
+            self.network.knownNodes = frozenset(
+                self.nodeAddress(entry.name) for entry in self.registry.entries
+                if entry.resource is not None)
         changed = False
         for action, record, detail in reconcile.reconcile(
                 self.records, self.registry, self._launchedPoll,

@@ -61,7 +61,8 @@ class Firewall:
 
     @defer.inlineCallbacks
     def _start(self, state):
-        yield self._restore(FLUSH + (self.preload or ""), noflush=False)
+        preload = self.preload() if callable(self.preload) else self.preload
+        yield self._restore(FLUSH + (preload or ""), noflush=False)
         self.applied = {}
         yield self._restore(renderHooks())
         yield self._apply(state, full=True)

@@ -335,7 +335,7 @@ class GroupModeNetwork(VirtualNetwork):
         Take a whole ``NetworkPolicy`` snapshot from the CLC: one batch.
         Associations of instances this cluster does not run are another
         cluster's and are skipped; one of ours with a public IP outside
-        VNET_PUBLICIPS is refused before anything changes.
+        VNET_PUBLICIPS is logged and skipped.
         """
         if not isinstance(policy, NetworkPolicy):
             raise TypeError("%r is not a NetworkPolicy" % (policy,))
@@ -344,8 +344,13 @@ class GroupModeNetwork(VirtualNetwork):
             allocation = self.allocations.get(association.instanceId)
             if allocation is None or allocation["privateIp"] != association.privateIp:
                 continue
-            publicIp = self._checkAssociation(association.publicIp, association.instanceId)
-            wanted[publicIp] = association.instanceId
+            if association.publicIp not in self.pool:
+                # The CLC's pool and this cluster's VNET_PUBLICIPS disagree:
+                # the rest of the policy is still enforced.
+                log.warn("{ip} (for {id}) is not in VNET_PUBLICIPS; not enforcing it",
+                         ip=association.publicIp, id=association.instanceId)
+                continue
+            wanted[association.publicIp] = association.instanceId
         previousRules, previousAssociations = dict(self.rules), dict(self.associations)
         self.rules = {(g.owner, g.name): g.rules for g in policy.groups}
         self._setPublicIps(wanted)
