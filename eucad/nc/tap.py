@@ -12,6 +12,7 @@ the DHCP acknowledgements and ARP on the node (``eucad.nc.addresswatch``).
 
 import os
 
+from eucad.cc.vnet.nodelinks import NodeGroupLinks
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.links import NodeRoot
@@ -47,6 +48,18 @@ def addressWatchFor(conf, reactor=None):
     return AddressWatch(namespace=conf.get("VNET_NETNS"), reactor=reactor)
 
 
+def groupLinksFromConf(conf, layout, reactor=None):
+    """
+    The node's half of MANAGED group networks: links made on
+    VNET_PRIVINTERFACE (default VNET_BRIDGE), VXLAN tunnels from
+    VNET_LOCALIP, commands run in VNET_NETNS when set (the lab's nodes).
+    """
+    runner = ProcessRunner(reactor=reactor, errorLog=layout.log("httpd-nc_error_log"),
+                           netns=conf.get("VNET_NETNS") or None)
+    return NodeGroupLinks(runner, conf.get("VNET_PRIVINTERFACE") or conf.get("VNET_BRIDGE"),
+                          conf.get("VNET_LOCALIP") or None)
+
+
 def makeNodeController(options, reactor=None):
     """The hypervisor service and the NodeController for ``options``."""
     conf = options.conf
@@ -64,7 +77,8 @@ def makeNodeController(options, reactor=None):
         limits=(conf.getInt("MAX_CORES"), conf.getInt("MAX_MEM"),
                 conf.getInt("MAX_DISK")),
         defaultBridge=conf.get("VNET_BRIDGE"),
-        clock=reactor, addresses=addresses)
+        clock=reactor, addresses=addresses,
+        groupLinks=groupLinksFromConf(conf, options.layout, reactor))
     return hypervisor, node
 
 
