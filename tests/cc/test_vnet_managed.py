@@ -373,3 +373,13 @@ class NoVlanTests(_Harness):
         self.settle(self.network.release("i-00000001"))
         self.checkBatch(batch)
         self.reactor.assertAllUsed(self)
+
+
+class AdoptionTests(_Harness):
+
+    def test_allocationOfAnotherModeSkipped(self):
+        """A state-file allocation made by STATIC (no group, no slice) is not adopted, and nothing breaks."""
+        self.network.adopt("i-00000009", {"macAddress": "d2:0d:00:00:00:09",
+                                          "privateIp": "10.77.0.109", "publicIp": "10.77.0.109"})
+        self.assertEqual(self.network.allocations, {})
+        self.assertEqual(list(self.network.networks), [])

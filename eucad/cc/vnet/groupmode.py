@@ -216,6 +216,11 @@ class GroupModeNetwork(VirtualNetwork):
 
     def adopt(self, instanceId, allocation):
         """Take back an allocation from the state file (applied at ``setUp``)."""
+        if not {"owner", "group", "network", "privateIp"} <= set(allocation):
+            # Made by another mode before VNET_MODE changed: not ours to serve.
+            log.warn("{id}'s network was allocated by another VNET_MODE; not adopted",
+                     id=instanceId)
+            return
         VirtualNetwork.adopt(self, instanceId, allocation)
         self.networks.adopt(allocation["owner"], allocation["group"], instanceId,
                             allocation["privateIp"], allocation.get("tag"),
