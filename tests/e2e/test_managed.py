@@ -20,7 +20,10 @@ import subprocess
 import time
 
 from twisted.internet import threads
+from twisted.logger import Logger
 from twisted.trial import unittest
+
+log = Logger()
 
 #: Seconds an API change may take to show in traffic (the bound, not a measure).
 ENFORCEMENT_WAIT = 10
@@ -38,6 +41,21 @@ while [ $i -lt 12 ]; do
 done
 echo unreachable
 """
+
+
+def groupLinks(netns):
+    """The group networks' links (eucabrN bridges, vxN tunnels) in a namespace."""
+    out = subprocess.run(["ip", "-n", netns, "-o", "link", "show"], stdout=subprocess.PIPE,
+                         text=True, check=True).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+    return sorted(name for name in names if name.startswith(("eucabr", "vx")))
+
+
+def chains(netns):
+    """The iptables chains of the filter table in a namespace."""
+    out = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "filter"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    return {line[1:].split()[0] for line in out.splitlines() if line.startswith(":")}
 
 
 def _missing():
@@ -219,6 +237,8 @@ class ManagedModeTests(unittest.TestCase):
 
         def check(result):
             closed, opened, reclosed, stillClosed = result
+            log.info("authorize -> first page {opened:.2f}s, revoke -> silence {closed:.2f}s",
+                     opened=opened, closed=reclosed)
             self.assertEqual(closed, ["", "", ""])
             self.assertLess(opened, ENFORCEMENT_WAIT)
             self.assertLess(reclosed, ENFORCEMENT_WAIT)
@@ -251,9 +271,54 @@ class ManagedModeTests(unittest.TestCase):
             self.assertEqual(shown, publicIp)
         return self.inThread(flow).addCallback(check)
 
+    def test_zyGroupNetworkGoesWithItsLastInstance(self):
+        """Terminating C, the only instance of group other, removes that group's bridge and
+        tunnel on the front end and on C's node, its iptables chain and its DHCP entry."""
+        c = self.instances["c"]
+        fe = self.cloud.lab.describe()["frontend"]["netns"]
+        nodeNs = {n["name"]: n["netns"] for n in self.cloud.lab.describe()["nodes"]}
+
+        def flow():
+            from eucad.lab.allinone import _waitFor
+            node = self.nodesOf([c["instanceId"]])[c["instanceId"]]
+            before = (groupLinks(fe), groupLinks(nodeNs[node]), chains(fe))
+            self.ec2.terminate_instances(InstanceIds=[c["instanceId"]])
+
+            def terminated():
+                found = self.ec2.describe_instances(InstanceIds=[c["instanceId"]])
+                return found["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+            _waitFor("C terminated", terminated, 60, 0.5)
+            _waitFor("group other's links gone", lambda: len(groupLinks(fe)) < len(before[0]),
+                     30, 0.5)
+            after = (groupLinks(fe), groupLinks(nodeNs[node]), chains(fe))
+            return before, after, self.dhcpText()
+
+        def check(result):
+            before, after, dhcp = result
+            feBefore, nodeBefore, chainsBefore = before
+            feAfter, nodeAfter, chainsAfter = after
+            # default and other on the front end before; default alone after.
+            self.assertEqual((len(feBefore), len(feAfter)), (4, 2))
+            self.assertIn("admin-other", chainsBefore)
+            self.assertEqual(chainsAfter, chainsBefore - {"admin-other"})
+            self.assertLess(len(nodeAfter), len(nodeBefore))
+            self.assertNotIn(c["privateIp"] + ";", dhcp)
+        return self.inThread(flow).addCallback(check)
+
+    def dhcpText(self):
+        import glob
+        from eucad.common.config import Layout
+        state = Layout(self.cloud.frontEnd).state
+        text = ""
+        for conf in glob.glob(os.path.join(state, "**", "dhcpd.conf"), recursive=True):
+            with open(conf) as f:
+                text += f.read()
+        return text
+
     def test_zzCcKilledAndRestarted(self):
-        """SIGKILL of the CC while A runs with an elastic IP: after the restart the same domain
-        answers at the same addresses, and groups are still enforced."""
+        """SIGKILL of the CC while A runs with an elastic IP: A answers at its elastic IP
+        throughout the restart, the same domain answers at the same addresses after it,
+        and groups are still enforced (a revoke closes port 80)."""
         a = self.instances["a"]
         cc = [d for d in self.cloud.daemons() if d.name == "cc"][0]
 
@@ -267,8 +332,15 @@ class ManagedModeTests(unittest.TestCase):
                 before = self.domainIds()
                 os.kill(cc.pid(), signal.SIGKILL)
                 _waitFor("the CC to die", lambda: cc.pid() is None, 30, 0.2)
+                pages = [self.page(publicIp)]
                 cc.start()
                 _waitFor("the CC's port", lambda: _portOpen(self.cloud.ccPort), 30, 0.2)
+                # While the new CC takes over and the CLC sends it the policy,
+                # the instance keeps answering at its elastic IP.
+                until = time.monotonic() + 5
+                while time.monotonic() < until:
+                    pages.append(self.page(publicIp))
+                    time.sleep(0.2)
                 back = self.waitPage(publicIp, a["instanceId"])
                 after = self.domainIds()
                 private = self.cloud.httpFromFrontEnd(a["privateIp"])
@@ -277,10 +349,11 @@ class ManagedModeTests(unittest.TestCase):
             finally:
                 self.ec2.disassociate_address(PublicIp=publicIp)
                 self.ec2.release_address(PublicIp=publicIp)
-            return before, after, private, back, closed
+            return before, after, private, back, closed, pages
 
         def check(result):
-            before, after, private, back, closed = result
+            before, after, private, back, closed, pages = result
+            self.assertEqual(set(pages), {a["instanceId"]}, pages)
             self.assertEqual(after, before)
             self.assertEqual(private, a["instanceId"])
             self.assertLess(back, ENFORCEMENT_WAIT)

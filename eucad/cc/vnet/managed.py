@@ -44,6 +44,9 @@ class ManagedNetwork(GroupModeNetwork):
     def nodeBridge(self, allocation):
         return links.bridgeName(allocation["tag"])
 
+    def _frontBridge(self, network):
+        return links.bridgeName(network.tag)
+
     def nodeNetwork(self, allocation, owner, group):
         """The node's part: the bridge and the tag it must make, and its flood peers."""
         spec = GroupModeNetwork.nodeNetwork(self, allocation, owner, group)
