@@ -21,6 +21,7 @@ from twisted.trial import unittest
 from twisted.web.server import Site
 
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
+from eucad.clc.policypush import PolicyPublisher
 from eucad.clc.startup import CloudStartup
 from eucad.common import components, control, euca_conf
 from eucad.common.config import EucaConf, Layout
@@ -104,9 +105,9 @@ class ClcTapTests(unittest.TestCase):
         children = list(root)
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, CloudStartup, ClusterPoller,
-                          ClusterWatcher, internet.TCPServer, IoPool, StoreStartup,
-                          ListeningService])
-        self.assertEqual(children[5].name, "metadata")
+                          ClusterWatcher, PolicyPublisher, internet.TCPServer, IoPool,
+                          StoreStartup, ListeningService])
+        self.assertEqual(children[6].name, "metadata")
         web = children[-1]
         self.assertEqual(web.description, "tcp:0:interface=127.0.0.1")
         site = web.factory
