@@ -21,7 +21,10 @@ METADATA_NAMESPACE = "http://eucad.invalid/xmlns/instance/1"
 _NS = "{%s}" % (METADATA_NAMESPACE,)
 
 #: Fields read back as integers; every other leaf is text.
-_INTEGER_FIELDS = frozenset(["launchTime", "launchIndex", "cpu", "ram", "disk", "mtu"])
+_INTEGER_FIELDS = frozenset(["launchTime", "launchIndex", "cpu", "ram", "disk", "mtu",
+                             "tag"])
+#: Fields holding a list of words (a MANAGED network's VXLAN flood peers).
+_LIST_FIELDS = frozenset(["floodPeers"])
 
 
 #: What the guest kernel is told: its root disk and serial console.  Nothing
@@ -42,6 +45,8 @@ def _fill(parent, data):
             continue
         if isinstance(value, dict):
             _fill(_sub(parent, _NS + name), value)
+        elif name in _LIST_FIELDS:
+            _sub(parent, _NS + name, " ".join(value))
         else:
             _sub(parent, _NS + name, value)
 
@@ -141,6 +146,8 @@ def _read(element):
             data[name] = _read(child)
         elif name in _INTEGER_FIELDS:
             data[name] = int(child.text)
+        elif name in _LIST_FIELDS:
+            data[name] = (child.text or "").split()
         else:
             data[name] = child.text or ""
     return data

@@ -16,6 +16,7 @@ import os
 
 from twisted.python import usage
 
+from eucad.cc.vnet.nodelinks import NodeGroupLinks
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.links import NodeRoot
@@ -75,6 +76,18 @@ def addressWatchFor(conf, reactor=None):
     return AddressWatch(namespace=conf.get("VNET_NETNS"), reactor=reactor)
 
 
+def groupLinksFromConf(conf, layout, reactor=None):
+    """
+    The node's half of MANAGED group networks: links made on
+    VNET_PRIVINTERFACE (default VNET_BRIDGE), VXLAN tunnels from
+    VNET_LOCALIP, commands run in VNET_NETNS when set (the lab's nodes).
+    """
+    runner = ProcessRunner(reactor=reactor, errorLog=layout.log("httpd-nc_error_log"),
+                           netns=conf.get("VNET_NETNS") or None)
+    return NodeGroupLinks(runner, conf.get("VNET_PRIVINTERFACE") or conf.get("VNET_BRIDGE"),
+                          conf.get("VNET_LOCALIP") or None)
+
+
 def makeNodeController(options, reactor=None):
     """The hypervisor service and the NodeController for ``options``."""
     conf = options.conf
@@ -96,7 +109,8 @@ def makeNodeController(options, reactor=None):
                 conf.getInt("MAX_DISK")),
         defaultBridge=conf.get("VNET_BRIDGE"),
         clock=reactor, addresses=addresses,
-        concurrentLaunches=concurrentLaunches(conf))
+        concurrentLaunches=concurrentLaunches(conf),
+        groupLinks=groupLinksFromConf(conf, options.layout, reactor))
     imageCache.inUse = lambda: imagesInUse(node.lifecycle)
     return hypervisor, node
 

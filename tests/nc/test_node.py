@@ -432,7 +432,8 @@ class ResourceTests(NodeTestCase):
         node = self.makeNode(limits=(4, 4096, 100))
         before = yield node.describeResource()
         self.assertEqual(before.toDict(), {"cpu": 4, "ram": 4096, "disk": 100, "freeCpu": 4,
-                                  "freeRam": 4096, "freeDisk": 100, "hypervisor": "qemu"})
+                                  "freeRam": 4096, "freeDisk": 100, "hypervisor": "qemu",
+                                  "vnetAddress": None})
         large = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
         yield self.runToEnd(node, self.spec(vmType=large))
         after = yield node.describeResource()
