@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 
 from eucad.common.config import CONF_RELATIVE_PATH
-from eucad.common.db import defaultUrl
+from eucad.common.db import databaseUrl
 
 MANIFEST = "eucad-backup.json"
 FORMAT = "eucad-backup"
@@ -57,11 +57,11 @@ def _sha256(data):
 
 def sqlitePath(conf, layout):
     """The SQLite file of the install's database, or raise BackupError."""
-    url = conf.get("DB_URL") or defaultUrl(layout)
+    url = databaseUrl(conf, layout)
     if not url.startswith("sqlite:///"):
-        raise BackupError("DB_URL %s is not SQLite: back that database up with its own "
+        raise BackupError("CLOUD_DB_URL %s is not SQLite: back that database up with its own "
                           "tools (pg_dump), then use --backup for keys and configuration "
-                          "with DB_URL unset" % (url.split("@")[-1],))
+                          "with CLOUD_DB_URL unset" % (url.split("@")[-1],))
     return url[len("sqlite:///"):]
 
 
