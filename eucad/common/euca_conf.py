@@ -32,6 +32,7 @@ USAGE = """usage: euca_conf [-d DIR] [-cloud Y|N] [-walrus Y|N] [-cc Y|N] [-nc Y
                  [--rotate-secret NAME] [--rotate-certificate NAME]
                  [--get-credentials FILE.zip|DIR [--user NAME] [--path BINDIR]]
                  [--check cloud|walrus|cc|nc] [--backup FILE] [--restore FILE]
+                 [--upgrade-database BACKUP_DIR]
                  [CONFFILE]"""
 
 #: operation flag -> what its argument is (the work is in eucad.common.operations)
@@ -39,6 +40,7 @@ _OPERATIONS = {
     "--check": "a component (cloud, walrus, cc or nc)",
     "--backup": "a file to write",
     "--restore": "a backup file",
+    "--upgrade-database": "a directory for the backup taken first",
 }
 
 #: user flag -> the command it names (each takes a user name)
