@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from eucad.common import accounts  # noqa: E402
+from eucad.common import accounts, trust  # noqa: E402
 from eucad.common.config import EucaConf, Layout  # noqa: E402
 from eucad.common.db import Database, defaultUrl  # noqa: E402
 
@@ -166,12 +166,16 @@ class Bench:
         # Walrus on a port of its own, so the CLC serves EC2 alone.
         conf.set("WALRUS_PORT", str(freePort()))
         # The metadata site on a free port too (the bench runs beside any
-        # cloud); no web pages, which would want the cloud's keys.
+        # cloud); no web pages nor image delivery.
         conf.set("METADATA_PORT", str(freePort()))
         conf.set("WEB_PORT", "0")
+        conf.set("WALRUS_IMAGE_PORT", "0")
         conf.set("CLUSTERS", "")
         conf.set("LOGLEVEL", "WARN")
         conf.save()
+        # The cloud's keys, as ``euca_conf --setup`` makes them (the CLC reads
+        # the cloud key at start for image bundles).
+        trust.setup(self.layout.keys)
         self.database = Database(defaultUrl(self.layout))
         import eucad.clc.tables  # noqa: F401 (the CLC's tables exist before it starts)
         self.database.open()
