@@ -1,8 +1,8 @@
 """The S3 bucket level: create, head, delete, locate, list, ACLs, DeleteObjects.
 
 ``dispatch(call)`` picks the operation from the method and the query's
-subresource.  Configurations Walrus does not keep (policy, CORS, lifecycle,
-tagging, website, encryption) read as "not configured", S3's own answer for
+subresource.  Configurations Walrus does not keep (policy, CORS, tagging,
+website, encryption) read as "not configured", S3's own answer for
 a bucket without them, and writing them is NotImplemented.
 """
 
@@ -10,7 +10,7 @@ import base64
 import binascii
 from urllib.parse import quote
 
-from eucad.walrus import acl, multipart, names, s3xml, versions
+from eucad.walrus import acl, lifecycle, multipart, names, s3xml, versions
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
 
@@ -18,7 +18,6 @@ from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlRespons
 UNCONFIGURED = {
     "policy": "NoSuchBucketPolicy",
     "cors": "NoSuchCORSConfiguration",
-    "lifecycle": "NoSuchLifecycleConfiguration",
     "tagging": "NoSuchTagSet",
     "website": "NoSuchWebsiteConfiguration",
     "encryption": "ServerSideEncryptionConfigurationNotFoundError",
@@ -26,7 +25,7 @@ UNCONFIGURED = {
 UNSUPPORTED = frozenset("""
 accelerate analytics intelligent-tiering inventory metrics notification object-lock
 ownershipControls policyStatus publicAccessBlock replication requestPayment logging
-policy cors lifecycle tagging website encryption
+policy cors tagging website encryption
 """.split())
 
 MAX_DELETE_KEYS = 1000
@@ -41,11 +40,15 @@ async def dispatch(call):
             return await putAcl(call)
         if "versioning" in query:
             return await versions.putVersioning(call)
+        if "lifecycle" in query:
+            return await lifecycle.putLifecycle(call)
         _refuseUnsupported(query)
         return await create(call)
     if method == "HEAD":
         return await head(call)
     if method == "DELETE":
+        if "lifecycle" in query:
+            return await lifecycle.deleteLifecycle(call)
         _refuseUnsupported(query)
         return await remove(call)
     if method == "GET":
@@ -55,6 +58,8 @@ async def dispatch(call):
             return await location(call)
         if "versioning" in query:
             return await versions.getVersioning(call)
+        if "lifecycle" in query:
+            return await lifecycle.getLifecycle(call)
         if "logging" in query:
             return await logging(call)
         if "uploads" in query:
