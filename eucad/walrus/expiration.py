@@ -125,8 +125,7 @@ def _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage):
                 continue
             if not version.deleteMarker and not rule.matchesSize(version.size):
                 continue
-            connection.execute(versioning.DELETE_VERSION, {"rowId": version.id})
-            garbage.extend(blob for blob, _ in version.segments)
+            garbage.extend(versioning.removeVersionRow(connection, bucket.name, version))
             counts["noncurrent"] += 1
 
 

@@ -44,11 +44,11 @@ async def dispatch(call):
             raise S3Error("NotImplemented", "Object %s is not implemented by Walrus." % (name,))
     version = versions.requestedVersion(call)
     if method == "PUT":
+        if "acl" in query:
+            return await putAcl(call, version)
         if version is not None:
             raise S3Error("NotImplemented", "Writing to a version by id is not implemented "
                           "by Walrus.")
-        if "acl" in query:
-            return await putAcl(call)
         if "uploadId" in query or "partNumber" in query:
             return await multipart.uploadPart(call)
         if s3.header("x-amz-copy-source"):
@@ -308,9 +308,16 @@ async def getAcl(call):
     return xmlResponse(acl.toXml(obj.acl))
 
 
-async def putAcl(call):
+async def putAcl(call, versionId=None):
     from eucad.walrus.bucket import aclFromRequest
     build = await aclFromRequest(call, None)
+
+    def makeAcl(bucket, obj):
+        return build(obj.acl["owner"], bucket.owner)
+    if versionId is not None:
+        await call.store.setVersionAcl(call.s3.bucket, call.s3.key, versionId,
+                                       call.objectCheck(acl.WRITE_ACP), makeAcl)
+        return emptyResponse(200, {"x-amz-version-id": versionId})
     await call.store.setObjectAcl(call.s3.bucket, call.s3.key, call.objectCheck(acl.WRITE_ACP),
-                                  lambda bucket, obj: build(obj.acl["owner"], bucket.owner))
+                                  makeAcl)
     return emptyResponse(200)

@@ -105,7 +105,8 @@ class StoreBase:
         if condition is not None:
             condition(old)
         oldSize = old.size if old is not None else 0
-        self._checkBucketSize(bucket, size - oldSize)
+        kept = versioning.keepsCurrent(bucket, old)
+        self._checkBucketSize(bucket, size if kept else size - oldSize)
         versionId, oldKept, oldBlobs = versioning.NULL, False, []
         if versioning.isVersioned(bucket):
             versionId, oldKept, oldBlobs = versioning.beforeWrite(connection, bucket, key, old)
@@ -119,6 +120,7 @@ class StoreBase:
                 oldBlobs = oldBlobs + [blob for blob, _ in old.segments]
             objectId = old.id
             rows.updateObject(connection, objectId, values)
+        # A kept old version's bytes were added back by versioning.beforeWrite.
         rows.addToTotals(connection, bucket.name, 1 if old is None else 0, size - oldSize)
         return rows.ObjectRow(id=objectId, bucket=bucket.name, key=key, **values), oldBlobs
 

@@ -22,6 +22,10 @@ superseded and the delete markers are ``walrus_versions`` rows
 Every function here writes only after everything it checks, as the group
 commit requires (eucad.walrus.groupcommit), and returns the blobs that the
 commit stops naming, for the caller to remove after the commit.
+
+A bucket's ``bytesUsed`` counts every version's bytes (its size limit would
+otherwise be a limit on current versions only); ``objectCount`` counts
+current objects.
 """
 
 import re
@@ -119,13 +123,33 @@ def _archive(connection, current):
     connection.execute(INSERT_VERSION, values)
 
 
+def _archiveKept(connection, bucketName, current):
+    """Archive ``current``, whose bytes the bucket goes on using."""
+    _archive(connection, current)
+    rows.addToTotals(connection, bucketName, 0, current.size)
+
+
+def removeVersionRow(connection, bucketName, version):
+    """Remove one ``walrus_versions`` row and its bytes from the totals; its blobs."""
+    connection.execute(DELETE_VERSION, {"rowId": version.id})
+    if version.size:
+        rows.addToTotals(connection, bucketName, 0, -version.size)
+    return [blob for blob, _ in version.segments]
+
+
 def _removeNullVersion(connection, bucketName, key):
     """Remove the key's noncurrent ``null`` version, if any; its blobs."""
     found = findVersion(connection, bucketName, key, NULL)
     if found is None:
         return []
-    connection.execute(DELETE_VERSION, {"rowId": found.id})
-    return [blob for blob, _ in found.segments]
+    return removeVersionRow(connection, bucketName, found)
+
+
+def keepsCurrent(bucket, current):
+    """Whether a write over ``current`` keeps it as a noncurrent version."""
+    if current is None or not isVersioned(bucket):
+        return False
+    return bucket.versioning == ENABLED or current.versionId != NULL
 
 
 def beforeWrite(connection, bucket, key, current):
@@ -136,11 +160,11 @@ def beforeWrite(connection, bucket, key, current):
     """
     if bucket.versioning == ENABLED:
         if current is not None:
-            _archive(connection, current)
+            _archiveKept(connection, bucket.name, current)
         return newVersionId(), current is not None, []
     garbage = _removeNullVersion(connection, bucket.name, key)
     if current is not None and current.versionId != NULL:
-        _archive(connection, current)
+        _archiveKept(connection, bucket.name, current)
         return NULL, True, garbage
     return NULL, False, garbage
 
@@ -158,7 +182,7 @@ def deleteCurrent(connection, bucket, key, current, owner, now):
         if current.versionId == NULL and bucket.versioning == SUSPENDED:
             garbage += [blob for blob, _ in current.segments]
         else:
-            _archive(connection, current)
+            _archiveKept(connection, bucket.name, current)
         rows.deleteObjectRow(connection, current.id)
         rows.addToTotals(connection, bucket.name, -1, -current.size)
     connection.execute(INSERT_VERSION, dict(
@@ -182,10 +206,10 @@ def deleteVersion(connection, bucket, key, versionId, current):
     found = findVersion(connection, bucket.name, key, versionId)
     if found is None:
         return None, []
-    connection.execute(DELETE_VERSION, {"rowId": found.id})
+    garbage = removeVersionRow(connection, bucket.name, found)
     if current is None:
         _promoteLatest(connection, bucket.name, key)
-    return found, [blob for blob, _ in found.segments]
+    return found, garbage
 
 
 def _promoteLatest(connection, bucketName, key):
@@ -196,7 +220,8 @@ def _promoteLatest(connection, bucketName, key):
     values = {name: getattr(latest, name) for name in rows.WRITTEN_FIELDS}
     connection.execute(DELETE_VERSION, {"rowId": latest.id})
     rows.insertObject(connection, bucketName, key, values)
-    rows.addToTotals(connection, bucketName, 1, latest.size)
+    # Its bytes were counted while it was noncurrent.
+    rows.addToTotals(connection, bucketName, 1, 0)
 
 
 def hasVersions(connection, bucketName):

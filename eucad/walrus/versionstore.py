@@ -7,7 +7,7 @@ its id, deleting with or without an id (as one job of the group commit,
 like any delete), and ListObjectVersions.
 """
 
-from sqlalchemy import select, union
+from sqlalchemy import bindparam, select, union, update
 
 from eucad.walrus import rows, versioning
 from eucad.walrus.errors import S3Error
@@ -70,6 +70,29 @@ class VersionStore(StoreBase):
                 connection, bucketName, key).id == found.id
             return bucket, found, latest
         return self.database.run(query)
+
+    def setVersionAcl(self, bucketName, key, versionId, check, makeAcl):
+        """PutObjectAcl on one version (current or not)."""
+        def change(session):
+            connection = session.connection()
+            bucket, current = rows.bucketAndObject(connection, bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
+            if current is not None and current.versionId == versionId:
+                target, table = current, OBJECTS
+            else:
+                target, table = versioning.findVersion(connection, bucketName, key,
+                                                       versionId), VERSIONS
+                if target is None:
+                    raise S3Error("NoSuchVersion", Key=key, VersionId=versionId)
+                if target.deleteMarker:
+                    raise S3Error("MethodNotAllowed", Method="PUT",
+                                  ResourceType="DeleteMarker")
+            check(bucket, target)
+            connection.execute(update(table).where(table.c.id == bindparam("rowId"))
+                               .values(acl=bindparam("newAcl")),
+                               {"rowId": target.id, "newAcl": makeAcl(bucket, target)})
+        return self.database.run(change)
 
     def currentDeleteMarker(self, bucketName, key):
         """Deferred delete marker that hides ``key`` now, or None."""

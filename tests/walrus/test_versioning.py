@@ -279,6 +279,52 @@ class VersioningTests(unittest.TestCase):
         self.assertEqual([e[:2] for e in entries], [("DeleteMarker", "b"), ("Version", "b")])
         self.assertEqual(entries[0][2], markerId)
 
+    def test_versionAcls(self):
+        """GetObjectAcl/PutObjectAcl with versionId read and change that version's ACL only."""
+        self.enable()
+        oldId = self.walrus.put("ver", "k", b"old").header("x-amz-version-id")
+        self.walrus.put("ver", "k", b"new")
+        reply = self.walrus.request("PUT", "/ver/k?acl&versionId=" + oldId,
+                                    headers={"x-amz-acl": "public-read"})
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.request("GET", "/ver/k?versionId=" + oldId, keys=None)
+                         .body, b"old")
+        self.assertEqual(self.walrus.request("GET", "/ver/k", keys=None).code, 403)
+        grants = self.walrus.request("GET", "/ver/k?acl&versionId=" + oldId) \
+            .findall("AccessControlList/Grant/Permission")
+        self.assertIn("READ", grants)
+        reply = self.walrus.request("PUT", "/ver/k?acl&versionId=" + oldId, keys="bob",
+                                    headers={"x-amz-acl": "private"})
+        self.assertEqual((reply.code, reply.errorCode()), (403, "AccessDenied"))
+
+    def test_headOfADeleteMarker(self):
+        """HEAD by a delete marker's id is 405 with the marker's headers."""
+        self.enable()
+        self.walrus.put("ver", "k", b"x")
+        markerId = self.walrus.request("DELETE", "/ver/k").header("x-amz-version-id")
+        reply = self.walrus.request("HEAD", "/ver/k?versionId=" + markerId)
+        self.assertEqual((reply.code, reply.header("x-amz-delete-marker"),
+                          reply.header("x-amz-version-id")), (405, "true", markerId))
+        reply = self.walrus.request("HEAD", "/ver/k")
+        self.assertEqual((reply.code, reply.header("x-amz-delete-marker")), (404, "true"))
+
+    def test_uploadPartCopyFromAVersion(self):
+        """UploadPartCopy with ?versionId= in x-amz-copy-source copies that version's bytes."""
+        self.enable()
+        oldId = self.walrus.put("ver", "src", b"old bytes").header("x-amz-version-id")
+        self.walrus.put("ver", "src", b"new bytes")
+        uploadId = self.walrus.request("POST", "/ver/dst?uploads").findall("UploadId")[0]
+        reply = self.walrus.request(
+            "PUT", "/ver/dst?partNumber=1&uploadId=" + uploadId,
+            headers={"x-amz-copy-source": "/ver/src?versionId=" + oldId})
+        self.assertEqual(reply.code, 200, reply.body)
+        etag = reply.findall("ETag")[0]
+        body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag>"
+                "</Part></CompleteMultipartUpload>" % (etag,)).encode()
+        self.assertEqual(self.walrus.request("POST", "/ver/dst?uploadId=" + uploadId,
+                                             body=body).code, 200)
+        self.assertEqual(self.walrus.get("ver", "dst").body, b"old bytes")
+
     def test_listingPagesByKeyAndVersionMarkers(self):
         """ListObjectVersions pages through keys and versions with markers, prefix and delimiter."""
         self.enable()
@@ -308,6 +354,29 @@ class VersioningTests(unittest.TestCase):
         self.assertEqual([(k, v) for _, k, v, _ in entries], expected[6:])
         reply = self.walrus.request("GET", "/ver?versions&version-id-marker=" + "A" * 32)
         self.assertEqual((reply.code, reply.errorCode()), (400, "InvalidArgument"))
+
+
+class VersionQuotaTests(unittest.TestCase):
+    def test_noncurrentVersionsCountInTheBucketSize(self):
+        """WALRUS_MAX_BUCKET_SIZE_MB counts every version; deleting old versions frees room."""
+        walrus = WalrusHarness(self, conf={"WALRUS_MAX_BUCKET_SIZE_MB": "1"})
+        walrus.createBucket("quota")
+        walrus.request("PUT", "/quota?versioning", body=VERSIONING_ENABLED)
+        firstId = walrus.put("quota", "k", b"x" * 600000).header("x-amz-version-id")
+        reply = walrus.request("PUT", "/quota/k", body=b"y" * 600000)
+        self.assertEqual((reply.code, reply.errorCode()), (400, "EntityTooLarge"))
+        markerId = walrus.request("DELETE", "/quota/k").header("x-amz-version-id")
+        reply = walrus.request("PUT", "/quota/other", body=b"y" * 600000)
+        self.assertEqual((reply.code, reply.errorCode()), (400, "EntityTooLarge"))
+        walrus.request("DELETE", "/quota/k?versionId=" + markerId)
+        walrus.request("DELETE", "/quota/k?versionId=" + firstId)
+        walrus.put("quota", "k", b"y" * 600000)
+
+        def totals(session):
+            from eucad.walrus.models import Bucket
+            bucket = session.get(Bucket, "quota")
+            return bucket.objectCount, bucket.bytesUsed
+        self.assertEqual(walrus.db.transact(totals), (1, 600000))
 
 
 def _md5b64(body):
