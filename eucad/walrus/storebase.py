@@ -107,9 +107,10 @@ class StoreBase:
         oldSize = old.size if old is not None else 0
         kept = versioning.keepsCurrent(bucket, old)
         self._checkBucketSize(bucket, size if kept else size - oldSize)
-        versionId, oldKept, oldBlobs = versioning.NULL, False, []
+        versionId, oldKept, oldBlobs, keptBytes = versioning.NULL, False, [], 0
         if versioning.isVersioned(bucket):
-            versionId, oldKept, oldBlobs = versioning.beforeWrite(connection, bucket, key, old)
+            versionId, oldKept, oldBlobs, keptBytes = versioning.beforeWrite(
+                connection, bucket, key, old)
         values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),
                       headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments,
                       versionId=versionId)
@@ -120,8 +121,8 @@ class StoreBase:
                 oldBlobs = oldBlobs + [blob for blob, _ in old.segments]
             objectId = old.id
             rows.updateObject(connection, objectId, values)
-        # A kept old version's bytes were added back by versioning.beforeWrite.
-        rows.addToTotals(connection, bucket.name, 1 if old is None else 0, size - oldSize)
+        rows.addToTotals(connection, bucket.name, 1 if old is None else 0,
+                         size - oldSize + keptBytes)
         return rows.ObjectRow(id=objectId, bucket=bucket.name, key=key, **values), oldBlobs
 
     def _read(self, pieces):

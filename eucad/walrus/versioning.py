@@ -123,12 +123,6 @@ def _archive(connection, current):
     connection.execute(INSERT_VERSION, values)
 
 
-def _archiveKept(connection, bucketName, current):
-    """Archive ``current``, whose bytes the bucket goes on using."""
-    _archive(connection, current)
-    rows.addToTotals(connection, bucketName, 0, current.size)
-
-
 def removeVersionRow(connection, bucketName, version):
     """Remove one ``walrus_versions`` row and its bytes from the totals; its blobs."""
     connection.execute(DELETE_VERSION, {"rowId": version.id})
@@ -137,12 +131,18 @@ def removeVersionRow(connection, bucketName, version):
     return [blob for blob, _ in version.segments]
 
 
-def _removeNullVersion(connection, bucketName, key):
-    """Remove the key's noncurrent ``null`` version, if any; its blobs."""
+def _removeNullVersion(connection, bucketName, key, countBytes=True):
+    """
+    Remove the key's noncurrent ``null`` version, if any: (its blobs, its
+    size).  ``countBytes=False`` leaves the bucket's totals to the caller.
+    """
     found = findVersion(connection, bucketName, key, NULL)
     if found is None:
-        return []
-    return removeVersionRow(connection, bucketName, found)
+        return [], 0
+    if countBytes:
+        return removeVersionRow(connection, bucketName, found), found.size
+    connection.execute(DELETE_VERSION, {"rowId": found.id})
+    return [blob for blob, _ in found.segments], found.size
 
 
 def keepsCurrent(bucket, current):
@@ -156,17 +156,20 @@ def beforeWrite(connection, bucket, key, current):
     """
     Make way for a new current version of ``key`` in a versioned bucket.
     Returns (the new version's id, whether ``current`` was kept as a
-    noncurrent version, blobs to remove after the commit).
+    noncurrent version, blobs to remove after the commit, bytes the bucket
+    uses besides what the write itself adds and replaces); the caller
+    updates the bucket's totals once, with the write's own.
     """
     if bucket.versioning == ENABLED:
         if current is not None:
-            _archiveKept(connection, bucket.name, current)
-        return newVersionId(), current is not None, []
-    garbage = _removeNullVersion(connection, bucket.name, key)
+            _archive(connection, current)
+            return newVersionId(), True, [], current.size
+        return newVersionId(), False, [], 0
+    garbage, freed = _removeNullVersion(connection, bucket.name, key, countBytes=False)
     if current is not None and current.versionId != NULL:
-        _archiveKept(connection, bucket.name, current)
-        return NULL, True, garbage
-    return NULL, False, garbage
+        _archive(connection, current)
+        return NULL, True, garbage, current.size - freed
+    return NULL, False, garbage, -freed
 
 
 def deleteCurrent(connection, bucket, key, current, owner, now):
@@ -177,14 +180,16 @@ def deleteCurrent(connection, bucket, key, current, owner, now):
     markerId = newVersionId() if bucket.versioning == ENABLED else NULL
     garbage = []
     if bucket.versioning == SUSPENDED:
-        garbage = _removeNullVersion(connection, bucket.name, key)
+        garbage, _ = _removeNullVersion(connection, bucket.name, key)
     if current is not None:
         if current.versionId == NULL and bucket.versioning == SUSPENDED:
             garbage += [blob for blob, _ in current.segments]
+            freed = current.size
         else:
-            _archiveKept(connection, bucket.name, current)
+            _archive(connection, current)
+            freed = 0   # its bytes are still used, by a noncurrent version now
         rows.deleteObjectRow(connection, current.id)
-        rows.addToTotals(connection, bucket.name, -1, -current.size)
+        rows.addToTotals(connection, bucket.name, -1, -freed)
     connection.execute(INSERT_VERSION, dict(
         bucket=bucket.name, key=key, versionId=markerId, deleteMarker=True, owner=owner,
         size=0, etag="", modified=now, headers={}, meta={}, acl={}, checksums={},

@@ -99,12 +99,6 @@ def deletionHeaders(deletion):
 
 
 # -- ListObjectVersions ---------------------------------------------------------------
-def _owner(parent, name):
-    owner = s3xml.add(parent, "Owner")
-    s3xml.add(owner, "ID", name)
-    s3xml.add(owner, "DisplayName", name)
-
-
 async def listVersions(call, encode):
     """ListObjectVersions, paged by key-marker and version-id-marker."""
     query = call.s3.query
@@ -137,17 +131,26 @@ async def listVersions(call, encode):
         s3xml.add(root, "NextKeyMarker", encode(listing.nextKey))
         if listing.nextVersionId is not None:
             s3xml.add(root, "NextVersionIdMarker", listing.nextVersionId)
+    return xmlResponse(s3xml.serializeWith(root, _entries(listing, encode)))
+
+
+def _entries(listing, encode):
+    """The serialized Version and DeleteMarker elements, then the CommonPrefixes."""
+    owner = ("Owner", ["ID", "DisplayName"])
+    versionElement = s3xml.RepeatedElement("Version", [
+        "Key", "VersionId", "IsLatest", "LastModified", "ETag", "Size", "StorageClass", owner])
+    markerElement = s3xml.RepeatedElement("DeleteMarker", [
+        "Key", "VersionId", "IsLatest", "LastModified", owner])
+    parts = []
     for version, latest in listing.entries:
-        element = s3xml.add(root, "DeleteMarker" if version.deleteMarker else "Version")
-        s3xml.add(element, "Key", encode(version.key))
-        s3xml.add(element, "VersionId", version.versionId)
-        s3xml.add(element, "IsLatest", "true" if latest else "false")
-        s3xml.add(element, "LastModified", isoDate(version.modified))
-        if not version.deleteMarker:
-            s3xml.add(element, "ETag", quoteEtag(version.etag))
-            s3xml.add(element, "Size", str(version.size))
-            s3xml.add(element, "StorageClass", "STANDARD")
-        _owner(element, version.owner)
-    for common in listing.commonPrefixes:
-        s3xml.add(s3xml.add(root, "CommonPrefixes"), "Prefix", encode(common))
-    return xmlResponse(root)
+        texts = [encode(version.key), version.versionId, "true" if latest else "false",
+                 isoDate(version.modified)]
+        if version.deleteMarker:
+            parts.append(markerElement.render(texts + [version.owner, version.owner]))
+        else:
+            parts.append(versionElement.render(texts + [
+                quoteEtag(version.etag), str(version.size), "STANDARD", version.owner,
+                version.owner]))
+    common = s3xml.RepeatedElement("CommonPrefixes", ["Prefix"])
+    parts.extend(common.render([encode(prefix)]) for prefix in listing.commonPrefixes)
+    return b"".join(parts)

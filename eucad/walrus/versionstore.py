@@ -18,6 +18,8 @@ from eucad.walrus.versioning import VERSIONS, VersionRow
 
 #: How many distinct keys one query of a version listing fetches.
 KEY_BATCH = 200
+#: What a version listing shows (no JSON columns to decode).
+LISTED = ("key", "versionId", "size", "etag", "modified", "owner")
 
 
 class Deletion:
@@ -189,15 +191,48 @@ class _VersionWalk:
         self.listing = VersionListing()
         self.count = 0
 
-    def versionsOf(self, key):
-        """[(VersionRow, is latest)] of a key, newest first."""
+    def remaining(self):
+        """How many more entries could be read before the page is known to be full."""
+        return self.maxKeys - self.count + 1
+
+    def olderVersions(self, keys, belowId=None):
+        """
+        Noncurrent versions and markers of ``keys`` in listing order, at most
+        ``remaining()`` of them: the page ends before any key past the
+        last one read, so a key with a million versions costs one page.
+        """
+        statement = select(VERSIONS.c.id, VERSIONS.c.deleteMarker,
+                           *[VERSIONS.c[name] for name in LISTED]).where(
+            VERSIONS.c.bucket == self.bucketName, VERSIONS.c.key.in_(keys))
+        if belowId is not None:
+            statement = statement.where(VERSIONS.c.id < belowId)
+        statement = statement.order_by(VERSIONS.c.key, VERSIONS.c.id.desc())
+        return [VersionRow(**row._mapping) for row in
+                self.connection.execute(statement.limit(self.remaining()))]
+
+    def versionsOfKeys(self, keys):
+        """{key: [(VersionRow, is latest)], newest first} for many keys, in two queries."""
+        found = {key: [] for key in keys}
+        currents = self.connection.execute(
+            select(*[OBJECTS.c[name] for name in LISTED]).where(
+                OBJECTS.c.bucket == self.bucketName, OBJECTS.c.key.in_(keys)))
+        for row in currents:
+            found[row.key].append(VersionRow(deleteMarker=False, **row._mapping))
+        for version in self.olderVersions(keys):
+            found[version.key].append(version)
+        return {key: [(version, index == 0) for index, version in enumerate(versions)]
+                for key, versions in found.items()}
+
+    def afterVersionMarker(self, key, versionMarker):
+        """The versions of ``key`` listed after ``versionMarker`` (none is latest)."""
         current = self.connection.execute(rows.OLD_OBJECT, {"bucket": self.bucketName,
                                                             "key": key}).first()
-        found = []
-        if current is not None:
-            found.append(VersionRow.current(current))
-        found.extend(versioning.keyVersions(self.connection, self.bucketName, key))
-        return [(version, index == 0) for index, version in enumerate(found)]
+        if current is not None and current.versionId == versionMarker:
+            return [(version, False) for version in self.olderVersions([key])]
+        marker = versioning.findVersion(self.connection, self.bucketName, key, versionMarker)
+        if marker is None:
+            return []
+        return [(version, False) for version in self.olderVersions([key], marker.id)]
 
     def keysFrom(self, lower, inclusive):
         """The next batch of distinct keys (current or not) from ``lower``."""
@@ -230,12 +265,8 @@ class _VersionWalk:
         if self.maxKeys <= 0:
             return self.listing
         if keyMarker and versionMarker:
-            versions = self.versionsOf(keyMarker)
-            ids = [version.versionId for version, _ in versions]
-            if versionMarker in ids:
-                rest = versions[ids.index(versionMarker) + 1:]
-                if not self.add(keyMarker, rest):
-                    return self.listing
+            if not self.add(keyMarker, self.afterVersionMarker(keyMarker, versionMarker)):
+                return self.listing
         if keyMarker and keyMarker >= self.prefix:
             lower, inclusive = keyMarker, False
         else:
@@ -244,6 +275,12 @@ class _VersionWalk:
             keys = self.keysFrom(lower, inclusive)
             if not keys:
                 return self.listing
+            if self.delimiter:
+                listed = [key for key in keys
+                          if key.find(self.delimiter, len(self.prefix)) < 0]
+            else:
+                listed = keys
+            versions = self.versionsOfKeys(listed) if listed else {}
             for key in keys:
                 lower, inclusive = key, False
                 if self.delimiter:
@@ -262,7 +299,7 @@ class _VersionWalk:
                             return self.listing
                         lower, inclusive = end, True
                         break
-                if not self.add(key, self.versionsOf(key)):
+                if not self.add(key, versions[key]):
                     return self.listing
             else:
                 if len(keys) < KEY_BATCH:
