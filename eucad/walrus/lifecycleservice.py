@@ -26,6 +26,7 @@ class LifecycleService(Service):
         self.clock = clock
         self.loop = None
         self.passes = 0
+        self.inFlight = None
 
     def startService(self):
         Service.startService(self)
@@ -35,11 +36,18 @@ class LifecycleService(Service):
             lambda f: _log.failure("The lifecycle timer stopped", f))
 
     def stopService(self):
+        """Stop ticking; the Deferred fires once a pass in flight has finished."""
         Service.stopService(self)
         loop, self.loop = self.loop, None
         if loop is not None and loop.running:
-            # LoopingCall.stop waits for nothing; a pass in flight finishes alone.
             loop.stop()
+        if self.inFlight is not None:
+            # The database and I/O pools stop after this service: let the
+            # pass finish with them first.
+            waiting = defer.Deferred()
+            self.inFlight.addBoth(lambda result: (waiting.callback(None), result)[1])
+            return waiting
+        return None
 
     async def _pass(self):
         now = self.clock.seconds()
@@ -57,4 +65,10 @@ class LifecycleService(Service):
         self.passes += 1
         d = defer.ensureDeferred(self._pass())
         d.addErrback(lambda f: _log.failure("A lifecycle pass failed", f))
+
+        def finished(result):
+            self.inFlight = None
+            return result
+        self.inFlight = d
+        d.addBoth(finished)
         return d

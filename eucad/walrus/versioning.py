@@ -48,7 +48,7 @@ _VERSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 #: What a version row holds besides its place (id, bucket, key).
 VERSION_FIELDS = ("versionId", "deleteMarker", "owner", "size", "etag", "modified",
-                  "headers", "meta", "acl", "checksums", "segments")
+                  "headers", "meta", "acl", "checksums", "segments", "tags")
 
 INSERT_VERSION = insert(VERSIONS)
 DELETE_VERSION = delete(VERSIONS).where(VERSIONS.c.id == bindparam("rowId"))
@@ -90,7 +90,7 @@ class VersionRow:
     @classmethod
     def current(cls, obj):
         """An object row seen as a version (the current one)."""
-        values = {name: getattr(obj, name) for name in rows.OBJECT_FIELDS}
+        values = {name: getattr(obj, name, None) for name in rows.OBJECT_FIELDS}
         values["deleteMarker"] = False
         return cls(**values)
 
@@ -117,8 +117,12 @@ def latestVersion(connection, bucketName, key):
 
 
 def _archive(connection, current):
-    """The current object row becomes a noncurrent version (same blobs)."""
-    values = {name: getattr(current, name) for name in rows.OBJECT_FIELDS if name != "id"}
+    """
+    The current object row becomes a noncurrent version (same blobs), with
+    every column the two tables share.
+    """
+    values = {name: getattr(current, name) for name in rows.OBJECT_FIELDS
+              if name != "id" and name in VERSIONS.c}
     values["deleteMarker"] = False
     connection.execute(INSERT_VERSION, values)
 
@@ -222,7 +226,7 @@ def _promoteLatest(connection, bucketName, key):
     latest = latestVersion(connection, bucketName, key)
     if latest is None or latest.deleteMarker:
         return
-    values = {name: getattr(latest, name) for name in rows.WRITTEN_FIELDS}
+    values = {name: getattr(latest, name, None) for name in rows.WRITTEN_FIELDS}
     connection.execute(DELETE_VERSION, {"rowId": latest.id})
     rows.insertObject(connection, bucketName, key, values)
     # Its bytes were counted while it was noncurrent.

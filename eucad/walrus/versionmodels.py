@@ -38,3 +38,6 @@ class ObjectVersion(Base):
     acl: Mapped[dict] = mapped_column(JSON)
     checksums: Mapped[dict] = mapped_column(JSON)
     segments: Mapped[list] = mapped_column(JSON)
+    #: The version's tag set, kept with it when object tags exist
+    #: (eucad.walrus.tagging: the ``tags`` of walrus_objects); None without.
+    tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)

@@ -355,3 +355,42 @@ class LifecycleClientTests(unittest.TestCase):
             yield task.deferLater(reactor, 0.2, lambda: None)
         self.assertEqual([m["Key"] for m in listing["DeleteMarkers"]], ["logs/k"])
         self.assertEqual([v["VersionId"] for v in listing["Versions"]], [versionId])
+
+
+class LifecycleServiceTests(unittest.TestCase):
+    def test_stopWaitsForThePassInFlight(self):
+        """stopService's Deferred fires only once a running pass has finished."""
+        started = defer.Deferred()
+
+        class SlowStore:
+            def lifecycleBuckets(self):
+                return started
+
+        clock = task.Clock()
+        service = LifecycleService(SlowStore(), 10, clock)
+        service.startService()
+        clock.advance(10)
+        stopped = service.stopService()
+        self.assertNoResult(stopped)
+        started.callback([])
+        self.successResultOf(stopped)
+        self.assertEqual(service.passes, 1)
+
+    def test_aFailedPassIsLoggedAndTheNextRuns(self):
+        """A pass that fails is logged, and the timer runs the next one."""
+        class BrokenStore:
+            calls = 0
+
+            def lifecycleBuckets(self):
+                self.calls += 1
+                return defer.fail(RuntimeError("database gone"))
+
+        store = BrokenStore()
+        clock = task.Clock()
+        service = LifecycleService(store, 10, clock)
+        service.startService()
+        self.addCleanup(service.stopService)
+        clock.advance(10)
+        clock.advance(10)
+        self.assertEqual(store.calls, 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)

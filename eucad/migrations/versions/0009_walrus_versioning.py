@@ -49,6 +49,7 @@ def upgrade():
         sa.Column("acl", sa.JSON(), nullable=False),
         sa.Column("checksums", sa.JSON(), nullable=False),
         sa.Column("segments", sa.JSON(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=True),
         sa.UniqueConstraint("bucket", "key", "versionId",
                             name="walrus_versions_bucket_key_version"),
         sa.ForeignKeyConstraint(["bucket"], ["walrus_buckets.name"], ondelete="CASCADE"),
