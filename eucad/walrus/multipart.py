@@ -97,7 +97,8 @@ async def uploadPart(call):
         root = s3xml.document("CopyPartResult")
         s3xml.add(root, "LastModified", isoDate(part.modified))
         s3xml.add(root, "ETag", quoteEtag(part.etag))
-        return xmlResponse(root)
+        copied = {"x-amz-copy-source-version-id": sourceVersion} if sourceVersion else {}
+        return xmlResponse(root, headers=copied)
     part = await call.store.putPart(uploadId, s3.bucket, s3.key, number, call.body,
                                     call.checksums, call.uploadCheck())
     headers = {"ETag": quoteEtag(part.etag)}

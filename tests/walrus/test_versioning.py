@@ -318,6 +318,7 @@ class VersioningTests(unittest.TestCase):
             "PUT", "/ver/dst?partNumber=1&uploadId=" + uploadId,
             headers={"x-amz-copy-source": "/ver/src?versionId=" + oldId})
         self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(reply.header("x-amz-copy-source-version-id"), oldId)
         etag = reply.findall("ETag")[0]
         body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag>"
                 "</Part></CompleteMultipartUpload>" % (etag,)).encode()
