@@ -24,6 +24,20 @@ the CLC's ``stateChanged`` column) since the daemons' logs only have whole
 seconds.  ``--also-poll S`` repeats the series with CLUSTER_POLL_SECONDS and
 NODE_POLL_SECONDS set to S (CLC and CC restarted) to show what polling costs.
 
+Two more figures from the same run (issue 9):
+
+- the breakdown of eucad's single launches: waiting for a launch slot,
+  image fetch, disk preparation (disks and domain XML) and libvirt create,
+  as the NC itself times them (its log, to the millisecond), and the guest's
+  boot to network (libvirt's started event -> HTTP answers);
+- the burst (``--burst N``, 10 by default, on a one-node lab): N instances
+  in one RunInstances call, timed until every one answers HTTP, against the
+  CPU-bound limit N x one guest's boot CPU seconds / the machine's cores;
+  one guest's boot CPU is the median CPU time its qemu used until its HTTP
+  answered, over the single launches of this run.  The node's MAX_CORES and
+  MAX_DISK are raised for it (in the bench's own install) and its NC
+  restarted.  The ratio's target is at most ``BURST_TARGET_RATIO``.
+
 Nothing is asserted about time: the figures are printed.  Everything made is
 removed (domains, dhcpd, probe process; ``AllInOne.down`` for the rest); the
 install under ``--dir`` is kept, as ``make run`` keeps its own, so that a
@@ -43,6 +57,7 @@ import argparse
 import glob
 import ipaddress
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -57,8 +72,9 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from eucad.cc.dhcpd import READY_MARKER, DhcpdConfig, DhcpHost, DhcpSubnet
+from eucad.common import control
 from eucad.common.config import Layout
-from eucad.lab import testimage
+from eucad.lab import guest, testimage
 from eucad.common.polling import PollTimeout, pollUntil
 from eucad.lab.allinone import CloudMismatch, freeBasePort, openCloud
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
@@ -66,6 +82,8 @@ from eucad.nc.instancefiles import InstanceDisks
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_RATIO = 1.25
+#: The burst's target: all answering within this many times the CPU-bound limit.
+BURST_TARGET_RATIO = 1.3
 
 #: The reference VM's fixed MAC and the host part of its address: clear of
 #: the lab's hosts (.1-.9) and of allinone's VNET_MACMAP (.101 up).
@@ -150,8 +168,8 @@ def probe(ip, expect, timeout, every=0.03, attemptTimeout=2.0):
 
 
 for line in sys.stdin:
-    ip, expect, timeout = line.split()
-    print(probe(ip, expect.encode(), float(timeout)), flush=True)
+    ip, expect, timeout, *every = line.split()
+    print(probe(ip, expect.encode(), float(timeout), *map(float, every)), flush=True)
 """
 
 
@@ -179,6 +197,67 @@ def wallToMonotonic():
 # -- instruments --------------------------------------------------------------
 
 
+def qemuCpuSeconds(instanceId):
+    """
+    CPU seconds (user + system) the qemu process of domain ``instanceId``
+    has used so far, or None when there is none.  libvirt names the guest
+    on qemu's command line (``-name guest=ID,...``); the node's libvirtd
+    shares this host's PID namespace, so /proc shows it.
+    """
+    needle = ("guest=%s," % (instanceId,)).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % (pid,), "rb") as f:
+                words = f.read()
+            if needle not in words or b"qemu-system" not in words:
+                continue
+            with open("/proc/%s/stat" % (pid,), "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+_STEPS_LINE = re.compile(r"(i-[0-9a-f]{8}) is running; launch steps in seconds: (.*)$")
+
+
+def launchSteps(cloud, instanceId):
+    """
+    The NC's own timing of ``instanceId``'s launch (``waiting``, ``images``,
+    ``disks``, ``xml``, ``create``: seconds, from its log), or None until it
+    has logged it.
+    """
+    for path in glob.glob(os.path.join(cloud.runDir, "nodes", "*", "var", "log",
+                                       "eucalyptus", "nc.log")):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    match = _STEPS_LINE.search(line.rstrip())
+                    if match and match.group(1) == instanceId:
+                        return {key: float(value) for key, value in (
+                            word.split("=") for word in match.group(2).split())}
+        except OSError:
+            continue
+    return None
+
+
+#: The launch breakdown's parts, in launch order.
+BREAKDOWN = ("waiting for a launch slot", "image fetch", "disk preparation",
+             "libvirt create", "guest boot to network")
+
+
+def breakdown(steps, bootToNetwork):
+    """One launch's breakdown: the NC's steps and the guest's boot (started event -> HTTP)."""
+    return {"waiting for a launch slot": steps.get("waiting"),
+            "image fetch": steps.get("images"),
+            "disk preparation": steps.get("disks", 0) + steps.get("xml", 0),
+            "libvirt create": steps.get("create"),
+            "guest boot to network": bootToNetwork}
+
+
 class HttpProbe:
     """The probe process in the front end (``PROBE_SCRIPT``); one probe at a time."""
 
@@ -188,10 +267,10 @@ class HttpProbe:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.busy = False
 
-    def start(self, ip, expect, timeout=120):
+    def start(self, ip, expect, timeout=120, every=0.03):
         if self.busy:
             raise BenchError("the HTTP probe is already busy")
-        self.process.stdin.write("%s %s %d\n" % (ip, expect, timeout))
+        self.process.stdin.write("%s %s %d %s\n" % (ip, expect, timeout, every))
         self.process.stdin.flush()
         self.busy = True
 
@@ -377,23 +456,25 @@ class ReferenceLauncher:
                                     "bench-reference", REFERENCE_MAC, self.ip)
 
     def _domainXml(self, instanceId):
-        record = dict(self.template["record"], instanceId=instanceId,
-                      reservationId="r-%s" % (instanceId[2:],), owner=REFERENCE_OWNER,
-                      macAddress=REFERENCE_MAC, privateIp=self.ip, publicIp=self.ip,
-                      launchTime=int(time.time()))
+        spec, _ = self.template["record"]
+        spec = spec.replace(
+            instanceId=instanceId, reservationId="r-%s" % (instanceId[2:],),
+            owner=REFERENCE_OWNER,
+            network=spec.network.replace(owner=REFERENCE_OWNER, macAddress=REFERENCE_MAC,
+                                         privateIp=self.ip, publicIp=self.ip))
         files = self.disks.filesFor(REFERENCE_OWNER, instanceId)
         started = time.monotonic()
-        _fired(self.disks.prepare(files, record["vmType"], self.image.root,
+        _fired(self.disks.prepare(files, spec.vmType, self.image.root,
                                   self.image.vmlinuz, self.image.initrd))
         prepared = time.monotonic() - started
-        domain = etree.fromstring(
-            buildDomainXml(record, self.template["domainType"], files).encode())
+        domain = etree.fromstring(buildDomainXml(
+            spec, int(time.time()), self.template["domainType"], files).encode())
         # Without the instance record no eucad NC could ever adopt this domain.
         for metadata in domain.findall("metadata"):
             domain.remove(metadata)
         # The CLC's metadata service does not know this guest (it is no
-        # instance): one request, answered 404, then the id from the command
-        # line, instead of waiting out the guest's metadata bound.
+        # instance): one request, answered 404, and the guest serves itself
+        # as unknown, instead of waiting out its metadata bound.
         cmdline = domain.find("os/cmdline")
         cmdline.text += " eucad.metadata_wait=0"
         return files, etree.tostring(domain, encoding="unicode"), prepared
@@ -402,7 +483,7 @@ class ReferenceLauncher:
         instanceId = "i-%08x" % (int.from_bytes(os.urandom(4), "big"),)
         files, xml, prepared = self._domainXml(instanceId)
         try:
-            self.probe.start(self.ip, instanceId)
+            self.probe.start(self.ip, guest.UNKNOWN_ID)
             t0 = time.monotonic()
             domain = self.connection.createXML(xml, 0)
             created = time.monotonic()
@@ -410,6 +491,7 @@ class ReferenceLauncher:
             if domain.state()[0] != self.libvirt.VIR_DOMAIN_RUNNING:
                 raise BenchError("%s is not running after createXML" % (instanceId,))
             http = self.probe.result()
+            cpu = qemuCpuSeconds(instanceId)
             started = self.events.startedAt(instanceId)
             acked = self.dhcpd.ackedSince(t0, self.ip, REFERENCE_MAC)
         finally:
@@ -422,7 +504,7 @@ class ReferenceLauncher:
                            "libvirt started event": started - t0,
                            "DHCPACK": None if acked is None else acked - t0,
                            "HTTP answers": http - t0},
-                "disks": prepared}
+                "disks": prepared, "cpu": cpu}
 
     def _destroy(self, name):
         try:
@@ -492,8 +574,11 @@ class EucadLauncher:
                     raise BenchError("%s not running after 180 s" % (instanceId,))
                 time.sleep(self.describeInterval)
             http = self.probe.result()
+            cpu = qemuCpuSeconds(instanceId)
             started = self.events.startedAt(instanceId)
             stamps = self._stamps(instanceId, t0)
+            steps = waitFor("the NC's launch steps of %s" % (instanceId,),
+                            lambda: launchSteps(self.cloud, instanceId), 30, 0.2)
         finally:
             if self.probe.busy:
                 self.probe.abandon()
@@ -503,7 +588,8 @@ class EucadLauncher:
                        "DescribeInstances says running": seen - t0,
                        "HTTP answers": http - t0})
         return {"id": instanceId, "running": seen - t0, "http": http - t0,
-                "stamps": stamps, "ipInAnswer": ipInAnswer}
+                "stamps": stamps, "ipInAnswer": ipInAnswer, "cpu": cpu,
+                "breakdown": breakdown(steps, http - started)}
 
     def _stamps(self, instanceId, t0):
         """Times, relative to ``t0``, that the daemons' files and DB show for this launch."""
@@ -699,6 +785,133 @@ def report(label, results, describeInterval, pollSeconds):
     return "\n".join(lines), httpRatio
 
 
+def reportBreakdown(results):
+    """The median of each launch part over eucad's single launches."""
+    lines = ["", "eucad launch breakdown, median of %d single launches (s):" % (len(results),)]
+    for part in BREAKDOWN:
+        values = [r["breakdown"][part] for r in results if r["breakdown"][part] is not None]
+        lines.append("  %-28s %s   %s" % (part, fmt(median(values)),
+                                          " ".join("%.2f" % v for v in values)))
+    cpu = [r["cpu"] for r in results if r["cpu"] is not None]
+    lines.append("  %-28s %s   %s" % ("qemu CPU s until HTTP", fmt(median(cpu)),
+                                      " ".join("%.2f" % v for v in cpu)))
+    return "\n".join(lines)
+
+
+# -- the burst: many instances at once on one node ------------------------------------
+
+
+def allowBurst(cloud, ec2, count):
+    """
+    Let every node take ``count`` m1.small instances at once: MAX_CORES and
+    MAX_DISK raised in each node's eucalyptus.conf (disks are sparse, the
+    guests idle after boot), node controllers restarted.
+    """
+    for index in range(cloud.nodeCount):
+        prefix = cloud.nodePrefix("n%d" % (index + 1))
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "euca_conf"), "-d",
+                        prefix, "MAX_CORES=%d" % (count,), "MAX_DISK=%d" % (10 * count + 10)],
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for daemon in control.daemonsFor(prefix):
+            if daemon.name == "nc":
+                daemon.stop()
+                daemon.start()
+    waitFor("room for %d instances" % (count,),
+            lambda: _quiet(cloud.freeSmall, ec2) >= count, 120, 0.5)
+
+
+def runBurst(cloud, ec2, imageId, netns, count, timeout=900):
+    """
+    ``count`` instances in one RunInstances call; the time from the call
+    until every one answers HTTP from the front end, each instance's launch
+    breakdown, and the CPU its qemu used until then.
+    """
+    probes = [HttpProbe(netns) for _ in range(count)]
+    ids = []
+    try:
+        t0 = time.monotonic()
+        answer = ec2.run_instances(ImageId=imageId, MinCount=count, MaxCount=count,
+                                   InstanceType="m1.small")
+        ids = [i["InstanceId"] for i in answer["Instances"]]
+        waiting = {i["InstanceId"]: i.get("PrivateIpAddress") for i in answer["Instances"]}
+        byProbe = {}
+        deadline = t0 + timeout
+        while waiting:
+            for instanceId, ip in list(waiting.items()):
+                if _usableIp(ip):
+                    probe = probes[len(byProbe)]
+                    probe.start(ip, instanceId, timeout, every=0.1)
+                    byProbe[instanceId] = probe
+                    del waiting[instanceId]
+            if waiting:
+                if time.monotonic() > deadline:
+                    raise BenchError("no address for %s" % (" ".join(waiting),))
+                time.sleep(0.25)
+                found = ec2.describe_instances(InstanceIds=list(waiting))
+                for reservation in found["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        waiting[instance["InstanceId"]] = instance.get("PrivateIpAddress")
+        answered, cpu = {}, {}
+        for instanceId, probe in byProbe.items():
+            answered[instanceId] = probe.result() - t0
+            cpu[instanceId] = qemuCpuSeconds(instanceId)
+        steps = {i: waitFor("the NC's launch steps of %s" % (i,),
+                            lambda i=i: launchSteps(cloud, i), 60, 0.2) for i in ids}
+    finally:
+        for probe in probes:
+            if probe.busy:
+                probe.abandon()
+            probe.close()
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+
+            def allTerminated():
+                found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                return all(i["State"]["Name"] == "terminated"
+                           for r in found for i in r["Instances"])
+            waitFor("the burst's instances to terminate", allTerminated, 300, 1)
+    return {"all": max(answered.values()), "answered": answered, "cpu": cpu,
+            "steps": steps}
+
+
+def reportBurst(burst, single, count, cores):
+    """The burst against the CPU-bound limit measured from this run's single launches."""
+    oneGuest = median([r["cpu"] for r in single])
+    limit = count * oneGuest / cores
+    ratio = burst["all"] / limit
+    answered = sorted(burst["answered"].values())
+    lines = [
+        "",
+        "== burst: %d instances in one RunInstances on one node, %d cores ==" % (count, cores),
+        "  RunInstances -> all %d answer HTTP        %s s" % (count, fmt(burst["all"])),
+        "  each answered after (s)                  %s" % (
+            " ".join("%.1f" % a for a in answered),),
+        "  one guest's boot CPU (qemu, median of the single launches above) %s s" % (
+            fmt(oneGuest),),
+        "  CPU-bound limit %d x %.2f s / %d cores       %s s" % (
+            count, oneGuest, cores, fmt(limit)),
+        "  ratio burst / CPU-bound limit            %6.2f   target <= %.2f: %s" % (
+            ratio, BURST_TARGET_RATIO, "met" if ratio <= BURST_TARGET_RATIO else "NOT met"),
+        "  qemu CPU s of the burst's guests when each answered: median %s, total %.1f" % (
+            fmt(median(list(burst["cpu"].values()))),
+            sum(v for v in burst["cpu"].values() if v is not None)),
+    ]
+    total = sum(v for v in burst["cpu"].values() if v is not None)
+    lines += [
+        # The limit assumes every core is the guests'; on a shared machine
+        # this says how much of it they got.
+        "  share of the %d cores the burst's guests used until the last answered  %5.0f%%" % (
+            cores, 100.0 * total / (burst["all"] * cores)),
+        "  launch breakdown in the burst (median / max over %d, s):" % (count,),
+    ]
+    for part in BREAKDOWN[:-1]:
+        values = [breakdown(s, None)[part] for s in burst["steps"].values()]
+        values = [v for v in values if v is not None]
+        lines.append("    %-28s %s / %s" % (part, fmt(median(values)),
+                                            fmt(max(values) if values else None)))
+    return "\n".join(lines), ratio
+
+
 def setPolling(cloud, seconds):
     """Set both poll intervals in the front end's eucalyptus.conf and restart the CLC and CC."""
     subprocess.run([os.path.join(os.path.dirname(sys.executable), "euca_conf"), "-d",
@@ -741,6 +954,9 @@ def parseArguments(argv):
                         help="seconds between a user's DescribeInstances calls (0.25)")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="idle seconds before each measured launch (2)")
+    parser.add_argument("--burst", type=int, default=10, metavar="N",
+                        help="then N instances at once on one node against the CPU-bound "
+                             "limit (10; 0 skips it)")
     parser.add_argument("--also-poll", type=float, default=None, metavar="SECONDS",
                         help="repeat the series with both poll intervals set to SECONDS")
     args = parser.parse_args(argv)
@@ -818,7 +1034,7 @@ def main(argv=None):
         eucad.terminate(firstId)
         node = nodes[template["node"]]
         say("reference on %s (%s domain, vmType %s)" % (
-            template["node"], template["domainType"], template["record"]["vmType"]))
+            template["node"], template["domainType"], template["record"][0].vmType.name))
 
         image = testimage.build(log=say)
         reference = ReferenceLauncher(libvirt, node["libvirtUri"],
@@ -829,8 +1045,23 @@ def main(argv=None):
 
         results = runSeries("poll 1 s", reference, eucad, args.runs, args.settle)
         text, _ = report("allinone's settings", results, args.describe_interval, "1")
+        text += "\n" + reportBreakdown(results["eucad"])
         reports.append(text)
         print(text, flush=True)
+        if args.burst:
+            if cloud.nodeCount != 1:
+                say("the burst needs a one-node lab (this one has %d): skipped"
+                    % (cloud.nodeCount,))
+            else:
+                say("burst: %d instances at once" % (args.burst,))
+                allowBurst(cloud, ec2, args.burst)
+                time.sleep(args.settle)
+                burst = runBurst(cloud, ec2, started["images"]["machine"],
+                                 frontEnd["netns"], args.burst)
+                text, _ = reportBurst(burst, results["eucad"], args.burst,
+                                      os.cpu_count())
+                reports.append(text)
+                print(text, flush=True)
         if args.also_poll is not None:
             say("setting both poll intervals to %s s and restarting the CLC and CC"
                 % (args.also_poll,))

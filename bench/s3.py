@@ -436,6 +436,13 @@ class Bench:
             lambda attempt: mib / curl([getUrl])[0])
         self.report("%d MiB GET" % self.args.size_mib, getRates, "MiB/s",
                     "nginx, same blob file", nginxRates, 0.8)
+        # The target holds in every round, not only for the medians: each
+        # Walrus round against the nginx round just before it.
+        rounds = [mine / theirs for mine, theirs in zip(getRates, nginxRates)]
+        self.note("GET per round against the nginx round before it: %s; lowest %.2f (target "
+                  ">= 0.8 in every round: %s)" % (" ".join("%.2f" % r for r in rounds),
+                                                  min(rounds),
+                                                  "met" if min(rounds) >= 0.8 else "MISSED"))
 
     def smallObjects(self):
         self.createBucket("/bench")
@@ -582,7 +589,7 @@ class Bench:
             self.args.repeats, lambda attempt: count / curl([nginxUrl])[0],
             lambda attempt: count / timed(listAll))
         self.report("LIST %d keys" % count, walrusRates, "keys/s",
-                    "nginx autoindex, %d files" % count, nginxRates)
+                    "nginx autoindex, %d files" % count, nginxRates, 0.5)
         shutil.rmtree(refDir)
 
     def run(self):

@@ -21,10 +21,13 @@ log = Logger()
 class NetworkAllocation:
     """
     @param network: the mode's ``VirtualNetwork``.
+    @param nodeAddress: ``f(node name) -> address`` of the node on the
+        cluster's network (VXLAN endpoints), or None when unknown.
     """
 
-    def __init__(self, network):
+    def __init__(self, network, nodeAddress=None):
         self.network = network
+        self.nodeAddress = nodeAddress or (lambda node: None)
 
     @defer.inlineCallbacks
     def allocate(self, records):
@@ -40,7 +43,8 @@ class NetworkAllocation:
             for record in records:
                 allocation = yield defer.maybeDeferred(
                     self.network.allocate, record["instanceId"],
-                    record["group"]["owner"], record["group"]["group"])
+                    record["group"]["owner"], record["group"]["group"],
+                    node=self.nodeAddress(record["node"]))
                 record["network"] = dict(allocation)
         except Exception as e:
             for record in records:

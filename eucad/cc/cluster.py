@@ -39,6 +39,7 @@ from eucad.cc.terminations import NodeTerminations
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.netpolicy import NetworkPolicy
 from eucad.common.records import Change, ClusterResources
 
 log = Logger()
@@ -70,7 +71,7 @@ class ClusterController(Service):
             from twisted.internet import reactor as clock
         self.registry = registry
         self.network = network
-        self.allocation = NetworkAllocation(network)
+        self.allocation = NetworkAllocation(network, self.nodeAddress)
         self.dhcp = DhcpRefresh(network, dhcpd)
         self.placement = placement
         self.stateFile = stateFile
@@ -382,6 +383,32 @@ class ClusterController(Service):
         d = defer.maybeDeferred(entry.node.getConsoleOutput, instanceId)
         return d.addErrback(lambda failure: _raise(asCloudError(failure)))
 
+    # ICluster: applyNetworkPolicy ---------------------------------------------------
+
+    def applyNetworkPolicy(self, policy):
+        if not isinstance(policy, NetworkPolicy):
+            return defer.fail(CloudError("InvalidParameterValue",
+                                         "applyNetworkPolicy needs a NetworkPolicy"))
+        apply = getattr(self.network, "applyPolicy", None)
+        if apply is None:
+            # SYSTEM and STATIC have no groups or elastic IPs to enforce.
+            return defer.succeed(None)
+        d = defer.maybeDeferred(apply, policy)
+        d.addCallback(lambda _: self._publicIpsChanged())
+        return d
+
+    def _publicIpsChanged(self):
+        """Keep the records' addresses (and so the state file) as the mode now has them."""
+        changed = False
+        for instanceId, record in self.records.items():
+            allocation = self.network.allocations.get(instanceId)
+            if record["phase"] != TERMINATED and allocation is not None and \
+                    record.get("network") != allocation:
+                record["network"] = dict(allocation)
+                changed = True
+        if changed:
+            self._changed()
+
     def _release(self, record, forget=False):
         instanceId = record["instanceId"]
         self.allocation.release(instanceId)
@@ -395,8 +422,23 @@ class ClusterController(Service):
 
     # Polls ------------------------------------------------------------------------
 
+    def nodeAddress(self, name):
+        """
+        The address of node ``name`` on the cluster's network: what it
+        reports (VNET_LOCALIP), else its host; None for a node NODES lacks.
+        """
+        entry = self.registry.entry(name)
+        if entry is None:
+            return None
+        reported = entry.resource.vnetAddress if entry.resource is not None else None
+        return reported or entry.host
+
     def afterPoll(self, entries):
         """Settle what a poll revealed (``eucad.cc.reconcile``)."""
+        if hasattr(self.network, "knownNodes"):
+            self.network.knownNodes = frozenset(
+                self.nodeAddress(entry.name) for entry in self.registry.entries
+                if entry.resource is not None)
         changed = False
         for action, record, detail in reconcile.reconcile(
                 self.records, self.registry, self._launchedPoll,

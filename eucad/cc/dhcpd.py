@@ -223,6 +223,11 @@ class DhcpdProcess(Service):
         if not self.running:
             return
         self.interfaces = interfaces
+        if not interfaces:
+            # Nothing to serve (MANAGED before the first group network):
+            # dhcpd would refuse to start without an interface.
+            self.applied = wanted
+            return
         yield self._start()
         self.applied = wanted
         self._restartDelay = 1.0

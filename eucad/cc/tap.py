@@ -3,8 +3,10 @@
 ``makeService`` reads eucalyptus.conf (already loaded by DaemonOptions) and
 builds, in start order: logging to ``cc.log``; one ``links.NodeLink`` per
 entry of ``NODES``; the ``NodeRegistry`` that polls them and the
-``NodeWatcher`` that long-polls them between rounds; dhcpd when the
-network mode serves DHCP; the ``ClusterController``; and the
+``NodeWatcher`` that long-polls them between rounds; the network mode
+(``eucad.cc.vnet``: its commands, dhcpd's included, run in VNET_NETNS when
+set; MANAGED loads ``iptables-preload`` from beside eucalyptus.conf when its
+firewall starts); dhcpd when the network mode serves DHCP; the ``ClusterController``; and the
 ``pblink.LinkServer`` on ``CC_LISTEN:CC_PORT`` (or where ``--port``, a
 strports description, says; always mutual TLS) that takes the CLC's calls.
 Stopping runs in reverse: the CLC is cut off first and dhcpd stops before the
@@ -28,6 +30,7 @@ from eucad.common.listening import linkEndpoint, portOption
 from eucad.common.process import ProcessRunner
 
 ERROR_LOG = "httpd-cc_error_log"
+PRELOAD_FILE = "iptables-preload"
 
 
 class Options(DaemonOptions):
@@ -39,6 +42,23 @@ class Options(DaemonOptions):
 def ccStateDirectory(layout):
     """Where the CC keeps its state file and its dhcpd's files."""
     return os.path.join(layout.state, "cc")
+
+
+def preloadPath(layout):
+    """The admin's iptables-preload, beside eucalyptus.conf."""
+    return os.path.join(os.path.dirname(layout.conf), PRELOAD_FILE)
+
+
+def readPreload(layout):
+    """
+    The text of iptables-preload (``iptables-save`` format), or None when
+    there is none; the MANAGED firewall loads it after flushing, at start.
+    """
+    try:
+        with open(preloadPath(layout), encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def makeService(options, reactor=None):
@@ -60,13 +80,15 @@ def makeService(options, reactor=None):
     registry.setServiceParent(root)
     NodeWatcher(registry, clock=reactor).setServiceParent(root)
 
-    network = vnet.networkFromConf(conf)
     directory = ccStateDirectory(layout)
     errorLog = layout.log(ERROR_LOG)
+    # dhcpd, ip, bridge and iptables-restore run in the front end's namespace.
+    runner = ProcessRunner(reactor=reactor, errorLog=errorLog,
+                           netns=conf.get("VNET_NETNS") or None)
+    network = vnet.networkFromConf(conf, runner=runner,
+                                   preload=lambda: readPreload(layout))
     dhcpd = None
     if network.usesDhcp:
-        runner = ProcessRunner(reactor=reactor, errorLog=errorLog,
-                               netns=conf.get("VNET_NETNS") or None)
         dhcpd = DhcpdProcess(os.path.join(directory, "dhcp"), network.dhcpInterfaces(),
                              runner, daemon=conf.get("VNET_DHCPDAEMON"),
                              user=conf.get("VNET_DHCPUSER"), reactor=reactor,

@@ -123,6 +123,16 @@ class ClusterEntry:
         return self._bounded("getConsoleOutput", self.link.getConsoleOutput, timeout,
                              instanceId)
 
+    def applyNetworkPolicy(self, policy, timeout=DEFAULT):
+        """Enforce the ``NetworkPolicy`` (groups, rules, associations) on the cluster."""
+        return self._bounded("applyNetworkPolicy", self.link.applyNetworkPolicy, timeout,
+                             policy)
+
+    @property
+    def connectionCount(self):
+        """Connections made to the cluster so far (None for links that do not count)."""
+        return getattr(self.link, "connectionCount", None)
+
     def waitForChange(self, generation, timeout):
         """The cluster's long poll; its caller bounds the wait itself."""
         return self._bounded("waitForChange", self.link.waitForChange, None,

@@ -3,12 +3,12 @@
 The group and address operations commit their rows, then publish a change
 here: ``GroupRulesChanged`` (a group's full rule set, or its deletion),
 ``AddressAssociated`` and ``AddressDisassociated``.  Observers are plain
-callables run on the reactor thread; today nothing beyond tests subscribes,
-and the CLC -> CC link will forward these records to the cluster that runs
-the owner's instances (the clusters turn them into iptables and NAT rules).
+callables run on the reactor thread; ``eucad.clc.policypush`` subscribes
+and sends every cluster the whole policy over the CLC -> CC link (the
+clusters turn it into iptables and NAT rules).
 An observer that fails is logged and never undoes the committed change.
 ``eucad.clc.policystore`` turns the rows into the ``eucad.common.netpolicy``
-records that the link will carry.
+records that the link carries.
 """
 
 from twisted.logger import Logger

@@ -1,10 +1,11 @@
 """The network policy of the whole cloud, read from the group and address
 rows as ``eucad.common.netpolicy`` records.
 
-This is what the CLC -> CC link will hand each cluster (a full
-``NetworkPolicy`` when a link comes up, one group's ``SecurityGroupPolicy``
-after a change published on ``eucad.clc.netchanges``).  Functions run inside
-``Database.run``.
+This is what the CLC -> CC link hands each cluster: the whole
+``NetworkPolicy`` (every group, the associations of that cluster's
+instances) after every change published on ``eucad.clc.netchanges`` and
+whenever the link comes back (``eucad.clc.policypush``).  Functions run
+inside ``Database.run``.
 """
 
 from sqlalchemy import select
@@ -30,8 +31,11 @@ def groupPolicy(owner, name, rules):
     return SecurityGroupPolicy(owner, name, [ingressRule(rule) for rule in rules])
 
 
-def networkPolicy(session):
-    """Every group with its rules and every live address association."""
+def networkPolicy(session, cluster=None):
+    """
+    Every group with its rules and every live address association (of the
+    instances of ``cluster`` only, when one is named).
+    """
     rules = {}
     for rule in session.scalars(select(GroupRule).order_by(GroupRule.id)):
         rules.setdefault(rule.groupId, []).append(ruleRecord(rule))
@@ -39,12 +43,14 @@ def networkPolicy(session):
               for group in session.scalars(select(SecurityGroup).order_by(
                   SecurityGroup.owner, SecurityGroup.name))]
     associations = []
-    rows = session.execute(
-        select(Address.publicIp, Instance.privateIp, Instance.id)
-        .join(Instance, Address.instanceId == Instance.id)
-        .where(Instance.state.in_(LIVE_STATES))
-        .where(Instance.privateIp.is_not(None))
-        .order_by(Address.publicIp))
+    query = (select(Address.publicIp, Instance.privateIp, Instance.id)
+             .join(Instance, Address.instanceId == Instance.id)
+             .where(Instance.state.in_(LIVE_STATES))
+             .where(Instance.privateIp.is_not(None))
+             .order_by(Address.publicIp))
+    if cluster is not None:
+        query = query.where(Instance.cluster == cluster)
+    rows = session.execute(query)
     for publicIp, privateIp, instanceId in rows:
         associations.append(AddressAssociation(publicIp, privateIp, instanceId))
     return NetworkPolicy(groups, associations)

@@ -29,6 +29,7 @@ from eucad.clc.clusterregistry import ClusterRegistry
 from eucad.clc.clusters import ClusterSet
 from eucad.clc.metadata.service import makeMetadataServer
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
+from eucad.clc.policypush import PolicyPublisher
 from eucad.clc.startup import CloudStartup
 from eucad.clc.web.server import makeWebServer
 from eucad.common.daemon import DaemonOptions, makeDaemonService
@@ -94,6 +95,7 @@ def buildCloud(options, parent, reactor=None, makeImageServices=None):
     watcher = ClusterWatcher(poller)
     watcher.setServiceParent(parent)
     registry.listeners.append(watcher.refresh)
+    PolicyPublisher(cloud, float(conf.get("CLUSTER_POLL_SECONDS"))).setServiceParent(parent)
     makeMetadataServer(conf, db, reactor=reactor).setServiceParent(parent)
     webPages = makeWebServer(conf, layout, db, reactor=reactor, clusters=registry)
     if webPages is not None:

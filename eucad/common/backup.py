@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 
 from eucad.common.config import CONF_RELATIVE_PATH
-from eucad.common.db import defaultUrl
+from eucad.common.db import databaseUrl
 
 MANIFEST = "eucad-backup.json"
 FORMAT = "eucad-backup"
@@ -57,11 +57,11 @@ def _sha256(data):
 
 def sqlitePath(conf, layout):
     """The SQLite file of the install's database, or raise BackupError."""
-    url = conf.get("DB_URL") or defaultUrl(layout)
+    url = databaseUrl(conf, layout)
     if not url.startswith("sqlite:///"):
-        raise BackupError("DB_URL %s is not SQLite: back that database up with its own "
+        raise BackupError("CLOUD_DB_URL %s is not SQLite: back that database up with its own "
                           "tools (pg_dump), then use --backup for keys and configuration "
-                          "with DB_URL unset" % (url.split("@")[-1],))
+                          "with CLOUD_DB_URL unset" % (url.split("@")[-1],))
     return url[len("sqlite:///"):]
 
 
@@ -252,9 +252,10 @@ def restoreBackup(conf, layout, path):
     Put the backup at ``path`` back into the install at ``layout``.
 
     Everything is read and checked first (the database must pass SQLite's
-    integrity check), then written beside its target under a temporary name;
-    only then is each renamed into place (one step per file), and the WAL
-    files of the replaced database removed.
+    integrity check), then written beside its target under a temporary name
+    (0600, or the mode of the file it replaces); only then is each renamed
+    into place (one step per file), and the WAL files of the replaced
+    database removed.
 
     @return: the names restored.
     @raise BackupError: nothing was changed.
@@ -279,7 +280,9 @@ def restoreBackup(conf, layout, path):
             staged[name] = _stageBeside(targets[name], members[name])
         for name in sorted(staged):
             target = targets[name]
-            if name == CONF_MEMBER and os.path.exists(target):
+            if name != DB_MEMBER and os.path.exists(target):
+                # A file being replaced keeps its mode (public certificates
+                # are 0644); one that is gone comes back private.
                 os.chmod(staged[name], os.stat(target).st_mode & 0o7777)
             if name == DB_MEMBER:
                 for suffix in ("-wal", "-shm"):

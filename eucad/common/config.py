@@ -75,6 +75,7 @@ DEFAULTS = {
     "MAX_CORES": "0",
     "MAX_MEM": "0",
     "MAX_DISK": "0",
+    "CONCURRENT_LAUNCHES": "4",
     "VNET_MODE": "SYSTEM",
     "VNET_NETNS": "",
     "VNET_INTERFACE": "eth0",

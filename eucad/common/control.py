@@ -8,6 +8,10 @@ enabled component, with its PID file in ``var/run/eucalyptus/`` of the
 install.  A daemon is only ever signalled when the process behind its PID
 file is that very daemon (its plugin and prefix on its command line).
 
+Where systemd runs the daemons from the packages' units, ``status`` reads
+the units' states from systemd over D-Bus (``eucad.common.unitstates``)
+and falls back to the PID files for any unit systemd does not know.
+
 When the CLC and Walrus are both enabled on one port and address (the
 defaults put both at 8773), ``eucalyptus-clc`` serves Walrus in its own
 process (``eucad.common.components``): no separate walrus daemon is
@@ -122,12 +126,35 @@ def daemonsFor(prefix, onlyEnabled=True):
     return found
 
 
+def systemdStates(daemons, mode, prefix):
+    """
+    ``{plugin: UnitState}`` of the daemons' systemd units, or ``{}`` where
+    systemd is not asked (``mode`` no; auto without systemd or for another
+    prefix than the units' /) or does not answer (said on stderr).
+    """
+    from eucad.common import unitstates
+    if mode == "no" or (mode == "auto" and not (
+            prefix == "/" and unitstates.systemdBooted())):
+        return {}
+    units = [d.plugin + ".service" for d in daemons]
+    try:
+        states = unitstates.readUnitStatesBlocking(units)
+    except Exception as e:
+        print("eucad-ctl: systemd did not answer over D-Bus (%s); showing PID files"
+              % (" ".join(str(e).split()) or type(e).__name__,), file=sys.stderr)
+        return {}
+    return {d.plugin: state for d, state in zip(daemons, states)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="eucad-ctl", description="Start or stop this host's eucad daemons.")
     parser.add_argument("command", choices=("start", "stop", "restart", "status"))
     parser.add_argument("--prefix", default=os.environ.get("EUCALYPTUS", "/"),
                         help="the $EUCALYPTUS install root")
+    parser.add_argument("--systemd", choices=("auto", "yes", "no"), default="auto",
+                        help="status: read the units' states from systemd over D-Bus "
+                        "(auto: when systemd runs and the prefix is /, the units' own)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not os.path.exists(Layout(args.prefix).conf):
         fail("eucad-ctl: no %s (run euca_conf first)" % (Layout(args.prefix).conf,))
@@ -135,15 +162,26 @@ def main(argv=None):
     everything = daemonsFor(args.prefix, onlyEnabled=False)
     if args.command == "status":
         conf = EucaConf.load(Layout(args.prefix).conf)
+        units = systemdStates(everything, args.systemd, Layout(args.prefix).prefix)
+        running = set()
         for daemon in everything:
+            unit = units.get(daemon.plugin)
+            if unit is not None and unit.activeState != "not-loaded":
+                state = unit.describe()
+                if unit.running:
+                    running.add(daemon.plugin)
+                print("%-18s %s" % (daemon.plugin, state))
+                continue
             pid = daemon.pid()
+            if pid:
+                running.add(daemon.plugin)
             host = servedBy(conf, daemon.name)
             if host is not None and not pid:
                 state = "served by %s" % (host,)
             else:
                 state = "running (pid %d)" % pid if pid else "stopped"
             print("%-18s %s" % (daemon.plugin, state))
-        return 0 if all(d.pid() for d in enabled) else 3
+        return 0 if all(d.plugin in running for d in enabled) else 3
     if args.command in ("stop", "restart"):
         # Everything, enabled or not: a component disabled since it started
         # must still be stoppable.

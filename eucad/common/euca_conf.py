@@ -32,6 +32,7 @@ USAGE = """usage: euca_conf [-d DIR] [-cloud Y|N] [-walrus Y|N] [-cc Y|N] [-nc Y
                  [--rotate-secret NAME] [--rotate-certificate NAME]
                  [--get-credentials FILE.zip|DIR [--user NAME] [--path BINDIR]]
                  [--check cloud|walrus|cc|nc] [--backup FILE] [--restore FILE]
+                 [--upgrade-database BACKUP_DIR]
                  [CONFFILE]"""
 
 #: operation flag -> what its argument is (the work is in eucad.common.operations)
@@ -39,6 +40,7 @@ _OPERATIONS = {
     "--check": "a component (cloud, walrus, cc or nc)",
     "--backup": "a file to write",
     "--restore": "a backup file",
+    "--upgrade-database": "a directory for the backup taken first",
 }
 
 #: user flag -> the command it names (each takes a user name)
@@ -74,6 +76,7 @@ _KEY_CHECKS = {
     "VNET_SUBNET": "ip", "VNET_NETMASK": "ip", "VNET_BROADCAST": "ip",
     "VNET_ROUTER": "ip", "VNET_DNS": "ips", "VNET_ADDRSPERNET": "count",
     "MAX_CORES": "count", "MAX_MEM": "count", "MAX_DISK": "count",
+    "CONCURRENT_LAUNCHES": "launches",
     "CLUSTER_POLL_SECONDS": "seconds", "NODE_POLL_SECONDS": "seconds",
     "SCHEDPOLICY": ("ROUNDROBIN", "GREEDY", "POWERSAVE"),
     "POWER_IDLETHRESH": "seconds", "POWER_WAKETHRESH": "count",
@@ -113,6 +116,10 @@ def check(kind, name, value):
     if kind == "count":
         if not value.isdigit():
             raise BadArgument("%s: %r is not a whole number" % (name, value))
+        return value
+    if kind == "launches":
+        if not value.isdigit() or not 1 <= int(value) <= 64:
+            raise BadArgument("%s: %r is not a whole number from 1 to 64" % (name, value))
         return value
     if kind == "optionalCount":
         return check("count", name, value) if value else value

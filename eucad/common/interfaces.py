@@ -8,7 +8,8 @@ over Perspective Broker, the tiers themselves (``ClusterController``,
 
 What crosses a link is a record of ``eucad.common.records`` (``RunSpec``,
 ``InstanceReport``, ``NodeResources``, ``ClusterResources``), checked when it
-is made and again when PB unpacks it, or plain data (ids, numbers, small
+is made and again when PB unpacks it, the network policy records of
+``eucad.common.netpolicy``, or plain data (ids, numbers, small
 dicts of them).  Errors cross as ``eucad.common.errors.CloudError`` with an
 EC2 error code.
 
@@ -92,6 +93,23 @@ class ICluster(Interface):
         @return: Deferred firing with the instance's ``ConsoleOutput``;
             failing with CloudError("InvalidInstanceID.NotFound") when the
             cluster holds no such live instance.
+        """
+
+    def applyNetworkPolicy(policy):
+        """
+        Enforce the cloud's network policy: the whole of it, every time.
+
+        @param policy: an ``eucad.common.netpolicy.NetworkPolicy``: every
+            security group with its ingress rules and the public-address
+            associations of this cluster's instances.  The CLC sends it after
+            every change and again when the link comes back, so a cluster
+            that restarted or missed a change converges; the cluster diffs it
+            against what it enforces and applies the difference at once (in
+            MANAGED modes one ``iptables-restore --noflush`` batch).  Modes
+            without security groups accept it and change nothing.
+        @return: Deferred firing (with None) once the policy is in force;
+            failing with CloudError("InvalidParameterValue") for anything
+            but a NetworkPolicy.
         """
 
 

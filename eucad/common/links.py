@@ -11,10 +11,12 @@ them) and hands them to the tier.  Tier code calls the facade's methods
 (``cluster.runInstances(specs)``); nothing else calls ``callRemote``.
 """
 
+from twisted.internet import defer
 from zope.interface import implementer
 
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster, INode
+from eucad.common.netpolicy import NetworkPolicy
 from eucad.common.pblink import LinkClient, LinkRoot
 from eucad.common.records import (Change, ClusterResources, ConsoleOutput,
                                   InstanceReport, NodeResources, RunSpec, Termination)
@@ -36,6 +38,11 @@ def _requireRecord(value, recordType, what):
     if not isinstance(value, recordType):
         raise _refused("%s must be a %s" % (what, recordType.__name__))
     return value
+
+
+def _requireNothing(answer, what):
+    if answer is not None:
+        raise _refused("%s must answer nothing" % (what,))
 
 
 def _requireChange(answer):
@@ -99,6 +106,12 @@ class ClusterLink(LinkClient):
         return self.callRemote("getConsoleOutput", instanceId).addCallback(
             _answerCheck(_requireRecord, ConsoleOutput, "getConsoleOutput"))
 
+    def applyNetworkPolicy(self, policy):
+        if not isinstance(policy, NetworkPolicy):
+            return defer.fail(_refused("applyNetworkPolicy's policy must be a NetworkPolicy"))
+        return self.callRemote("applyNetworkPolicy", policy).addCallback(
+            _answerCheck(_requireNothing, "applyNetworkPolicy"))
+
 
 class ClusterRoot(LinkRoot):
     """Publishes an ``ICluster`` (the cluster controller) to the CLC."""
@@ -132,6 +145,10 @@ class ClusterRoot(LinkRoot):
     def remote_getConsoleOutput(self, instanceId):
         return self.answer("getConsoleOutput", lambda: self.cluster.getConsoleOutput(
             _requireId(instanceId, "getConsoleOutput's argument")))
+
+    def remote_applyNetworkPolicy(self, policy):
+        return self.answer("applyNetworkPolicy", lambda: self.cluster.applyNetworkPolicy(
+            _requireRecord(policy, NetworkPolicy, "applyNetworkPolicy's policy")))
 
 
 # CC -> NC --------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""The administrator's operations behind euca_conf's ``--check``, ``--backup`` and ``--restore``.
+"""The administrator's operations behind euca_conf's ``--check``, ``--backup``,
+``--restore`` and ``--upgrade-database``.
 
 ``euca_conf`` parses the command line and edits the configuration; what an
-operation does lives in its own module (``diagnostics``, ``backup``), and
+operation does lives in its own module (``diagnostics``, ``backup``,
+``dbupgrade``), and
 this one routes the checked flags there and turns results into lines and an
 exit status.
 """
@@ -52,6 +54,14 @@ def runOperations(operations, conf, out=None, err=None):
             return 2
         out.write("euca_conf: restored %d files from %s\n" % (
             len(names), operations["restore"]))
+    if "upgrade-database" in operations:
+        from eucad.common import dbupgrade
+        outcome = dbupgrade.upgradeDatabase(conf, layout, operations["upgrade-database"],
+                                            runningDaemons(layout))
+        stream = out if outcome.status in (dbupgrade.DONE, dbupgrade.DEFERRED) else err
+        stream.write("euca_conf: %s\n" % (outcome.line,))
+        if outcome.status != dbupgrade.DONE:
+            return outcome.status
     return status
 
 

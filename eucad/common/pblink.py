@@ -127,6 +127,9 @@ class LinkClient(MultiService):
         self._waiters = []
         self._inFlight = set()
         self.lastDisconnectReason = None
+        #: How many connections were made so far: a caller that must resend
+        #: state after a reconnect compares it with the count it last saw.
+        self.connectionCount = 0
         if endpoint is None:
             endpoint = endpoints.SSL4ClientEndpoint(self.reactor, host, self.port,
                                                     tlsOptions, timeout=10)
@@ -147,6 +150,7 @@ class LinkClient(MultiService):
         """A connection is up (called by the factory): calls go through it from now."""
         self.broker = broker
         self.root = broker.remoteForName("root")
+        self.connectionCount += 1
         broker.notifyOnDisconnect(lambda: self._lost(broker))
         log.info("link to {host}:{port} ({kind}) is up", host=self.host,
                  port=self.port, kind=type(self).__name__)

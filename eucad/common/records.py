@@ -517,11 +517,15 @@ class NodeResources(Record):
     freeRam: int
     freeDisk: int
     hypervisor: str = "qemu"
+    #: The node's address on the cluster's network (VNET_LOCALIP): where
+    #: the VXLAN tunnels of MANAGED mode end.  None: the node's host name is.
+    vnetAddress: Optional[str] = None
 
     def check(self, where):
         for name in ("cpu", "ram", "disk", "freeCpu", "freeRam", "freeDisk"):
             _integer(where + name, getattr(self, name), 0, 1 << 40)
         _choice(where + "hypervisor", self.hypervisor, HYPERVISORS)
+        _ipv4(where + "vnetAddress", self.vnetAddress)
 
     @property
     def total(self):

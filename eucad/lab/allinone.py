@@ -39,7 +39,7 @@ from eucad.common.credentials import renderEucarc
 from eucad.common.config import EucaConf, Layout
 from eucad.common.hostport import parseHostPort
 from eucad.common.polling import PollTimeout, pollUntil
-from eucad.lab import testimage
+from eucad.lab import firstinstance, testimage
 from eucad.lab.topology import Lab, normaliseSubnet
 
 
@@ -214,12 +214,7 @@ class AllInOne:
     def configure(self, described):
         fe = described["frontend"]
         nodes = described["nodes"]
-        network = ipaddress.IPv4Network(self.subnet)
-        # Instances take addresses from .100 up, clear of the lab's hosts.
-        # Locally administered MACs (the 0x02 bit), like the CC's own.
-        macmap = " ".join("d2:0d:%02x:00:00:%02x=%s" % (
-            self.basePort % 256, i, network.network_address + 100 + i)
-            for i in range(1, 33))
+        network = managedNetworkConf(described)
         self._euca_conf(
             self.frontEnd, "-cloud", "Y", "-walrus", "Y", "-cc", "Y", "-nc", "N",
             "-nodes", " ".join("127.0.0.1:%d" % self.ncPort(i) for i in range(len(nodes))),
@@ -232,19 +227,15 @@ class AllInOne:
             "METADATA_PORT=80",
             "CLUSTERS=cluster1@127.0.0.1:%d" % self.ccPort,
             "CLUSTER_POLL_SECONDS=1", "NODE_POLL_SECONDS=1",
-            "VNET_MODE=STATIC", "VNET_NETNS=%s" % fe["netns"],
-            "VNET_INTERFACE=%s" % fe["interface"], "VNET_SUBNET=%s" % fe["subnet"],
-            "VNET_NETMASK=%s" % fe["netmask"], "VNET_BROADCAST=%s" % fe["broadcast"],
-            "VNET_ROUTER=%s" % fe["address"], "VNET_DNS=%s" % fe["address"],
-            "VNET_MACMAP=%s" % macmap, *smtpSettings(self.smtpRelay), "--setup")
+            *network["frontend"], *smtpSettings(self.smtpRelay), "--setup")
         for index, node in enumerate(nodes):
             prefix = self.nodePrefix(node["name"])
             self._euca_conf(
                 prefix, "-cloud", "N", "-walrus", "N", "-cc", "N", "-nc", "Y",
                 "-instances", os.path.join(prefix, "instances"),
                 "NC_PORT=%d" % self.ncPort(index), "NC_LISTEN=127.0.0.1",
-                "LIBVIRT_URI=%s" % node["libvirtUri"], "VNET_BRIDGE=%s" % node["bridge"],
-                "VNET_MODE=STATIC", "NODE_POLL_SECONDS=1")
+                "LIBVIRT_URI=%s" % node["libvirtUri"], *network[node["name"]],
+                "NODE_POLL_SECONDS=1")
             _run([_bin("euca_sync_key"), "-c", Layout(self.frontEnd).conf, "--to", prefix])
 
     def configureImageDelivery(self):
@@ -353,21 +344,48 @@ class AllInOne:
             self.webPort,))
         result = {"images": ids, "credentials": creds, "instance": None}
         if runInstance:
-            result["instance"] = self.runOne(ec2, ids["machine"])
+            result["instance"] = self.runFirstInstance(ec2, ids["machine"])
+            result["instance"].update(self.exposeToPublic(ec2, result["instance"]))
         return result
 
-    def runOne(self, ec2, imageId, timeout=180):
-        """Run one instance (unless one of ours runs already) and wait for HTTP."""
+    def runFirstInstance(self, ec2, imageId, timeout=180):
+        """
+        The instance make run starts, with the admin's key pair and a user-data
+        script (``eucad.lab.firstinstance``); waits until the guest ran its
+        user data and started its SSH server, and says how to log in.
+        """
+        key = firstinstance.ensureKeyPair(ec2, self.runDir)
+        instance = self.runOne(ec2, imageId, timeout, keyName=firstinstance.KEY_NAME,
+                               userData=firstinstance.USER_DATA)
+
+        def status():
+            text = self.httpFromFrontEnd(instance["privateIp"], path="/status.json")
+            return json.loads(text) if text.startswith("{") else None
+        instance["status"] = _waitFor("%s's status.json" % (instance["instanceId"],),
+                                      status, 60, 0.5)
+        instance["keyFile"] = key
+        instance["ssh"] = firstinstance.printableSshCommand(
+            self.lab.describe()["frontend"]["netns"], key, instance["privateIp"])
+        return instance
+
+    def runOne(self, ec2, imageId, timeout=180, keyName=None, userData=None):
+        """
+        Run one instance (unless one of ours, with the same key, runs already)
+        and wait for HTTP.
+        """
         for reservation in ec2.describe_instances()["Reservations"]:
             for instance in reservation["Instances"]:
                 if instance["State"]["Name"] in ("pending", "running") and \
-                        instance["ImageId"] == imageId:
+                        instance["ImageId"] == imageId and instance.get("KeyName") == keyName:
                     try:
                         return self._waitHttp(ec2, instance["InstanceId"], timeout)
                     except AllInOneError as e:
                         self.log("not using %s: %s" % (instance["InstanceId"], e))
+        extra = {"KeyName": keyName} if keyName else {}
+        if userData:
+            extra["UserData"] = userData
         answer = ec2.run_instances(ImageId=imageId, MinCount=1, MaxCount=1,
-                                   InstanceType="m1.small")
+                                   InstanceType="m1.small", **extra)
         instanceId = answer["Instances"][0]["InstanceId"]
         self.log("started %s" % (instanceId,))
         return self._waitHttp(ec2, instanceId, timeout)
@@ -399,6 +417,49 @@ class AllInOne:
         _waitFor("HTTP from %s at %s" % (instanceId, ip), answers, timeout, 0.3)
         self.log("%s is running at %s and answers HTTP" % (instanceId, ip))
         return {"instanceId": instanceId, "privateIp": ip}
+
+    def httpFromPublic(self, address, timeout=2, path="/"):
+        """What answers at ``address`` over HTTP from the lab's public namespace ("" if nothing)."""
+        result = subprocess.run(publicFetchArgv(self.lab.describe(), address, timeout, path),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    def exposeToPublic(self, ec2, instance, timeout=60):
+        """
+        What an admin does to publish an instance's web page: tcp 80 and ICMP
+        into its ``default`` group, an elastic IP associated (one the admin
+        already holds when there is one); then waits until the page answers
+        from the lab's public namespace through that address.
+
+        @return: ``{"publicIp", "fetch"}``, ``fetch`` the command that gets the page.
+        """
+        for permission in ({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+                           {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
+                            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}):
+            try:
+                ec2.authorize_security_group_ingress(GroupName="default",
+                                                     IpPermissions=[permission])
+            except Exception as e:
+                if "InvalidPermission.Duplicate" not in str(e):
+                    raise
+        publicIp = self._addressFor(ec2, instance["instanceId"])
+        ec2.associate_address(PublicIp=publicIp, InstanceId=instance["instanceId"])
+        _waitFor("HTTP from the public namespace at %s" % (publicIp,),
+                 lambda: instance["instanceId"] in self.httpFromPublic(publicIp), timeout, 0.3)
+        self.log("%s answers HTTP at its elastic IP %s" % (instance["instanceId"], publicIp))
+        return {"publicIp": publicIp,
+                "fetch": " ".join(publicFetchArgv(self.lab.describe(), publicIp, 5))}
+
+    @staticmethod
+    def _addressFor(ec2, instanceId):
+        """The admin's address held by ``instanceId``, else a free one of theirs, else a new one."""
+        held = ec2.describe_addresses()["Addresses"]
+        for wanted in (instanceId, None):
+            for address in held:
+                if (address.get("InstanceId") or None) == wanted:
+                    return address["PublicIp"]
+        return ec2.allocate_address()["PublicIp"]
 
     def clcRunning(self):
         """Whether this run directory's own CLC daemon runs (by its PID file)."""
@@ -447,6 +508,51 @@ class AllInOne:
             daemon.stop()
         self.lab.down()
         self.log("stopped; state kept in %s" % (self.runDir,))
+
+
+#: The VMs' own network in MANAGED mode, a slice of VM_ADDRS_PER_NET per
+#: security group; it exists only inside the lab's namespaces.
+VM_SUBNET = ipaddress.IPv4Network("172.30.0.0/16")
+VM_ADDRS_PER_NET = 32
+#: Elastic IPs: these hosts of the lab's public subnet (fe is the first, pub the last).
+PUBLIC_IP_HOSTS = slice(9, 29)
+
+
+def managedNetworkConf(described):
+    """
+    eucalyptus.conf network keys (``KEY=VALUE`` arguments of euca_conf) of
+    a MANAGED cloud on VXLAN in the lab ``described``: under ``frontend``
+    the CC's and CLC's (its data plane in the front end's namespace, elastic
+    IPs from the public subnet, metadata where the CLC listens in the front
+    end), under each node's name the NC's (its links made in the node's
+    namespace, tunnels from its address on br0).
+    """
+    fe, pub = described["frontend"], described["pub"]
+    public = ipaddress.IPv4Network("%s/%d" % (pub["subnet"], pub["prefixLength"]))
+    hosts = list(public.hosts())[PUBLIC_IP_HOSTS]
+    conf = {"frontend": [
+        "VNET_MODE=MANAGED", "VNET_ENCAP=vxlan", "VNET_NETNS=%s" % fe["netns"],
+        "VNET_INTERFACE=%s" % fe["privateInterface"],
+        "VNET_PRIVINTERFACE=%s" % fe["privateInterface"],
+        "VNET_PUBINTERFACE=%s" % fe["publicInterface"],
+        "VNET_SUBNET=%s" % VM_SUBNET.network_address, "VNET_NETMASK=%s" % VM_SUBNET.netmask,
+        "VNET_ADDRSPERNET=%d" % VM_ADDRS_PER_NET, "VNET_MTU=1450",
+        "VNET_DNS=", "VNET_ROUTER=", "VNET_BROADCAST=", "VNET_MACMAP=",
+        "VNET_PUBLICIPS=%s-%s" % (hosts[0], hosts[-1]),
+        "VNET_CLOUDIP=%s" % fe["address"], "VNET_LOCALIP=%s" % fe["address"],
+        "VNET_METADATA=%s:80" % fe["metadataAddress"]]}
+    for node in described["nodes"]:
+        conf[node["name"]] = [
+            "VNET_MODE=MANAGED", "VNET_BRIDGE=%s" % node["bridge"],
+            "VNET_PRIVINTERFACE=%s" % node["bridge"], "VNET_NETNS=%s" % node["netns"],
+            "VNET_LOCALIP=%s" % node["address"]]
+    return conf
+
+
+def publicFetchArgv(described, address, timeout=5, path="/"):
+    """The command that fetches ``http://address/path`` from the lab's public namespace."""
+    return ["ip", "netns", "exec", described["pub"]["netns"], "curl", "-s", "-m",
+            str(timeout), "http://%s%s" % (address, path)]
 
 
 def _recordFromInstall(runDir):
@@ -597,6 +703,15 @@ def otherRunningCloud(path, cloud):
     return None
 
 
+def publicLines(instance):
+    """What ``make run`` says about the instance's elastic IP (nothing without one)."""
+    if not instance or not instance.get("publicIp"):
+        return ""
+    return ("\n  elastic IP:  %s (tcp 80 and ICMP open in the admin's default group)"
+            "\n  its page from the public side:  %s" % (instance["publicIp"],
+                                                       instance["fetch"]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="eucad-allinone",
                                      description="An all-in-one eucad cloud in a lab.")
@@ -655,7 +770,7 @@ def main(argv=None):
 eucad is running (lab %(name)s, EC2 and S3 on port %(port)d).
   credentials: %(path)s%(kept)s
   images:      %(images)s
-  instance:    %(instance)s
+  instance:    %(instance)s%(public)s%(ssh)s
   web pages:   https://127.0.0.1:%(webPort)d/ (first login admin/admin; the browser
                will warn: the certificate is the cloud's own CA's)
 
@@ -667,6 +782,8 @@ Next:
 """ % {"path": path, "kept": kept, "name": cloud.labName, "port": cloud.clcPort,
        "images": ", ".join("%s=%s" % kv for kv in sorted(result["images"].items())),
        "instance": instance and "%s at %s" % (instance["instanceId"], instance["privateIp"]),
+       "ssh": instance and ("\n  log in:      %s" % (instance["ssh"],)) or "",
+       "public": publicLines(instance),
        "dir": cloud.runDir, "webPort": cloud.webPort})
     return 0
 

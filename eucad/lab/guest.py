@@ -11,9 +11,9 @@ does can be read in one place:
 3. ask the metadata service (169.254.169.254, with ``nc``: busybox ``wget``
    crashes in this guest) for its instance id, retrying for at most
    ``eucad.metadata_wait=`` seconds (default ``METADATA_WAIT_SECONDS``).
-   Only when the service cannot be reached in that time does the id come
-   from ``eucad.instance_id=`` on the kernel command line;
-   ``metadataSource`` in ``/status.json`` says which;
+   The metadata service is the only source of who the guest is: when it
+   cannot be reached in that time the guest is ``unknown`` and
+   ``metadataSource`` in ``/status.json`` says ``none``;
 4. mount the root disk read-only if there is one, to show which image it
    is, and serve the instance id at ``/`` on port 80 (busybox httpd);
 5. read every meta-data key the service lists, and the user data; run user
@@ -39,9 +39,10 @@ METADATA_HOST = "169.254.169.254"
 METADATA_WAIT_SECONDS = 5
 USER_DATA_TIMEOUT_SECONDS = 60
 
-#: What ``metadataSource`` in /status.json says.
+#: What ``metadataSource`` in /status.json says (else "none").
 FROM_METADATA_SERVICE = "metadata-service"
-FROM_KERNEL_COMMAND_LINE = "kernel-command-line"
+#: The id a guest serves when no metadata service answered.
+UNKNOWN_ID = "unknown"
 
 ROOT_MARKER_FILE = "eucad-test-root"
 ROOT_MARKER_TEXT = "eucad test root image: the root disk of the eucad test guest\n"
@@ -116,11 +117,9 @@ if [ -e /sys/class/net/eth0 ]; then
     say "address $ip"
 fi
 
-cmdline_id=
 md_wait=@METADATA_WAIT@
 for word in $(cat /proc/cmdline); do
     case "$word" in
-    eucad.instance_id=*) cmdline_id="${word#eucad.instance_id=}" ;;
     eucad.metadata_wait=*) md_wait="${word#eucad.metadata_wait=}" ;;
     esac
 done
@@ -177,12 +176,10 @@ if [ "$ip" != none ]; then
         usleep 300000
     done
 fi
-if [ "$source" != @FROM_METADATA_SERVICE@ ] && [ -n "$cmdline_id" ]; then
-    say "no metadata service within ${md_wait}s; id from the kernel command line"
-    source=@FROM_KERNEL_COMMAND_LINE@
-    id="$cmdline_id"
+if [ "$source" != @FROM_METADATA_SERVICE@ ]; then
+    say "no metadata service within ${md_wait}s: who this guest is stays unknown"
 fi
-[ -n "$id" ] || id=unknown
+[ -n "$id" ] || id=@UNKNOWN_ID@
 printf '%s' "$id" > /run/instance-id
 
 root=none
@@ -272,7 +269,7 @@ def initScript():
             .replace("@METADATA_WAIT@", str(METADATA_WAIT_SECONDS))
             .replace("@USER_DATA_TIMEOUT@", str(USER_DATA_TIMEOUT_SECONDS))
             .replace("@FROM_METADATA_SERVICE@", FROM_METADATA_SERVICE)
-            .replace("@FROM_KERNEL_COMMAND_LINE@", FROM_KERNEL_COMMAND_LINE)
+            .replace("@UNKNOWN_ID@", UNKNOWN_ID)
             .replace("@ROOT_MARKER_FILE@", ROOT_MARKER_FILE)
             .replace("@MARKER@", MARKER))
 

@@ -106,11 +106,22 @@ def pathImages(ec2):
             if image.get("ImageLocation", "").startswith("/")]
 
 
+def shareWithEveryone(ec2, ids):
+    """
+    Let every user launch the test image (launch permission for the group
+    ``all``), as an admin does with the cloud's stock images: the cloud's
+    other users run them too.  Adding a permission already there is no change.
+    """
+    for imageId in ids.values():
+        ec2.modify_image_attribute(ImageId=imageId, LaunchPermission={
+            "Add": [{"Group": "all"}]})
+
+
 def publishTestImage(runDir, image, eucarc, ec2, log=print):
     """
     The ids (``kernel``, ``ramdisk``, ``machine``) of the test image's files
     registered as bundles: those ``images.json`` names when they are of this
-    build and still available, else freshly published.  Images registered by
+    build and still available, else freshly published; either way public.  Images registered by
     path are deregistered once the bundles stand in for them.
     """
     record = os.path.join(runDir, RECORD_FILE)
@@ -118,6 +129,7 @@ def publishTestImage(runDir, image, eucarc, ec2, log=print):
     known = _readRecord(record)
     if (known.get("source") == SOURCE and known.get("digests") == digests
             and _stillAvailable(ec2, known.get("ids", {}))):
+        shareWithEveryone(ec2, known["ids"])
         return known["ids"]
     env = sourcedEnvironment(eucarc)
     ids = {}
@@ -128,6 +140,7 @@ def publishTestImage(runDir, image, eucarc, ec2, log=print):
                             ramdisk=ids.get("ramdisk") if kind == "machine" else None)
         log("registered %s as %s (%s/%s.manifest.xml)" % (name, ids[kind], BUCKET,
                                                          bundleName))
+    shareWithEveryone(ec2, ids)
     for old in pathImages(ec2):
         ec2.deregister_image(ImageId=old)
         log("deregistered %s (an image registered by path)" % (old,))

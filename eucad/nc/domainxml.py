@@ -21,12 +21,15 @@ METADATA_NAMESPACE = "http://eucad.invalid/xmlns/instance/1"
 _NS = "{%s}" % (METADATA_NAMESPACE,)
 
 #: Fields read back as integers; every other leaf is text.
-_INTEGER_FIELDS = frozenset(["launchTime", "launchIndex", "cpu", "ram", "disk", "mtu"])
+_INTEGER_FIELDS = frozenset(["launchTime", "launchIndex", "cpu", "ram", "disk", "mtu",
+                             "tag"])
+#: Fields holding a list of words (a MANAGED network's VXLAN flood peers).
+_LIST_FIELDS = frozenset(["floodPeers"])
 
 
-def kernelCommandLine(instanceId):
-    """What the guest kernel is told: root disk, serial console, its id."""
-    return "root=/dev/vda console=ttyS0 eucad.instance_id=%s" % (instanceId,)
+#: What the guest kernel is told: its root disk and serial console.  Nothing
+#: about the instance: a guest learns who it is from the metadata service.
+KERNEL_COMMAND_LINE = "root=/dev/vda console=ttyS0"
 
 
 def _sub(parent, tag, text=None, **attributes):
@@ -42,6 +45,8 @@ def _fill(parent, data):
             continue
         if isinstance(value, dict):
             _fill(_sub(parent, _NS + name), value)
+        elif name in _LIST_FIELDS:
+            _sub(parent, _NS + name, " ".join(value))
         else:
             _sub(parent, _NS + name, value)
 
@@ -97,7 +102,7 @@ def buildDomainXml(spec, launchTime, domainType, files):
         _sub(os_, "kernel", files.kernel)
         if files.ramdisk is not None:
             _sub(os_, "initrd", files.ramdisk)
-        _sub(os_, "cmdline", kernelCommandLine(spec.instanceId))
+        _sub(os_, "cmdline", KERNEL_COMMAND_LINE)
     else:
         _sub(os_, "boot", dev="hd")
     features = _sub(domain, "features")
@@ -141,9 +146,25 @@ def _read(element):
             data[name] = _read(child)
         elif name in _INTEGER_FIELDS:
             data[name] = int(child.text)
+        elif name in _LIST_FIELDS:
+            data[name] = (child.text or "").split()
         else:
             data[name] = child.text or ""
     return data
+
+
+def filesUsedBy(domainXml):
+    """
+    Every host file a domain's XML names (disk sources, kernel, initrd,
+    serial console), for any domain, eucad's or not: the start-up sweep
+    removes no directory a running domain still uses.
+    """
+    root = etree.fromstring(domainXml.encode("utf-8") if isinstance(domainXml, str)
+                            else domainXml)
+    paths = [element.text for element in root.iterfind("os/kernel")]
+    paths += [element.text for element in root.iterfind("os/initrd")]
+    paths += root.xpath("devices/*/source/@file | devices/*/source/@path")
+    return {str(path) for path in paths if path}
 
 
 def parseInstanceRecord(domainXml):

@@ -15,8 +15,22 @@ changed, an instance forgotten) bumps the lifecycle's ``ChangeFeed``, which
 ``NodeController.waitForChange`` waits on.
 
 The table is not stored anywhere: each domain carries its run spec and
-launch time in its XML, so after a restart ``restore`` rebuilds the table from libvirt
-and the instances keep running.  Called by ``eucad.nc.node``.
+launch time in its XML, so after a restart (stopped, or killed with SIGKILL)
+``restore`` rebuilds the table from libvirt and the instances keep running;
+nothing is restarted.  What a crash leaves behind is reconciled at start:
+
+- an instance directory no running domain uses (its domain ended while the
+  NC was down, or a launch died half-way) is removed; "uses" is checked
+  against the files every running domain names, eucad's or not;
+- a domain with an instance record is re-adopted and reported whether or
+  not the CC knows it.  The NC does not decide: the CC passes instances it
+  has no record of up to the CLC, which keeps the one its database holds
+  (the CC lost its state) and has the cluster terminate one it never knew
+  (``eucad.clc.instancestore.applyClusterReport``), the one place that
+  knows what users asked for;
+- a domain without a record (not eucad's) is left alone, and so are its files.
+
+Called by ``eucad.nc.node``.
 """
 
 import base64
@@ -24,14 +38,14 @@ import os
 import re
 import shutil
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from eucad.common.changes import ChangeFeed
 from eucad.common.errors import CloudError
 from eucad.common.records import (CONSOLE_TAIL_BYTES, ConsoleOutput, InstanceReport,
                                   NodeResources, Termination)
-from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
+from eucad.nc.domainxml import buildDomainXml, filesUsedBy, parseInstanceRecord
 from eucad.nc.resources import Capacity, heldBy
 
 log = Logger()
@@ -39,11 +53,43 @@ log = Logger()
 #: Seconds a terminated instance stays in describeInstances.
 TERMINATED_LINGER = 60
 
+#: Seconds a describe that finds a domain gone leaves libvirt's stop event
+#: to say why (a guest's power-off, a crash) before it ends the instance
+#: with the bare "the domain stopped".  The event and the listing travel on
+#: different threads, so a poll can see the domain gone first.
+STOP_EVENT_GRACE = 2.0
+
 _INSTANCE_DIRECTORY = re.compile(r"^i-[0-9a-f]{8}$")
 
 
 class _Terminated(Exception):
     """The instance was terminated while it was being launched."""
+
+
+#: CONCURRENT_LAUNCHES when the conf does not say.
+DEFAULT_CONCURRENT_LAUNCHES = 4
+
+
+class LaunchSteps:
+    """
+    How long each step of one launch took, from the moment the node
+    accepted it: ``waiting`` (for a launch slot), ``images``, ``disks``,
+    ``xml`` and ``create``.  Logged when the domain runs, to the
+    millisecond, which is where ``bench/launch.py`` reads its breakdown.
+    """
+
+    def __init__(self, clock, acceptedAt):
+        self.clock = clock
+        self.seconds = {"waiting": clock.seconds() - acceptedAt}
+        self._last = clock.seconds()
+
+    def done(self, step):
+        now = self.clock.seconds()
+        self.seconds[step] = now - self._last
+        self._last = now
+
+    def __str__(self):
+        return " ".join("%s=%.3f" % item for item in self.seconds.items())
 
 
 class Instance:
@@ -103,7 +149,11 @@ class InstanceLifecycle:
     """
 
     def __init__(self, hypervisor, imageCache, disks, clock, capacity=None,
-                 domainType="qemu", nodeName=None):
+                 domainType="qemu", nodeName=None,
+                 concurrentLaunches=DEFAULT_CONCURRENT_LAUNCHES):
+        if not isinstance(concurrentLaunches, int) or concurrentLaunches < 1:
+            raise ValueError("concurrent launches must be a whole number >= 1, not %r" % (
+                concurrentLaunches,))
         self.hypervisor = hypervisor
         self.imageCache = imageCache
         self.disks = disks
@@ -112,11 +162,21 @@ class InstanceLifecycle:
         self.domainType = domainType
         self.nodeName = nodeName
         self.instances = {}
-        #: instanceId -> Deferred of a launch still in progress.
+        #: instanceId -> Deferred of a launch still in progress (waiting for
+        #: a slot included).
         self.launches = {}
+        #: At most CONCURRENT_LAUNCHES launches fetch, lay out disks and
+        #: create domains at once; the others wait, pending, in arrival order.
+        self.launchSlots = defer.DeferredSemaphore(concurrentLaunches)
         #: Names of running domains whose instance record could not be read:
         #: their directories are left alone, never swept as orphans.
         self.unreadable = set()
+        #: Every file the running domains used when last restored (any
+        #: domain, eucad's or not): their directories are never swept.
+        self.filesInUse = set()
+        #: Instances whose domain a describe found gone, waiting for its
+        #: stop event (``STOP_EVENT_GRACE``).
+        self._awaitingStopEvent = {}
         #: Bumped on every change ``describe`` would show.
         self.changes = ChangeFeed(clock)
 
@@ -163,7 +223,7 @@ class InstanceLifecycle:
         self.changes.changed()
         log.info("launching {id} ({vmType}) for {owner}", id=instance.instanceId,
                  vmType=spec.vmType.name, owner=spec.owner)
-        launch = self._launch(instance)
+        launch = self.launchSlots.run(self._launch, instance, self.clock.seconds())
         self.launches[instance.instanceId] = launch
         launch.addBoth(self._launchEnded, instance.instanceId)
         return instance.report(self.nodeName)
@@ -186,32 +246,39 @@ class InstanceLifecycle:
             raise _Terminated()
 
     @defer.inlineCallbacks
-    def _launch(self, instance):
+    def _launch(self, instance, acceptedAt):
         spec = instance.spec
         step = "fetching images"
+        steps = LaunchSteps(self.clock, acceptedAt)
         try:
+            self._stillWanted(instance)
             fetched = yield defer.gatherResults([
                 self.imageCache.fetch(image) if image else defer.succeed(None)
                 for image in (spec.image, spec.kernel, spec.ramdisk)], consumeErrors=True)
             machine, kernel, ramdisk = fetched
+            steps.done("images")
             self._stillWanted(instance)
             step = "preparing disks"
             yield self.disks.prepare(instance.files, spec.vmType,
                                      machine, kernel, ramdisk)
+            steps.done("disks")
             self._stillWanted(instance)
             step = "writing the domain XML"
             xml = buildDomainXml(spec, instance.launchTime, self.domainType,
                                  instance.files)
             yield self.disks.writeDomainXml(instance.files, xml)
+            steps.done("xml")
             self._stillWanted(instance)
             step = "starting the domain"
             instance.domainStarted = True
             state = yield self.hypervisor.createDomain(xml)
+            steps.done("create")
             self._stillWanted(instance)
             if state == "terminated":
                 raise RuntimeError("the domain stopped as soon as it started")
             instance.state = state
-            log.info("{id} is {state}", id=instance.instanceId, state=state)
+            log.info("{id} is {state}; launch steps in seconds: {steps}",
+                     id=instance.instanceId, state=state, steps=steps)
         except _Terminated:
             log.info("{id} was terminated while launching", id=instance.instanceId)
             yield self._undo(instance)
@@ -294,8 +361,8 @@ class InstanceLifecycle:
         log.info("rebooting {id}", id=instanceId)
         existed = yield self.hypervisor.resetDomain(instanceId)
         if not existed:
-            # The domain ended under us: what describe does for a vanished one.
-            yield self._merge(instance, None)
+            # The domain ended under us (its stop event may tell why later).
+            yield self._domainEnded(instance, "the domain stopped")
             raise CloudError("InvalidInstanceID.NotFound",
                              "The instance ID '%s' does not exist" % (instanceId,))
         defer.returnValue(instance.report(self.nodeName))
@@ -321,7 +388,8 @@ class InstanceLifecycle:
     def describe(self):
         """
         Every instance in the table, after merging what libvirt says now: a
-        domain that vanished means its instance is terminated.  When libvirt
+        domain that vanished means its instance is terminated (by its stop
+        event, or after ``STOP_EVENT_GRACE`` without one).  When libvirt
         cannot be asked, the table is reported as it stands.
         """
         try:
@@ -345,12 +413,45 @@ class InstanceLifecycle:
             # paused while it starts, and not seeing it is no news either.
             # The launch itself says when the instance runs.
             return None
-        if instance.state == "shutting-down" and domainState is not None:
+        if instance.state == "shutting-down":
+            # A terminate is under way: it ends the instance itself.
             return None
         if domainState is None or domainState == "terminated":
-            return self._domainEnded(instance, "the domain stopped")
+            self._awaitStopEvent(instance)
+            return None
         instance.state = domainState
         return None
+
+    def _awaitStopEvent(self, instance):
+        """
+        The instance's domain is gone, by a listing: give libvirt's stop
+        event ``STOP_EVENT_GRACE`` seconds to end it with the real reason
+        (``domainStopped``), then end it with the bare one.
+        """
+        instanceId = instance.instanceId
+        if instanceId in self._awaitingStopEvent:
+            return
+
+        def conclude():
+            self._awaitingStopEvent.pop(instanceId, None)
+            if (self.instances.get(instanceId) is instance and instance.alive
+                    and instance.state != "shutting-down"):
+                return self._domainEnded(instance, "the domain stopped")
+            return None
+        d = task.deferLater(self.clock, STOP_EVENT_GRACE, conclude)
+        self._awaitingStopEvent[instanceId] = d
+        d.addErrback(lambda failure: failure.trap(defer.CancelledError))
+        d.addErrback(lambda failure: log.error("ending {id} failed: {e}", id=instanceId,
+                                               e=failure.getErrorMessage()))
+
+    def stopWaiting(self):
+        """
+        Forget the stop events being waited for (the NC stops); the next
+        NC's describe finds those domains gone again.
+        """
+        waiting, self._awaitingStopEvent = self._awaitingStopEvent, {}
+        for d in waiting.values():
+            d.cancel()
 
     def _domainEnded(self, instance, reason):
         """The instance's domain ended by itself: terminated, its files removed."""
@@ -397,7 +498,12 @@ class InstanceLifecycle:
         """
         domains = yield self.hypervisor.listDomains(withXml=True)
         adopted = []
+        inUse = set()
         for domain in domains:
+            try:
+                inUse |= filesUsedBy(domain.xml)
+            except Exception as e:
+                log.warn("domain {name}: unreadable XML: {e}", name=domain.name, e=e)
             try:
                 record = parseInstanceRecord(domain.xml)
             except Exception as e:
@@ -419,6 +525,7 @@ class InstanceLifecycle:
             self.instances[instance.instanceId] = instance
             self.changes.changed()
             adopted.append(instance.instanceId)
+        self.filesInUse = inUse
         if adopted:
             log.info("re-adopted {count} running instance(s): {ids}",
                      count=len(adopted), ids=" ".join(adopted))
@@ -426,11 +533,12 @@ class InstanceLifecycle:
 
     def liveDirectories(self):
         """
-        The directories of the instances that are not terminated, and the
-        names of domains whose record was unreadable (reactor thread).
+        The directories of the instances that are not terminated, the names
+        of domains whose record was unreadable, and every file a running
+        domain uses (reactor thread).
         """
         return ({i.files.directory for i in self.instances.values() if i.alive}
-                | set(self.unreadable))
+                | set(self.unreadable) | set(self.filesInUse))
 
     def orphanDirectories(self, live):
         """
@@ -452,7 +560,8 @@ class InstanceLifecycle:
             for name in os.listdir(ownerPath):
                 path = os.path.join(ownerPath, name)
                 if (_INSTANCE_DIRECTORY.match(name) and os.path.isdir(path)
-                        and path not in live and name not in live):
+                        and path not in live and name not in live
+                        and not any(used.startswith(path + os.sep) for used in live)):
                     orphans.append(path)
         return orphans
 

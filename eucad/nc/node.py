@@ -23,7 +23,7 @@ from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
 from eucad.common.records import Change
 from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
-from eucad.nc.instances import InstanceLifecycle
+from eucad.nc.instances import DEFAULT_CONCURRENT_LAUNCHES, InstanceLifecycle
 from eucad.nc.kvmprobe import chooseDomainType
 from eucad.nc.resources import measureHost
 from eucad.nc.runspec import checkInstanceId, placedSpec
@@ -55,11 +55,18 @@ class NodeController(Service):
     @param measure: ``measureHost``-like callable, run in a thread.
     @param addresses: an ``eucad.nc.addresswatch.AddressBook`` that learns
         the addresses of instances the CC gave none (SYSTEM mode), or None.
+    @param concurrentLaunches: CONCURRENT_LAUNCHES, how many launches may
+        fetch images, make disks and create domains at once.
+    @param groupLinks: the ``eucad.cc.vnet.nodelinks.NodeGroupLinks`` that
+        makes a MANAGED group's tagged link and bridge before an instance of
+        it starts here, and removes them after its last one (None: the node
+        serves flat networks only).
     """
 
     def __init__(self, hypervisor, imageCache, disks, hypervisorSetting,
                  probe, limits=(0, 0, 0), defaultBridge="br0", clock=None,
-                 measure=measureHost, runInThread=None, nodeName=None, addresses=None):
+                 measure=measureHost, runInThread=None, nodeName=None, addresses=None,
+                 concurrentLaunches=DEFAULT_CONCURRENT_LAUNCHES, groupLinks=None):
         if clock is None:
             from twisted.internet import reactor as clock
         self.hypervisor = hypervisor
@@ -68,9 +75,11 @@ class NodeController(Service):
         self.limits = tuple(limits)
         self.defaultBridge = defaultBridge
         self.measure = measure
+        self.groupLinks = groupLinks
         self.runInThread = runInThread or threads.deferToThread
         self.lifecycle = InstanceLifecycle(hypervisor, imageCache, disks, clock,
-                                           nodeName=nodeName)
+                                           nodeName=nodeName,
+                                           concurrentLaunches=concurrentLaunches)
         # A guest that powers off or a domain that crashes ends its instance at once.
         hypervisor.watchDomainStops(self.lifecycle.domainStopped)
         self.addresses = None
@@ -87,6 +96,10 @@ class NodeController(Service):
             lambda failure: log.warn("node controller start failed ({error});"
                                      " the next request retries",
                                      error=failure.getErrorMessage()))
+
+    def stopService(self):
+        Service.stopService(self)
+        self.lifecycle.stopWaiting()
 
     def whenReady(self):
         """
@@ -124,6 +137,11 @@ class NodeController(Service):
                 self.hypervisorSetting, self.hypervisor, self.probe)
             self._domainTypeChosen = True
         yield lifecycle.restore()
+        if self.groupLinks is not None:
+            # Their group links outlived the previous NC: keep them, counted.
+            for instance in lifecycle.instances.values():
+                if instance.alive:
+                    self.groupLinks.adopt(instance.instanceId, instance.spec.network)
         yield lifecycle.removeOrphans()
         log.info("node ready: {capacity}, domains of type {type}, {count}"
                  " instance(s)", capacity=lifecycle.capacity,
@@ -157,14 +175,31 @@ class NodeController(Service):
     # -- INode --------------------------------------------------------------
 
     def describeResource(self):
-        return self._whenReadyThen(self.lifecycle.resources)
+        d = self._whenReadyThen(self.lifecycle.resources)
+        if self.groupLinks is not None and self.groupLinks.localIp:
+            d.addCallback(lambda resources: resources.replace(
+                vnetAddress=self.groupLinks.localIp))
+        return d
 
     def runInstance(self, spec):
         try:
             spec = placedSpec(spec, self.defaultBridge)
         except CloudError as e:
             return defer.fail(e)
-        return self._whenReadyThen(self.lifecycle.run, spec)
+        if self.groupLinks is None or spec.network.tag is None:
+            return self._whenReadyThen(self.lifecycle.run, spec)
+        return self._whenReadyThen(self._runOnGroupNetwork, spec)
+
+    @defer.inlineCallbacks
+    def _runOnGroupNetwork(self, spec):
+        """MANAGED: the group's link and bridge first, then the instance on it."""
+        yield self.groupLinks.attach(spec.instanceId, spec.network)
+        try:
+            report = self.lifecycle.run(spec)
+        except Exception:
+            yield self.groupLinks.detach(spec.instanceId, spec.network)
+            raise
+        return report
 
     def describeInstances(self):
         return self._describe()
@@ -174,7 +209,14 @@ class NodeController(Service):
             checkInstanceId(instanceId)
         except CloudError as e:
             return defer.fail(e)
-        return self._whenReadyThen(self.lifecycle.terminate, instanceId)
+        instance = self.lifecycle.instances.get(instanceId)
+        d = self._whenReadyThen(self.lifecycle.terminate, instanceId)
+        if self.groupLinks is not None and instance is not None:
+            def detach(termination):
+                done = self.groupLinks.detach(instanceId, instance.spec.network)
+                return done.addCallback(lambda _: termination)
+            d.addCallback(detach)
+        return d
 
     def waitForChange(self, generation, timeout):
         try:

@@ -14,6 +14,9 @@ the DHCP acknowledgements and ARP on the node (``eucad.nc.addresswatch``).
 
 import os
 
+from twisted.python import usage
+
+from eucad.cc.vnet.nodelinks import NodeGroupLinks
 from eucad.common import pblink, trust
 from eucad.common.daemon import DaemonOptions, makeDaemonService
 from eucad.common.links import NodeRoot
@@ -28,10 +31,33 @@ from eucad.nc.kvmprobe import AcceleratorProbe
 from eucad.nc.node import NodeController
 
 
+#: The largest CONCURRENT_LAUNCHES accepted.
+MAX_CONCURRENT_LAUNCHES = 64
+
+
 class Options(DaemonOptions):
     """The node controller takes ``--prefix`` and ``--port``; the rest is the conf."""
 
     optParameters = [portOption("NC_PORT", "NC_LISTEN")]
+
+    def postOptions(self):
+        DaemonOptions.postOptions(self)
+        # A bad value stops the daemon at once, with the key named.
+        self.concurrentLaunches = concurrentLaunches(self.conf)
+
+
+def concurrentLaunches(conf):
+    """
+    CONCURRENT_LAUNCHES: how many launches one node runs at once (images,
+    disks, createXML; the guests' boots are not counted).
+
+    @raise usage.UsageError: unless it is a whole number from 1 to 64.
+    """
+    text = conf.get("CONCURRENT_LAUNCHES").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENT_LAUNCHES:
+        raise usage.UsageError("CONCURRENT_LAUNCHES must be a whole number from 1 to %d,"
+                               " not %r" % (MAX_CONCURRENT_LAUNCHES, text))
+    return int(text)
 
 
 def instancePath(options):
@@ -48,6 +74,18 @@ def addressWatchFor(conf, reactor=None):
     if (conf.get("VNET_MODE") or "SYSTEM").upper() != "SYSTEM":
         return None
     return AddressWatch(namespace=conf.get("VNET_NETNS"), reactor=reactor)
+
+
+def groupLinksFromConf(conf, layout, reactor=None):
+    """
+    The node's half of MANAGED group networks: links made on
+    VNET_PRIVINTERFACE (default VNET_BRIDGE), VXLAN tunnels from
+    VNET_LOCALIP, commands run in VNET_NETNS when set (the lab's nodes).
+    """
+    runner = ProcessRunner(reactor=reactor, errorLog=layout.log("httpd-nc_error_log"),
+                           netns=conf.get("VNET_NETNS") or None)
+    return NodeGroupLinks(runner, conf.get("VNET_PRIVINTERFACE") or conf.get("VNET_BRIDGE"),
+                          conf.get("VNET_LOCALIP") or None)
 
 
 def makeNodeController(options, reactor=None):
@@ -70,7 +108,9 @@ def makeNodeController(options, reactor=None):
         limits=(conf.getInt("MAX_CORES"), conf.getInt("MAX_MEM"),
                 conf.getInt("MAX_DISK")),
         defaultBridge=conf.get("VNET_BRIDGE"),
-        clock=reactor, addresses=addresses)
+        clock=reactor, addresses=addresses,
+        concurrentLaunches=concurrentLaunches(conf),
+        groupLinks=groupLinksFromConf(conf, options.layout, reactor))
     imageCache.inUse = lambda: imagesInUse(node.lifecycle)
     return hypervisor, node
 

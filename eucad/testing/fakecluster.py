@@ -23,6 +23,7 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
+from eucad.common.netpolicy import NetworkPolicy
 from eucad.common.records import (CONSOLE_TAIL_BYTES, Change, ClusterResources,
                                   ConsoleOutput, InstanceReport, NodeStatus, RunSpec,
                                   Termination, VmType, VmTypeRoom)
@@ -93,6 +94,8 @@ class FakeCluster:
         #: instanceId -> (what its guest wrote on the console, when).
         self.consoles = {}
         self.changes = ChangeFeed(clock)
+        #: The last NetworkPolicy applied (None before the first).
+        self.policy = None
 
     # -- ICluster ---------------------------------------------------------
 
@@ -185,6 +188,19 @@ class FakeCluster:
         return self._call("getConsoleOutput", (instanceId,), self._console, instanceId)
 
     # -- test controls ----------------------------------------------------
+
+    def applyNetworkPolicy(self, policy):
+        """
+        Keeps ``policy`` (a ``NetworkPolicy``) as ``self.policy``, the last
+        one received, as a cluster without security groups would accept it;
+        anything else fails with ``CloudError("InvalidParameterValue")``.
+        """
+        return self._call("applyNetworkPolicy", (policy,), self._applyPolicy, policy)
+
+    def _applyPolicy(self, policy):
+        if not isinstance(policy, NetworkPolicy):
+            raise CloudError("InvalidParameterValue", "%r is not a NetworkPolicy" % (policy,))
+        self.policy = policy
 
     def writeConsole(self, instanceId, data):
         """Append ``data`` (bytes) to an instance's console, as its guest would."""

@@ -23,7 +23,7 @@ from twisted.internet import defer
 from twisted.web.http import RESPONSES
 
 from eucad.common import signing
-from eucad.walrus import acl, s3xml
+from eucad.walrus import acl, policygate, s3xml
 from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error
 
@@ -57,16 +57,22 @@ async def admit(walrus, s3, length):
                       "x-amz-content-sha256")
     authentication = await walrus.authenticator.authenticate(s3, None)
     user = authentication.user
+    # The bucket policy: a Deny refuses here, an Allow stands for the ACL.
+    await policygate.decide(walrus, s3, user)
+    granted = s3.policyGranted
     if bringsObjectData(s3):
         uploadId = s3.query.get("uploadId")
         if uploadId is not None or "partNumber" in s3.query:
             bucket, upload = await walrus.store.getUpload(uploadId or "", s3.bucket, s3.key)
-            if not (acl.allows(bucket.acl, user, acl.WRITE)
+            if not (granted or acl.allows(bucket.acl, user, acl.WRITE)
                     or (user is not None and upload.owner == user.name)):
                 raise S3Error("AccessDenied")
         else:
-            bucket = await walrus.store.getBucket(s3.bucket)
-            if not acl.allows(bucket.acl, user, acl.WRITE):
+            # A recent row (eucad.walrus.bucketconfigs): the write checks again.
+            bucket = (await walrus.bucketConfigs.get(s3.bucket)).bucket
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=s3.bucket)
+            if not (granted or acl.allows(bucket.acl, user, acl.WRITE)):
                 raise S3Error("AccessDenied")
     elif length is not None and length > s3xml.MAX_XML_BYTES:
         raise S3Error("MaxMessageLengthExceeded")

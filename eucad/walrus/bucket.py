@@ -1,32 +1,43 @@
 """The S3 bucket level: create, head, delete, locate, list, ACLs, DeleteObjects.
 
 ``dispatch(call)`` picks the operation from the method and the query's
-subresource.  Configurations Walrus does not keep (policy, CORS, tagging,
-website, encryption) read as "not configured", S3's own answer for
-a bucket without them, and writing them is NotImplemented.
+subresource.  Tagging, CORS and policy have their own modules
+(``CONFIGURATIONS``), versioning and lifecycle theirs (``eucad.walrus.versions``,
+``eucad.walrus.lifecycle``).  Configurations Walrus does not keep (website,
+encryption) read as "not configured", S3's own answer for a bucket without
+them, and writing them is NotImplemented.
 """
 
 import base64
 import binascii
 from urllib.parse import quote
 
-from eucad.walrus import acl, lifecycle, multipart, names, s3xml, versions
+from eucad.walrus import (acl, bucketpolicy, cors, lifecycle, multipart, names, policy,
+                          policygate, s3xml, tagging, versions)
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
 
 #: GET ?sub on a bucket that has none of it -> S3's "not configured" error.
 UNCONFIGURED = {
-    "policy": "NoSuchBucketPolicy",
-    "cors": "NoSuchCORSConfiguration",
-    "tagging": "NoSuchTagSet",
     "website": "NoSuchWebsiteConfiguration",
     "encryption": "ServerSideEncryptionConfigurationNotFoundError",
 }
 UNSUPPORTED = frozenset("""
 accelerate analytics intelligent-tiering inventory metrics notification object-lock
-ownershipControls policyStatus publicAccessBlock replication requestPayment logging
-policy cors tagging website encryption
+ownershipControls publicAccessBlock replication requestPayment logging
+website encryption
 """.split())
+
+#: Configurations kept by Walrus: subresource -> {method: handler}.
+CONFIGURATIONS = {
+    "tagging": {"PUT": tagging.putBucketTagging, "GET": tagging.getBucketTagging,
+                "DELETE": tagging.deleteBucketTagging},
+    "cors": {"PUT": cors.putBucketCors, "GET": cors.getBucketCors,
+             "DELETE": cors.deleteBucketCors},
+    "policy": {"PUT": bucketpolicy.putBucketPolicy, "GET": bucketpolicy.getBucketPolicy,
+               "DELETE": bucketpolicy.deleteBucketPolicy},
+    "policyStatus": {"GET": bucketpolicy.getBucketPolicyStatus},
+}
 
 MAX_DELETE_KEYS = 1000
 
@@ -35,6 +46,9 @@ async def dispatch(call):
     s3 = call.s3
     method = s3.method
     query = s3.query
+    for name, handlers in CONFIGURATIONS.items():
+        if name in query and method in handlers:
+            return await handlers[method](call)
     if method == "PUT":
         if "acl" in query:
             return await putAcl(call)
@@ -103,6 +117,7 @@ async def create(call):
     makeAcl = call.aclFromHeaders()
     await call.store.createBucket(user.name, name, constraint or call.walrus.location,
                                   makeAcl(None))
+    call.walrus.bucketConfigs.forget(name)
     return emptyResponse(200, {"Location": "/" + name})
 
 
@@ -115,6 +130,7 @@ async def head(call):
 async def remove(call):
     call.requireUser()
     await call.store.deleteBucket(call.s3.bucket, call.ownerCheck())
+    call.walrus.bucketConfigs.forget(call.s3.bucket)
     return emptyResponse(204)
 
 
@@ -167,6 +183,7 @@ async def putAcl(call):
     check = call.bucketCheck(acl.WRITE_ACP)
     await call.store.setBucketAcl(call.s3.bucket, check,
                                   lambda bucket: build(bucket.owner, bucket.owner))
+    call.walrus.bucketConfigs.forget(call.s3.bucket)
     return emptyResponse(200)
 
 
@@ -282,6 +299,7 @@ async def deleteObjects(call):
         raise S3Error("MalformedXML")
     wanted = []
     errors = []
+    verdicts = []
     for entry in entries:
         key = s3xml.childText(entry, "Key")
         if key is None:
@@ -291,10 +309,17 @@ async def deleteObjects(call):
             names.checkKey(key)
             if version is not None:
                 versions.checkVersionId(version)
+            action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+            verdict = policygate.decideKey(call.s3, call.user, action, key)
+            if verdict == policy.DENY:
+                raise S3Error("AccessDenied")
         except S3Error as error:
             errors.append((key, version, error))
             continue
         wanted.append((key, version))
+        verdicts.append(verdict)
+    # The policy stands for the bucket's ACL only if it allows every key.
+    call.granted = bool(verdicts) and all(v == policy.ALLOW for v in verdicts)
     deleted = await call.store.deleteObjects(call.s3.bucket, wanted, call.bucketCheck(acl.WRITE),
                                              call.userName or "anonymous")
     result = s3xml.document("DeleteResult")

@@ -10,7 +10,7 @@ ACLs are JSON too (see ``eucad.walrus.acl``).
 
 import time
 
-from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String,
+from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +59,8 @@ class StoredObject(Base):
     segments: Mapped[list] = mapped_column(JSON)
     #: The current version's id: "null" unless written while versioning was Enabled.
     versionId: Mapped[str] = mapped_column(String(64), default="null")
+    #: The object's tag set, {key: value} (eucad.walrus.tagging); None when it has none.
+    tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Upload(Base):
@@ -77,6 +79,8 @@ class Upload(Base):
     checksumAlgorithm: Mapped[str] = mapped_column(String(16), default="")
     #: COMPOSITE (a checksum of the parts' checksums) or FULL_OBJECT (CRCs only).
     checksumType: Mapped[str] = mapped_column(String(16), default="")
+    #: The tag set x-amz-tagging asked for, given to the object on completion.
+    tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Completion(Base):
@@ -106,3 +110,18 @@ class Part(Base):
     etag: Mapped[str] = mapped_column(String(64))
     modified: Mapped[float] = mapped_column(Float)
     checksums: Mapped[dict] = mapped_column(JSON)
+
+
+class BucketConfig(Base):
+    """
+    A bucket's configuration document of one ``kind`` (``tagging``, ``cors``,
+    ``policy``), kept as the text Walrus validated: JSON for tags and CORS
+    rules, the policy exactly as the owner sent it (GetBucketPolicy returns it).
+    """
+    __tablename__ = "walrus_bucket_configs"
+
+    bucket: Mapped[str] = mapped_column(
+        _byteOrdered(255), ForeignKey("walrus_buckets.name", ondelete="CASCADE"),
+        primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)

@@ -6,7 +6,7 @@ upload copies nothing.  The ETag is S3's: MD5 of the parts' binary MD5s,
 then ``-N``.
 """
 
-from eucad.walrus import acl, s3xml
+from eucad.walrus import acl, s3xml, tagging
 from eucad.walrus.checksums import CRC_POLYNOMIALS, algorithmOfHeader, checkAlgorithm
 from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadCheck
@@ -46,7 +46,7 @@ async def create(call):
     upload = await call.store.createUpload(
         call.userName or "anonymous", s3.bucket, s3.key, call.objectHeaders(),
         call.userMetadata(), call.aclFromHeaders(), call.bucketCheck(acl.WRITE), algorithm,
-        checksumType)
+        checksumType, tagging.tagsFromHeader(s3.headers))
     root = s3xml.document("InitiateMultipartUploadResult")
     s3xml.add(root, "Bucket", s3.bucket)
     s3xml.add(root, "Key", s3.key)

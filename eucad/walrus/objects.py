@@ -7,7 +7,7 @@ storing it is ``WalrusStore.putObject``.  Multipart operations at this level
 are in ``eucad.walrus.multipart``.
 """
 
-from eucad.walrus import acl, multipart, s3xml, versions
+from eucad.walrus import acl, multipart, s3xml, tagging, versions
 from eucad.walrus.call import objectResponseHeaders
 from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.conditions import evaluateConditions, parseRange
@@ -20,7 +20,7 @@ from eucad.walrus.writeconditions import writeCondition
 #: Ranges up to this size are read in one go instead of streamed.
 SMALL_READ = 256 * 1024
 
-UNSUPPORTED = frozenset("tagging torrent legal-hold retention restore select "
+UNSUPPORTED = frozenset("torrent legal-hold retention restore select "
                         "renameObject".split())
 #: What GetObjectAttributes may be asked for (x-amz-object-attributes).
 OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
@@ -49,6 +49,8 @@ async def dispatch(call):
         if version is not None:
             raise S3Error("NotImplemented", "Writing to a version by id is not implemented "
                           "by Walrus.")
+        if "tagging" in query:
+            return await tagging.putObjectTagging(call)
         if "uploadId" in query or "partNumber" in query:
             return await multipart.uploadPart(call)
         if s3.header("x-amz-copy-source"):
@@ -57,6 +59,8 @@ async def dispatch(call):
     if method in ("GET", "HEAD"):
         if "acl" in query:
             return await getAcl(call)
+        if "tagging" in query and method == "GET":
+            return await tagging.getObjectTagging(call, version)
         if "attributes" in query and method == "GET":
             return await attributes(call)
         if "uploadId" in query:
@@ -65,6 +69,11 @@ async def dispatch(call):
     if method == "DELETE":
         if "uploadId" in query:
             return await multipart.abort(call)
+        if "tagging" in query:
+            if version is not None:
+                raise S3Error("NotImplemented", "Changing a version's tags by id is not "
+                              "implemented by Walrus.")
+            return await tagging.deleteObjectTagging(call)
         return await remove(call)
     if method == "POST":
         if "uploads" in query:
@@ -82,9 +91,10 @@ async def put(call):
     meta = call.userMetadata()
     makeAcl = call.aclFromHeaders()
     condition = writeCondition(call.s3.headers, call.s3.key)
+    tags = tagging.tagsFromHeader(call.s3.headers)
     obj = await call.store.putObject(
         call.userName or "anonymous", call.s3.bucket, call.s3.key, call.body, headers, meta,
-        makeAcl, call.bucketCheck(acl.WRITE), call.checksums, condition)
+        makeAcl, call.bucketCheck(acl.WRITE), call.checksums, condition, tags)
     result = {"ETag": quoteEtag(obj.etag)}
     result.update(checksumHeaders(call.checksums))
     if obj.versionId != versions.NULL:
@@ -151,6 +161,7 @@ async def get(call, headOnly):
         checksumMode = (s3.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
         headers = objectResponseHeaders(obj, overrides, checksumMode and requested is None)
         headers.update(versions.versionHeaders(bucket, obj))
+        headers.update(tagging.countHeader(obj))
         headers["Content-Length"] = str(length)
         status = 200
         if requested is not None:
@@ -280,7 +291,7 @@ async def copy(call):
     obj, source = await call.store.copyObject(
         call.userName or "anonymous", sourceBucket, sourceKey, sourceReadCheck(call),
         copyConditions(s3.headers), s3.bucket, s3.key, attributes, call.aclFromHeaders(),
-        call.bucketCheck(acl.WRITE), algorithms, sourceVersion)
+        call.bucketCheck(acl.WRITE), algorithms, tagging.copiedTags(s3.headers), sourceVersion)
     root = s3xml.document("CopyObjectResult")
     s3xml.add(root, "LastModified", isoDate(obj.modified))
     s3xml.add(root, "ETag", quoteEtag(obj.etag))

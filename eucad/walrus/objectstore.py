@@ -60,10 +60,11 @@ class ObjectStore(StoreBase):
         return self.runIo(openAll)
 
     async def putObject(self, owner, bucketName, key, spooled, headers, meta, makeAcl,
-                        check, sums, condition=None):
+                        check, sums, condition=None, tags=None):
         """
         Store a spooled body as ``key``.  ``makeAcl(bucket)`` gives the new
-        object's ACL; ``sums`` the flexible checksums to keep.
+        object's ACL; ``sums`` the flexible checksums to keep; ``tags`` its
+        tag set.
         """
         blob = await self._install(spooled)
         etag = spooled.md5Hex
@@ -75,7 +76,7 @@ class ObjectStore(StoreBase):
             check(bucket)
             return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
                                        headers, meta, makeAcl(bucket), sums,
-                                       [[blob, spooled.size]], old, condition)
+                                       [[blob, spooled.size]], old, condition, tags)
         try:
             obj, oldBlobs = await self.commits.submit(commit)
         except BaseException:
@@ -97,11 +98,12 @@ class ObjectStore(StoreBase):
 
     async def copyObject(self, owner, sourceBucket, sourceKey, checkSource, conditions,
                          bucketName, key, attributes, makeAcl, check, algorithms,
-                         sourceVersion=None):
+                         tagsOf=None, sourceVersion=None):
         """
         CopyObject (of ``sourceVersion`` if given, else the current version).
         ``attributes(source)`` returns (headers, meta) for the copy (COPY or
-        REPLACE is the caller's choice).  Returns (the new object, the source).
+        REPLACE is the caller's choice), ``tagsOf(source)`` its tag set.
+        Returns (the new object, the source).
         """
         _, source, tempPath, digests = await self._copyData(
             sourceBucket, sourceKey, checkSource, None, None, algorithms, conditions,
@@ -112,6 +114,7 @@ class ObjectStore(StoreBase):
             self.runIo(self.blobs.discardTemp, tempPath)
             raise
         headers, meta = attributes(source)
+        tags = tagsOf(source) if tagsOf is not None else None
         sums = digests.checksumsBase64()
 
         def commit(session):
@@ -119,7 +122,7 @@ class ObjectStore(StoreBase):
             check(bucket)
             return self._replaceObject(session.connection(), bucket, key, owner, digests.size,
                                        digests.md5Hex(), headers, meta, makeAcl(bucket),
-                                       sums, [[blob, digests.size]])
+                                       sums, [[blob, digests.size]], tags=tags)
         try:
             obj, oldBlobs = await self.database.run(commit)
         except BaseException:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from eucad.common import signing
-from eucad.walrus import acl, names
+from eucad.walrus import acl, names, policygate, tagging
 from eucad.walrus.call import DEFAULT_CONTENT_TYPE, MAX_METADATA_BYTES
 from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error
@@ -172,9 +172,11 @@ async def _authenticate(users, fields):
 class FormAdmission:
     """Who uploads a form (None: anonymous) and the policy that bounds it."""
 
-    def __init__(self, user, policyText):
+    def __init__(self, user, policyText, granted=False):
         self.user = user
         self.policyText = policyText
+        #: Whether the bucket policy allows this upload (eucad.walrus.policygate).
+        self.granted = granted
 
 
 def formKey(fields, filename):
@@ -186,7 +188,7 @@ def formKey(fields, filename):
     return names.checkKey(key.replace("${filename}", filename or ""))
 
 
-async def admitForm(walrus, bucketName, fields, filename):
+async def admitForm(walrus, bucketName, fields, filename, s3=None):
     """
     Whether a form may store its file, decided from the fields before it:
     the signature, the policy (all but the file's size), the key, the ACL
@@ -194,14 +196,25 @@ async def admitForm(walrus, bucketName, fields, filename):
     """
     refuseEncryption(fields)
     user, policyText = await _authenticate(walrus.users, fields)
-    formKey(fields, filename)
+    key = formKey(fields, filename)
     if policyText is not None:
         checkPolicy(policyText, fields, bucketName, None, walrus.clock())
     acl.canned(fields.get("acl", "private"), user.name if user is not None else "anonymous")
+    formTags(fields)
     bucket = await walrus.store.getBucket(bucketName)
-    if not acl.allows(bucket.acl, user, acl.WRITE):
+    granted = False
+    if s3 is not None:
+        granted = await policygate.decideFormUpload(walrus, s3, user, key)
+    if not (granted or acl.allows(bucket.acl, user, acl.WRITE)):
         raise S3Error("AccessDenied")
-    return FormAdmission(user, policyText)
+    return FormAdmission(user, policyText, granted)
+
+
+def formTags(fields):
+    """The tag set of a form's ``tagging`` field (a Tagging document), or None."""
+    if fields.get("tagging") is None:
+        return None
+    return tagging.parseTagging(fields["tagging"].encode("utf-8"), tagging.MAX_OBJECT_TAGS)
 
 
 async def upload(call, form):
@@ -240,11 +253,12 @@ async def _store(call, form):
         raise S3Error("MetadataTooLarge")
 
     def check(bucket):
-        if not acl.allows(bucket.acl, user, acl.WRITE):
+        if not (form.admission.granted or acl.allows(bucket.acl, user, acl.WRITE)):
             raise S3Error("AccessDenied")
     obj = await call.store.putObject(
         owner, s3.bucket, key, spooled, headers, meta,
-        lambda bucket: acl.canned(cannedAcl, owner, bucket.owner), check, {})
+        lambda bucket: acl.canned(cannedAcl, owner, bucket.owner), check, {},
+        tags=formTags(fields))
     etag = quoteEtag(obj.etag)
     location = "/%s/%s" % (s3.bucket, key)
     redirect = fields.get("success_action_redirect") or fields.get("redirect")

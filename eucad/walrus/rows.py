@@ -17,7 +17,7 @@ BUCKETS = Bucket.__table__
 OBJECTS = StoredObject.__table__
 
 OBJECT_FIELDS = ("id", "bucket", "key", "owner", "size", "etag", "modified", "headers",
-                 "meta", "acl", "checksums", "segments", "versionId")
+                 "meta", "acl", "checksums", "segments", "versionId", "tags")
 BUCKET_FIELDS = ("name", "owner", "created", "location", "acl", "objectCount", "bytesUsed",
                  "versioning")
 
@@ -45,6 +45,10 @@ class BucketRow:
 def _bucketColumns():
     return [BUCKETS.c[name].label("b_" + name) for name in BUCKET_FIELDS]
 
+
+#: One bucket's row.
+BUCKET_ROW = select(*[BUCKETS.c[name] for name in BUCKET_FIELDS]).where(
+    BUCKETS.c.name == bindparam("bucket"))
 
 #: The bucket and, if it exists, one of its objects, in one statement.
 BUCKET_AND_OBJECT = select(*_bucketColumns(), *[OBJECTS.c[name] for name in OBJECT_FIELDS]) \
@@ -125,7 +129,7 @@ def bucketAndObject(connection, bucketName, key):
 
 #: Object columns a PUT sets (everything but id, bucket and key).
 WRITTEN_FIELDS = ("owner", "size", "etag", "modified", "headers", "meta", "acl", "checksums",
-                  "segments", "versionId")
+                  "segments", "versionId", "tags")
 
 # Built once: SQLAlchemy caches a statement's compiled form by its shape, but
 # building one with .values(...) literals per call cost 0.2 ms of the

@@ -29,12 +29,13 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from eucad.walrus import bucket as bucketLevel
-from eucad.walrus import names, objects, postupload, s3xml
+from eucad.walrus import cors, names, objects, policygate, postupload, s3xml
 from eucad.walrus.addressing import Router, S3Request, headerMap
 from eucad.walrus.admission import ConnectionGuard, HeldBody, admit, rawErrorResponse
 from eucad.walrus.auth import Authentication
 from eucad.walrus.body import SPOOLS, makeSpool, spoolFromContent
 from eucad.walrus.bodyplan import BodyPlan
+from eucad.walrus.bucketconfigs import BucketConfigCache
 from eucad.walrus import wire
 from eucad.walrus.call import S3Call
 from eucad.walrus.formupload import (READ_CHUNK, FormSpool, boundaryOf, formFromContent,
@@ -79,6 +80,7 @@ class Walrus:
         self.clock = clock
         self.requestIds = RequestIds()
         self.guard = ConnectionGuard()
+        self.bucketConfigs = BucketConfigCache(store)
 
     def spoolFactory(self, requestHeaders, length, producer):
         """``request.content`` for a WalrusRequest (see eucad.walrus.body)."""
@@ -135,16 +137,19 @@ class Walrus:
                 return self._formSpool(s3, producer)
             return makeSpool(plan, self.blobs, self.runIo, producer, length)
         held = HeldBody(admission, makeContent, producer)
-        defer.ensureDeferred(self._admitHeaders(method, target, headers, length)) \
+        defer.ensureDeferred(self._admitHeaders(method, target, headers, length, request)) \
             .chainDeferred(admission)
         return held
 
-    async def _admitHeaders(self, method, target, headers, length):
+    async def _admitHeaders(self, method, target, headers, length, request):
         """(S3Request, Authentication or None for a form) of an admitted request."""
         host = (headers.getRawHeaders(b"host") or [b""])[0]
         hostBucket = await self._hostBucket(host, target)
-        s3 = S3Request(method, target, headers, hostBucket)
+        s3 = _withPeer(S3Request(method, target, headers, hostBucket), request)
         try:
+            if s3.method == "OPTIONS":
+                # A CORS preflight is unauthenticated: it never gets to send a body.
+                raise S3Error("InvalidRequest", "A CORS preflight request carries no body.")
             if isFormUpload(s3):
                 # A form's credentials are fields of its body: FormSpool asks
                 # for them before the file.  Here: the bucket must exist.
@@ -159,7 +164,8 @@ class Walrus:
     def _formSpool(self, s3, producer):
         """The content of a form upload to ``s3.bucket``."""
         def admitFile(fields, filename):
-            return defer.ensureDeferred(postupload.admitForm(self, s3.bucket, fields, filename))
+            return defer.ensureDeferred(postupload.admitForm(self, s3.bucket, fields, filename,
+                                                             s3))
 
         def fileSpool():
             return makeSpool(BodyPlan(), self.blobs, self.runIo, producer, None)
@@ -177,7 +183,7 @@ class Walrus:
         if bucket is None or certain or target.startswith(b"/services/Walrus"):
             return bucket if certain else None
         # A CNAME-style Host names a bucket only if that bucket exists.
-        if await self.store.bucketExists(bucket):
+        if await self.bucketConfigs.exists(bucket):
             return bucket
         return None
 
@@ -240,12 +246,16 @@ class Walrus:
             else:
                 host = request.getHeader(b"host") or b""
                 hostBucket = await self._hostBucket(host, request.path)
-                s3 = S3Request(request.method, request.uri, request.requestHeaders, hostBucket)
+                s3 = _withPeer(S3Request(request.method, request.uri, request.requestHeaders,
+                                         hostBucket), request)
                 if isFormUpload(s3):
                     body = await self._form(request, s3)
-                else:
+                elif s3.method != "OPTIONS":
                     authentication, body = await self._authenticatedBody(request, s3)
-            if isFormUpload(s3):
+            if s3.method == "OPTIONS":
+                # A CORS preflight: answered from the rules, unauthenticated.
+                response = await cors.preflight(self, s3)
+            elif isFormUpload(s3):
                 form, body = body, body.spooled
                 call = S3Call(self, request, s3,
                               Authentication(form.admission.user, "form"), body)
@@ -267,8 +277,21 @@ class Walrus:
                 body.discard()
         if disconnected or getattr(request, "walrusRefused", False):
             return
+        if s3 is not None and s3.method != "OPTIONS" and s3.header("origin"):
+            response = await self._withCors(response, s3)
         self.guard.trusted(request.channel)
         await self.write(request, response, requestId)
+
+    async def _withCors(self, response, s3):
+        """``response`` with the Access-Control-* headers a CORS rule gives ``s3``'s Origin."""
+        try:
+            headers = await cors.actualRequestHeaders(self, s3)
+        except Exception:
+            _log.failure("Looking up the CORS rules of {bucket} failed", bucket=s3.bucket)
+            return response
+        if headers:
+            response.headers = dict(response.headers or {}, **headers)
+        return response
 
     def errorResponse(self, error, s3, requestId):
         resource = s3.resourceName() if s3 is not None else ""
@@ -308,6 +331,14 @@ class Walrus:
             request.finish()
 
 
+def _withPeer(s3, request):
+    """``s3`` knowing where it came from (a bucket policy's aws:SourceIp, aws:SecureTransport)."""
+    client = getattr(request, "client", None)
+    s3.clientAddress = getattr(client, "host", None)
+    s3.secure = request.isSecure()
+    return s3
+
+
 def _readAt(path, offset, size):
     """``size`` bytes of ``path`` from ``offset`` (in the I/O pool)."""
     with open(path, "rb") as f:
@@ -327,6 +358,8 @@ async def route(call):
     """Send a call to the service, bucket or object level."""
     s3 = call.s3
     refuseEncryption(s3.headers)
+    await policygate.decide(call.walrus, s3, call.user)
+    call.granted = s3.policyGranted
     await checkExpectedOwners(call)
     if not s3.bucket:
         if s3.method in ("GET", "HEAD"):

@@ -19,13 +19,15 @@ The operations are grouped by what they act on: ``BucketStore``
 """
 
 from eucad.walrus.bucketstore import BucketStore
+from eucad.walrus.configstore import ConfigStore
 from eucad.walrus.lifecyclestore import LifecycleStore
 from eucad.walrus.objectstore import ObjectStore
 from eucad.walrus.uploadstore import UploadStore
 from eucad.walrus.versionstore import VersionStore
 
 
-class WalrusStore(BucketStore, ObjectStore, UploadStore, VersionStore, LifecycleStore):
+class WalrusStore(BucketStore, ObjectStore, UploadStore, VersionStore, LifecycleStore,
+                  ConfigStore):
     """
     ``database`` is an ``eucad.common.db.Database`` (``run`` and
     ``transact``); ``blobs`` a BlobDirectory; ``runIo(fn, *args)`` runs

@@ -88,7 +88,7 @@ class StoreBase:
                           % (limit,), BucketName=bucket.name)
 
     def _replaceObject(self, connection, bucket, key, owner, size, etag, headers, meta, acl,
-                       sums, segments, old=None, condition=None):
+                       sums, segments, old=None, condition=None, tags=None):
         """
         Insert or update the row for ``key`` with plain statements, and count
         it in the bucket's totals; returns (ObjectRow, the blobs of the old
@@ -99,6 +99,7 @@ class StoreBase:
         S3Error only before writing anything (see eucad.walrus.groupcommit).
         ``condition(old)`` (eucad.walrus.writeconditions) may refuse the
         write on what the key holds now, in the same transaction.
+        ``tags`` is the new version's tag set (eucad.walrus.tagging), or None.
         """
         if old is None:
             old = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first()
@@ -113,7 +114,7 @@ class StoreBase:
                 connection, bucket, key, old)
         values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),
                       headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments,
-                      versionId=versionId)
+                      versionId=versionId, tags=tags or None)
         if old is None:
             objectId = rows.insertObject(connection, bucket.name, key, values)
         else:

@@ -79,14 +79,14 @@ class UploadStore(StoreBase):
     """Multipart uploads and their parts."""
 
     def createUpload(self, owner, bucketName, key, headers, meta, makeAcl, check, algorithm,
-                     checksumType=""):
+                     checksumType="", tags=None):
         def create(session):
             bucket = self._bucket(session, bucketName)
             check(bucket)
             upload = Upload(uploadId=secrets.token_urlsafe(24), bucket=bucketName, key=key,
                             owner=owner, initiated=self.clock(), headers=headers, meta=meta,
                             acl=makeAcl(bucket), checksumAlgorithm=algorithm or "",
-                            checksumType=checksumType)
+                            checksumType=checksumType, tags=tags or None)
             session.add(upload)
             session.flush()
             return upload
@@ -243,7 +243,7 @@ class UploadStore(StoreBase):
             obj, oldBlobs = self._replaceObject(
                 session.connection(), bucket, key, upload.owner, size, etagText, upload.headers,
                 upload.meta, upload.acl, sums, [[p.blob, p.size] for p in chosen],
-                condition=condition)
+                condition=condition, tags=upload.tags)
             session.execute(delete(Part).where(Part.uploadId == uploadId))
             session.delete(upload)
             now = self.clock()

@@ -29,7 +29,8 @@ class FakeNodeTests(unittest.TestCase):
         """An empty node reports everything free."""
         resource = self.successResultOf(self.node.describeResource())
         self.assertEqual(resource.toDict(), {"cpu": 4, "ram": 1024, "disk": 40, "freeCpu": 4,
-                                    "freeRam": 1024, "freeDisk": 40, "hypervisor": "qemu"})
+                                    "freeRam": 1024, "freeDisk": 40, "hypervisor": "qemu",
+                                             "vnetAddress": None})
 
     def test_runTakesCapacity(self):
         """Running an instance takes its VM type's cpu, ram and disk."""

@@ -188,5 +188,25 @@ class NetworkFromConfTests(unittest.TestCase):
 
     def test_unknownMode(self):
         """A mode without a module is refused with the list of available ones."""
-        error = self.assertRaises(ValueError, vnet.networkFromConf, conf(VNET_MODE="MANAGED"))
-        self.assertIn("STATIC, SYSTEM", str(error))
+        error = self.assertRaises(ValueError, vnet.networkFromConf, conf(VNET_MODE="FLAT"))
+        self.assertIn("MANAGED, MANAGED-NOVLAN, STATIC, SYSTEM", str(error))
+
+    def test_managedModesRegistered(self):
+        """MANAGED and MANAGED-NOVLAN are built from the conf with the front end's runner and preload."""
+        from eucad.cc.vnet.managed import ManagedNetwork
+        from eucad.cc.vnet.managednovlan import ManagedNoVlanNetwork
+        from eucad.lab.vnetlab import VnetLab
+        runner = object()
+        for mode, cls in (("MANAGED", ManagedNetwork), ("MANAGED-NOVLAN", ManagedNoVlanNetwork)):
+            network = vnet.networkFromConf(conf(**VnetLab("x").settings(mode)), runner=runner,
+                                           preload="*filter\nCOMMIT\n")
+            self.assertIsInstance(network, cls)
+            self.assertIs(network.runner, runner)
+            self.assertEqual(network.firewall.preload, "*filter\nCOMMIT\n")
+
+    def test_managedNeedsRunner(self):
+        """MANAGED without the front end's process runner is refused at start."""
+        from eucad.lab.vnetlab import VnetLab
+        error = self.assertRaises(ValueError, vnet.networkFromConf,
+                                  conf(**VnetLab("x").settings("MANAGED")))
+        self.assertIn("process runner", str(error))

@@ -237,22 +237,20 @@ host i-00000002 {
         self.reactor.assertAllUsed(self)
 
     def test_applyPolicySnapshot(self):
-        """A whole policy from the CLC is one batch; an unknown public IP of ours is
-        refused first; another cluster's association is skipped."""
+        """A whole policy from the CLC is one batch; a public IP of ours outside
+        VNET_PUBLICIPS and another cluster's association are skipped."""
         self.network.adopt("i-00000001", {"macAddress": "d2:0d:0a:64:00:02",
                                           "privateIp": "10.100.0.2", "publicIp": "10.100.0.2",
                                           "network": "10.100.0.0/27", "tag": 1,
                                           "owner": "alice", "group": "web", "node": None})
         self.network.networks.get("alice", "web").up = True
-        bad = NetworkPolicy([WEB80], [AddressAssociation("198.51.100.1", "10.100.0.2",
-                                                         "i-00000001")])
-        e = self.assertRaises(CloudError, self.network.applyPolicy, bad)
-        self.assertEqual(e.code, "InvalidAddress.NotFound")
         self.expect(links.addPublicAddress("192.0.2.10", "pub0"))
         batch = self.expectBatch()
         self.settle(self.network.applyPolicy(NetworkPolicy(
             [WEB80], [AddressAssociation("192.0.2.10", "10.100.0.2", "i-00000001"),
-                      AddressAssociation("198.51.100.7", "10.100.0.9", "i-0000beef")])))
+                      AddressAssociation("198.51.100.7", "10.100.0.9", "i-0000beef")]),
+        ))
+        self.assertEqual(self.network.associations, {"192.0.2.10": "i-00000001"})
         self.checkBatch(batch)
         text = b"".join(batch.process.written).decode()
         self.assertIn("--dport 80 -j ACCEPT", text)
@@ -263,27 +261,54 @@ host i-00000002 {
 
 class RestartTests(_Harness):
 
-    def test_setUpRebuildsAdopted(self):
-        """After adopt, setUp removes leftovers quietly, remakes links and addresses, then
-        flushes and loads the firewall with the adopted state."""
-        self.network.adopt("i-00000001", {"macAddress": "d2:0d:0a:64:00:02",
-                                          "privateIp": "10.100.0.2", "publicIp": "192.0.2.11",
-                                          "network": "10.100.0.0/27", "tag": 4,
-                                          "owner": "alice", "group": "web",
-                                          "node": "10.77.0.3"})
+    ADOPTED = {"macAddress": "d2:0d:0a:64:00:02", "privateIp": "10.100.0.2",
+               "publicIp": "192.0.2.11", "network": "10.100.0.0/27", "tag": 4,
+               "owner": "alice", "group": "web", "node": "10.77.0.3"}
+
+    def test_missingLinksRemadeRulesKeptUntilThePolicy(self):
+        """After adopt, setUp remakes the links the front end lacks and the public address,
+        flushes no rule, and the first policy from the CLC rewrites eucad's chains in one batch."""
+        self.network.adopt("i-00000001", self.ADOPTED)
+        self.expect(["ip", "link", "show", "dev", "eucabr4"], code=1)
         self.expect(*links.tagNetworkDown("vxlan", 4, "priv0"), code=1)
-        self.expect(links.deletePublicAddress("192.0.2.11", "pub0"), code=2)
         self.expect(*links.tagNetworkUp("vxlan", 4, "priv0", local="10.77.0.1",
                                         peers=["10.77.0.3"], routerCidr="10.100.0.1/27"))
         self.expect(links.addPublicAddress("192.0.2.11", "pub0"))
-        self.expect(["iptables-restore"], ["iptables-restore", "--noflush"])
-        batch = self.expectBatch()
         self.settle(self.network.setUp())
-        self.checkBatch(batch)
-        self.assertIn("--to-destination 10.100.0.2", b"".join(batch.process.written).decode())
+        self.reactor.assertAllUsed(self)
+        batch = self.expect(["iptables-restore", "--noflush"])[0]
+        self.settle(self.network.applyPolicy(NetworkPolicy([WEB80], [AddressAssociation(
+            "192.0.2.11", "10.100.0.2", "i-00000001")])))
+        text = b"".join(batch.process.written).decode()
+        self.assertEqual(text, renderRuleset(self.network.firewallState()))
+        self.assertIn("--to-destination 10.100.0.2", text)
+        self.assertIn("--dport 80 -j ACCEPT", text)
         self.reactor.assertAllUsed(self)
         # The next group takes the next tag, not the adopted one.
         self.assertEqual(self.network.networks.join("bob", "x", "i-00000002")[0].tag, 1)
+
+    def test_existingLinksKept(self):
+        """Links that outlived the CC are kept: only the flood entries are (re)stated, quietly."""
+        self.network.adopt("i-00000001", self.ADOPTED)
+        self.expect(["ip", "link", "show", "dev", "eucabr4"])
+        self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2, err=b"File exists\n")
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.settle(self.network.setUp())
+        self.reactor.assertAllUsed(self)
+        self.assertFalse(self.network.policyKnown)
+
+    def test_eventBeforeThePolicyTouchesNoRule(self):
+        """A termination before the CLC's policy arrived changes links, not the rules in force."""
+        self.network.adopt("i-00000001", self.ADOPTED)
+        self.network.adopt("i-00000003", dict(self.ADOPTED, privateIp="10.100.0.3",
+                                              publicIp="10.100.0.3",
+                                              macAddress="d2:0d:0a:64:00:03"))
+        self.expect(["ip", "link", "show", "dev", "eucabr4"])
+        self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2)
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.settle(self.network.setUp())
+        self.settle(self.network.release("i-00000003"))
+        self.reactor.assertAllUsed(self)
 
 
 class CapacityTests(_Harness):
@@ -375,3 +400,13 @@ class NoVlanTests(_Harness):
         self.settle(self.network.release("i-00000001"))
         self.checkBatch(batch)
         self.reactor.assertAllUsed(self)
+
+
+class AdoptionTests(_Harness):
+
+    def test_allocationOfAnotherModeSkipped(self):
+        """A state-file allocation made by STATIC (no group, no slice) is not adopted, and nothing breaks."""
+        self.network.adopt("i-00000009", {"macAddress": "d2:0d:00:00:00:09",
+                                          "privateIp": "10.77.0.109", "publicIp": "10.77.0.109"})
+        self.assertEqual(self.network.allocations, {})
+        self.assertEqual(list(self.network.networks), [])

@@ -162,7 +162,8 @@ class ManagedLabTests(_LabCase):
 
     @defer.inlineCallbacks
     def test_restartRebuildsFromState(self):
-        """A new CC that adopts the state and the CLC's policy serves the same traffic."""
+        """A new CC that adopts the state keeps the rules in force until the CLC's policy
+        arrives, then serves the same traffic with the same links."""
         yield self.launch("a1", "alice", "web", "n1")
         yield self.launch("a2", "alice", "web", "n2")
         yield self.network.updateGroup(SecurityGroupPolicy("alice", "web", WEB80))
@@ -175,6 +176,8 @@ class ManagedLabTests(_LabCase):
             restarted.adopt(instanceId, allocation)
         self.network = restarted
         yield restarted.setUp()
+        # Nothing was flushed: before the CLC's policy arrives the rules in force serve.
+        self.assertEqual((yield self.get("pub", "http://192.0.2.10/")), "a1")
         yield restarted.applyPolicy(NetworkPolicy(
             [SecurityGroupPolicy("alice", "web", WEB80)],
             [AddressAssociation("192.0.2.10", self.lab.vms["a1"]["ip"], self.instanceId("a1"))]))

@@ -27,8 +27,14 @@ class NodeGroupLinksTests(unittest.TestCase):
             self.reactor.settle()
         return results[0]
 
+    def expectLeftoversRemoved(self, encap, tag):
+        """Before making a tag's links, whatever an earlier run left of them goes (quietly)."""
+        for argv in links.tagNetworkDown(encap, tag, "eth0"):
+            self.reactor.expect(argv, code=1, err=b"Cannot find device\n")
+
     def test_vxlanLifecycle(self):
         """First instance makes link and bridge, peers follow the CC, the last one removes them."""
+        self.expectLeftoversRemoved("vxlan", 5)
         for argv in links.tagNetworkUp("vxlan", 5, "eth0", local="10.77.0.2",
                                        peers=["10.77.0.1", "10.77.0.3"]):
             self.reactor.expect(argv)
@@ -48,6 +54,7 @@ class NodeGroupLinksTests(unittest.TestCase):
 
     def test_vlanAndUntagged(self):
         """A VLAN tag makes DEV.N and its bridge; an untagged network needs nothing."""
+        self.expectLeftoversRemoved("vlan", 7)
         for argv in links.tagNetworkUp("vlan", 7, "eth0"):
             self.reactor.expect(argv)
         self.settle(self.links.attach("i-00000001", {"encap": "vlan", "tag": 7,
@@ -57,10 +64,23 @@ class NodeGroupLinksTests(unittest.TestCase):
 
     def test_failedAttachUndone(self):
         """A failing step removes what was made, and the tag is not recorded."""
+        self.expectLeftoversRemoved("vxlan", 5)
         self.reactor.expect(links.addVxlan(5, "10.77.0.2", "eth0"))
         self.reactor.expect(links.addBridge("eucabr5"), code=2, err=b"File exists\n")
         for argv in links.tagNetworkDown("vxlan", 5, "eth0"):
             self.reactor.expect(argv)
         self.settle(self.links.attach("i-00000001", VXLAN)).trap(ProcessFailed)
+        self.assertEqual(self.links.users, {})
+        self.reactor.assertAllUsed(self)
+
+    def test_adoptedInstancesKeepTheirLinks(self):
+        """Instances a previous node controller started are counted: no command runs, and the
+        links go only with the last of them."""
+        self.links.adopt("i-00000001", VXLAN)
+        self.links.adopt("i-00000002", {"bridge": "br0"})
+        self.assertEqual(self.links.users, {5: {"i-00000001"}})
+        for argv in links.tagNetworkDown("vxlan", 5, "eth0"):
+            self.reactor.expect(argv)
+        self.settle(self.links.detach("i-00000001", VXLAN))
         self.assertEqual(self.links.users, {})
         self.reactor.assertAllUsed(self)

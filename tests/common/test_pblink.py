@@ -13,7 +13,9 @@ from eucad.common import pblink, trust
 from eucad.common.config import Layout
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
-from eucad.common.links import NodeLink, NodeRoot
+from eucad.common.links import ClusterLink, ClusterRoot, NodeLink, NodeRoot
+from eucad.common.netpolicy import (AddressAssociation, IngressRule, NetworkPolicy,
+                                    SecurityGroupPolicy)
 from eucad.common.records import (Change, ConsoleOutput, InstanceReport, NodeResources,
                                   RunSpec, Termination)
 from tests.cc.helpers import nodeSpec
@@ -382,3 +384,46 @@ class TrustFilesTests(unittest.TestCase):
         before = open(trust.certPath(layout.keys, "node"), "rb").read()
         trust.setup(layout.keys)
         self.assertEqual(open(trust.certPath(layout.keys, "node"), "rb").read(), before)
+
+
+class ClusterPolicyLinkTests(unittest.TestCase):
+    """The network policy crossing a ClusterLink to a ClusterRoot, paired by iosim."""
+
+    def setUp(self):
+        from eucad.testing.fakecluster import FakeCluster
+        self.reactor = MemoryReactorClock()
+        self.cluster = FakeCluster()
+        self.server = pblink.LinkServer(
+            ClusterRoot(self.cluster), 4322, "127.0.0.1", None,
+            endpoint=TCP4ServerEndpoint(self.reactor, 4322))
+        self.server.startService()
+        self.addCleanup(self.server.stopService)
+        self.client = ClusterLink("127.0.0.1", 4322, None, reactor=self.reactor,
+                                  endpoint=TCP4ClientEndpoint(self.reactor, "127.0.0.1", 4322))
+        self.client.startService()
+        self.pump = ConnectionCompleter(self.reactor).succeedOnce()
+        self.addCleanup(self.stopClient)
+
+    def stopClient(self):
+        stopped = self.client.stopService()
+        self.pump.flush()
+        self.successResultOf(stopped)
+
+    def test_policyCrossesAsRecords(self):
+        """A NetworkPolicy reaches the cluster as an equal NetworkPolicy of typed records."""
+        policy = NetworkPolicy(
+            [SecurityGroupPolicy("alice", "web", [IngressRule("tcp", 80, 80, cidr="0.0.0.0/0")])],
+            [AddressAssociation("192.0.2.10", "10.100.0.2", "i-00000001")])
+        d = self.client.applyNetworkPolicy(policy)
+        self.pump.flush()
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(self.cluster.policy, policy)
+        self.assertIsNot(self.cluster.policy, policy)
+        self.assertEqual(self.client.connectionCount, 1)
+
+    def test_anythingElseRefusedBeforeSending(self):
+        """The facade refuses a policy that is not a NetworkPolicy without calling the cluster."""
+        d = self.client.applyNetworkPolicy({"groups": []})
+        self.assertEqual(self.failureResultOf(d, CloudError).value.code,
+                         "InvalidParameterValue")
+        self.assertEqual(self.cluster.calls, [])

@@ -22,6 +22,7 @@ from twisted.web.server import Site
 
 from eucad.clc.imageservices import ImageServices
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
+from eucad.clc.policypush import PolicyPublisher
 from eucad.clc.startup import CloudStartup
 from eucad.common import components, control, euca_conf, trust
 from eucad.common.config import EucaConf, Layout
@@ -108,10 +109,11 @@ class ClcTapTests(unittest.TestCase):
         children = list(root)
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, ImageThreads, ImageServices,
-                          CloudStartup, ClusterPoller, ClusterWatcher, internet.TCPServer,
-                          IoPool, StoreStartup, LifecycleService, ListeningService])
+                          CloudStartup, ClusterPoller, ClusterWatcher, PolicyPublisher,
+                          internet.TCPServer, IoPool, StoreStartup, LifecycleService,
+                          ListeningService])
         self.assertIs(root.walrus.store.database, children[1])
-        self.assertEqual(children[7].name, "metadata")
+        self.assertEqual(children[8].name, "metadata")
         web = children[-1]
         self.assertEqual(web.description, "tcp:0:interface=127.0.0.1")
         site = web.factory

@@ -297,16 +297,16 @@ class QemuBootTests(unittest.TestCase):
                                lambda: guest.parseMarker(realenv.readText(self.console)), timeout)
 
     def test_consoleOnly(self):
-        """Without a NIC the guest prints the marker with the kernel's instance id and no address."""
+        """Without a NIC (so no metadata service) the guest prints the marker as unknown, with no address."""
         def boot():
             started = time.monotonic()
-            self.start(qemuArgv(self.image, "eucad.instance_id=i-0badf00d", self.console,
+            self.start(qemuArgv(self.image, "", self.console,
                                 ["-nic", "none", "-drive", "file=%s,format=raw,if=virtio,readonly=on"
                                  % (self.image.root,)]), "qemu.log")
             marker = self.waitMarker()
             log.msg("test image: marker %.2fs after qemu started (console only)"
                     % (time.monotonic() - started,))
-            self.assertEqual(marker, ("i-0badf00d", "none"))
+            self.assertEqual(marker, (guest.UNKNOWN_ID, "none"))
             realenv.waitFor("the root disk line",
                             lambda: "root disk vda" in realenv.readText(self.console), 10)
         return threads.deferToThread(boot)
@@ -387,7 +387,7 @@ class QemuBootTests(unittest.TestCase):
         def boot():
             started = time.monotonic()
             # A wrong id on the command line: the metadata service must win.
-            self.bootOnTap(ns, mac, "eucad.instance_id=i-0badf00d")
+            self.bootOnTap(ns, mac, "")
             marker = self.waitMarker()
             log.msg("test image: marker %.2fs after qemu started (DHCP + metadata + user data)"
                     % (time.monotonic() - started,))
@@ -425,21 +425,21 @@ class QemuBootTests(unittest.TestCase):
         return threads.deferToThread(boot)
 
     def test_fallbackWithoutMetadataService(self):
-        """With nothing at 169.254.169.254 the guest gives up in its bound and says so."""
+        """With nothing at 169.254.169.254 the guest gives up in its bound and serves itself as unknown."""
         ns = self.makeNamespace()
         ip, mac = "10.66.0.9", "52:54:00:6e:75:02"
         self.startDhcp(ns, mac, ip)
 
         def boot():
             started = time.monotonic()
-            self.bootOnTap(ns, mac, "eucad.instance_id=i-0badf00d eucad.metadata_wait=2")
+            self.bootOnTap(ns, mac, "eucad.metadata_wait=2")
             marker = self.waitMarker()
             log.msg("test image: marker %.2fs after qemu started (no metadata service)"
                     % (time.monotonic() - started,))
-            self.assertEqual(marker, ("i-0badf00d", ip))
+            self.assertEqual(marker, (guest.UNKNOWN_ID, ip))
             status = json.loads(realenv.httpGet(ns, "http://%s/status.json" % (ip,)))
-            self.assertEqual(status, {"instanceId": "i-0badf00d", "publicKey": None,
+            self.assertEqual(status, {"instanceId": guest.UNKNOWN_ID, "publicKey": None,
                                       "userDataOutput": None,
-                                      "metadataSource": guest.FROM_KERNEL_COMMAND_LINE,
+                                      "metadataSource": "none",
                                       "metadata": {}})
         return threads.deferToThread(boot)

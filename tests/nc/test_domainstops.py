@@ -13,6 +13,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from eucad.nc.domainevents import stopReason
+from eucad.nc.instances import STOP_EVENT_GRACE
 from tests.nc.test_node import NodeTestCase, eventually
 
 
@@ -63,6 +64,57 @@ class DomainStopTests(NodeTestCase):
         described = yield self.stoppedBehindTheNodesBack(lambda domain: domain.destroy())
         self.assertEqual((described.state, described.reason),
                          ("terminated", "the domain was destroyed"))
+
+    def nodeWithHeldEvents(self):
+        """A node whose stop events reach it only when the test hands them over."""
+        held = []
+
+        class HeldEvents:
+            def __init__(self, hypervisor):
+                self.hypervisor = hypervisor
+
+            def watchDomainStops(self, callback):
+                held.append(callback)
+
+            def __getattr__(self, name):
+                return getattr(self.hypervisor, name)
+        return self.makeNode(wrapHypervisor=HeldEvents), held
+
+    @defer.inlineCallbacks
+    def test_pollBeforeTheEventKeepsTheReason(self):
+        """A describe that sees a powered-off domain gone before its stop event leaves the event to give the reason."""
+        node, held = self.nodeWithHeldEvents()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        self.direct.lookupByName(spec.instanceId).shutdown()
+        polled = yield self.described(node, spec.instanceId)
+        self.assertEqual(polled.state, "running")
+        self.clock.advance(STOP_EVENT_GRACE / 2)
+        yield held[0](spec.instanceId, "the guest powered itself off")
+        self.clock.advance(STOP_EVENT_GRACE)
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the guest powered itself off"))
+        self.assertFalse(os.path.exists(node.lifecycle.instances[spec.instanceId]
+                                        .files.directory))
+
+    @defer.inlineCallbacks
+    def test_noEventAfterTheGrace(self):
+        """Without a stop event, a domain found gone ends its instance after the grace, as stopped."""
+        node, held = self.nodeWithHeldEvents()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        generation = node.lifecycle.changes.generation
+        self.direct.lookupByName(spec.instanceId).destroy()
+        yield self.described(node, spec.instanceId)
+        self.assertTrue(node.lifecycle.instances[spec.instanceId].alive)
+        self.clock.advance(STOP_EVENT_GRACE)
+        instance = node.lifecycle.instances[spec.instanceId]
+        yield eventually(lambda: not os.path.exists(instance.files.directory))
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the domain stopped"))
+        self.assertNotEqual(node.lifecycle.changes.generation, generation)
 
     @defer.inlineCallbacks
     def test_ownTerminateKeepsItsReason(self):

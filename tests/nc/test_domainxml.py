@@ -4,7 +4,7 @@ from lxml import etree
 from twisted.trial import unittest
 
 from eucad.nc.domainxml import (METADATA_NAMESPACE, buildDomainXml,
-                                kernelCommandLine, parseInstanceRecord, tapName)
+                                KERNEL_COMMAND_LINE, parseInstanceRecord, tapName)
 from eucad.common.records import RunSpec
 from eucad.nc.instancefiles import InstanceFiles
 
@@ -73,15 +73,14 @@ class DomainXmlTests(unittest.TestCase):
                           sampleFiles())
 
     def test_kernelBoot(self):
-        """The os element boots the instance's kernel and initrd with the eucad command line."""
+        """The os element boots the instance's kernel and initrd; the command line names no instance."""
         root = self.parse()
         files = sampleFiles()
         self.assertEqual(root.findtext("os/type"), "hvm")
         self.assertEqual(root.findtext("os/kernel"), files.kernel)
         self.assertEqual(root.findtext("os/initrd"), files.ramdisk)
-        self.assertEqual(root.findtext("os/cmdline"),
-                         "root=/dev/vda console=ttyS0 eucad.instance_id=i-1234abcd")
-        self.assertEqual(kernelCommandLine("i-1234abcd"), root.findtext("os/cmdline"))
+        self.assertEqual(root.findtext("os/cmdline"), "root=/dev/vda console=ttyS0")
+        self.assertEqual(KERNEL_COMMAND_LINE, root.findtext("os/cmdline"))
 
     def test_diskBootWithoutKernel(self):
         """An image without a kernel boots from its disk."""

@@ -24,7 +24,7 @@ from eucad.nc.domainxml import parseInstanceRecord
 from eucad.nc.hypervisor import Hypervisor
 from eucad.nc.imagecache import ImageCache
 from eucad.nc.instancefiles import InstanceDisks
-from eucad.nc.instances import TERMINATED_LINGER
+from eucad.nc.instances import STOP_EVENT_GRACE, TERMINATED_LINGER
 from eucad.nc.kvmprobe import AcceleratorProbe
 from eucad.nc.node import NodeController
 from tests.nc.specs import asRunSpec, runSpec, runSpecData
@@ -214,6 +214,9 @@ class LifecycleTests(NodeTestCase):
         spec = self.spec()
         yield self.runToEnd(node, spec)
         self.direct.lookupByName(spec["instanceId"]).destroy()
+        yield self.described(node, spec["instanceId"])
+        self.clock.advance(STOP_EVENT_GRACE)
+        yield eventually(lambda: not node.lifecycle.instances[spec["instanceId"]].alive)
         described = yield self.described(node, spec["instanceId"])
         self.assertEqual(described["state"], "terminated")
         # Whichever noticed first: the describe, or libvirt's stop event.
@@ -399,7 +402,7 @@ class WaitForChangeTests(NodeTestCase):
         waiting = node.waitForChange(afterTerminate, 25)
         self.destroyDirectly(kept["instanceId"])
         yield node.describeInstances()
-        self.clock.advance(0)
+        self.clock.advance(STOP_EVENT_GRACE)
         answer = yield waiting
         self.assertEqual(self.stateOf(answer, kept["instanceId"]), "terminated")
         self.assertNotEqual(answer["generation"], afterTerminate)
@@ -429,7 +432,8 @@ class ResourceTests(NodeTestCase):
         node = self.makeNode(limits=(4, 4096, 100))
         before = yield node.describeResource()
         self.assertEqual(before.toDict(), {"cpu": 4, "ram": 4096, "disk": 100, "freeCpu": 4,
-                                  "freeRam": 4096, "freeDisk": 100, "hypervisor": "qemu"})
+                                  "freeRam": 4096, "freeDisk": 100, "hypervisor": "qemu",
+                                  "vnetAddress": None})
         large = {"name": "m1.large", "cpu": 2, "ram": 512, "disk": 10}
         yield self.runToEnd(node, self.spec(vmType=large))
         after = yield node.describeResource()
@@ -516,6 +520,30 @@ class RestartTests(NodeTestCase):
         yield node.whenReady()
         self.assertFalse(os.path.exists(orphan))
         self.assertTrue(os.path.isdir(cache))
+
+    @defer.inlineCallbacks
+    def test_directoryInUseByAnyDomainKept(self):
+        """At start, a directory a running domain uses is kept even when eucad did not start that domain."""
+        used = os.path.join(self.instancePath, "carol", newInstanceId())
+        os.makedirs(used)
+        disk = os.path.join(used, "disk.img")
+        open(disk, "wb").close()
+        name = "handmade-%s" % (os.path.basename(used),)
+        self.direct.createXML(
+            "<domain type='test'><name>%s</name><memory>65536</memory>"
+            "<os><type>hvm</type></os><devices><disk type='file' device='disk'>"
+            "<source file='%s'/><target dev='vda'/></disk></devices></domain>"
+            % (name, disk), 0)
+        self.addCleanup(self.destroyDirectly, name)
+        orphan = os.path.join(self.instancePath, "carol", "i-0badf00d")
+        os.makedirs(orphan)
+        node = self.makeNode()
+        yield node.whenReady()
+        self.assertTrue(os.path.isfile(disk))
+        self.assertFalse(os.path.exists(orphan))
+        # Nor is the hand-made domain adopted or touched.
+        self.assertIn(name, self.domainNames())
+        self.assertNotIn(name, node.lifecycle.instances)
 
     @defer.inlineCallbacks
     def test_libvirtDownAtStart(self):

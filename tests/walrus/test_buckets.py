@@ -87,11 +87,11 @@ class BucketTests(unittest.TestCase):
         self.assertEqual([p for p in walrus.blobFiles() if "/blobs/" in p].__len__(), 1)
 
     def test_unsupportedSubresources(self):
-        """Unconfigured policy reads as NoSuchBucketPolicy; writing it is NotImplemented."""
+        """Unconfigured website reads as NoSuchWebsiteConfiguration; writing it is NotImplemented."""
         self.walrus.createBucket("subs")
-        reply = self.walrus.request("GET", "/subs?policy")
-        self.assertEqual((reply.code, reply.errorCode()), (404, "NoSuchBucketPolicy"))
-        reply = self.walrus.request("PUT", "/subs?policy", body=b"{}")
+        reply = self.walrus.request("GET", "/subs?website")
+        self.assertEqual((reply.code, reply.errorCode()), (404, "NoSuchWebsiteConfiguration"))
+        reply = self.walrus.request("PUT", "/subs?website", body=b"<x/>")
         self.assertEqual((reply.code, reply.errorCode()), (501, "NotImplemented"))
         reply = self.walrus.request("PATCH", "/subs")
         self.assertEqual((reply.code, reply.errorCode()), (405, "MethodNotAllowed"))

@@ -38,9 +38,12 @@ class VirtualNetwork:
         self.mtu = mtu
         self.allocations = {}
 
-    def allocate(self, instanceId, owner, group):
+    def allocate(self, instanceId, owner, group, node=None):
         """
         Take a MAC and addresses for ``instanceId`` of ``owner``'s ``group``.
+
+        @param node: the address of the node that will run it (the MANAGED
+            modes follow the nodes in use; the flat modes ignore it).
 
         @return: the allocation dict (or a Deferred firing with it).
         @raise CloudError: when the mode has nothing left to give.

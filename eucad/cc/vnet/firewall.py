@@ -14,7 +14,8 @@ every chain (a resynchronisation).
 
 ``start`` is the guide's start-up: flush ``filter`` and ``nat``, load the
 admin's ``iptables-preload`` if there is one, then the hooks and the current
-state.
+state.  A CC that restarts while instances run ``resume``s instead: nothing
+is flushed, and its first apply rewrites eucad's chains in one batch.
 """
 
 from twisted.internet import defer
@@ -48,7 +49,7 @@ class Firewall:
     @property
     def chains(self):
         """The group chains in force."""
-        return {chain for table, chain in self.applied
+        return {chain for table, chain in (self.applied or {})
                 if table == "filter" and chain != FORWARD_CHAIN}
 
     def _restore(self, text, noflush=True):
@@ -61,10 +62,19 @@ class Firewall:
 
     @defer.inlineCallbacks
     def _start(self, state):
-        yield self._restore(FLUSH + (self.preload or ""), noflush=False)
+        preload = self.preload() if callable(self.preload) else self.preload
+        yield self._restore(FLUSH + (preload or ""), noflush=False)
         self.applied = {}
         yield self._restore(renderHooks())
         yield self._apply(state, full=True)
+
+    def resume(self):
+        """
+        Take over the rules a previous CC left in force, without touching
+        them (a restart while instances run): the hooks are there, and the
+        first ``apply`` rewrites every eucad chain in one batch.
+        """
+        self.applied = None
 
     def apply(self, state, full=False):
         """Make the rules match ``state`` in one batch; fires when it is in force."""
@@ -72,8 +82,8 @@ class Firewall:
 
     @defer.inlineCallbacks
     def _apply(self, state, full=False):
-        if full:
-            text = renderRuleset(state, staleChains=self.chains)
+        if full or self.applied is None:
+            text = renderRuleset(state, staleChains=self.chains if self.applied else ())
             now = appliedChains(chainRules(state))
         else:
             text, now = renderChanges(state, self.applied)

@@ -72,6 +72,9 @@ class GroupModeNetwork(VirtualNetwork):
         #: public IPs present on the public interface
         self.publicUp = set()
         self._lock = defer.DeferredLock()
+        #: False after a restart over running instances until the CLC's policy
+        #: arrives: the rules in force are kept as they are until then.
+        self.policyKnown = True
 
     def _tagRange(self):
         return None
@@ -156,7 +159,8 @@ class GroupModeNetwork(VirtualNetwork):
     def _bringInLine(self):
         yield self._reconcileLinks()
         yield self._reconcileAddresses()
-        yield self.firewall.apply(self.firewallState())
+        if self.policyKnown:
+            yield self.firewall.apply(self.firewallState())
 
     def _event(self, undo):
         """
@@ -216,6 +220,11 @@ class GroupModeNetwork(VirtualNetwork):
 
     def adopt(self, instanceId, allocation):
         """Take back an allocation from the state file (applied at ``setUp``)."""
+        if not {"owner", "group", "network", "privateIp"} <= set(allocation):
+            # Made by another mode before VNET_MODE changed: not ours to serve.
+            log.warn("{id}'s network was allocated by another VNET_MODE; not adopted",
+                     id=instanceId)
+            return
         VirtualNetwork.adopt(self, instanceId, allocation)
         self.networks.adopt(allocation["owner"], allocation["group"], instanceId,
                             allocation["privateIp"], allocation.get("tag"),
@@ -231,11 +240,15 @@ class GroupModeNetwork(VirtualNetwork):
 
     def setUp(self):
         """
-        Rebuild the front end's links and public IPs for adopted networks, then
-        start the firewall.  After a restart they may still exist: what the
-        state file names is removed quietly and made again, so the CC starts
-        from a known state whether the host rebooted or only the CC did.
+        Start the front end's data plane.  With instances adopted from the
+        state file (a restart while they run) nothing of theirs is flushed:
+        links and public IPs that exist are kept, missing ones made, and the
+        rules in force stay until the CLC's policy arrives (``resume``).
+        Without instances it is the guide's start: flush, preload, rules.
         """
+        if self.allocations:
+            return self._lock.run(self._resume)
+
         def start():
             leftovers = []
             for network in self.networks:
@@ -248,6 +261,37 @@ class GroupModeNetwork(VirtualNetwork):
             d.addCallback(lambda _: self.firewall.start(self.firewallState()))
             return d
         return self._lock.run(start)
+
+    @defer.inlineCallbacks
+    def _resume(self):
+        for network in list(self.networks):
+            bridge = self._frontBridge(network)
+            exists = bridge is not None and (yield self.runner.run(
+                ["ip", "link", "show", "dev", bridge], check=False)).code == 0
+            if exists:
+                # Kept as it is; flood entries that are there already are refused, harmlessly.
+                wanted = network.wantedPeers()
+                yield self._runQuietly(self._peersChanged(network, sorted(wanted), []))
+                network.up, network.peers = True, wanted
+            else:
+                # Made again below; whatever is left of it goes first.
+                yield self._runQuietly(self._linksDown(network))
+        yield self._reconcileLinks()
+        for publicIp in sorted(self.associations):
+            yield self._runQuietly([links.addPublicAddress(publicIp,
+                                                           self.settings.pubInterface)])
+            self.publicUp.add(publicIp)
+        self.policyKnown = False
+        self.firewall.resume()
+        log.info("resumed {n} group network(s) with their rules in force; waiting for "
+                 "the CLC's policy", n=len(list(self.networks)))
+
+    def _frontBridge(self, network):
+        """The front end's device that exists while ``network``'s links do (None: no check)."""
+        return None
+
+    def _policyArrived(self):
+        self.policyKnown = True
 
     def dhcpConfig(self):
         dns = self.settings.dns
@@ -267,6 +311,7 @@ class GroupModeNetwork(VirtualNetwork):
             raise TypeError("%r is not a SecurityGroupPolicy" % (policy,))
         previous = self.rules.get((policy.owner, policy.name))
         self.rules[(policy.owner, policy.name)] = policy.rules
+        self._policyArrived()
 
         def undo():
             if previous is None:
@@ -335,7 +380,7 @@ class GroupModeNetwork(VirtualNetwork):
         Take a whole ``NetworkPolicy`` snapshot from the CLC: one batch.
         Associations of instances this cluster does not run are another
         cluster's and are skipped; one of ours with a public IP outside
-        VNET_PUBLICIPS is refused before anything changes.
+        VNET_PUBLICIPS is logged and skipped.
         """
         if not isinstance(policy, NetworkPolicy):
             raise TypeError("%r is not a NetworkPolicy" % (policy,))
@@ -344,11 +389,17 @@ class GroupModeNetwork(VirtualNetwork):
             allocation = self.allocations.get(association.instanceId)
             if allocation is None or allocation["privateIp"] != association.privateIp:
                 continue
-            publicIp = self._checkAssociation(association.publicIp, association.instanceId)
-            wanted[publicIp] = association.instanceId
+            if association.publicIp not in self.pool:
+                # The CLC's pool and this cluster's VNET_PUBLICIPS disagree:
+                # the rest of the policy is still enforced.
+                log.warn("{ip} (for {id}) is not in VNET_PUBLICIPS; not enforcing it",
+                         ip=association.publicIp, id=association.instanceId)
+                continue
+            wanted[association.publicIp] = association.instanceId
         previousRules, previousAssociations = dict(self.rules), dict(self.associations)
         self.rules = {(g.owner, g.name): g.rules for g in policy.groups}
         self._setPublicIps(wanted)
+        self._policyArrived()
 
         def undo():
             self.rules = previousRules

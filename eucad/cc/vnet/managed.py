@@ -44,6 +44,9 @@ class ManagedNetwork(GroupModeNetwork):
     def nodeBridge(self, allocation):
         return links.bridgeName(allocation["tag"])
 
+    def _frontBridge(self, network):
+        return links.bridgeName(network.tag)
+
     def nodeNetwork(self, allocation, owner, group):
         """The node's part: the bridge and the tag it must make, and its flood peers."""
         spec = GroupModeNetwork.nodeNetwork(self, allocation, owner, group)
@@ -53,15 +56,23 @@ class ManagedNetwork(GroupModeNetwork):
             spec["floodPeers"] = self.floodPeers(owner, group, allocation.get("node"))
         return spec
 
+    #: Addresses of every node of the cluster (the CC keeps it current from
+    #: the nodes' reports): a node floods to all of them, see ``floodPeers``.
+    knownNodes = frozenset()
+
     def floodPeers(self, owner, group, node):
         """
         Where ``node`` replicates the broadcast of (owner, group)'s VXLAN: the
-        front end and every other node running the group.  The CC sends it
-        with each run and to the group's other nodes when it changes.
+        front end, every other node running the group, and every other node
+        of the cluster the CC knows.  Flooding to a node without the VNI
+        costs one dropped packet there; in return a node never needs to be
+        told when the group starts on another node (the front end, which
+        routes between groups, follows the nodes in use exactly).
         """
         network = self.networks.get(owner, group)
         others = network.wantedPeers() if network is not None else set()
-        return sorted({str(self.settings.localIp)} | (others - {node}))
+        return sorted(({str(self.settings.localIp)} | others | set(self.knownNodes))
+                      - {node})
 
     def dhcpInterfaces(self):
         return [links.bridgeName(n.tag) for n in self.networks if n.members]

@@ -53,11 +53,26 @@ class NodeGroupLinks:
             return defer.succeed(network.get("bridge"))
         return self._lock.run(self._attach, instanceId, network, tag)
 
+    def adopt(self, instanceId, network):
+        """
+        Count an instance a previous run of the node started (its links
+        outlive the node controller); its flood peers are re-applied with the
+        next attach or ``setPeers``.
+        """
+        tag = network.get("tag")
+        if tag is None:
+            return
+        self.users.setdefault(tag, set()).add(instanceId)
+        self.peers.setdefault(tag, set())
+        self.encaps[tag] = network["encap"]
+
     @defer.inlineCallbacks
     def _attach(self, instanceId, network, tag):
         encap = network["encap"]
         if tag not in self.users:
             peers = set(network.get("floodPeers") or ()) - {self.localIp}
+            # Links of the tag left by an earlier run with no instance now.
+            yield self._quietly(links.tagNetworkDown(encap, tag, self.device))
             commands = links.tagNetworkUp(encap, tag, self.device, local=self.localIp,
                                           peers=sorted(peers))
             try:

@@ -72,7 +72,7 @@ class StaticNetwork(VirtualNetwork):
         return {a["macAddress"] for a in self.allocations.values()}, \
             {a["privateIp"] for a in self.allocations.values()}
 
-    def allocate(self, instanceId, owner, group):
+    def allocate(self, instanceId, owner, group, node=None):
         existing = self.allocations.get(instanceId)
         if existing is not None:
             return dict(existing)

@@ -24,7 +24,7 @@ class SystemNetwork(VirtualNetwork):
         self.rng = rng or random.SystemRandom()
         self.macPrefix = macPrefix
 
-    def allocate(self, instanceId, owner, group):
+    def allocate(self, instanceId, owner, group, node=None):
         existing = self.allocations.get(instanceId)
         if existing is not None:
             return dict(existing)

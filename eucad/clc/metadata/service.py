@@ -19,6 +19,7 @@ from twisted.web import server
 
 from eucad.clc.metadata.namespace import NamespacedTCPServer
 from eucad.clc.metadata.resource import MetadataResource
+from eucad.common.httpguard import RequestLimits, guardSite
 
 SERVICE_NAME = "metadata"
 
@@ -40,11 +41,22 @@ class MetadataRequest(server.Request):
         self.content = DiscardedBody()
 
 
-def makeMetadataSite(db):
-    """A web site with the metadata tree at its root."""
+def noBody(method, target, headers):
+    """The service reads no request body: any declared one is too large."""
+    return 0
+
+
+def makeMetadataSite(db, clock=None):
+    """
+    A web site with the metadata tree at its root, under the limits every
+    eucad site keeps (``eucad.common.httpguard``): it faces the VMs, so a
+    guest that trickles its headers is cut off at the deadline, an
+    overlong request line is answered 414, and a request that declares a
+    body (or sends a chunked one) is refused from its headers, plain text.
+    """
     site = server.Site(MetadataResource(db))
     site.requestFactory = MetadataRequest
-    return site
+    return guardSite(site, RequestLimits(bodyLimit=noBody, clock=clock))
 
 
 def makeMetadataServer(conf, db, reactor=None):

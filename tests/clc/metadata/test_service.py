@@ -6,7 +6,9 @@ address, as requests from VMs do behind the front end's DNAT.
 """
 
 from treq.client import HTTPClient
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
 
@@ -56,15 +58,14 @@ class ListeningTests(unittest.TestCase):
         self.assertEqual(answer[0], 404)
 
     @defer.inlineCallbacks
-    def test_bodyIsNotKept(self):
-        """A POST with a body is refused (405) and its body is dropped as it arrives."""
+    def test_bodyRefusedFromItsHeaders(self):
+        """A POST declaring a body is refused (413) from its headers; no request reaches the resource."""
         addInstance(self.db, "127.0.0.2")
-        kept = []
+        reached = []
         original = MetadataRequest.requestReceived
 
         def spy(request, command, path, version):
-            # Called once the whole body has arrived: what was kept of it?
-            kept.append((type(request.content).__name__, request.content.tell()))
+            reached.append(path)
             return original(request, command, path, version)
         self.patch(MetadataRequest, "requestReceived", spy)
         pool = HTTPConnectionPool(reactor, persistent=False)
@@ -72,8 +73,57 @@ class ListeningTests(unittest.TestCase):
         response = yield client.post(self.base + "/latest/meta-data/instance-id",
                                      data=b"x" * (1 << 20))
         yield response.content()
-        self.assertEqual(response.code, 405)
-        self.assertEqual(kept, [("DiscardedBody", 0)])
+        self.assertEqual(response.code, 413)
+        self.assertEqual(reached, [])
+
+
+class GuardTests(unittest.TestCase):
+    """The site faces the VMs: it keeps the shared HTTP guard's limits (on a task.Clock)."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.site = makeMetadataSite(Database("sqlite://"), clock=self.clock)
+        self.connections = []
+
+    def tearDown(self):
+        for channel, transport in self.connections:
+            if not transport.disconnected:
+                channel.connectionLost(None)
+
+    def connect(self):
+        peer = IPv4Address("TCP", "10.77.0.101", 40000)
+        channel = self.site.buildProtocol(peer)
+        transport = StringTransport(peerAddress=peer,
+                                    hostAddress=IPv4Address("TCP", "169.254.169.254", 80))
+        channel.makeConnection(transport)
+        self.connections.append((channel, transport))
+        return channel, transport
+
+    def test_tricklingGuestCutOff(self):
+        """A guest sending a header line every 5 s is answered 408 and cut off at the 20 s deadline."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /latest/meta-data/ HTTP/1.1\r\n")
+        for second in range(5, 20, 5):
+            self.clock.advance(5)
+            channel.dataReceived(b"X-Trickle-%d: y\r\n" % (second,))
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(5)
+        self.assertTrue(transport.disconnecting)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 "))
+
+    def test_longRequestLine(self):
+        """A request line over 16 KiB is answered 414 and the connection closed."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /latest/meta-data/" + b"a" * 20000)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 414 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_chunkedBodyRefused(self):
+        """A chunked body (no declared length) is refused 411 before any chunk is read."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"PUT /latest/user-data HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 411 "))
 
 
 class TapHookTests(unittest.TestCase):

@@ -1,0 +1,116 @@
+"""Hands each cluster the cloud's network policy, whole, whenever it may differ.
+
+The clusters enforce security groups and elastic IPs (MANAGED modes); the
+CLC owns them.  ``PolicyPublisher`` sends each cluster one
+``NetworkPolicy`` record (every group with its rules, the address
+associations of that cluster's instances, ``eucad.clc.policystore``)
+through ``ICluster.applyNetworkPolicy``:
+
+- at once after every change the group and address operations publish on
+  ``cloud.networkChanges`` (an authorize is in force moments after the API
+  answered);
+- every ``interval`` seconds when the policy read from the database differs
+  from the last one the cluster took (an instance got its private IP, so
+  its association can now be enforced; a push that failed), or when the
+  link to the cluster connected again since (a CC that restarted starts
+  from nothing and converges here).
+
+Sending the whole policy rather than the change keeps the cluster right
+even when it missed a change; it diffs and applies only the difference.
+Pushes to one cluster never overlap (``SerialPoll``): changes heard during a
+push bring exactly one more push after it.
+"""
+
+from twisted.application.service import Service
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from eucad.clc.policystore import networkPolicy
+from eucad.common.changes import SerialPoll
+from eucad.common.errors import CloudError
+
+log = Logger()
+
+
+class PolicyPublisher(Service):
+    """
+    @param cloud: the ``Cloud`` (its db, clusters, clock and networkChanges).
+    @param interval: seconds between the checks for a policy the cluster lacks.
+    """
+
+    def __init__(self, cloud, interval=2.0):
+        self.cloud = cloud
+        self.interval = interval
+        self.loop = None
+        self._pushes = {}
+        #: cluster name -> (the policy it took, (its link, the link's connectionCount) then)
+        self.delivered = {}
+        self._failing = set()
+
+    def startService(self):
+        Service.startService(self)
+        for push in self._pushes.values():
+            push.stopped = False
+        self.cloud.networkChanges.subscribe(self.changed)
+        self.loop = task.LoopingCall(self.checkAll)
+        self.loop.clock = self.cloud.clock
+        self.loop.start(self.interval, now=True).addErrback(
+            lambda f: log.failure("network policy publisher stopped", f))
+
+    def stopService(self):
+        Service.stopService(self)
+        self.cloud.networkChanges.unsubscribe(self.changed)
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        self.loop = None
+        for push in self._pushes.values():
+            push.stop()
+
+    def _serial(self, name):
+        push = self._pushes.get(name)
+        if push is None:
+            push = self._pushes[name] = SerialPoll(
+                lambda: self._push(name), "network policy push to %s" % (name,))
+        return push
+
+    def changed(self, change):
+        """A committed change (``eucad.clc.netchanges``): push to every cluster soon."""
+        for name in self.cloud.clusters.names():
+            self._serial(name).soon()
+
+    def checkAll(self):
+        """Push to every cluster whose policy may be stale; never fails."""
+        return defer.DeferredList([self._serial(name).join()
+                                   for name in self.cloud.clusters.names()],
+                                  consumeErrors=True)
+
+    def pushNow(self, name):
+        """Push to cluster ``name`` after anything under way (tests, and changes)."""
+        return self._serial(name).soon()
+
+    @defer.inlineCallbacks
+    def _push(self, name):
+        if name not in self.cloud.clusters:
+            # Deregistered since the push was asked for.
+            self.delivered.pop(name, None)
+            return
+        entry = self.cloud.clusters[name]
+        policy = yield self.cloud.db.run(networkPolicy, name)
+        # A cluster registered again under the same name has a new link.
+        connection = (entry.link, entry.connectionCount)
+        if self.delivered.get(name) == (policy, connection):
+            return
+        try:
+            yield entry.applyNetworkPolicy(policy)
+        except CloudError as e:
+            self.delivered.pop(name, None)
+            if name not in self._failing:
+                self._failing.add(name)
+                log.warn("cluster {name} did not take the network policy: {error}",
+                         name=name, error=e)
+            return
+        self._failing.discard(name)
+        self.delivered[name] = (policy, connection)
+        log.debug("cluster {name} took the network policy ({groups} groups, "
+                  "{addresses} addresses)", name=name, groups=len(policy.groups),
+                  addresses=len(policy.associations))

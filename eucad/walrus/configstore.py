@@ -1,0 +1,77 @@
+"""The bucket store's configuration documents and object tag sets.
+
+A bucket's tagging, CORS rules and policy are rows of
+``walrus_bucket_configs`` (one per bucket and kind); an object's tag set is
+a column of its own row, so it is replaced with the object and copied with
+it.  Each operation is one transaction, its permission check run inside it
+as elsewhere in the store.
+"""
+
+from sqlalchemy import delete, select, update
+
+from eucad.walrus import rows
+from eucad.walrus.errors import S3Error
+from eucad.walrus.models import BucketConfig, StoredObject
+from eucad.walrus.storebase import StoreBase
+
+
+class ConfigStore(StoreBase):
+    """Bucket configurations and object tags."""
+
+    def getBucketConfig(self, bucketName, kind, check=None):
+        """Deferred document text of ``kind`` for the bucket, or None; NoSuchBucket."""
+        def query(session):
+            bucket = self._bucket(session, bucketName)
+            if check is not None:
+                check(bucket)
+            row = session.get(BucketConfig, (bucketName, kind))
+            return row.document if row is not None else None
+        return self.database.run(query)
+
+    def findBucketConfigs(self, bucketName, kinds):
+        """
+        Deferred (BucketRow or None, {kind: document}): the bucket's row and
+        its documents of ``kinds`` (none without the bucket).
+        """
+        def query(session):
+            connection = session.connection()
+            bucket = connection.execute(rows.BUCKET_ROW, {"bucket": bucketName}).first()
+            if bucket is None:
+                return None, {}
+            found = connection.execute(select(BucketConfig.kind, BucketConfig.document).where(
+                BucketConfig.bucket == bucketName, BucketConfig.kind.in_(kinds)))
+            return rows.BucketRow(**bucket._mapping), dict(found.all())
+        return self.database.run(query)
+
+    def putBucketConfig(self, bucketName, kind, document, check):
+        """Store (or replace) the bucket's ``kind`` document."""
+        def store(session):
+            bucket = self._bucket(session, bucketName)
+            check(bucket)
+            row = session.get(BucketConfig, (bucketName, kind))
+            if row is None:
+                session.add(BucketConfig(bucket=bucketName, kind=kind, document=document))
+            else:
+                row.document = document
+        return self.database.run(store)
+
+    def deleteBucketConfig(self, bucketName, kind, check):
+        """Remove the bucket's ``kind`` document (no error when it has none)."""
+        def remove(session):
+            bucket = self._bucket(session, bucketName)
+            check(bucket)
+            session.execute(delete(BucketConfig).where(BucketConfig.bucket == bucketName,
+                                                       BucketConfig.kind == kind))
+        return self.database.run(remove)
+
+    def setObjectTags(self, bucketName, key, check, tags):
+        """Replace the tag set of ``key`` (None or {} removes it)."""
+        def store(session):
+            bucket = self._bucket(session, bucketName)
+            obj = self._object(session, bucketName, key)
+            if obj is None:
+                raise S3Error("NoSuchKey", Key=key)
+            check(bucket, obj)
+            session.execute(update(StoredObject).where(StoredObject.id == obj.id)
+                            .values(tags=tags or None))
+        return self.database.run(store)

@@ -1,0 +1,374 @@
+"""MANAGED mode on VXLAN with real VMs, through the four twistd daemons, in the lab.
+
+One all-in-one cloud (``eucad.lab.allinone``, as ``make run`` configures it)
+serves every test of the class: three instances of the admin, A and B in
+the ``default`` group on the two nodes and C in a group ``other``.  B and C
+boot with user data that tries A's web page from inside the VM, which shows
+which groups reach each other.  Everything else is checked by traffic from
+the lab's public namespace through elastic IPs, after API calls made with
+boto3: an authorize opens port 80 and a revoke closes it again, an address
+leads to one instance, then another, then nowhere; the metadata service
+answers from inside the VM; the CC is SIGKILLed and restarted while the
+instances run.  Every wait is bounded.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from twisted.internet import threads
+from twisted.logger import Logger
+from twisted.trial import unittest
+
+log = Logger()
+
+#: Seconds an API change may take to show in traffic (the bound, not a measure).
+ENFORCEMENT_WAIT = 10
+WEB80 = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+          "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+
+#: User data: fetch the page of the instance at @TARGET@ from inside the VM.
+PROBE = """#!/bin/sh
+i=0
+while [ $i -lt 12 ]; do
+    page=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc @TARGET@ 80 2>/dev/null | tail -n 1)
+    case "$page" in i-*) echo "reached $page"; exit 0;; esac
+    i=$((i+1))
+    sleep 1
+done
+echo unreachable
+"""
+
+
+def groupLinks(netns):
+    """The group networks' links (eucabrN bridges, vxN tunnels) in a namespace."""
+    out = subprocess.run(["ip", "-n", netns, "-o", "link", "show"], stdout=subprocess.PIPE,
+                         text=True, check=True).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+    return sorted(name for name in names if name.startswith(("eucabr", "vx")))
+
+
+def chains(netns):
+    """The iptables chains of the filter table in a namespace."""
+    out = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "filter"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    return {line[1:].split()[0] for line in out.splitlines() if line.startswith(":")}
+
+
+def _missing():
+    if os.geteuid() != 0:
+        return "needs root for network namespaces"
+    for tool in ("qemu-system-x86_64", "libvirtd", "dhcpd", "ip", "curl", "iptables-restore"):
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
+            return "%s is not installed" % (tool,)
+    return None
+
+
+class ManagedModeTests(unittest.TestCase):
+    """Security groups and elastic IPs of MANAGED mode, proven by traffic with real VMs."""
+
+    timeout = 900
+    cloud = None
+    #: The test methods not run yet: the shared cloud goes down after the last.
+    pending = None
+    #: Why the shared cloud could not be brought up (the later tests fail at once).
+    broken = None
+
+    def setUp(self):
+        reason = _missing()
+        if reason:
+            raise unittest.SkipTest(reason)
+        cls = type(self)
+        if cls.pending is None:
+            cls.pending = {name for name in dir(cls) if name.startswith("test_")}
+        if cls.broken is not None:
+            self.fail("the shared cloud did not come up: %s" % (cls.broken,))
+        if cls.cloud is None:
+            d = threads.deferToThread(cls._bringUp)
+
+            def broken(failure):
+                cls.broken = failure.getErrorMessage()
+                return failure
+            return d.addErrback(broken)
+
+    def tearDown(self):
+        cls = type(self)
+        cls.pending.discard(self._testMethodName)
+        if not cls.pending:
+            return threads.deferToThread(cls._takeDown)
+
+    @classmethod
+    def _bringUp(cls):
+        from eucad.lab.allinone import AllInOne, freeBasePort
+        import atexit
+        import tempfile
+        cls.runDir = tempfile.mkdtemp(prefix="eucad-managed-")
+        cls.cloud = AllInOne(cls.runDir, labName="mg%d" % (os.getpid() % 1000),
+                             basePort=freeBasePort(), nodes=2, subnet="10.79.0.0/24",
+                             log=lambda message: None)
+        # Whatever tests a run selects, the cloud does not outlive it.
+        atexit.register(cls._takeDown)
+        try:
+            cls.started = cls.cloud.up(runInstance=False)
+            cls.ec2 = cls.cloud.ec2(cls.started["credentials"])
+            cls.instances = cls._launchThree()
+        except BaseException:
+            cls._takeDown()
+            raise
+
+    @classmethod
+    def _takeDown(cls):
+        cloud, cls.cloud = cls.cloud, None
+        if cloud is not None:
+            cloud.down()
+            shutil.rmtree(cls.runDir, ignore_errors=True)
+
+    @classmethod
+    def _launchThree(cls):
+        from eucad.lab.allinone import _waitFor
+        cloud, ec2, image = cls.cloud, cls.ec2, cls.started["images"]["machine"]
+        a = cloud.runOne(ec2, image)
+        ec2.create_security_group(GroupName="other", Description="apart from default")
+        userData = PROBE.replace("@TARGET@", a["privateIp"])
+        started = {"a": a}
+        for name, group in (("b", "default"), ("c", "other")):
+            answer = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                       InstanceType="m1.small", SecurityGroups=[group],
+                                       UserData=userData)
+            started[name] = {"instanceId": answer["Instances"][0]["InstanceId"]}
+        for name in ("b", "c"):
+            started[name] = cloud._waitHttp(ec2, started[name]["instanceId"], 180)
+            started[name]["status"] = _waitFor(
+                "%s's status.json" % (name,),
+                lambda ip=started[name]["privateIp"]: cls._status(ip), 120, 1)
+        started["a"]["status"] = cls._status(a["privateIp"])
+        return started
+
+    @classmethod
+    def _status(cls, ip):
+        try:
+            return json.loads(cls.cloud.httpFromFrontEnd(ip, path="/status.json"))
+        except ValueError:
+            return None
+
+    # -- helpers (blocking; run in a thread by the tests) -----------------
+
+    def page(self, publicIp):
+        """The page at ``publicIp`` from the public namespace ("" when nothing answers)."""
+        return self.cloud.httpFromPublic(publicIp, timeout=1)
+
+    def waitPage(self, publicIp, wanted):
+        """Seconds until the public page at ``publicIp`` is ``wanted`` ("" = unreachable)."""
+        started = time.monotonic()
+        while time.monotonic() - started < ENFORCEMENT_WAIT:
+            if self.page(publicIp) == wanted:
+                return time.monotonic() - started
+            time.sleep(0.1)
+        self.fail("%s did not become %r within %ds (it is %r)" % (
+            publicIp, wanted, ENFORCEMENT_WAIT, self.page(publicIp)))
+
+    def authorize(self):
+        try:
+            self.ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=WEB80)
+        except Exception as e:
+            if "InvalidPermission.Duplicate" not in str(e):
+                raise
+
+    def revoke(self):
+        self.ec2.revoke_security_group_ingress(GroupName="default", IpPermissions=WEB80)
+
+    def inThread(self, f):
+        return threads.deferToThread(f)
+
+    # -- tests ------------------------------------------------------------
+
+    def test_groupsAcrossNodes(self):
+        """B (default, the other node) reached A's page from inside its VM; C (group other) did not."""
+        a, b, c = (self.instances[n] for n in "abc")
+        self.assertEqual(b["status"]["userDataOutput"].strip(), "reached " + a["instanceId"])
+        self.assertEqual(c["status"]["userDataOutput"].strip(), "unreachable")
+        nodes = self.nodesOf([a["instanceId"], b["instanceId"]])
+        self.assertEqual(len(set(nodes.values())), 2, nodes)
+
+    def nodesOf(self, instanceIds):
+        import libvirt
+        found = {}
+        for node in self.cloud.lab.describe()["nodes"]:
+            connection = libvirt.open(node["libvirtUri"])
+            try:
+                for domain in connection.listAllDomains():
+                    if domain.name() in instanceIds:
+                        found[domain.name()] = node["name"]
+            finally:
+                connection.close()
+        return found
+
+    def test_metadataFromInsideTheVm(self):
+        """A's guest read its id and its address from 169.254.169.254 (the CC's DNAT path)."""
+        status = self.instances["a"]["status"]
+        self.assertEqual(status["metadataSource"], "metadata-service")
+        self.assertEqual((status["metadata"]["instance-id"], status["metadata"]["local-ipv4"]),
+                         (self.instances["a"]["instanceId"], self.instances["a"]["privateIp"]))
+        self.assertEqual(status["metadata"]["security-groups"], "default")
+
+    def test_ingressAuthorizeRevoke(self):
+        """Through its elastic IP, A is unreachable before authorize tcp 80, reachable after, unreachable after revoke."""
+        a = self.instances["a"]
+
+        def flow():
+            publicIp = self.ec2.allocate_address()["PublicIp"]
+            self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
+            try:
+                # Associated, but port 80 is closed: nothing answers (bounded probes).
+                time.sleep(1)
+                closed = [self.page(publicIp) for _ in range(3)]
+                self.authorize()
+                opened = self.waitPage(publicIp, a["instanceId"])
+                self.revoke()
+                reclosed = self.waitPage(publicIp, "")
+                stillClosed = [self.page(publicIp) for _ in range(3)]
+            finally:
+                self.ec2.disassociate_address(PublicIp=publicIp)
+                self.ec2.release_address(PublicIp=publicIp)
+            return closed, opened, reclosed, stillClosed
+
+        def check(result):
+            closed, opened, reclosed, stillClosed = result
+            log.info("authorize -> first page {opened:.2f}s, revoke -> silence {closed:.2f}s",
+                     opened=opened, closed=reclosed)
+            self.assertEqual(closed, ["", "", ""])
+            self.assertLess(opened, ENFORCEMENT_WAIT)
+            self.assertLess(reclosed, ENFORCEMENT_WAIT)
+            self.assertEqual(stillClosed, ["", "", ""])
+        return self.inThread(flow).addCallback(check)
+
+    def test_elasticIpMoves(self):
+        """An address associated with A answers A's page, moved to B answers B's, disassociated answers nothing."""
+        a, b = self.instances["a"], self.instances["b"]
+
+        def flow():
+            self.authorize()
+            publicIp = self.ec2.allocate_address()["PublicIp"]
+            try:
+                self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
+                self.waitPage(publicIp, a["instanceId"])
+                self.ec2.associate_address(PublicIp=publicIp, InstanceId=b["instanceId"])
+                self.waitPage(publicIp, b["instanceId"])
+                described = self.ec2.describe_instances(InstanceIds=[b["instanceId"]])
+                shown = described["Reservations"][0]["Instances"][0].get("PublicIpAddress")
+                self.ec2.disassociate_address(PublicIp=publicIp)
+                self.waitPage(publicIp, "")
+            finally:
+                self.revoke()
+                self.ec2.release_address(PublicIp=publicIp)
+            return publicIp, shown
+
+        def check(result):
+            publicIp, shown = result
+            self.assertEqual(shown, publicIp)
+        return self.inThread(flow).addCallback(check)
+
+    def test_zyGroupNetworkGoesWithItsLastInstance(self):
+        """Terminating C, the only instance of group other, removes that group's bridge and
+        tunnel on the front end and on C's node, its iptables chain and its DHCP entry."""
+        c = self.instances["c"]
+        fe = self.cloud.lab.describe()["frontend"]["netns"]
+        nodeNs = {n["name"]: n["netns"] for n in self.cloud.lab.describe()["nodes"]}
+
+        def flow():
+            from eucad.lab.allinone import _waitFor
+            node = self.nodesOf([c["instanceId"]])[c["instanceId"]]
+            before = (groupLinks(fe), groupLinks(nodeNs[node]), chains(fe))
+            self.ec2.terminate_instances(InstanceIds=[c["instanceId"]])
+
+            def terminated():
+                found = self.ec2.describe_instances(InstanceIds=[c["instanceId"]])
+                return found["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+            _waitFor("C terminated", terminated, 60, 0.5)
+            _waitFor("group other's links gone", lambda: len(groupLinks(fe)) < len(before[0]),
+                     30, 0.5)
+            after = (groupLinks(fe), groupLinks(nodeNs[node]), chains(fe))
+            return before, after, self.dhcpText()
+
+        def check(result):
+            before, after, dhcp = result
+            feBefore, nodeBefore, chainsBefore = before
+            feAfter, nodeAfter, chainsAfter = after
+            # default and other on the front end before; default alone after.
+            self.assertEqual((len(feBefore), len(feAfter)), (4, 2))
+            self.assertIn("admin-other", chainsBefore)
+            self.assertEqual(chainsAfter, chainsBefore - {"admin-other"})
+            self.assertLess(len(nodeAfter), len(nodeBefore))
+            self.assertNotIn(c["privateIp"] + ";", dhcp)
+        return self.inThread(flow).addCallback(check)
+
+    def dhcpText(self):
+        import glob
+        from eucad.common.config import Layout
+        state = Layout(self.cloud.frontEnd).state
+        text = ""
+        for conf in glob.glob(os.path.join(state, "**", "dhcpd.conf"), recursive=True):
+            with open(conf) as f:
+                text += f.read()
+        return text
+
+    def test_zzCcKilledAndRestarted(self):
+        """SIGKILL of the CC while A runs with an elastic IP: A answers at its elastic IP
+        throughout the restart, the same domain answers at the same addresses after it,
+        and groups are still enforced (a revoke closes port 80)."""
+        a = self.instances["a"]
+        cc = [d for d in self.cloud.daemons() if d.name == "cc"][0]
+
+        def flow():
+            from eucad.lab.allinone import _portOpen, _waitFor
+            self.authorize()
+            publicIp = self.ec2.allocate_address()["PublicIp"]
+            self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
+            try:
+                self.waitPage(publicIp, a["instanceId"])
+                before = self.domainIds()
+                os.kill(cc.pid(), signal.SIGKILL)
+                _waitFor("the CC to die", lambda: cc.pid() is None, 30, 0.2)
+                pages = [self.page(publicIp)]
+                cc.start()
+                _waitFor("the CC's port", lambda: _portOpen(self.cloud.ccPort), 30, 0.2)
+                # While the new CC takes over and the CLC sends it the policy,
+                # the instance keeps answering at its elastic IP.
+                until = time.monotonic() + 5
+                while time.monotonic() < until:
+                    pages.append(self.page(publicIp))
+                    time.sleep(0.2)
+                back = self.waitPage(publicIp, a["instanceId"])
+                after = self.domainIds()
+                private = self.cloud.httpFromFrontEnd(a["privateIp"])
+                self.revoke()
+                closed = self.waitPage(publicIp, "")
+            finally:
+                self.ec2.disassociate_address(PublicIp=publicIp)
+                self.ec2.release_address(PublicIp=publicIp)
+            return before, after, private, back, closed, pages
+
+        def check(result):
+            before, after, private, back, closed, pages = result
+            self.assertEqual(set(pages), {a["instanceId"]}, pages)
+            self.assertEqual(after, before)
+            self.assertEqual(private, a["instanceId"])
+            self.assertLess(back, ENFORCEMENT_WAIT)
+            self.assertLess(closed, ENFORCEMENT_WAIT)
+        return self.inThread(flow).addCallback(check)
+
+    def domainIds(self):
+        """The libvirt id of every domain on the nodes: a restarted domain gets a new one."""
+        import libvirt
+        ids = {}
+        for node in self.cloud.lab.describe()["nodes"]:
+            connection = libvirt.open(node["libvirtUri"])
+            try:
+                for domain in connection.listAllDomains():
+                    ids[domain.name()] = domain.ID()
+            finally:
+                connection.close()
+        return ids
