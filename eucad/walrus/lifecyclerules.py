@@ -8,8 +8,8 @@ back for GetBucketLifecycleConfiguration.
 
 Walrus expires (Expiration Days/Date/ExpiredObjectDeleteMarker,
 NoncurrentVersionExpiration, AbortIncompleteMultipartUpload); it has one
-storage class, so transitions are NotImplemented, and it has no object tags
-(yet), so a filter on tags is NotImplemented rather than ignored.
+storage class, so transitions are NotImplemented; a filter on object tags
+is not implemented yet either, and is NotImplemented rather than ignored.
 """
 
 import calendar

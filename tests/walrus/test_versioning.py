@@ -279,6 +279,40 @@ class VersioningTests(unittest.TestCase):
         self.assertEqual([e[:2] for e in entries], [("DeleteMarker", "b"), ("Version", "b")])
         self.assertEqual(entries[0][2], markerId)
 
+    def test_tagsStayWithTheirVersion(self):
+        """A superseded version keeps its tags, read by id, and gets them back when promoted."""
+        self.enable()
+        first = self.walrus.put("ver", "k", b"one", headers={"x-amz-tagging": "team=a&tier=1"}) \
+            .header("x-amz-version-id")
+        second = self.walrus.put("ver", "k", b"two", headers={"x-amz-tagging": "team=b"}) \
+            .header("x-amz-version-id")
+        current = self.walrus.request("GET", "/ver/k?tagging")
+        self.assertEqual(current.findall("TagSet/Tag/Value"), ["b"])
+        old = self.walrus.request("GET", "/ver/k?tagging&versionId=" + first)
+        self.assertEqual((old.code, old.header("x-amz-version-id")), (200, first))
+        self.assertEqual(old.findall("TagSet/Tag/Key"), ["team", "tier"])
+        self.assertEqual(old.findall("TagSet/Tag/Value"), ["a", "1"])
+        self.assertEqual(self.getVersion("k", first).header("x-amz-tagging-count"), "2")
+        self.assertEqual(self.walrus.request("DELETE", "/ver/k?versionId=" + second).code, 204)
+        promoted = self.walrus.request("GET", "/ver/k?tagging")
+        self.assertEqual(promoted.findall("TagSet/Tag/Value"), ["a", "1"])
+        reply = self.walrus.request("PUT", "/ver/k?tagging&versionId=" + first,
+                                    body=b"<Tagging><TagSet/></Tagging>")
+        self.assertEqual((reply.code, reply.errorCode()), (501, "NotImplemented"))
+
+    def test_copyFromAVersionCopiesItsTags(self):
+        """CopyObject from a version takes that version's tags (x-amz-tagging-directive COPY)."""
+        self.enable()
+        first = self.walrus.put("ver", "src", b"one", headers={"x-amz-tagging": "from=first"}) \
+            .header("x-amz-version-id")
+        self.walrus.put("ver", "src", b"two", headers={"x-amz-tagging": "from=second"})
+        reply = self.walrus.request("PUT", "/ver/dst", headers={
+            "x-amz-copy-source": "/ver/src?versionId=" + first})
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.get("ver", "dst").body, b"one")
+        self.assertEqual(self.walrus.request("GET", "/ver/dst?tagging")
+                         .findall("TagSet/Tag/Value"), ["first"])
+
     def test_versionAcls(self):
         """GetObjectAcl/PutObjectAcl with versionId read and change that version's ACL only."""
         self.enable()
