@@ -83,6 +83,7 @@ _KEY_CHECKS = {
     "POWER_WAKE_TIMEOUT": "seconds",
     "WALRUS_MAX_BUCKETS_PER_USER": "count", "WALRUS_MAX_BUCKET_SIZE_MB": "count",
     "WALRUS_IO_THREADS": "count", "VNET_MTU": "optionalCount",
+    "WALRUS_LIFECYCLE_SECONDS": "seconds",
 }
 
 

@@ -42,6 +42,8 @@ def modelMetadata():
     import eucad.common.accounts  # noqa: F401
     import eucad.common.cloudsettings  # noqa: F401
     import eucad.walrus.models  # noqa: F401
+    import eucad.walrus.versionmodels  # noqa: F401
+    import eucad.walrus.lifecyclemodels  # noqa: F401
     from eucad.common.db import Base
     return Base.metadata
 

@@ -2,30 +2,30 @@
 
 ``dispatch(call)`` picks the operation from the method and the query's
 subresource.  Tagging, CORS and policy have their own modules
-(``CONFIGURATIONS``).  Configurations Walrus does not keep (lifecycle,
-website, encryption) read as "not configured", S3's own answer for a bucket
-without them, and writing them is NotImplemented.
+(``CONFIGURATIONS``), versioning and lifecycle theirs (``eucad.walrus.versions``,
+``eucad.walrus.lifecycle``).  Configurations Walrus does not keep (website,
+encryption) read as "not configured", S3's own answer for a bucket without
+them, and writing them is NotImplemented.
 """
 
 import base64
 import binascii
 from urllib.parse import quote
 
-from eucad.walrus import (acl, bucketpolicy, cors, multipart, names, policy, policygate, s3xml,
-                          tagging)
+from eucad.walrus import (acl, bucketpolicy, cors, lifecycle, multipart, names, policy,
+                          policygate, s3xml, tagging, versions)
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, isoDate, quoteEtag, xmlResponse
 
 #: GET ?sub on a bucket that has none of it -> S3's "not configured" error.
 UNCONFIGURED = {
-    "lifecycle": "NoSuchLifecycleConfiguration",
     "website": "NoSuchWebsiteConfiguration",
     "encryption": "ServerSideEncryptionConfigurationNotFoundError",
 }
 UNSUPPORTED = frozenset("""
 accelerate analytics intelligent-tiering inventory metrics notification object-lock
 ownershipControls publicAccessBlock replication requestPayment logging
-lifecycle website encryption versioning
+website encryption
 """.split())
 
 #: Configurations kept by Walrus: subresource -> {method: handler}.
@@ -52,11 +52,17 @@ async def dispatch(call):
     if method == "PUT":
         if "acl" in query:
             return await putAcl(call)
+        if "versioning" in query:
+            return await versions.putVersioning(call)
+        if "lifecycle" in query:
+            return await lifecycle.putLifecycle(call)
         _refuseUnsupported(query)
         return await create(call)
     if method == "HEAD":
         return await head(call)
     if method == "DELETE":
+        if "lifecycle" in query:
+            return await lifecycle.deleteLifecycle(call)
         _refuseUnsupported(query)
         return await remove(call)
     if method == "GET":
@@ -65,13 +71,15 @@ async def dispatch(call):
         if "location" in query:
             return await location(call)
         if "versioning" in query:
-            return await versioning(call)
+            return await versions.getVersioning(call)
+        if "lifecycle" in query:
+            return await lifecycle.getLifecycle(call)
         if "logging" in query:
             return await logging(call)
         if "uploads" in query:
             return await multipart.listUploads(call)
         if "versions" in query:
-            return await listVersions(call)
+            return await versions.listVersions(call, _encoder(call))
         for name, code in UNCONFIGURED.items():
             if name in query:
                 await call.store.getBucket(s3.bucket)
@@ -135,12 +143,6 @@ async def location(call):
     return xmlResponse(root)
 
 
-async def versioning(call):
-    bucket = await call.store.getBucket(call.s3.bucket)
-    call.bucketCheck(acl.READ)(bucket)
-    return xmlResponse(s3xml.document("VersioningConfiguration"))
-
-
 async def logging(call):
     bucket = await call.store.getBucket(call.s3.bucket)
     call.bucketCheck(acl.READ_ACP)(bucket)
@@ -195,18 +197,14 @@ def _encoder(call):
     return lambda text: quote(text, safe="/~")
 
 
-def _entries(listing, tag, encode, withOwner=True, version=False):
+def _entries(listing, tag, encode, withOwner=True):
     """The serialized ``tag`` elements of a listing's objects, then its CommonPrefixes."""
-    shape = ["Key"] + (["VersionId", "IsLatest"] if version else []) + \
-        ["LastModified", "ETag", "Size"] + ([("Owner", ["ID", "DisplayName"])] if withOwner
+    shape = ["Key", "LastModified", "ETag", "Size"] + ([("Owner", ["ID", "DisplayName"])] if withOwner
                                             else []) + ["StorageClass"]
     entry = s3xml.RepeatedElement(tag, shape)
     parts = []
     for obj in listing.entries:
-        texts = [encode(obj.key)]
-        if version:
-            texts += ["null", "true"]
-        texts += [isoDate(obj.modified), quoteEtag(obj.etag), str(obj.size)]
+        texts = [encode(obj.key), isoDate(obj.modified), quoteEtag(obj.etag), str(obj.size)]
         if withOwner:
             texts += [obj.owner, obj.owner]
         texts.append("STANDARD")
@@ -287,34 +285,6 @@ async def listV2(call):
         root, _entries(listing, "Contents", encode, withOwner=fetchOwner)))
 
 
-async def listVersions(call):
-    """ListObjectVersions: Walrus keeps one version per key, VersionId ``null``."""
-    encode = _encoder(call)
-    query = call.s3.query
-    keyMarker = query.get("key-marker", "")
-    versionMarker = query.get("version-id-marker", "")
-    if versionMarker and not keyMarker:
-        raise S3Error("InvalidArgument", "A version-id marker cannot be specified without "
-                      "a key marker.", ArgumentName="version-id-marker")
-    prefix, delimiter, maxKeys, listing = await _list(call, keyMarker)
-    root = s3xml.document("ListVersionsResult")
-    s3xml.add(root, "Name", call.s3.bucket)
-    s3xml.add(root, "Prefix", encode(prefix))
-    s3xml.add(root, "KeyMarker", encode(keyMarker))
-    s3xml.add(root, "VersionIdMarker", versionMarker)
-    s3xml.add(root, "MaxKeys", str(maxKeys))
-    if delimiter:
-        s3xml.add(root, "Delimiter", encode(delimiter))
-    if "encoding-type" in query:
-        s3xml.add(root, "EncodingType", "url")
-    s3xml.add(root, "IsTruncated", "true" if listing.truncated else "false")
-    if listing.truncated and listing.lastReturned is not None:
-        s3xml.add(root, "NextKeyMarker", encode(listing.lastReturned))
-        s3xml.add(root, "NextVersionIdMarker", "null")
-    return xmlResponse(s3xml.serializeWith(
-        root, _entries(listing, "Version", encode, version=True)))
-
-
 async def deleteObjects(call):
     """POST ?delete: up to 1000 keys in one transaction."""
     if call.s3.header("content-md5") is None and not call.checksums:
@@ -327,36 +297,47 @@ async def deleteObjects(call):
     entries = s3xml.children(root, "Object")
     if not entries or len(entries) > MAX_DELETE_KEYS:
         raise S3Error("MalformedXML")
-    keys = []
+    wanted = []
     errors = []
     verdicts = []
     for entry in entries:
         key = s3xml.childText(entry, "Key")
         if key is None:
             raise S3Error("MalformedXML")
-        version = s3xml.childText(entry, "VersionId")
+        version = s3xml.childText(entry, "VersionId") or None
         try:
             names.checkKey(key)
-            if version not in (None, "", "null"):
-                raise S3Error("NoSuchVersion")
-            verdict = policygate.decideKey(call.s3, call.user, "s3:DeleteObject", key)
+            if version is not None:
+                versions.checkVersionId(version)
+            action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+            verdict = policygate.decideKey(call.s3, call.user, action, key)
             if verdict == policy.DENY:
                 raise S3Error("AccessDenied")
         except S3Error as error:
-            errors.append((key, error))
+            errors.append((key, version, error))
             continue
-        keys.append(key)
+        wanted.append((key, version))
         verdicts.append(verdict)
     # The policy stands for the bucket's ACL only if it allows every key.
     call.granted = bool(verdicts) and all(v == policy.ALLOW for v in verdicts)
-    deleted = await call.store.deleteObjects(call.s3.bucket, keys, call.bucketCheck(acl.WRITE))
+    deleted = await call.store.deleteObjects(call.s3.bucket, wanted, call.bucketCheck(acl.WRITE),
+                                             call.userName or "anonymous")
     result = s3xml.document("DeleteResult")
     if not quiet:
-        for key in deleted:
-            s3xml.add(s3xml.add(result, "Deleted"), "Key", key)
-    for key, error in errors:
+        for key, version, deletion in deleted:
+            element = s3xml.add(result, "Deleted")
+            s3xml.add(element, "Key", key)
+            if version is not None:
+                s3xml.add(element, "VersionId", version)
+            if deletion is not None and deletion.deleteMarker:
+                s3xml.add(element, "DeleteMarker", "true")
+                if version is None:
+                    s3xml.add(element, "DeleteMarkerVersionId", deletion.versionId)
+    for key, version, error in errors:
         element = s3xml.add(result, "Error")
         s3xml.add(element, "Key", key)
+        if version is not None:
+            s3xml.add(element, "VersionId", version)
         s3xml.add(element, "Code", error.code)
         s3xml.add(element, "Message", error.message)
     return xmlResponse(result)

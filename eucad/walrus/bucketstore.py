@@ -2,7 +2,7 @@
 
 from sqlalchemy import delete, func, select
 
-from eucad.walrus import rows
+from eucad.walrus import rows, versioning
 from eucad.walrus.errors import S3Error
 from eucad.walrus.listing import listSorted, prefixEnd
 from eucad.walrus.models import Bucket, Part, StoredObject, Upload
@@ -52,7 +52,8 @@ class BucketStore(StoreBase):
             bucket = self._bucket(session, name)
             check(bucket)
             if session.scalars(select(StoredObject.id).where(
-                    StoredObject.bucket == name).limit(1)).first() is not None:
+                    StoredObject.bucket == name).limit(1)).first() is not None \
+                    or versioning.hasVersions(session.connection(), name):
                 raise S3Error("BucketNotEmpty", BucketName=name)
             uploads = list(session.scalars(select(Upload.uploadId).where(Upload.bucket == name)))
             blobs = []

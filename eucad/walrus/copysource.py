@@ -5,17 +5,20 @@ from urllib.parse import unquote
 from eucad.walrus import acl
 from eucad.walrus.conditions import evaluateConditions
 from eucad.walrus.errors import S3Error
+from eucad.walrus.versioning import checkVersionId
 
 
 def parseCopySource(text):
-    """``/bucket/key?versionId=null`` (URL-encoded) -> (bucket, key)."""
+    """``/bucket/key?versionId=ID`` (URL-encoded) -> (bucket, key, version id or None)."""
     text = text.strip()
     path, _, query = text.partition("?")
+    versionId = None
     if query:
         for item in query.split("&"):
             name, _, value = item.partition("=")
-            if name == "versionId" and value not in ("null", ""):
-                raise S3Error("NoSuchVersion")
+            if name == "versionId" and value:
+                versionId = unquote(value)
+                checkVersionId(versionId)
     path = unquote(path)
     if path.startswith("/"):
         path = path[1:]
@@ -24,7 +27,7 @@ def parseCopySource(text):
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source",
                       ArgumentValue=text)
-    return bucket, key
+    return bucket, key, versionId
 
 
 def copyConditions(headers):

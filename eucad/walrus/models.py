@@ -36,6 +36,8 @@ class Bucket(Base):
     acl: Mapped[dict] = mapped_column(JSON)
     objectCount: Mapped[int] = mapped_column(BigInteger, default=0)
     bytesUsed: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: "" (never versioned), "Enabled" or "Suspended" (eucad.walrus.versioning).
+    versioning: Mapped[str] = mapped_column(String(16), default="")
 
 
 class StoredObject(Base):
@@ -55,6 +57,8 @@ class StoredObject(Base):
     acl: Mapped[dict] = mapped_column(JSON)
     checksums: Mapped[dict] = mapped_column(JSON)
     segments: Mapped[list] = mapped_column(JSON)
+    #: The current version's id: "null" unless written while versioning was Enabled.
+    versionId: Mapped[str] = mapped_column(String(64), default="null")
     #: The object's tag set, {key: value} (eucad.walrus.tagging); None when it has none.
     tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 

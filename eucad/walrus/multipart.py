@@ -87,17 +87,18 @@ async def uploadPart(call):
     uploadId = _uploadId(call)
     number = _partNumber(call)
     if s3.header("x-amz-copy-source"):
-        sourceBucket, sourceKey = parseCopySource(s3.header("x-amz-copy-source"))
+        sourceBucket, sourceKey, sourceVersion = parseCopySource(s3.header("x-amz-copy-source"))
         copyRange = s3.header("x-amz-copy-source-range")
         start, length = parseCopyRange(copyRange.strip()) if copyRange else (0, None)
         _, part = await call.store.copyPart(
             uploadId, s3.bucket, s3.key, number, sourceBucket, sourceKey,
             sourceReadCheck(call), copyConditions(s3.headers), start, length,
-            call.uploadCheck(), [])
+            call.uploadCheck(), [], sourceVersion)
         root = s3xml.document("CopyPartResult")
         s3xml.add(root, "LastModified", isoDate(part.modified))
         s3xml.add(root, "ETag", quoteEtag(part.etag))
-        return xmlResponse(root)
+        copied = {"x-amz-copy-source-version-id": sourceVersion} if sourceVersion else {}
+        return xmlResponse(root, headers=copied)
     part = await call.store.putPart(uploadId, s3.bucket, s3.key, number, call.body,
                                     call.checksums, call.uploadCheck())
     headers = {"ETag": quoteEtag(part.etag)}
@@ -229,7 +230,10 @@ async def complete(call):
     for algorithm, value in obj.checksums.items():
         s3xml.add(root, "Checksum" + algorithm, value)
         s3xml.add(root, "ChecksumType", "COMPOSITE" if "-" in value else "FULL_OBJECT")
-    return xmlResponse(root)
+    headers = {}
+    if obj.versionId not in (None, "null"):
+        headers["x-amz-version-id"] = obj.versionId
+    return xmlResponse(root, headers=headers)
 
 
 async def abort(call):

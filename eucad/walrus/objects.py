@@ -7,7 +7,7 @@ storing it is ``WalrusStore.putObject``.  Multipart operations at this level
 are in ``eucad.walrus.multipart``.
 """
 
-from eucad.walrus import acl, multipart, s3xml, tagging
+from eucad.walrus import acl, multipart, s3xml, tagging, versions
 from eucad.walrus.call import objectResponseHeaders
 from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.conditions import evaluateConditions, parseRange
@@ -42,12 +42,13 @@ async def dispatch(call):
     for name in query:
         if name in UNSUPPORTED:
             raise S3Error("NotImplemented", "Object %s is not implemented by Walrus." % (name,))
-    version = query.get("versionId")
-    if version is not None and version != "null":
-        raise S3Error("NoSuchVersion", Key=s3.key, VersionId=version)
+    version = versions.requestedVersion(call)
     if method == "PUT":
         if "acl" in query:
-            return await putAcl(call)
+            return await putAcl(call, version)
+        if version is not None:
+            raise S3Error("NotImplemented", "Writing to a version by id is not implemented "
+                          "by Walrus.")
         if "tagging" in query:
             return await tagging.putObjectTagging(call)
         if "uploadId" in query or "partNumber" in query:
@@ -59,7 +60,7 @@ async def dispatch(call):
         if "acl" in query:
             return await getAcl(call)
         if "tagging" in query and method == "GET":
-            return await tagging.getObjectTagging(call)
+            return await tagging.getObjectTagging(call, version)
         if "attributes" in query and method == "GET":
             return await attributes(call)
         if "uploadId" in query:
@@ -69,6 +70,9 @@ async def dispatch(call):
         if "uploadId" in query:
             return await multipart.abort(call)
         if "tagging" in query:
+            if version is not None:
+                raise S3Error("NotImplemented", "Changing a version's tags by id is not "
+                              "implemented by Walrus.")
             return await tagging.deleteObjectTagging(call)
         return await remove(call)
     if method == "POST":
@@ -93,37 +97,51 @@ async def put(call):
         makeAcl, call.bucketCheck(acl.WRITE), call.checksums, condition, tags)
     result = {"ETag": quoteEtag(obj.etag)}
     result.update(checksumHeaders(call.checksums))
+    if obj.versionId != versions.NULL:
+        result["x-amz-version-id"] = obj.versionId
     return emptyResponse(200, result)
 
 
 async def remove(call):
     if call.s3.header("if-none-match") is not None:
         raise S3Error("NotImplemented", "DELETE takes If-Match, not If-None-Match.")
-    await call.store.deleteObject(call.s3.bucket, call.s3.key, call.bucketCheck(acl.WRITE),
-                                  writeCondition(call.s3.headers, call.s3.key))
-    return emptyResponse(204)
+    deletion = await call.store.deleteObject(
+        call.s3.bucket, call.s3.key, call.bucketCheck(acl.WRITE),
+        writeCondition(call.s3.headers, call.s3.key), versions.requestedVersion(call),
+        call.userName or "anonymous")
+    return emptyResponse(204, versions.deletionHeaders(deletion))
 
 
 # -- reading ----------------------------------------------------------------
 async def _lookupReadable(call, readUpTo=0):
-    """(object row, its bytes if it has at most ``readUpTo``, else None)."""
+    """
+    (bucket row, object row (or the version ``?versionId=`` names), its
+    bytes if it has at most ``readUpTo``, else None).
+    """
+    versionId = call.s3.query.get("versionId")
+    if versionId is not None:
+        bucket, version = await versions.readableVersion(call, versionId)
+        return bucket, version, None
     bucket, obj, data = await call.store.lookupObject(call.s3.bucket, call.s3.key, readUpTo)
     if obj is None:
         # Without the right to list, a missing key is indistinguishable
         # from a forbidden one (as in S3).
         if not call.allows(bucket.acl, acl.READ):
             raise S3Error("AccessDenied")
-        raise S3Error("NoSuchKey", Key=call.s3.key)
+        error = S3Error("NoSuchKey", Key=call.s3.key)
+        if versions.isVersioned(bucket):
+            error = await versions.hiddenByMarker(call, error)
+        raise error
     if not call.allows(obj.acl, acl.READ):
         raise S3Error("AccessDenied")
-    return obj, data
+    return bucket, obj, data
 
 
 async def get(call, headOnly):
     s3 = call.s3
     for attempt in (1, 2):
         try:
-            obj, whole = await _lookupReadable(call, 0 if headOnly else SMALL_READ)
+            bucket, obj, whole = await _lookupReadable(call, 0 if headOnly else SMALL_READ)
         except FileNotFoundError:
             # Replaced between the lookup and the read: look again, once.
             if attempt == 2:
@@ -142,6 +160,7 @@ async def get(call, headOnly):
                      if name in s3.query}
         checksumMode = (s3.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
         headers = objectResponseHeaders(obj, overrides, checksumMode and requested is None)
+        headers.update(versions.versionHeaders(bucket, obj))
         headers.update(tagging.countHeader(obj))
         headers["Content-Length"] = str(length)
         status = 200
@@ -180,7 +199,7 @@ async def attributes(call):
     if not wanted or any(name not in OBJECT_ATTRIBUTES for name in wanted):
         raise S3Error("InvalidArgument", "Invalid attribute name specified.",
                       ArgumentName="x-amz-object-attributes")
-    obj, _ = await _lookupReadable(call)
+    bucket, obj, _ = await _lookupReadable(call)
     root = s3xml.document("GetObjectAttributesResponse")
     if "ETag" in wanted:
         s3xml.add(root, "ETag", obj.etag)
@@ -196,7 +215,8 @@ async def attributes(call):
         s3xml.add(root, "StorageClass", "STANDARD")
     if "ObjectSize" in wanted:
         s3xml.add(root, "ObjectSize", str(obj.size))
-    return xmlResponse(root, headers={"Last-Modified": objectResponseHeaders(obj)["Last-Modified"]})
+    return xmlResponse(root, headers=dict(versions.versionHeaders(bucket, obj), **{
+        "Last-Modified": objectResponseHeaders(obj)["Last-Modified"]}))
 
 
 def _objectParts(call, root, obj):
@@ -250,12 +270,13 @@ def partRange(call, obj):
 # -- copying ------------------------------------------------------------------
 async def copy(call):
     s3 = call.s3
-    sourceBucket, sourceKey = parseCopySource(s3.header("x-amz-copy-source"))
+    sourceBucket, sourceKey, sourceVersion = parseCopySource(s3.header("x-amz-copy-source"))
     directive = (s3.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.",
                       ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
-    if directive == "COPY" and (sourceBucket, sourceKey) == (s3.bucket, s3.key):
+    if directive == "COPY" and (sourceBucket, sourceKey) == (s3.bucket, s3.key) \
+            and sourceVersion is None:
         raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to "
                       "copy an object to itself without changing the object's metadata, "
                       "storage class, website redirect location or encryption attributes.")
@@ -267,29 +288,47 @@ async def copy(call):
         return dict(source.headers), dict(source.meta)
     algorithm = s3.header("x-amz-checksum-algorithm")
     algorithms = [algorithm.upper()] if algorithm else []
-    obj = await call.store.copyObject(
+    obj, source = await call.store.copyObject(
         call.userName or "anonymous", sourceBucket, sourceKey, sourceReadCheck(call),
         copyConditions(s3.headers), s3.bucket, s3.key, attributes, call.aclFromHeaders(),
-        call.bucketCheck(acl.WRITE), algorithms, tagging.copiedTags(s3.headers))
+        call.bucketCheck(acl.WRITE), algorithms, tagging.copiedTags(s3.headers), sourceVersion)
     root = s3xml.document("CopyObjectResult")
     s3xml.add(root, "LastModified", isoDate(obj.modified))
     s3xml.add(root, "ETag", quoteEtag(obj.etag))
     for name, value in obj.checksums.items():
         s3xml.add(root, "Checksum" + name, value)
-    return xmlResponse(root)
+    headers = {}
+    if sourceVersion is not None or source.versionId != versions.NULL:
+        headers["x-amz-copy-source-version-id"] = source.versionId
+    if obj.versionId != versions.NULL:
+        headers["x-amz-version-id"] = obj.versionId
+    return xmlResponse(root, headers=headers)
 
 
 # -- ACLs ----------------------------------------------------------------------
 async def getAcl(call):
-    _, obj = await call.store.headObject(call.s3.bucket, call.s3.key)
+    versionId = call.s3.query.get("versionId")
+    if versionId is not None:
+        _, obj, _latest = await call.store.lookupVersion(call.s3.bucket, call.s3.key, versionId)
+        if obj.deleteMarker:
+            raise S3Error("MethodNotAllowed", Method="GET", ResourceType="DeleteMarker")
+    else:
+        _, obj = await call.store.headObject(call.s3.bucket, call.s3.key)
     if not call.allows(obj.acl, acl.READ_ACP):
         raise S3Error("AccessDenied")
     return xmlResponse(acl.toXml(obj.acl))
 
 
-async def putAcl(call):
+async def putAcl(call, versionId=None):
     from eucad.walrus.bucket import aclFromRequest
     build = await aclFromRequest(call, None)
+
+    def makeAcl(bucket, obj):
+        return build(obj.acl["owner"], bucket.owner)
+    if versionId is not None:
+        await call.store.setVersionAcl(call.s3.bucket, call.s3.key, versionId,
+                                       call.objectCheck(acl.WRITE_ACP), makeAcl)
+        return emptyResponse(200, {"x-amz-version-id": versionId})
     await call.store.setObjectAcl(call.s3.bucket, call.s3.key, call.objectCheck(acl.WRITE_ACP),
-                                  lambda bucket, obj: build(obj.acl["owner"], bucket.owner))
+                                  makeAcl)
     return emptyResponse(200)

@@ -85,42 +85,6 @@ class ObjectStore(StoreBase):
         self._removeLater(oldBlobs)
         return obj
 
-    async def deleteObject(self, bucketName, key, check, condition=None):
-        """
-        Delete ``key``: a job of the group commit, like a small PUT, so many
-        concurrent deletes share one transaction (and one commit).
-        """
-        def commit(connection):
-            bucket, old = rows.bucketAndObject(connection, bucketName, key)
-            if bucket is None:
-                raise S3Error("NoSuchBucket", BucketName=bucketName)
-            check(bucket)
-            if condition is not None:
-                condition(old)
-            if old is None:
-                return []
-            rows.deleteObjectRow(connection, old.id)
-            rows.addToTotals(connection, bucketName, -1, -old.size)
-            return [blob for blob, _ in old.segments]
-        self._removeLater(await self.commits.submit(commit))
-
-    async def deleteObjects(self, bucketName, keys, check):
-        """Delete many keys in one transaction; returns the keys deleted."""
-        def remove(session):
-            bucket = self._bucket(session, bucketName)
-            check(bucket)
-            blobs = []
-            for key in keys:
-                obj = self._object(session, bucketName, key)
-                if obj is not None:
-                    bucket.objectCount -= 1
-                    bucket.bytesUsed -= obj.size
-                    blobs.extend(blob for blob, _ in obj.segments)
-                    session.delete(obj)
-            return blobs
-        self._removeLater(await self.database.run(remove))
-        return list(keys)
-
     def setObjectAcl(self, bucketName, key, check, makeAcl):
         def update(session):
             bucket = self._bucket(session, bucketName)
@@ -134,14 +98,16 @@ class ObjectStore(StoreBase):
 
     async def copyObject(self, owner, sourceBucket, sourceKey, checkSource, conditions,
                          bucketName, key, attributes, makeAcl, check, algorithms,
-                         tagsOf=None):
+                         tagsOf=None, sourceVersion=None):
         """
-        CopyObject.  ``attributes(source)`` returns (headers, meta) for the
-        copy (COPY or REPLACE is the caller's choice), ``tagsOf(source)``
-        its tag set.
+        CopyObject (of ``sourceVersion`` if given, else the current version).
+        ``attributes(source)`` returns (headers, meta) for the copy (COPY or
+        REPLACE is the caller's choice), ``tagsOf(source)`` its tag set.
+        Returns (the new object, the source).
         """
         _, source, tempPath, digests = await self._copyData(
-            sourceBucket, sourceKey, checkSource, None, None, algorithms, conditions)
+            sourceBucket, sourceKey, checkSource, None, None, algorithms, conditions,
+            sourceVersion)
         try:
             blob = await self.runIo(self.blobs.install, tempPath)
         except BaseException:
@@ -163,4 +129,4 @@ class ObjectStore(StoreBase):
             self._removeLater([blob])
             raise
         self._removeLater(oldBlobs)
-        return obj
+        return obj, source

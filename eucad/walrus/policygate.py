@@ -51,6 +51,13 @@ OBJECT_ACTIONS = {
 }
 OBJECT_DEFAULTS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "GetObject",
                    "DELETE": "DeleteObject", "POST": "PutObject"}
+#: An object action on one version by id (?versionId=) is S3's *Version action.
+VERSION_ACTIONS = {"GetObject": "GetObjectVersion", "DeleteObject": "DeleteObjectVersion",
+                   "GetObjectAcl": "GetObjectVersionAcl", "PutObjectAcl": "PutObjectVersionAcl",
+                   "GetObjectTagging": "GetObjectVersionTagging",
+                   "PutObjectTagging": "PutObjectVersionTagging",
+                   "DeleteObjectTagging": "DeleteObjectVersionTagging",
+                   "GetObjectAttributes": "GetObjectVersionAttributes"}
 #: What only the owner may do, whatever the policy says.
 OWNER_ACTIONS = frozenset(("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"))
 
@@ -67,11 +74,18 @@ def actionOf(s3):
                 return "s3:" + action
         default = BUCKET_DEFAULTS.get(s3.method)
         return "s3:" + default if default else None
-    for name, action in OBJECT_ACTIONS.get(method, ()):
+    action = None
+    for name, candidate in OBJECT_ACTIONS.get(method, ()):
         if name in query:
-            return "s3:" + action
-    default = OBJECT_DEFAULTS.get(method)
-    return "s3:" + default if default else None
+            action = candidate
+            break
+    else:
+        action = OBJECT_DEFAULTS.get(method)
+    if action is None:
+        return None
+    if "versionId" in query:
+        action = VERSION_ACTIONS.get(action, action)
+    return "s3:" + action
 
 
 def resourceOf(bucket, key=None):
@@ -164,13 +178,17 @@ async def decide(walrus, s3, user):
 
 
 async def _decideSource(walrus, s3, user, source, now):
-    """A copy reads its source: s3:GetObject under the source bucket's policy."""
-    sourceBucket, sourceKey = parseCopySource(source)
+    """
+    A copy reads its source: s3:GetObject under the source bucket's policy,
+    s3:GetObjectVersion when it names a source version.
+    """
+    sourceBucket, sourceKey, sourceVersion = parseCopySource(source)
     configs = await walrus.bucketConfigs.get(sourceBucket)
     if configs.policy is None:
         return
+    action = "s3:GetObjectVersion" if sourceVersion is not None else "s3:GetObject"
     verdict = configs.policy.evaluate(policy.PolicyRequest(
-        user, "s3:GetObject", resourceOf(sourceBucket, sourceKey),
+        user, action, resourceOf(sourceBucket, sourceKey),
         s3.policyContext or contextOf(s3, user, now)))
     if verdict == policy.DENY:
         raise S3Error("AccessDenied")

@@ -17,8 +17,9 @@ BUCKETS = Bucket.__table__
 OBJECTS = StoredObject.__table__
 
 OBJECT_FIELDS = ("id", "bucket", "key", "owner", "size", "etag", "modified", "headers",
-                 "meta", "acl", "checksums", "segments", "tags")
-BUCKET_FIELDS = ("name", "owner", "created", "location", "acl", "objectCount", "bytesUsed")
+                 "meta", "acl", "checksums", "segments", "versionId", "tags")
+BUCKET_FIELDS = ("name", "owner", "created", "location", "acl", "objectCount", "bytesUsed",
+                 "versioning")
 
 
 class ObjectRow:
@@ -128,7 +129,7 @@ def bucketAndObject(connection, bucketName, key):
 
 #: Object columns a PUT sets (everything but id, bucket and key).
 WRITTEN_FIELDS = ("owner", "size", "etag", "modified", "headers", "meta", "acl", "checksums",
-                  "segments", "tags")
+                  "segments", "versionId", "tags")
 
 # Built once: SQLAlchemy caches a statement's compiled form by its shape, but
 # building one with .values(...) literals per call cost 0.2 ms of the
@@ -139,7 +140,7 @@ UPDATE_OBJECT = update(OBJECTS).where(OBJECTS.c.id == bindparam("objectId")).val
 ADD_TO_TOTALS = update(BUCKETS).where(BUCKETS.c.name == bindparam("bucketName")).values(
     objectCount=BUCKETS.c.objectCount + bindparam("addObjects"),
     bytesUsed=BUCKETS.c.bytesUsed + bindparam("addBytes"))
-OLD_OBJECT = select(OBJECTS.c.id, OBJECTS.c.size, OBJECTS.c.etag, OBJECTS.c.segments).where(
+OLD_OBJECT = select(*[OBJECTS.c[name] for name in OBJECT_FIELDS]).where(
     OBJECTS.c.bucket == bindparam("bucket"), OBJECTS.c.key == bindparam("key"))
 
 

@@ -302,6 +302,7 @@ class Walrus:
         headers = {"Content-Type": "application/xml"}
         if error.code == "InvalidRange" and "ActualObjectSize" in error.extra:
             headers["Content-Range"] = "bytes */%s" % (error.extra["ActualObjectSize"],)
+        headers.update(getattr(error, "headers", {}))
         return Response(error.status, headers, errorDocument(error, resource, requestId))
 
     async def write(self, request, response, requestId):
@@ -384,7 +385,7 @@ async def checkExpectedOwners(call):
     expectedSource = s3.header("x-amz-source-expected-bucket-owner")
     if expectedSource is not None and s3.header("x-amz-copy-source"):
         from eucad.walrus.copysource import parseCopySource
-        sourceBucket, _ = parseCopySource(s3.header("x-amz-copy-source"))
+        sourceBucket, _, _ = parseCopySource(s3.header("x-amz-copy-source"))
         bucket = await call.store.getBucket(sourceBucket)
         if bucket.owner != expectedSource.strip():
             raise S3Error("AccessDenied")

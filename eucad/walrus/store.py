@@ -13,17 +13,21 @@ Configured limits (buckets per user, bytes per bucket) are enforced here.
 
 The operations are grouped by what they act on: ``BucketStore``
 (eucad.walrus.bucketstore), ``ObjectStore`` (eucad.walrus.objectstore) and
-``UploadStore`` (eucad.walrus.uploadstore), over the shared ``StoreBase``
+``UploadStore`` (eucad.walrus.uploadstore), ``VersionStore``
+(eucad.walrus.versionstore) and ``LifecycleStore`` (eucad.walrus.lifecyclestore), over the shared ``StoreBase``
 (eucad.walrus.storebase); ``WalrusStore`` is all of them at once.
 """
 
 from eucad.walrus.bucketstore import BucketStore
 from eucad.walrus.configstore import ConfigStore
+from eucad.walrus.lifecyclestore import LifecycleStore
 from eucad.walrus.objectstore import ObjectStore
 from eucad.walrus.uploadstore import UploadStore
+from eucad.walrus.versionstore import VersionStore
 
 
-class WalrusStore(BucketStore, ObjectStore, UploadStore, ConfigStore):
+class WalrusStore(BucketStore, ObjectStore, UploadStore, VersionStore, LifecycleStore,
+                  ConfigStore):
     """
     ``database`` is an ``eucad.common.db.Database`` (``run`` and
     ``transact``); ``blobs`` a BlobDirectory; ``runIo(fn, *args)`` runs

@@ -12,7 +12,7 @@ import time
 
 from sqlalchemy import select
 
-from eucad.walrus import checksums, rows
+from eucad.walrus import checksums, rows, versioning
 from eucad.walrus.errors import S3Error
 from eucad.walrus.groupcommit import GroupCommit
 from eucad.walrus.models import Bucket, Part, StoredObject
@@ -53,6 +53,7 @@ class StoreBase:
             for (segments,) in session.execute(select(StoredObject.segments)):
                 found.update(blob for blob, _size in segments)
             found.update(session.scalars(select(Part.blob)))
+            found.update(versioning.versionBlobs(session.connection()))
             return found
         return self.database.transact(query)
 
@@ -105,18 +106,24 @@ class StoreBase:
         if condition is not None:
             condition(old)
         oldSize = old.size if old is not None else 0
-        self._checkBucketSize(bucket, size - oldSize)
+        kept = versioning.keepsCurrent(bucket, old)
+        self._checkBucketSize(bucket, size if kept else size - oldSize)
+        versionId, oldKept, oldBlobs, keptBytes = versioning.NULL, False, [], 0
+        if versioning.isVersioned(bucket):
+            versionId, oldKept, oldBlobs, keptBytes = versioning.beforeWrite(
+                connection, bucket, key, old)
         values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),
                       headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments,
-                      tags=tags or None)
+                      versionId=versionId, tags=tags or None)
         if old is None:
-            oldBlobs = []
             objectId = rows.insertObject(connection, bucket.name, key, values)
         else:
-            oldBlobs = [blob for blob, _ in old.segments]
+            if not oldKept:
+                oldBlobs = oldBlobs + [blob for blob, _ in old.segments]
             objectId = old.id
             rows.updateObject(connection, objectId, values)
-        rows.addToTotals(connection, bucket.name, 1 if old is None else 0, size - oldSize)
+        rows.addToTotals(connection, bucket.name, 1 if old is None else 0,
+                         size - oldSize + keptBytes)
         return rows.ObjectRow(id=objectId, bucket=bucket.name, key=key, **values), oldBlobs
 
     def _read(self, pieces):
@@ -162,14 +169,21 @@ class StoreBase:
         return tempPath, digests
 
     async def _copyData(self, sourceBucket, sourceKey, checkSource, start, length,
-                        algorithms, conditions=None):
+                        algorithms, conditions=None, sourceVersion=None):
         """
-        Copy a range of a source object (retrying once if it is replaced
-        while being read).  Returns (source bucket, source object, temp path,
-        digests).
+        Copy a range of a source object, or of one of its versions (retrying
+        once if it is replaced while being read).  Returns (source bucket,
+        source object, temp path, digests).
         """
         for attempt in (1, 2):
-            bucket, source = await self.headObject(sourceBucket, sourceKey)
+            if sourceVersion is None:
+                bucket, source = await self.headObject(sourceBucket, sourceKey)
+            else:
+                bucket, source, _ = await self.lookupVersion(sourceBucket, sourceKey,
+                                                             sourceVersion)
+                if source.deleteMarker:
+                    raise S3Error("InvalidRequest", "The source of a copy request may not "
+                                  "specifically refer to a delete marker by version id.")
             checkSource(bucket, source)
             if conditions is not None:
                 conditions(source)

@@ -18,7 +18,7 @@ import json
 import unicodedata
 from urllib.parse import parse_qsl
 
-from eucad.walrus import acl, s3xml
+from eucad.walrus import acl, s3xml, versions
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, xmlResponse
 
@@ -163,7 +163,12 @@ async def putObjectTagging(call):
     return emptyResponse(200)
 
 
-async def getObjectTagging(call):
+async def getObjectTagging(call, versionId=None):
+    """The tag set of the key's current version, or of ``versionId`` (kept with each version)."""
+    if versionId is not None:
+        _, obj = await versions.readableVersion(call, versionId)
+        return xmlResponse(taggingDocument(obj.tags or {}),
+                           headers={"x-amz-version-id": obj.versionId})
     bucket, obj = await call.store.headObject(call.s3.bucket, call.s3.key)
     if not call.allows(obj.acl, acl.READ):
         raise S3Error("AccessDenied")

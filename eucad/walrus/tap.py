@@ -3,7 +3,7 @@
 The service tree, started in order and stopped in reverse: the log file
 (``walrus.log``), the database shared with the CLC (``CLOUD_DB_URL``, else SQLite
 under ``var/lib/eucalyptus/db``), then ``buildWalrusServices``: the I/O
-threads and the bukkits directory's start-up sweep; last the S3 port, where
+threads, the bukkits directory's start-up sweep and the lifecycle timer; last the S3 port, where
 ``--port`` says (a strports description), by default
 ``WALRUS_LISTEN``:``WALRUS_PORT``, under the HTTP guard's limits
 (``eucad.walrus.refusals``).  It logs a line per request, without its query
@@ -22,6 +22,7 @@ from eucad.common.db import Database, databaseUrl
 from eucad.common.httpguard import guardSite
 from eucad.common.listening import listeningService, portOption
 from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
+from eucad.walrus.lifecycleservice import LifecycleService
 from eucad.walrus.refusals import s3Limits
 from eucad.walrus.service import makeSite
 
@@ -45,7 +46,14 @@ def buildWalrusServices(options, parent, database, reactor=None):
     io.setServiceParent(parent)
     walrus = buildWalrus(database, options.layout.bukkits, conf, io.run)
     StoreStartup(walrus.store).setServiceParent(parent)
+    addLifecycleService(conf, walrus, parent, reactor)
     return walrus
+
+
+def addLifecycleService(conf, walrus, parent, reactor=None):
+    """The timer that applies buckets' lifecycle rules every WALRUS_LIFECYCLE_SECONDS."""
+    LifecycleService(walrus.store, float(conf.get("WALRUS_LIFECYCLE_SECONDS")),
+                     reactor).setServiceParent(parent)
 
 
 def makeService(options, reactor=None):

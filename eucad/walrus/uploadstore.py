@@ -23,9 +23,10 @@ COMPLETION_MEMORY = 15 * 60
 class Completed:
     """What CompleteMultipartUpload answers: the ETag and the whole object's checksums."""
 
-    def __init__(self, etag, checksums):
+    def __init__(self, etag, checksums, versionId=None):
         self.etag = etag
         self.checksums = checksums
+        self.versionId = versionId
 
 
 def latestParts(requested):
@@ -135,10 +136,12 @@ class UploadStore(StoreBase):
                                       spooled.md5Hex, sums, check)
 
     async def copyPart(self, uploadId, bucketName, key, number, sourceBucket, sourceKey,
-                       checkSource, conditions, start, length, check, algorithms):
+                       checkSource, conditions, start, length, check, algorithms,
+                       sourceVersion=None):
         await self.getUpload(uploadId, bucketName, key)
         _, source, tempPath, digests = await self._copyData(
-            sourceBucket, sourceKey, checkSource, start, length, algorithms, conditions)
+            sourceBucket, sourceKey, checkSource, start, length, algorithms, conditions,
+            sourceVersion)
         try:
             blob = await self.runIo(self.blobs.install, tempPath)
         except BaseException:
@@ -248,7 +251,7 @@ class UploadStore(StoreBase):
                 Completion.completed < now - COMPLETION_MEMORY))
             session.add(Completion(uploadId=uploadId, bucket=bucketName, key=key,
                                    etag=obj.etag, checksums=sums, completed=now))
-            return Completed(obj.etag, sums), oldBlobs + unused
+            return Completed(obj.etag, sums, obj.versionId), oldBlobs + unused
         completed, garbage = await self.database.run(complete)
         self._removeLater(garbage)
         return completed

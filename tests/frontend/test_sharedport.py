@@ -35,6 +35,7 @@ from eucad.frontend import frontdoor, tap
 from eucad.frontend.images import ImageThreads
 from eucad.walrus import tap as walrusTap
 from eucad.walrus.app import IoPool, StoreStartup
+from eucad.walrus.lifecycleservice import LifecycleService
 from eucad.walrus.service import WalrusResource
 from eucad.walrus.wire import WalrusChannel, WalrusRequest
 
@@ -100,7 +101,7 @@ class ClcTapTests(unittest.TestCase):
         return options
 
     def test_sharedTree(self):
-        """With a shared port the CLC also builds Walrus's I/O pool and sweep, and one Site for both."""
+        """With a shared port the CLC also builds Walrus's I/O pool, sweep and lifecycle timer, and one Site for both."""
         options = self.options()
         before = files(options["prefix"])
         root = tap.makeService(options)
@@ -109,7 +110,8 @@ class ClcTapTests(unittest.TestCase):
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, ImageThreads, ImageServices,
                           CloudStartup, ClusterPoller, ClusterWatcher, PolicyPublisher,
-                          internet.TCPServer, IoPool, StoreStartup, ListeningService])
+                          internet.TCPServer, IoPool, StoreStartup, LifecycleService,
+                          ListeningService])
         self.assertIs(root.walrus.store.database, children[1])
         self.assertEqual(children[8].name, "metadata")
         web = children[-1]
@@ -130,7 +132,7 @@ class ClcTapTests(unittest.TestCase):
     def test_separatePortKeepsTheClcAlone(self):
         """With WALRUS_PORT apart the CLC serves EC2 alone, as before."""
         root = tap.makeService(self.options(WALRUS_PORT="8779"))
-        self.assertFalse(any(type(c) in (IoPool, StoreStartup) for c in root))
+        self.assertFalse(any(type(c) in (IoPool, StoreStartup, LifecycleService) for c in root))
         # RegisterImage's services are there all the same.
         self.assertTrue(any(isinstance(c, ImageServices) for c in root))
         site = list(root)[-1].factory

@@ -4,7 +4,10 @@ A real ``twist eucalyptus-walrus`` process takes overwrites of a few keys
 from several clients at once and is killed with SIGKILL while bodies are in
 flight.  After a restart every key must read back complete, its MD5 equal to
 its ETag and to one of the versions a client sent, and the start-up sweep
-must leave no temporary file and no blob that no row names.
+must leave no temporary file and no blob that no row names.  The same again
+in a versioned bucket with deletes among the writes: every version and
+delete marker a client was told about is still there, every version whole,
+and the sweep keeps exactly the blobs of the versions.
 """
 
 import hashlib
@@ -180,6 +183,118 @@ class CrashTests(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(temporary, [])
         self.assertEqual(len(blobs), len(KEYS))
+        daemon.kill(signal.SIGTERM)
+
+
+class VersionedCrashTests(unittest.TestCase):
+    timeout = 300
+
+    def test_sigkillDuringVersionedPutsAndDeletes(self):
+        """After SIGKILL mid-write in a versioned bucket, every acknowledged version and marker survives whole."""
+        return threads.deferToThread(self.scenario)
+
+    def scenario(self):
+        import boto3
+        from botocore.config import Config
+        prefix, port, (accessKey, secretKey), daemon = startDaemon(
+            self, "crash", LOGLEVEL="INFO")
+
+        def client():
+            return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port,
+                                aws_access_key_id=accessKey, aws_secret_access_key=secretKey,
+                                region_name="us-east-1",
+                                config=Config(s3={"addressing_style": "path"},
+                                              retries={"max_attempts": 1},
+                                              connect_timeout=5, read_timeout=30))
+        s3 = client()
+        s3.create_bucket(Bucket="vcrash")
+        s3.put_bucket_versioning(Bucket="vcrash", VersioningConfiguration={"Status": "Enabled"})
+        sent = {}           # every body sent: md5 -> key
+        acknowledged = {}   # version id -> (key, md5) of each acknowledged PUT
+        markers = {}        # version id -> key of each acknowledged delete marker
+        lock = threading.Lock()
+        stop = threading.Event()
+        completed = [0]
+        interrupted = [0]
+
+        def writer(index):
+            mine = client()
+            round = 0
+            while not stop.is_set() and round < 500:
+                key = KEYS[(index + round * WRITERS) % len(KEYS)]
+                try:
+                    if round % 4 == 3:
+                        reply = mine.delete_object(Bucket="vcrash", Key=key)
+                        with lock:
+                            markers[reply["VersionId"]] = key
+                    else:
+                        # Small bodies (the group commit's path) and large ones.
+                        size = 4096 if round % 2 else (1 + (round + index) % 6) * 512 * 1024
+                        data = os.urandom(size)
+                        digest = hashlib.md5(data).hexdigest()
+                        with lock:
+                            sent[digest] = key
+                        reply = mine.put_object(Bucket="vcrash", Key=key, Body=data)
+                        with lock:
+                            acknowledged[reply["VersionId"]] = (key, digest)
+                    with lock:
+                        completed[0] += 1
+                except Exception:
+                    with lock:
+                        interrupted[0] += 1
+                    return
+                round += 1
+        workers = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+        for worker in workers:
+            worker.start()
+        deadline = time.time() + 30
+        while completed[0] < 24 and time.time() < deadline:
+            time.sleep(0.05)
+        daemon.kill(signal.SIGKILL)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=60)
+        self.assertGreaterEqual(completed[0], 24)
+        self.assertGreaterEqual(len(markers), 1)
+
+        daemon.start()
+        s3 = client()
+        versions, found = {}, {}
+        for page in s3.get_paginator("list_object_versions").paginate(
+                Bucket="vcrash", PaginationConfig={"PageSize": 7}):
+            for version in page.get("Versions", []):
+                versions[version["VersionId"]] = version
+            for marker in page.get("DeleteMarkers", []):
+                found[marker["VersionId"]] = marker["Key"]
+        for versionId, (key, digest) in acknowledged.items():
+            self.assertIn(versionId, versions, key)
+            self.assertEqual(versions[versionId]["Key"], key)
+        for versionId, key in markers.items():
+            self.assertEqual(found.get(versionId), key)
+        # Every version listed (acknowledged or committed just before the
+        # kill) reads back whole, as one of the bodies sent for its key.
+        for versionId, version in versions.items():
+            got = s3.get_object(Bucket="vcrash", Key=version["Key"], VersionId=versionId)
+            body = got["Body"].read()
+            digest = hashlib.md5(body).hexdigest()
+            self.assertEqual(len(body), version["Size"], versionId)
+            self.assertEqual('"%s"' % digest, version["ETag"], versionId)
+            self.assertEqual(sent.get(digest), version["Key"], versionId)
+            if versionId in acknowledged:
+                self.assertEqual(acknowledged[versionId][1], digest)
+
+        bukkits = Layout(prefix).bukkits
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            temporary = BlobDirectory(bukkits).temporaryFiles()
+            blobs = [name for directory in os.listdir(os.path.join(bukkits, "blobs"))
+                     for name in os.listdir(os.path.join(bukkits, "blobs", directory))
+                     if not name.startswith(TEMP_PREFIX)]
+            if not temporary and len(blobs) == len(versions):
+                break
+            time.sleep(0.2)
+        self.assertEqual(temporary, [])
+        self.assertEqual(len(blobs), len(versions))
         daemon.kill(signal.SIGTERM)
 
 

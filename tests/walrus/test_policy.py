@@ -280,6 +280,32 @@ class BucketPolicyTests(unittest.TestCase):
         self.assertEqual(reply.code, 200)
 
 
+    def test_versionActions(self):
+        """A request naming a version is the policy's *Version action; so is a copy from one."""
+        self.setPolicy({"Effect": "Deny", "Principal": "*",
+                        "Action": ["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+                        "Resource": "arn:aws:s3:::pol/secret/*"})
+        self.assertEqual(self.walrus.get("pol", "secret/plan").code, 200)
+        reply = self.walrus.request("GET", "/pol/secret/plan?versionId=null")
+        self.assertEqual((reply.code, reply.errorCode()), (403, "AccessDenied"))
+        self.walrus.createBucket("dest")
+        reply = self.walrus.request("PUT", "/dest/copy", headers={
+            "x-amz-copy-source": "/pol/secret/plan?versionId=null"})
+        self.assertEqual((reply.code, reply.errorCode()), (403, "AccessDenied"))
+        reply = self.walrus.request("PUT", "/dest/copy",
+                                    headers={"x-amz-copy-source": "/pol/secret/plan"})
+        self.assertEqual(reply.code, 200, reply.body)
+        body = b"<Delete><Object><Key>secret/plan</Key><VersionId>null</VersionId></Object></Delete>"
+        import base64
+        import hashlib
+        reply = self.walrus.request("POST", "/pol?delete", body=body, headers={
+            "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()})
+        self.assertEqual(reply.findall("Error/Code"), ["AccessDenied"])
+        reply = self.walrus.request("DELETE", "/pol/secret/plan?versionId=null")
+        self.assertEqual((reply.code, reply.errorCode()), (403, "AccessDenied"))
+        self.assertEqual(self.walrus.request("DELETE", "/pol/secret/plan").code, 204)
+
+
 class LivePolicyTests(unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):

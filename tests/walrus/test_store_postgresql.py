@@ -1,14 +1,15 @@
 """Walrus's store tests again, with the database on PostgreSQL.
 
 Buckets, listings, objects, digests, ranges, copies, multipart uploads,
-ACLs, tags, CORS rules and policies are rows in the shared database; each of those test classes runs once
+ACLs, tags, CORS rules, policies, object versions and lifecycle rules are
+rows in the shared database; each of those test classes runs once
 more on the test run's private PostgreSQL server (``tests.dbengines``).
 The SQLite runs are the classes themselves.
 """
 
 from tests.dbengines import POSTGRESQL, EngineTests
-from tests.walrus import (test_acl, test_buckets, test_cors, test_multipart, test_objects,
-                          test_policy, test_tagging)
+from tests.walrus import (test_acl, test_buckets, test_cors, test_lifecycle, test_multipart,
+                          test_objects, test_policy, test_tagging, test_versioning)
 
 
 def _onPostgreSQL(testClass):
@@ -23,5 +24,7 @@ for _testClass in (test_buckets.BucketTests, test_buckets.ListingTests,
                    test_objects.DigestTests, test_objects.RangeAndConditionTests,
                    test_objects.CopyTests, test_multipart.MultipartTests,
                    test_acl.AclTests, test_acl.CannedAclTests, test_tagging.TaggingTests,
-                   test_cors.CorsConfigurationTests, test_policy.BucketPolicyTests):
+                   test_cors.CorsConfigurationTests, test_policy.BucketPolicyTests,
+                   test_versioning.VersioningTests, test_lifecycle.LifecycleConfigurationTests,
+                   test_lifecycle.ExpirationTests):
     globals()[_testClass.__name__ + "PostgreSQL"] = _onPostgreSQL(_testClass)

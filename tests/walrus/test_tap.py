@@ -10,6 +10,7 @@ from eucad.common.db import Database
 from eucad.common.listening import ListeningService
 from eucad.walrus import tap
 from eucad.walrus.app import IoPool, StoreStartup, limitsFromConf
+from eucad.walrus.lifecycleservice import LifecycleService
 
 
 class TapTests(unittest.TestCase):
@@ -24,13 +25,14 @@ class TapTests(unittest.TestCase):
         return prefix, options
 
     def test_serviceTreeWithoutIo(self):
-        """makeService builds log, database, I/O pool, sweep and port, touching no file."""
+        """makeService builds log, database, I/O pool, sweep, lifecycle timer and port, touching no file."""
         prefix, options = self.makeOptions({"WALRUS_PORT": "18999",
                                             "WALRUS_LISTEN": "127.0.0.1"})
         before = sorted(os.listdir(prefix))
         root = tap.makeService(options)
         kinds = [type(child) for child in root]
-        self.assertEqual(kinds[1:], [Database, IoPool, StoreStartup, ListeningService])
+        self.assertEqual(kinds[1:], [Database, IoPool, StoreStartup, LifecycleService,
+                                     ListeningService])
         server = list(root)[-1]
         self.assertEqual(server.description, "tcp:18999:interface=127.0.0.1")
         self.assertTrue(list(root)[1].url.endswith("var/lib/eucalyptus/db/eucalyptus.db"))
@@ -48,6 +50,15 @@ class TapTests(unittest.TestCase):
         defaults = limitsFromConf(plain.conf)
         self.assertEqual((defaults.maxBucketsPerUser, defaults.maxBucketBytes),
                          (5, 5120 * 1024 * 1024))
+
+    def test_lifecycleIntervalFromConfiguration(self):
+        """The lifecycle timer ticks every WALRUS_LIFECYCLE_SECONDS, an hour by default."""
+        _, options = self.makeOptions({"WALRUS_LIFECYCLE_SECONDS": "42"})
+        timers = [c for c in tap.makeService(options) if isinstance(c, LifecycleService)]
+        self.assertEqual([timer.interval for timer in timers], [42.0])
+        _, plain = self.makeOptions({})
+        timers = [c for c in tap.makeService(plain) if isinstance(c, LifecycleService)]
+        self.assertEqual([timer.interval for timer in timers], [3600.0])
 
     def test_dbUrlFromConfiguration(self):
         """DB_URL, when set, is the database Walrus shares with the CLC."""

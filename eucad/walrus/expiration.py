@@ -1,0 +1,161 @@
+"""Applying a bucket's lifecycle rules: what is due, removed in one transaction.
+
+The lifecycle service (eucad.walrus.lifecycleservice) calls the store's
+``expireBucket`` for every bucket with rules; that runs ``expireBucket``
+here on the transaction's connection.  Each kind of action takes at most
+``limit`` candidates per pass, found by SQL on the rule's prefix, sizes and
+dates, so one pass is bounded and the next one goes on where it stopped.
+
+What is due, as S3 reckons it (days counted to the next midnight UTC,
+eucad.walrus.lifecyclerules.agedCutoff):
+
+- Expiration Days/Date: the current version.  In a bucket never versioned
+  it is deleted with its data; in a versioned one a delete marker is put on
+  top (eucad.walrus.versioning.deleteCurrent), as a DELETE would.
+- NoncurrentVersionExpiration: a noncurrent version (or delete marker)
+  NoncurrentDays after it became noncurrent, that is after the next newer
+  version was made, keeping the NewerNoncurrentVersions newest.
+- ExpiredObjectDeleteMarker (and Expiration Days, as in S3): a delete
+  marker that is the only version left of its key.
+- AbortIncompleteMultipartUpload: uploads DaysAfterInitiation old, with
+  their parts.
+"""
+
+import collections
+
+from sqlalchemy import bindparam, delete, func, select
+
+from eucad.walrus import rows, versioning
+from eucad.walrus.lifecyclerules import agedCutoff
+from eucad.walrus.listing import prefixEnd
+from eucad.walrus.models import Part, Upload
+from eucad.walrus.rows import OBJECTS
+from eucad.walrus.versioning import VERSIONS
+
+#: Candidates one kind of action takes per bucket and pass.
+PASS_LIMIT = 1000
+
+COUNT_VERSIONS = select(func.count()).select_from(VERSIONS).where(
+    VERSIONS.c.bucket == bindparam("bucket"), VERSIONS.c.key == bindparam("key"))
+
+
+def _inPrefix(statement, column, prefix):
+    if not prefix:
+        return statement
+    statement = statement.where(column >= prefix)
+    end = prefixEnd(prefix)
+    return statement.where(column < end) if end is not None else statement
+
+
+def expireBucket(connection, bucket, rules, now, limit=PASS_LIMIT):
+    """
+    Apply the enabled ``rules`` to ``bucket`` (a row with name, owner and
+    versioning) at ``now``.  Returns (counts by action, blobs to remove
+    after the commit).
+    """
+    counts = collections.Counter()
+    garbage = []
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        if rule.noncurrentDays is not None:
+            _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage)
+        if rule.expirationDays is not None or rule.expirationDate is not None:
+            _expireCurrent(connection, bucket, rule, now, limit, counts, garbage)
+        if rule.expiredObjectDeleteMarker or rule.expirationDays is not None:
+            _removeLoneMarkers(connection, bucket, rule, now, limit, counts)
+        if rule.abortDays is not None:
+            _abortUploads(connection, bucket, rule, now, limit, counts, garbage)
+    return counts, garbage
+
+
+def _expireCurrent(connection, bucket, rule, now, limit, counts, garbage):
+    statement = select(*[OBJECTS.c[name] for name in rows.OBJECT_FIELDS]).where(
+        OBJECTS.c.bucket == bucket.name)
+    if rule.expirationDate is not None:
+        if now < rule.expirationDate:
+            return
+    else:
+        statement = statement.where(OBJECTS.c.modified <= agedCutoff(now, rule.expirationDays))
+    statement = _inPrefix(statement, OBJECTS.c.key, rule.prefix)
+    if rule.sizeGreaterThan is not None:
+        statement = statement.where(OBJECTS.c.size > rule.sizeGreaterThan)
+    if rule.sizeLessThan is not None:
+        statement = statement.where(OBJECTS.c.size < rule.sizeLessThan)
+    found = connection.execute(statement.order_by(OBJECTS.c.key).limit(limit)
+                               .with_for_update()).all()
+    for row in found:
+        current = rows.ObjectRow(**{name: row._mapping[name] for name in rows.OBJECT_FIELDS})
+        if versioning.isVersioned(bucket):
+            _, blobs = versioning.deleteCurrent(connection, bucket, current.key, current,
+                                                bucket.owner, now)
+            garbage.extend(blobs)
+        else:
+            rows.deleteObjectRow(connection, current.id)
+            rows.addToTotals(connection, bucket.name, -1, -current.size)
+            garbage.extend(blob for blob, _ in current.segments)
+        counts["expired"] += 1
+
+
+def _keysWithVersions(connection, bucket, rule, limit, markersOnly=False):
+    statement = select(VERSIONS.c.key).where(VERSIONS.c.bucket == bucket.name)
+    if markersOnly:
+        statement = statement.where(VERSIONS.c.deleteMarker == True)  # noqa: E712
+    statement = _inPrefix(statement, VERSIONS.c.key, rule.prefix)
+    return connection.execute(statement.distinct().order_by(VERSIONS.c.key).limit(limit)) \
+        .scalars().all()
+
+
+def _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage):
+    cutoff = agedCutoff(now, rule.noncurrentDays)
+    for key in _keysWithVersions(connection, bucket, rule, limit):
+        current = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name,
+                                                       "key": key}).first()
+        older = versioning.keyVersions(connection, bucket.name, key)
+        # Newest first; the first is the latest version (the current object,
+        # or without one the delete marker on top), the others noncurrent.
+        chain = ([current] if current is not None else []) + older
+        for index in range(1, len(chain)):
+            version, position = chain[index], index - 1
+            becameNoncurrent = chain[index - 1].modified
+            if becameNoncurrent > cutoff:
+                continue
+            if rule.newerNoncurrentVersions is not None \
+                    and position < rule.newerNoncurrentVersions:
+                continue
+            if not version.deleteMarker and not rule.matchesSize(version.size):
+                continue
+            garbage.extend(versioning.removeVersionRow(connection, bucket.name, version))
+            counts["noncurrent"] += 1
+
+
+def _removeLoneMarkers(connection, bucket, rule, now, limit, counts):
+    cutoff = agedCutoff(now, rule.expirationDays) if rule.expirationDays is not None else None
+    for key in _keysWithVersions(connection, bucket, rule, limit, markersOnly=True):
+        if connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first():
+            continue
+        if connection.execute(COUNT_VERSIONS, {"bucket": bucket.name, "key": key}).scalar() != 1:
+            continue
+        marker = versioning.latestVersion(connection, bucket.name, key)
+        if cutoff is not None and not rule.expiredObjectDeleteMarker \
+                and marker.modified > cutoff:
+            continue
+        connection.execute(versioning.DELETE_VERSION, {"rowId": marker.id})
+        counts["markers"] += 1
+
+
+def _abortUploads(connection, bucket, rule, now, limit, counts, garbage):
+    uploads = Upload.__table__
+    statement = select(uploads.c.uploadId).where(
+        uploads.c.bucket == bucket.name,
+        uploads.c.initiated <= agedCutoff(now, rule.abortDays))
+    statement = _inPrefix(statement, uploads.c.key, rule.prefix)
+    found = connection.execute(statement.limit(limit).with_for_update()).scalars().all()
+    if not found:
+        return
+    parts = Part.__table__
+    garbage.extend(connection.execute(select(parts.c.blob).where(
+        parts.c.uploadId.in_(found))).scalars().all())
+    connection.execute(delete(parts).where(parts.c.uploadId.in_(found)))
+    connection.execute(delete(uploads).where(uploads.c.uploadId.in_(found)))
+    counts["aborted"] += len(found)

@@ -1,0 +1,251 @@
+"""A bucket's lifecycle configuration: S3's XML <-> validated rules, and their dates.
+
+``parseConfiguration`` reads a LifecycleConfiguration document once, checks
+it as S3 does (MalformedXML / InvalidArgument / InvalidRequest), and gives
+``Rule`` records; those are what the store keeps (as JSON) and what the
+expiration pass (eucad.walrus.expiration) acts on.  ``toXml`` renders them
+back for GetBucketLifecycleConfiguration.
+
+Walrus expires (Expiration Days/Date/ExpiredObjectDeleteMarker,
+NoncurrentVersionExpiration, AbortIncompleteMultipartUpload); it has one
+storage class, so transitions are NotImplemented; a filter on object tags
+is not implemented yet either, and is NotImplemented rather than ignored.
+"""
+
+import calendar
+import dataclasses
+import datetime
+from typing import Optional
+
+from eucad.walrus import s3xml
+from eucad.walrus.errors import S3Error
+
+DAY = 86400
+MAX_RULES = 1000
+
+_UNSUPPORTED_ACTIONS = ("Transition", "NoncurrentVersionTransition")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One lifecycle rule; every duration in days, ``date`` in seconds since the epoch."""
+
+    id: str
+    enabled: bool
+    prefix: str = ""
+    sizeGreaterThan: Optional[int] = None
+    sizeLessThan: Optional[int] = None
+    #: How the filter was written, to render it back alike: "filter", "and", "legacy".
+    filterForm: str = "filter"
+    expirationDays: Optional[int] = None
+    expirationDate: Optional[float] = None
+    expiredObjectDeleteMarker: bool = False
+    noncurrentDays: Optional[int] = None
+    newerNoncurrentVersions: Optional[int] = None
+    abortDays: Optional[int] = None
+
+    def toDict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def fromDict(cls, values):
+        return cls(**values)
+
+    def matchesSize(self, size):
+        if self.sizeGreaterThan is not None and not size > self.sizeGreaterThan:
+            return False
+        if self.sizeLessThan is not None and not size < self.sizeLessThan:
+            return False
+        return True
+
+
+def midnightBefore(when):
+    """The last midnight UTC at or before ``when`` (seconds since the epoch)."""
+    return when - when % DAY
+
+
+def agedCutoff(now, days):
+    """
+    The latest time a thing may have started and be ``days`` old by ``now``
+    in S3's reckoning: its age is counted to the next midnight UTC after
+    start + days, so it is due once ``start + days*DAY <= the last midnight``.
+    """
+    return midnightBefore(now) - days * DAY
+
+
+# -- reading the XML ---------------------------------------------------------------
+def _invalid(message):
+    return S3Error("InvalidArgument", message)
+
+
+def _positiveInt(element, name, zeroAllowed=False):
+    text = s3xml.childText(element, name)
+    if text is None:
+        return None
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise S3Error("MalformedXML")
+    if value < 0 or (value == 0 and not zeroAllowed):
+        raise _invalid("'%s' for %s must be a positive integer" % (value, name))
+    return value
+
+
+def _date(text):
+    """An ISO 8601 midnight UTC, as S3 requires of Expiration/Date."""
+    text = text.strip()
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid("'Date' must be in ISO 8601 format")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    parsed = parsed.astimezone(datetime.timezone.utc)
+    if (parsed.hour, parsed.minute, parsed.second, parsed.microsecond) != (0, 0, 0, 0):
+        raise _invalid("'Date' must be at midnight GMT")
+    return float(calendar.timegm(parsed.timetuple()))
+
+
+def _filter(rule):
+    """(prefix, size greater than, size less than, form) of a rule's filter."""
+    legacy = s3xml.childText(rule, "Prefix")
+    filters = s3xml.children(rule, "Filter")
+    if legacy is not None and filters:
+        raise S3Error("MalformedXML")
+    if not filters:
+        if legacy is None:
+            raise S3Error("MalformedXML")
+        return legacy, None, None, "legacy"
+    element = filters[0]
+    ands = s3xml.children(element, "And")
+    form = "filter"
+    if ands:
+        if len(list(element)) != 1:
+            raise S3Error("MalformedXML")
+        element, form = ands[0], "and"
+    if s3xml.children(element, "Tag"):
+        raise S3Error("NotImplemented", "Lifecycle filters on object tags are not "
+                      "implemented by Walrus.")
+    present = [s3xml.localName(child) for child in element]
+    if form == "filter" and len(present) > 1:
+        raise S3Error("MalformedXML")
+    for name in present:
+        if name not in ("Prefix", "ObjectSizeGreaterThan", "ObjectSizeLessThan"):
+            raise S3Error("MalformedXML")
+    prefix = s3xml.childText(element, "Prefix", "") or ""
+    greater = _positiveInt(element, "ObjectSizeGreaterThan", zeroAllowed=True)
+    less = _positiveInt(element, "ObjectSizeLessThan")
+    if greater is not None and less is not None and less <= greater:
+        raise _invalid("ObjectSizeLessThan must be greater than ObjectSizeGreaterThan")
+    return prefix, greater, less, form
+
+
+def _rule(element):
+    for name in _UNSUPPORTED_ACTIONS:
+        if s3xml.children(element, name):
+            raise S3Error("NotImplemented", "Lifecycle %s is not implemented by Walrus (it "
+                          "has one storage class)." % (name,))
+    ruleId = (s3xml.childText(element, "ID", "") or "").strip()
+    if len(ruleId) > 255:
+        raise _invalid("ID length should not exceed allowed limit of 255")
+    status = (s3xml.childText(element, "Status", "") or "").strip()
+    if status not in ("Enabled", "Disabled"):
+        raise S3Error("MalformedXML")
+    prefix, greater, less, form = _filter(element)
+    values = dict(id=ruleId, enabled=status == "Enabled", prefix=prefix,
+                  sizeGreaterThan=greater, sizeLessThan=less, filterForm=form)
+    expirations = s3xml.children(element, "Expiration")
+    if expirations:
+        expiration = expirations[0]
+        days = _positiveInt(expiration, "Days")
+        dateText = s3xml.childText(expiration, "Date")
+        marker = s3xml.childText(expiration, "ExpiredObjectDeleteMarker")
+        given = [days is not None, dateText is not None, marker is not None]
+        if sum(given) != 1:
+            raise S3Error("MalformedXML")
+        values["expirationDays"] = days
+        if dateText is not None:
+            values["expirationDate"] = _date(dateText)
+        if marker is not None:
+            if marker.strip() not in ("true", "false"):
+                raise S3Error("MalformedXML")
+            values["expiredObjectDeleteMarker"] = marker.strip() == "true"
+    noncurrent = s3xml.children(element, "NoncurrentVersionExpiration")
+    if noncurrent:
+        values["noncurrentDays"] = _positiveInt(noncurrent[0], "NoncurrentDays")
+        values["newerNoncurrentVersions"] = _positiveInt(noncurrent[0],
+                                                         "NewerNoncurrentVersions")
+        if values["noncurrentDays"] is None:
+            raise S3Error("MalformedXML")
+    aborts = s3xml.children(element, "AbortIncompleteMultipartUpload")
+    if aborts:
+        values["abortDays"] = _positiveInt(aborts[0], "DaysAfterInitiation")
+        if values["abortDays"] is None:
+            raise S3Error("MalformedXML")
+    rule = Rule(**values)
+    if not (expirations or noncurrent or aborts):
+        raise _invalid("At least one action needs to be specified in a rule")
+    return rule
+
+
+def parseConfiguration(body):
+    """The rules of a LifecycleConfiguration document (bytes)."""
+    root = s3xml.parseXml(body)
+    if s3xml.localName(root) != "LifecycleConfiguration":
+        raise S3Error("MalformedXML")
+    elements = s3xml.children(root, "Rule")
+    if not elements or len(elements) > MAX_RULES:
+        raise S3Error("MalformedXML")
+    rules = [_rule(element) for element in elements]
+    ids = [rule.id for rule in rules if rule.id]
+    if len(ids) != len(set(ids)):
+        raise _invalid("Rule ID must be unique. Found same ID for more than one rule")
+    return rules
+
+
+# -- writing it back -----------------------------------------------------------------
+def _isoDate(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def toXml(rules):
+    """The LifecycleConfiguration element of ``rules``."""
+    root = s3xml.document("LifecycleConfiguration")
+    for rule in rules:
+        element = s3xml.add(root, "Rule")
+        if rule.id:
+            s3xml.add(element, "ID", rule.id)
+        if rule.filterForm == "legacy":
+            s3xml.add(element, "Prefix", rule.prefix)
+        else:
+            where = s3xml.add(element, "Filter")
+            if rule.filterForm == "and":
+                where = s3xml.add(where, "And")
+            if rule.prefix or rule.filterForm == "filter" and rule.sizeGreaterThan is None \
+                    and rule.sizeLessThan is None:
+                s3xml.add(where, "Prefix", rule.prefix)
+            if rule.sizeGreaterThan is not None:
+                s3xml.add(where, "ObjectSizeGreaterThan", str(rule.sizeGreaterThan))
+            if rule.sizeLessThan is not None:
+                s3xml.add(where, "ObjectSizeLessThan", str(rule.sizeLessThan))
+        s3xml.add(element, "Status", "Enabled" if rule.enabled else "Disabled")
+        if rule.expirationDays is not None or rule.expirationDate is not None \
+                or rule.expiredObjectDeleteMarker:
+            expiration = s3xml.add(element, "Expiration")
+            if rule.expirationDays is not None:
+                s3xml.add(expiration, "Days", str(rule.expirationDays))
+            elif rule.expirationDate is not None:
+                s3xml.add(expiration, "Date", _isoDate(rule.expirationDate))
+            else:
+                s3xml.add(expiration, "ExpiredObjectDeleteMarker", "true")
+        if rule.noncurrentDays is not None:
+            noncurrent = s3xml.add(element, "NoncurrentVersionExpiration")
+            s3xml.add(noncurrent, "NoncurrentDays", str(rule.noncurrentDays))
+            if rule.newerNoncurrentVersions is not None:
+                s3xml.add(noncurrent, "NewerNoncurrentVersions",
+                          str(rule.newerNoncurrentVersions))
+        if rule.abortDays is not None:
+            abort = s3xml.add(element, "AbortIncompleteMultipartUpload")
+            s3xml.add(abort, "DaysAfterInitiation", str(rule.abortDays))
+    return root
