@@ -105,7 +105,25 @@ class WebStory:
         element = driver.find_element(By.ID, elementId)
         element.click()
         if navigates:
-            WebDriverWait(driver, 60).until(expected_conditions.staleness_of(element))
+            WebDriverWait(driver, 60).until(lambda _: self.replaced(element))
+
+    def replaced(self, element):
+        """
+        Whether the page holding ``element`` is gone.  Chromium says so either
+        as a stale element or, when it asks in the middle of the navigation,
+        as an inspector error that the node no longer belongs to the document.
+        """
+        from selenium.common.exceptions import (StaleElementReferenceException,
+                                                WebDriverException)
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+        return False
 
     def text(self, driver, elementId):
         from selenium.webdriver.common.by import By

@@ -288,8 +288,11 @@ class ManagedModeTests(unittest.TestCase):
                 found = self.ec2.describe_instances(InstanceIds=[c["instanceId"]])
                 return found["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
             _waitFor("C terminated", terminated, 60, 0.5)
-            _waitFor("group other's links gone", lambda: len(groupLinks(fe)) < len(before[0]),
-                     30, 0.5)
+            # The links go with the instance's release, the chain with the
+            # next rule batch: wait for both.
+            _waitFor("group other's links and chain gone",
+                     lambda: len(groupLinks(fe)) < len(before[0])
+                     and "admin-other" not in chains(fe), 30, 0.5)
             after = (groupLinks(fe), groupLinks(nodeNs[node]), chains(fe))
             return before, after, self.dhcpText()
 

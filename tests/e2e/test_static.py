@@ -25,9 +25,21 @@ def _onePairCloud(base):
 
     class OnePairCloud(base):
         def configure(self, described):
+            # The all-in-one is MANAGED; STATIC's keys over it, as an admin
+            # would write them: the lab's own subnet, the CC's dhcpd in the
+            # front end, the nodes' bridges.
             base.configure(self, described)
-            self.pairIp = described["fe"]["subnet"].rsplit(".", 1)[0] + ".100"
-            self._euca_conf(self.frontEnd, "VNET_MACMAP=%s=%s" % (PAIR_MAC, self.pairIp))
+            fe = described["frontend"]
+            self.pairIp = fe["subnet"].rsplit(".", 1)[0] + ".100"
+            self._euca_conf(
+                self.frontEnd, "VNET_MODE=STATIC", "VNET_INTERFACE=%s" % fe["interface"],
+                "VNET_SUBNET=%s" % fe["subnet"], "VNET_NETMASK=%s" % fe["netmask"],
+                "VNET_BROADCAST=%s" % fe["broadcast"], "VNET_ROUTER=%s" % fe["address"],
+                "VNET_DNS=%s" % fe["address"], "VNET_PUBLICIPS=",
+                "VNET_MACMAP=%s=%s" % (PAIR_MAC, self.pairIp))
+            for node in described["nodes"]:
+                self._euca_conf(self.nodePrefix(node["name"]), "VNET_MODE=STATIC",
+                                "VNET_BRIDGE=%s" % node["bridge"])
     return OnePairCloud
 
 
