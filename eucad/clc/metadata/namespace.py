@@ -9,40 +9,19 @@ port inside that namespace, where the VMs' traffic arrives with their own
 source addresses.
 
 The socket is made by a short-lived thread that enters the namespace
-(``setns`` changes only the calling thread's namespace) and ends; the
-reactor adopts the listening socket, so the daemon itself never leaves its
-own namespace.
+(``eucad.common.netnssocket``) and ends; the reactor adopts the listening
+socket, so the daemon itself never leaves its own namespace.
 """
 
-import ctypes
-import os
 import socket
-import threading
 
 from twisted.application.service import Service
 
-CLONE_NEWNET = 0x40000000
-NETNS_DIR = "/run/netns"
+from eucad.common.netnssocket import NamespaceError, makeSocketIn, namespacePath
+
+__all__ = ["NamespaceError", "NamespacedTCPServer", "listeningSocketIn", "namespacePath"]
+
 BACKLOG = 50
-
-
-class NamespaceError(Exception):
-    """The namespace is missing, misnamed, or could not be entered."""
-
-
-def namespacePath(name):
-    """``/run/netns/NAME``, refusing names that would lead elsewhere."""
-    if not name or "/" in name or name in (".", ".."):
-        raise NamespaceError("bad network namespace name %r" % (name,))
-    return os.path.join(NETNS_DIR, name)
-
-
-def _enter(path):
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open(path) as f:
-        if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
-            error = ctypes.get_errno()
-            raise NamespaceError("cannot enter %s: %s" % (path, os.strerror(error)))
 
 
 def addressFamily(host):
@@ -52,36 +31,23 @@ def addressFamily(host):
 def listeningSocketIn(name, host, port):
     """
     A non-blocking TCP socket listening on ``host:port`` inside the network
-    namespace ``name``; the caller's thread stays where it is.
+    namespace ``name`` (made by ``eucad.common.netnssocket``); the caller's
+    thread stays where it is.
     """
-    path = namespacePath(name)
-    if not os.path.exists(path):
-        raise NamespaceError("no network namespace %r (%s)" % (name, path))
-    outcome = {}
+    namespacePath(name)  # a bad or empty name is refused, never "right here"
 
-    def inNamespace():
+    def make():
+        sock = socket.socket(addressFamily(host), socket.SOCK_STREAM)
         try:
-            _enter(path)
-            sock = socket.socket(addressFamily(host), socket.SOCK_STREAM)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host, port))
-                sock.listen(BACKLOG)
-                sock.setblocking(False)
-            except BaseException:
-                sock.close()
-                raise
-            outcome["socket"] = sock
-        except BaseException as e:
-            outcome["error"] = e
-    # A fresh thread for each socket: it ends inside the namespace, and no
-    # other work ever runs on it.
-    worker = threading.Thread(target=inNamespace, name="eucad-netns-listen")
-    worker.start()
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["socket"]
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return makeSocketIn(name, make)
 
 
 class NamespacedTCPServer(Service):
