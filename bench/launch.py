@@ -76,7 +76,7 @@ from eucad.common import control
 from eucad.common.config import Layout
 from eucad.lab import guest, testimage
 from eucad.common.polling import PollTimeout, pollUntil
-from eucad.lab.allinone import CloudMismatch, freeBasePort, openCloud
+from eucad.lab.allinone import CloudMismatch, freeBasePort, openCloud, staticNetworkConf
 from eucad.nc.domainxml import buildDomainXml, parseInstanceRecord
 from eucad.nc.instancefiles import InstanceDisks
 
@@ -989,6 +989,9 @@ def main(argv=None):
                           nodes=args.nodes, log=say, choosePort=freeBasePort,
                           defaults={"name": "bench", "subnet": "10.81.0.0/24", "nodes": 1})
         cloud.checkRoomBeside()
+        # The reference VM joins the flat lab network the CC's dhcpd serves:
+        # the bench's cloud is STATIC, not make run's MANAGED.
+        cloud.networkConf = lambda described: staticNetworkConf(described, cloud.basePort)
     except CloudMismatch as e:
         print("bench/launch.py: %s" % (e,), file=sys.stderr)
         return 2

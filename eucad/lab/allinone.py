@@ -214,7 +214,7 @@ class AllInOne:
     def configure(self, described):
         fe = described["frontend"]
         nodes = described["nodes"]
-        network = managedNetworkConf(described)
+        network = self.networkConf(described)
         self._euca_conf(
             self.frontEnd, "-cloud", "Y", "-walrus", "Y", "-cc", "Y", "-nc", "N",
             "-nodes", " ".join("127.0.0.1:%d" % self.ncPort(i) for i in range(len(nodes))),
@@ -237,6 +237,10 @@ class AllInOne:
                 "LIBVIRT_URI=%s" % node["libvirtUri"], *network[node["name"]],
                 "NODE_POLL_SECONDS=1")
             _run([_bin("euca_sync_key"), "-c", Layout(self.frontEnd).conf, "--to", prefix])
+
+    def networkConf(self, described):
+        """The network keys of this cloud (MANAGED on VXLAN; see staticNetworkConf)."""
+        return managedNetworkConf(described)
 
     def configureImageDelivery(self):
         """The front end serves decrypted images to the nodes on ``imagePort``."""
@@ -546,6 +550,28 @@ def managedNetworkConf(described):
             "VNET_MODE=MANAGED", "VNET_BRIDGE=%s" % node["bridge"],
             "VNET_PRIVINTERFACE=%s" % node["bridge"], "VNET_NETNS=%s" % node["netns"],
             "VNET_LOCALIP=%s" % node["address"]]
+    return conf
+
+
+def staticNetworkConf(described, basePort):
+    """
+    eucalyptus.conf network keys of a STATIC cloud in the lab ``described``
+    (as ``managedNetworkConf``): instances on the lab's own subnet from .101,
+    MACs from a map of 32 pairs, the CC's dhcpd in the front end, the nodes'
+    bridges.  For what wants the flat network (bench/launch.py's reference).
+    """
+    fe = described["frontend"]
+    network = ipaddress.IPv4Network("%s/%s" % (fe["subnet"], fe["netmask"]))
+    macmap = " ".join("d2:0d:%02x:00:00:%02x=%s" % (
+        basePort % 256, i, network.network_address + 100 + i) for i in range(1, 33))
+    conf = {"frontend": [
+        "VNET_MODE=STATIC", "VNET_NETNS=%s" % fe["netns"],
+        "VNET_INTERFACE=%s" % fe["interface"], "VNET_SUBNET=%s" % fe["subnet"],
+        "VNET_NETMASK=%s" % fe["netmask"], "VNET_BROADCAST=%s" % fe["broadcast"],
+        "VNET_ROUTER=%s" % fe["address"], "VNET_DNS=%s" % fe["address"],
+        "VNET_MACMAP=%s" % macmap, "VNET_PUBLICIPS="]}
+    for node in described["nodes"]:
+        conf[node["name"]] = ["VNET_MODE=STATIC", "VNET_BRIDGE=%s" % node["bridge"]]
     return conf
 
 
