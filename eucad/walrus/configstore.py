@@ -9,10 +9,12 @@ as elsewhere in the store.
 
 from sqlalchemy import delete, select, update
 
-from eucad.walrus import rows
+from eucad.walrus import rows, versioning
 from eucad.walrus.errors import S3Error
 from eucad.walrus.models import BucketConfig, StoredObject
+from eucad.walrus.rows import OBJECTS
 from eucad.walrus.storebase import StoreBase
+from eucad.walrus.versioning import VERSIONS
 
 
 class ConfigStore(StoreBase):
@@ -65,7 +67,10 @@ class ConfigStore(StoreBase):
         return self.database.run(remove)
 
     def setObjectTags(self, bucketName, key, check, tags):
-        """Replace the tag set of ``key`` (None or {} removes it)."""
+        """
+        Replace the tag set of ``key`` (None or {} removes it).  Deferred
+        version id of the current version it changed.
+        """
         def store(session):
             bucket = self._bucket(session, bucketName)
             obj = self._object(session, bucketName, key)
@@ -74,4 +79,33 @@ class ConfigStore(StoreBase):
             check(bucket, obj)
             session.execute(update(StoredObject).where(StoredObject.id == obj.id)
                             .values(tags=tags or None))
+            return obj.versionId
+        return self.database.run(store)
+
+    def setVersionTags(self, bucketName, key, versionId, check, tags):
+        """
+        Replace the tag set of one version of ``key`` by its id, current or
+        noncurrent (None or {} removes it): NoSuchVersion for an id the key
+        never had, MethodNotAllowed for a delete marker (it has no tags).
+        """
+        versioning.checkVersionId(versionId)
+
+        def store(session):
+            connection = session.connection()
+            bucket, current = rows.bucketAndObject(connection, bucketName, key)
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
+            if current is not None and current.versionId == versionId:
+                target, table = current, OBJECTS
+            else:
+                target, table = versioning.findVersion(connection, bucketName, key,
+                                                       versionId), VERSIONS
+                if target is None:
+                    raise S3Error("NoSuchVersion", Key=key, VersionId=versionId)
+                if target.deleteMarker:
+                    raise S3Error("MethodNotAllowed", Method="PUT",
+                                  ResourceType="DeleteMarker")
+            check(bucket, target)
+            connection.execute(update(table).where(table.c.id == target.id)
+                               .values(tags=tags or None))
         return self.database.run(store)

@@ -46,11 +46,11 @@ async def dispatch(call):
     if method == "PUT":
         if "acl" in query:
             return await putAcl(call, version)
+        if "tagging" in query:
+            return await tagging.putObjectTagging(call, version)
         if version is not None:
             raise S3Error("NotImplemented", "Writing to a version by id is not implemented "
                           "by Walrus.")
-        if "tagging" in query:
-            return await tagging.putObjectTagging(call)
         if "uploadId" in query or "partNumber" in query:
             return await multipart.uploadPart(call)
         if s3.header("x-amz-copy-source"):
@@ -70,10 +70,7 @@ async def dispatch(call):
         if "uploadId" in query:
             return await multipart.abort(call)
         if "tagging" in query:
-            if version is not None:
-                raise S3Error("NotImplemented", "Changing a version's tags by id is not "
-                              "implemented by Walrus.")
-            return await tagging.deleteObjectTagging(call)
+            return await tagging.deleteObjectTagging(call, version)
         return await remove(call)
     if method == "POST":
         if "uploads" in query:

@@ -157,10 +157,26 @@ def _objectTagCheck(call):
     return check
 
 
-async def putObjectTagging(call):
+async def _setTags(call, versionId, tags, status):
+    """
+    Replace the tags of the key's current version, or of the version
+    ``versionId`` names (each version keeps its own); the answer names the
+    version changed, as S3's does in a versioned bucket.
+    """
+    if versionId is not None:
+        await call.store.setVersionTags(call.s3.bucket, call.s3.key, versionId,
+                                        _objectTagCheck(call), tags)
+        return emptyResponse(status, {"x-amz-version-id": versionId})
+    changed = await call.store.setObjectTags(call.s3.bucket, call.s3.key,
+                                             _objectTagCheck(call), tags)
+    if changed is not None and changed != versions.NULL:
+        return emptyResponse(status, {"x-amz-version-id": changed})
+    return emptyResponse(status)
+
+
+async def putObjectTagging(call, versionId=None):
     tags = parseTagging(await call.readBody(MAX_TAGGING_BYTES), MAX_OBJECT_TAGS)
-    await call.store.setObjectTags(call.s3.bucket, call.s3.key, _objectTagCheck(call), tags)
-    return emptyResponse(200)
+    return await _setTags(call, versionId, tags, 200)
 
 
 async def getObjectTagging(call, versionId=None):
@@ -175,9 +191,8 @@ async def getObjectTagging(call, versionId=None):
     return xmlResponse(taggingDocument(obj.tags or {}))
 
 
-async def deleteObjectTagging(call):
-    await call.store.setObjectTags(call.s3.bucket, call.s3.key, _objectTagCheck(call), None)
-    return emptyResponse(204)
+async def deleteObjectTagging(call, versionId=None):
+    return await _setTags(call, versionId, None, 204)
 
 
 # -- bucket tagging -----------------------------------------------------------------

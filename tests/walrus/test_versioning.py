@@ -296,9 +296,6 @@ class VersioningTests(unittest.TestCase):
         self.assertEqual(self.walrus.request("DELETE", "/ver/k?versionId=" + second).code, 204)
         promoted = self.walrus.request("GET", "/ver/k?tagging")
         self.assertEqual(promoted.findall("TagSet/Tag/Value"), ["a", "1"])
-        reply = self.walrus.request("PUT", "/ver/k?tagging&versionId=" + first,
-                                    body=b"<Tagging><TagSet/></Tagging>")
-        self.assertEqual((reply.code, reply.errorCode()), (501, "NotImplemented"))
 
     def test_copyFromAVersionCopiesItsTags(self):
         """CopyObject from a version takes that version's tags (x-amz-tagging-directive COPY)."""
