@@ -96,6 +96,10 @@ class Completion(Base):
     etag: Mapped[str] = mapped_column(String(64))
     checksums: Mapped[dict] = mapped_column(JSON)
     completed: Mapped[float] = mapped_column(Float, index=True)
+    #: The version the completion made (None in a bucket never versioned).
+    versionId: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Who started the upload: besides bucket writers, who may ask again.
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class Part(Base):

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from eucad.common import signing
-from eucad.walrus import acl, names, policygate, tagging
+from eucad.walrus import acl, names, policygate, tagging, versioning
 from eucad.walrus.call import DEFAULT_CONTENT_TYPE, MAX_METADATA_BYTES
 from eucad.walrus.encryption import refuseEncryption
 from eucad.walrus.errors import S3Error
@@ -261,15 +261,19 @@ async def _store(call, form):
         tags=formTags(fields))
     etag = quoteEtag(obj.etag)
     location = "/%s/%s" % (s3.bucket, key)
+    answered = {"ETag": etag}
+    if obj.versionId not in (None, versioning.NULL):
+        # A versioned bucket names the version the form made, as a PUT's answer does.
+        answered["x-amz-version-id"] = obj.versionId
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect:
         separator = "&" if "?" in redirect else "?"
         target = "%s%sbucket=%s&key=%s&etag=%s" % (
             redirect, separator, quote(s3.bucket, safe=""), quote(key, safe=""),
             quote(etag, safe=""))
-        return Response(303, {"Location": target, "ETag": etag}, b"")
+        return Response(303, dict(answered, Location=target), b"")
     status = fields.get("success_action_status", "204")
     if status == "201":
         return xmlResponse(_postResponse(s3.bucket, key, etag, location), 201,
-                           {"ETag": etag, "Location": location})
-    return emptyResponse(200 if status == "200" else 204, {"ETag": etag, "Location": location})
+                           dict(answered, Location=location))
+    return emptyResponse(200 if status == "200" else 204, dict(answered, Location=location))

@@ -216,8 +216,8 @@ class UploadStore(StoreBase):
             bucket = self._bucket(session, bucketName)
             upload = session.get(Upload, uploadId)
             if upload is None or upload.bucket != bucketName or upload.key != key:
-                return self._repeatedCompletion(session, uploadId, bucketName, key,
-                                                requested), []
+                return self._repeatedCompletion(session, bucket, uploadId, key, requested,
+                                                check), []
             check(bucket, upload)
             parts = {p.number: p for p in session.scalars(
                 select(Part).where(Part.uploadId == uploadId))}
@@ -250,20 +250,26 @@ class UploadStore(StoreBase):
             session.execute(delete(Completion).where(
                 Completion.completed < now - COMPLETION_MEMORY))
             session.add(Completion(uploadId=uploadId, bucket=bucketName, key=key,
-                                   etag=obj.etag, checksums=sums, completed=now))
+                                   etag=obj.etag, checksums=sums, completed=now,
+                                   versionId=obj.versionId, owner=upload.owner))
             return Completed(obj.etag, sums, obj.versionId), oldBlobs + unused
         completed, garbage = await self.database.run(complete)
         self._removeLater(garbage)
         return completed
 
-    def _repeatedCompletion(self, session, uploadId, bucketName, key, requested):
-        """The answer already given to this completion, or NoSuchUpload."""
+    def _repeatedCompletion(self, session, bucket, uploadId, key, requested, check):
+        """
+        The answer already given to this completion (its version id too),
+        to whoever could have completed it; else NoSuchUpload.
+        """
         done = session.get(Completion, uploadId)
-        if (done is None or done.bucket != bucketName or done.key != key
+        if (done is None or done.bucket != bucket.name or done.key != key
                 or done.completed < self.clock() - COMPLETION_MEMORY
                 or checksums.multipartEtag([etag for _, etag, _ in requested]) != done.etag):
             raise S3Error("NoSuchUpload", UploadId=uploadId)
-        return Completed(done.etag, dict(done.checksums))
+        # The upload row is gone; its initiator is remembered with the answer.
+        check(bucket, done)
+        return Completed(done.etag, dict(done.checksums), done.versionId)
 
     async def abortUpload(self, uploadId, bucketName, key, check):
         def abort(session):
