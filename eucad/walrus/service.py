@@ -124,11 +124,15 @@ class Walrus:
             s3 = getattr(failure.value, "walrusRequest", None)
             response = self.errorResponse(error, s3, self.requestIds.next())
             request.walrusRefused = True
-            if request.transport is not None:
-                request.transport.write(rawErrorResponse(
-                    version if version.startswith(b"HTTP/") else b"HTTP/1.1", response))
-                request.transport.loseConnection()
-            return failure
+
+            def send(response):
+                if request.transport is not None:
+                    request.transport.write(rawErrorResponse(
+                        version if version.startswith(b"HTTP/") else b"HTTP/1.1", response))
+                    request.transport.loseConnection()
+                return failure
+            # A browser reads a refusal only with the bucket's CORS headers on it.
+            return self._refusalWithCors(response, s3).addCallback(send)
         admission.addCallbacks(admitted, refused)
 
         def makeContent(result):
@@ -281,6 +285,12 @@ class Walrus:
             response = await self._withCors(response, s3)
         self.guard.trusted(request.channel)
         await self.write(request, response, requestId)
+
+    def _refusalWithCors(self, response, s3):
+        """Deferred ``response`` (refused in admission) with the CORS headers ``s3`` gets."""
+        if s3 is None or s3.method == "OPTIONS" or not s3.header("origin"):
+            return defer.succeed(response)
+        return defer.ensureDeferred(self._withCors(response, s3))
 
     async def _withCors(self, response, s3):
         """``response`` with the Access-Control-* headers a CORS rule gives ``s3``'s Origin."""
