@@ -19,6 +19,13 @@ eucad.walrus.lifecyclerules.agedCutoff):
   marker that is the only version left of its key.
 - AbortIncompleteMultipartUpload: uploads DaysAfterInitiation old, with
   their parts.
+
+A rule's tag filter is checked here, on each candidate's own tag set (a
+noncurrent version keeps the tags it had): the database cannot select on
+them portably, so candidates are read a batch at a time in key order until
+``limit`` of them match or none are left.  The same walk serves the keys
+with noncurrent versions and delete markers, so keys whose versions are
+not due (or do not match) never hide later keys from a pass.
 """
 
 import collections
@@ -47,6 +54,38 @@ def _inPrefix(statement, column, prefix):
     return statement.where(column < end) if end is not None else statement
 
 
+def _pagedKeys(connection, statement, column, batch):
+    """
+    The keys ``statement`` selects (one column, distinct), in order, read
+    ``batch`` at a time: the caller stops reading once it has done enough.
+    """
+    after = None
+    while True:
+        page = statement if after is None else statement.where(column > after)
+        keys = connection.execute(page.order_by(column).limit(batch)).scalars().all()
+        yield from keys
+        if len(keys) < batch:
+            return
+        after = keys[-1]
+
+
+def _dueCurrentRows(connection, statement, rule, limit):
+    """Up to ``limit`` rows of ``statement`` (current objects) whose tags the rule's filter holds."""
+    if not rule.tags:
+        return connection.execute(statement.order_by(OBJECTS.c.key).limit(limit)
+                                  .with_for_update()).all()
+    found, after = [], None
+    while len(found) < limit:
+        page = statement if after is None else statement.where(OBJECTS.c.key > after)
+        batch = connection.execute(page.order_by(OBJECTS.c.key).limit(limit)
+                                   .with_for_update()).all()
+        found.extend(row for row in batch if rule.matchesTags(row._mapping["tags"]))
+        if len(batch) < limit:
+            break
+        after = batch[-1]._mapping["key"]
+    return found[:limit]
+
+
 def expireBucket(connection, bucket, rules, now, limit=PASS_LIMIT):
     """
     Apply the enabled ``rules`` to ``bucket`` (a row with name, owner and
@@ -62,7 +101,9 @@ def expireBucket(connection, bucket, rules, now, limit=PASS_LIMIT):
             _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage)
         if rule.expirationDays is not None or rule.expirationDate is not None:
             _expireCurrent(connection, bucket, rule, now, limit, counts, garbage)
-        if rule.expiredObjectDeleteMarker or rule.expirationDays is not None:
+        # Delete markers have no tags: a rule that names tags never matches one.
+        if (rule.expiredObjectDeleteMarker or rule.expirationDays is not None) \
+                and not rule.tags:
             _removeLoneMarkers(connection, bucket, rule, now, limit, counts)
         if rule.abortDays is not None:
             _abortUploads(connection, bucket, rule, now, limit, counts, garbage)
@@ -82,9 +123,7 @@ def _expireCurrent(connection, bucket, rule, now, limit, counts, garbage):
         statement = statement.where(OBJECTS.c.size > rule.sizeGreaterThan)
     if rule.sizeLessThan is not None:
         statement = statement.where(OBJECTS.c.size < rule.sizeLessThan)
-    found = connection.execute(statement.order_by(OBJECTS.c.key).limit(limit)
-                               .with_for_update()).all()
-    for row in found:
+    for row in _dueCurrentRows(connection, statement, rule, limit):
         current = rows.ObjectRow(**{name: row._mapping[name] for name in rows.OBJECT_FIELDS})
         if versioning.isVersioned(bucket):
             _, blobs = versioning.deleteCurrent(connection, bucket, current.key, current,
@@ -98,17 +137,20 @@ def _expireCurrent(connection, bucket, rule, now, limit, counts, garbage):
 
 
 def _keysWithVersions(connection, bucket, rule, limit, markersOnly=False):
+    """Every key of the rule's prefix with noncurrent versions (or markers), ``limit`` per read."""
     statement = select(VERSIONS.c.key).where(VERSIONS.c.bucket == bucket.name)
     if markersOnly:
         statement = statement.where(VERSIONS.c.deleteMarker == True)  # noqa: E712
     statement = _inPrefix(statement, VERSIONS.c.key, rule.prefix)
-    return connection.execute(statement.distinct().order_by(VERSIONS.c.key).limit(limit)) \
-        .scalars().all()
+    return _pagedKeys(connection, statement.distinct(), VERSIONS.c.key, limit)
 
 
 def _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage):
     cutoff = agedCutoff(now, rule.noncurrentDays)
+    removed = 0
     for key in _keysWithVersions(connection, bucket, rule, limit):
+        if removed >= limit:
+            return
         current = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name,
                                                        "key": key}).first()
         older = versioning.keyVersions(connection, bucket.name, key)
@@ -125,13 +167,19 @@ def _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage):
                 continue
             if not version.deleteMarker and not rule.matchesSize(version.size):
                 continue
+            if not rule.matchesTags(None if version.deleteMarker else version.tags):
+                continue
             garbage.extend(versioning.removeVersionRow(connection, bucket.name, version))
             counts["noncurrent"] += 1
+            removed += 1
 
 
 def _removeLoneMarkers(connection, bucket, rule, now, limit, counts):
     cutoff = agedCutoff(now, rule.expirationDays) if rule.expirationDays is not None else None
+    removed = 0
     for key in _keysWithVersions(connection, bucket, rule, limit, markersOnly=True):
+        if removed >= limit:
+            return
         if connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first():
             continue
         if connection.execute(COUNT_VERSIONS, {"bucket": bucket.name, "key": key}).scalar() != 1:
@@ -142,6 +190,7 @@ def _removeLoneMarkers(connection, bucket, rule, now, limit, counts):
             continue
         connection.execute(versioning.DELETE_VERSION, {"rowId": marker.id})
         counts["markers"] += 1
+        removed += 1
 
 
 def _abortUploads(connection, bucket, rule, now, limit, counts, garbage):

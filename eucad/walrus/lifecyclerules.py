@@ -8,8 +8,11 @@ back for GetBucketLifecycleConfiguration.
 
 Walrus expires (Expiration Days/Date/ExpiredObjectDeleteMarker,
 NoncurrentVersionExpiration, AbortIncompleteMultipartUpload); it has one
-storage class, so transitions are NotImplemented; a filter on object tags
-is not implemented yet either, and is NotImplemented rather than ignored.
+storage class, so transitions are NotImplemented.  A filter may name object
+tags (``Filter/Tag``, or ``Tag`` elements in ``Filter/And``): a rule with
+tags applies to an object or version whose tag set holds every one of them;
+delete markers and incomplete uploads have no tags, so, as in S3, a rule
+with tags cannot remove lone delete markers or abort uploads (InvalidRequest).
 """
 
 import calendar
@@ -17,7 +20,7 @@ import dataclasses
 import datetime
 from typing import Optional
 
-from eucad.walrus import s3xml
+from eucad.walrus import s3xml, tagging
 from eucad.walrus.errors import S3Error
 
 DAY = 86400
@@ -37,6 +40,8 @@ class Rule:
     sizeLessThan: Optional[int] = None
     #: How the filter was written, to render it back alike: "filter", "and", "legacy".
     filterForm: str = "filter"
+    #: ((key, value), ...) an object's tags must all hold for the rule to apply.
+    tags: tuple = ()
     expirationDays: Optional[int] = None
     expirationDate: Optional[float] = None
     expiredObjectDeleteMarker: bool = False
@@ -49,7 +54,17 @@ class Rule:
 
     @classmethod
     def fromDict(cls, values):
+        values = dict(values)
+        # JSON keeps the tag pairs as lists (and rules stored before tags had none).
+        values["tags"] = tuple(tuple(pair) for pair in values.get("tags") or ())
         return cls(**values)
+
+    def matchesTags(self, tags):
+        """Whether a tag set ({key: value}, or None for none) holds every tag of the filter."""
+        if not self.tags:
+            return True
+        tags = tags or {}
+        return all(key in tags and tags[key] == value for key, value in self.tags)
 
     def matchesSize(self, size):
         if self.sizeGreaterThan is not None and not size > self.sizeGreaterThan:
@@ -106,8 +121,22 @@ def _date(text):
     return float(calendar.timegm(parsed.timetuple()))
 
 
+def _filterTags(element):
+    """The ((key, value), ...) of the Tag elements of a filter, checked as object tags are."""
+    pairs = []
+    for tag in s3xml.children(element, "Tag"):
+        key = s3xml.childText(tag, "Key")
+        value = s3xml.childText(tag, "Value")
+        if key is None or value is None:
+            raise S3Error("MalformedXML")
+        pairs.append((key, value))
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise S3Error("InvalidRequest", "Duplicate Tag Keys are not allowed.")
+    return tuple(tagging.validate(pairs, len(pairs)).items())
+
+
 def _filter(rule):
-    """(prefix, size greater than, size less than, form) of a rule's filter."""
+    """(prefix, size greater than, size less than, form, tags) of a rule's filter."""
     legacy = s3xml.childText(rule, "Prefix")
     filters = s3xml.children(rule, "Filter")
     if legacy is not None and filters:
@@ -115,7 +144,7 @@ def _filter(rule):
     if not filters:
         if legacy is None:
             raise S3Error("MalformedXML")
-        return legacy, None, None, "legacy"
+        return legacy, None, None, "legacy", ()
     element = filters[0]
     ands = s3xml.children(element, "And")
     form = "filter"
@@ -123,21 +152,21 @@ def _filter(rule):
         if len(list(element)) != 1:
             raise S3Error("MalformedXML")
         element, form = ands[0], "and"
-    if s3xml.children(element, "Tag"):
-        raise S3Error("NotImplemented", "Lifecycle filters on object tags are not "
-                      "implemented by Walrus.")
     present = [s3xml.localName(child) for child in element]
     if form == "filter" and len(present) > 1:
         raise S3Error("MalformedXML")
     for name in present:
-        if name not in ("Prefix", "ObjectSizeGreaterThan", "ObjectSizeLessThan"):
+        if name not in ("Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan"):
             raise S3Error("MalformedXML")
+        if name != "Tag" and present.count(name) > 1:
+            raise S3Error("MalformedXML")
+    tags = _filterTags(element)
     prefix = s3xml.childText(element, "Prefix", "") or ""
     greater = _positiveInt(element, "ObjectSizeGreaterThan", zeroAllowed=True)
     less = _positiveInt(element, "ObjectSizeLessThan")
     if greater is not None and less is not None and less <= greater:
         raise _invalid("ObjectSizeLessThan must be greater than ObjectSizeGreaterThan")
-    return prefix, greater, less, form
+    return prefix, greater, less, form, tags
 
 
 def _rule(element):
@@ -151,9 +180,9 @@ def _rule(element):
     status = (s3xml.childText(element, "Status", "") or "").strip()
     if status not in ("Enabled", "Disabled"):
         raise S3Error("MalformedXML")
-    prefix, greater, less, form = _filter(element)
+    prefix, greater, less, form, tags = _filter(element)
     values = dict(id=ruleId, enabled=status == "Enabled", prefix=prefix,
-                  sizeGreaterThan=greater, sizeLessThan=less, filterForm=form)
+                  sizeGreaterThan=greater, sizeLessThan=less, filterForm=form, tags=tags)
     expirations = s3xml.children(element, "Expiration")
     if expirations:
         expiration = expirations[0]
@@ -185,6 +214,12 @@ def _rule(element):
     rule = Rule(**values)
     if not (expirations or noncurrent or aborts):
         raise _invalid("At least one action needs to be specified in a rule")
+    if tags and rule.expiredObjectDeleteMarker:
+        raise S3Error("InvalidRequest", "ExpiredObjectDeleteMarker cannot be specified with "
+                      "Tags: delete markers have no tags.")
+    if tags and aborts:
+        raise S3Error("InvalidRequest", "AbortIncompleteMultipartUpload cannot be specified "
+                      "with Tags: incomplete uploads have no tags.")
     return rule
 
 
@@ -223,8 +258,12 @@ def toXml(rules):
             if rule.filterForm == "and":
                 where = s3xml.add(where, "And")
             if rule.prefix or rule.filterForm == "filter" and rule.sizeGreaterThan is None \
-                    and rule.sizeLessThan is None:
+                    and rule.sizeLessThan is None and not rule.tags:
                 s3xml.add(where, "Prefix", rule.prefix)
+            for key, value in rule.tags:
+                tag = s3xml.add(where, "Tag")
+                s3xml.add(tag, "Key", key)
+                s3xml.add(tag, "Value", value)
             if rule.sizeGreaterThan is not None:
                 s3xml.add(where, "ObjectSizeGreaterThan", str(rule.sizeGreaterThan))
             if rule.sizeLessThan is not None:

@@ -87,13 +87,11 @@ class LifecycleConfigurationTests(unittest.TestCase):
                          "NoSuchLifecycleConfiguration")
 
     def test_badConfigurationsRefused(self):
-        """Bad rules get S3's errors; transitions and tag filters are NotImplemented."""
+        """Bad rules get S3's errors; transitions are NotImplemented."""
         expire = "<Expiration><Days>1</Days></Expiration>"
         cases = [
             (configuration(rule("<Transition><Days>1</Days><StorageClass>GLACIER"
                                 "</StorageClass></Transition>")), 501, "NotImplemented"),
-            (configuration(rule(expire, filterXml="<Filter><Tag><Key>a</Key><Value>b</Value>"
-                                                  "</Tag></Filter>")), 501, "NotImplemented"),
             (configuration(rule("<Expiration><Date>2030-01-01T12:00:00Z</Date></Expiration>")),
              400, "InvalidArgument"),
             (configuration(rule("<Expiration><Days>0</Days></Expiration>")), 400,
