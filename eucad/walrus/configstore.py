@@ -82,6 +82,21 @@ class ConfigStore(StoreBase):
             return obj.versionId
         return self.database.run(store)
 
+    def existingTags(self, bucketName, key, versionId=None):
+        """
+        Deferred tag set of ``key``'s current version, or of the version
+        ``versionId`` names; None when there is none (a bucket policy's
+        s3:ExistingObjectTag, eucad.walrus.existingtags).
+        """
+        def query(session):
+            connection = session.connection()
+            _bucket, current = rows.bucketAndObject(connection, bucketName, key)
+            if versionId is None or (current is not None and current.versionId == versionId):
+                return current.tags if current is not None else None
+            found = versioning.findVersion(connection, bucketName, key, versionId)
+            return found.tags if found is not None else None
+        return self.database.run(query)
+
     def setVersionTags(self, bucketName, key, versionId, check, tags):
         """
         Replace the tag set of one version of ``key`` by its id, current or

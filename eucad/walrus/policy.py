@@ -400,6 +400,9 @@ class Policy:
     def __init__(self, text, statements):
         self.text = text
         self.statements = statements
+        #: Every condition key the policy tests (lower case): what a request must be told.
+        self.conditionKeys = frozenset(condition.key for statement in statements
+                                       for condition in statement.conditions)
 
     @classmethod
     def parse(cls, text, bucketName):

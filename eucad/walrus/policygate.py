@@ -17,7 +17,7 @@ policy can deny them that: a policy cannot lock its owner out.
 import time
 from urllib.parse import parse_qsl
 
-from eucad.walrus import policy
+from eucad.walrus import existingtags, policy
 from eucad.walrus.copysource import parseCopySource
 from eucad.walrus.errors import S3Error
 
@@ -126,9 +126,7 @@ def contextOf(s3, user, now):
             pairs = parse_qsl(tagging, keep_blank_values=True)
         except ValueError:
             pairs = []
-        context["s3:requestobjecttagkeys"] = [k for k, _ in pairs]
-        for key, value in pairs:
-            context["s3:requestobjecttag/" + key.lower()] = [value]
+        context.update(requestTagContext(pairs))
     authorization = s3.header("authorization") or ""
     if "X-Amz-Signature" in s3.query or "Signature" in s3.query:
         context["s3:authtype"] = ["REST-QUERY-STRING"]
@@ -138,6 +136,14 @@ def contextOf(s3, user, now):
         context["s3:signatureversion"] = ["AWS4-HMAC-SHA256"]
     elif authorization or "Signature" in s3.query:
         context["s3:signatureversion"] = ["AWS"]
+    return context
+
+
+def requestTagContext(pairs):
+    """s3:RequestObjectTagKeys and s3:RequestObjectTag/<key> of the tags a request sets."""
+    context = {"s3:requestobjecttagkeys": [key for key, _ in pairs]}
+    for key, value in pairs:
+        context["s3:requestobjecttag/" + key.lower()] = [value]
     return context
 
 
@@ -167,8 +173,12 @@ async def decide(walrus, s3, user):
         s3.policyContext = contextOf(s3, user, now)
         action = actionOf(s3)
         if action is not None and action not in OWNER_ACTIONS:
+            context = s3.policyContext
+            if s3.key is not None and existingtags.needed(configs.policy, action):
+                context = await existingtags.withExistingTags(
+                    walrus.store, s3.bucket, s3.key, s3.query.get("versionId"), context)
             verdict = configs.policy.evaluate(policy.PolicyRequest(
-                user, action, resourceOf(s3.bucket, s3.key), s3.policyContext))
+                user, action, resourceOf(s3.bucket, s3.key), context))
             if verdict == policy.DENY:
                 raise S3Error("AccessDenied")
             s3.policyGranted = verdict == policy.ALLOW
@@ -187,24 +197,32 @@ async def _decideSource(walrus, s3, user, source, now):
     if configs.policy is None:
         return
     action = "s3:GetObjectVersion" if sourceVersion is not None else "s3:GetObject"
+    context = s3.policyContext or contextOf(s3, user, now)
+    if existingtags.needed(configs.policy, action):
+        # Reading the source is judged by the source's own tags.
+        context = await existingtags.withExistingTags(walrus.store, sourceBucket, sourceKey,
+                                                      sourceVersion, context)
     verdict = configs.policy.evaluate(policy.PolicyRequest(
-        user, action, resourceOf(sourceBucket, sourceKey),
-        s3.policyContext or contextOf(s3, user, now)))
+        user, action, resourceOf(sourceBucket, sourceKey), context))
     if verdict == policy.DENY:
         raise S3Error("AccessDenied")
     s3.sourceGranted = verdict == policy.ALLOW
 
 
-async def decideFormUpload(walrus, s3, user, key):
+async def decideFormUpload(walrus, s3, user, key, tags=None):
     """
-    A browser form's s3:PutObject of ``key`` (known only from its fields):
-    AccessDenied on a Deny, else whether the policy allows it.
+    A browser form's s3:PutObject of ``key`` (known only from its fields,
+    as are the ``tags`` its ``tagging`` field sets): AccessDenied on a
+    Deny, else whether the policy allows it.
     """
     configs = await walrus.bucketConfigs.get(s3.bucket)
     if configs.policy is None:
         return False
+    context = contextOf(s3, user, walrus.clock())
+    if tags:
+        context.update(requestTagContext(list(tags.items())))
     verdict = configs.policy.evaluate(policy.PolicyRequest(
-        user, "s3:PutObject", resourceOf(s3.bucket, key), contextOf(s3, user, walrus.clock())))
+        user, "s3:PutObject", resourceOf(s3.bucket, key), context))
     if verdict == policy.DENY:
         raise S3Error("AccessDenied")
     return verdict == policy.ALLOW

@@ -200,11 +200,11 @@ async def admitForm(walrus, bucketName, fields, filename, s3=None):
     if policyText is not None:
         checkPolicy(policyText, fields, bucketName, None, walrus.clock())
     acl.canned(fields.get("acl", "private"), user.name if user is not None else "anonymous")
-    formTags(fields)
+    tags = formTags(fields)
     bucket = await walrus.store.getBucket(bucketName)
     granted = False
     if s3 is not None:
-        granted = await policygate.decideFormUpload(walrus, s3, user, key)
+        granted = await policygate.decideFormUpload(walrus, s3, user, key, tags)
     if not (granted or acl.allows(bucket.acl, user, acl.WRITE)):
         raise S3Error("AccessDenied")
     return FormAdmission(user, policyText, granted)
