@@ -58,6 +58,8 @@ VERSION_ACTIONS = {"GetObject": "GetObjectVersion", "DeleteObject": "DeleteObjec
                    "PutObjectTagging": "PutObjectVersionTagging",
                    "DeleteObjectTagging": "DeleteObjectVersionTagging",
                    "GetObjectAttributes": "GetObjectVersionAttributes"}
+#: Actions whose request tags are in the body (a Tagging document, never object data).
+TAGS_IN_BODY = frozenset(("s3:PutObjectTagging", "s3:PutObjectVersionTagging"))
 #: What only the owner may do, whatever the policy says.
 OWNER_ACTIONS = frozenset(("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"))
 
@@ -141,6 +143,8 @@ def contextOf(s3, user, now):
 
 def requestTagContext(pairs):
     """s3:RequestObjectTagKeys and s3:RequestObjectTag/<key> of the tags a request sets."""
+    if not pairs:
+        return {}
     context = {"s3:requestobjecttagkeys": [key for key, _ in pairs]}
     for key, value in pairs:
         context["s3:requestobjecttag/" + key.lower()] = [value]
@@ -161,6 +165,7 @@ async def decide(walrus, s3, user):
         return
     s3.policyDecided = True
     s3.policyGranted = False
+    s3.policyAwaitsTags = None
     s3.sourceGranted = False
     s3.bucketPolicy = None
     s3.policyContext = None
@@ -172,19 +177,49 @@ async def decide(walrus, s3, user):
         s3.bucketPolicy = configs.policy
         s3.policyContext = contextOf(s3, user, now)
         action = actionOf(s3)
-        if action is not None and action not in OWNER_ACTIONS:
-            context = s3.policyContext
-            if s3.key is not None and existingtags.needed(configs.policy, action):
-                context = await existingtags.withExistingTags(
-                    walrus.store, s3.bucket, s3.key, s3.query.get("versionId"), context)
-            verdict = configs.policy.evaluate(policy.PolicyRequest(
-                user, action, resourceOf(s3.bucket, s3.key), context))
-            if verdict == policy.DENY:
-                raise S3Error("AccessDenied")
-            s3.policyGranted = verdict == policy.ALLOW
+        if action in TAGS_IN_BODY and any(key.startswith("s3:requestobjecttag")
+                                          for key in configs.policy.conditionKeys):
+            # The tags it asks for are known once its small XML body is
+            # read: decided then, by decideTagging, before anything changes.
+            s3.policyAwaitsTags = (configs.policy, action)
+        elif action is not None and action not in OWNER_ACTIONS:
+            s3.policyGranted = await _evaluate(walrus, s3, user, configs.policy, action,
+                                               s3.policyContext)
     source = s3.header("x-amz-copy-source")
     if source and s3.method == "PUT" and s3.key is not None:
         await _decideSource(walrus, s3, user, source, now)
+
+
+async def _evaluate(walrus, s3, user, bucketPolicy, action, context):
+    """
+    The verdict on ``s3``'s own object or bucket: AccessDenied on a Deny,
+    else whether an Allow applies.  The object's tags join the context when
+    the policy tests them (eucad.walrus.existingtags).
+    """
+    if s3.key is not None and existingtags.needed(bucketPolicy, action):
+        context = await existingtags.withExistingTags(
+            walrus.store, s3.bucket, s3.key, s3.query.get("versionId"), context)
+    verdict = bucketPolicy.evaluate(policy.PolicyRequest(
+        user, action, resourceOf(s3.bucket, s3.key), context))
+    if verdict == policy.DENY:
+        raise S3Error("AccessDenied")
+    return verdict == policy.ALLOW
+
+
+async def decideTagging(walrus, s3, user, tags):
+    """
+    PutObjectTagging whose policy tests s3:RequestObjectTag: decide now
+    that ``tags`` (the body's tag set) are known.  Returns whether the
+    policy grants the request (as ``policyGranted``); AccessDenied on a Deny.
+    """
+    awaiting = getattr(s3, "policyAwaitsTags", None)
+    if awaiting is None:
+        return getattr(s3, "policyGranted", False)
+    s3.policyAwaitsTags = None
+    bucketPolicy, action = awaiting
+    context = dict(s3.policyContext, **requestTagContext(list((tags or {}).items())))
+    s3.policyGranted = await _evaluate(walrus, s3, user, bucketPolicy, action, context)
+    return s3.policyGranted
 
 
 async def _decideSource(walrus, s3, user, source, now):

@@ -18,7 +18,7 @@ import json
 import unicodedata
 from urllib.parse import parse_qsl
 
-from eucad.walrus import acl, s3xml, versions
+from eucad.walrus import acl, policygate, s3xml, versions
 from eucad.walrus.errors import S3Error
 from eucad.walrus.responses import emptyResponse, xmlResponse
 
@@ -176,6 +176,8 @@ async def _setTags(call, versionId, tags, status):
 
 async def putObjectTagging(call, versionId=None):
     tags = parseTagging(await call.readBody(MAX_TAGGING_BYTES), MAX_OBJECT_TAGS)
+    # A bucket policy on s3:RequestObjectTag decides once the tags are known.
+    call.granted = await policygate.decideTagging(call.walrus, call.s3, call.user, tags)
     return await _setTags(call, versionId, tags, 200)
 
 

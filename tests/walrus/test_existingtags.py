@@ -140,6 +140,53 @@ class FormRequestTagTests(unittest.TestCase):
         self.assertEqual(stored, {"team": "a"})
 
 
+class TaggingRequestTagTests(unittest.TestCase):
+    """PutObjectTagging's tags come in its body: the policy sees them as s3:RequestObjectTag."""
+
+    def setUp(self):
+        self.walrus = WalrusHarness(self)
+        self.walrus.createBucket("labels")
+        self.walrus.request("PUT", "/labels?versioning", body=VERSIONING_ENABLED)
+        self.first = self.walrus.put("labels", "k", b"1").header("x-amz-version-id")
+        self.walrus.put("labels", "k", b"2", headers={"x-amz-tagging": "team=a"})
+        policy = document(
+            {"Effect": "Deny", "Principal": "*",
+             "Action": ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"],
+             "Resource": "arn:aws:s3:::labels/*", "Condition": {
+                 "StringNotEquals": {"s3:RequestObjectTag/team": ["a", "b"]}}},
+            {"Effect": "Allow", "Principal": "*",
+             "Action": ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"],
+             "Resource": "arn:aws:s3:::labels/*", "Condition": {
+                 "StringEquals": {"s3:RequestObjectTag/team": "b"},
+                 "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["team", "note"]}}})
+        self.assertEqual(self.walrus.request("PUT", "/labels?policy",
+                                             body=policy.encode()).code, 204)
+
+    def tag(self, tags, keys="alice", versionId=None):
+        path = "/labels/k?tagging" + ("&versionId=" + versionId if versionId else "")
+        return self.walrus.request("PUT", path, body=taggingXml(tags), keys=keys)
+
+    def currentTags(self):
+        return self.walrus.request("GET", "/labels/k?tagging").findall("TagSet/Tag/Value")
+
+    def test_denyByTheBodysTags(self):
+        """A Deny on the tags asked for refuses the owner, and changes nothing."""
+        self.assertEqual(self.tag([("team", "z")]).code, 403)
+        self.assertEqual(self.tag([("other", "x")]).code, 403)
+        self.assertEqual(self.currentTags(), ["a"])
+        self.assertEqual(self.tag([("team", "a")]).code, 200)
+        reply = self.tag([("team", "z")], versionId=self.first)
+        self.assertEqual((reply.code, reply.errorCode()), (403, "AccessDenied"))
+
+    def test_allowByTheBodysTags(self):
+        """An Allow on the tags asked for lets another user tag, with those tags only."""
+        self.assertEqual(self.tag([("team", "a")], keys="bob").code, 403)
+        self.assertEqual(self.tag([("team", "b"), ("x", "1")], keys="bob").code, 403)
+        self.assertEqual(self.tag([("team", "b"), ("note", "ok")], keys="bob").code, 200)
+        self.assertEqual(self.currentTags(), ["b", "ok"])
+        self.assertEqual(self.tag([("team", "b")], keys="bob", versionId=self.first).code, 200)
+
+
 class LiveExistingObjectTagTests(unittest.TestCase):
     timeout = 300
 
@@ -186,3 +233,28 @@ class LiveExistingObjectTagTests(unittest.TestCase):
                                              "--key", "secret"])
         self.assertEqual(json.loads(allowed.stdout)["TagSet"],
                          [{"Key": "class", "Value": "secret"}])
+
+    @defer.inlineCallbacks
+    def test_boto3PutObjectTaggingByRequestTags(self):
+        """boto3: put_object_tagging is refused for tags a policy's RequestObjectTag Deny names."""
+        def scenario():
+            from botocore.exceptions import ClientError
+            s3 = self.live.s3Client()
+            s3.create_bucket(Bucket="labelled")
+            s3.put_object(Bucket="labelled", Key="k", Body=b"x")
+            s3.put_bucket_policy(Bucket="labelled", Policy=document(
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObjectTagging",
+                 "Resource": "arn:aws:s3:::labelled/*", "Condition": {
+                     "StringEquals": {"s3:RequestObjectTag/stage": "prod"}}}))
+            s3.put_object_tagging(Bucket="labelled", Key="k",
+                                  Tagging={"TagSet": [{"Key": "stage", "Value": "dev"}]})
+            try:
+                s3.put_object_tagging(Bucket="labelled", Key="k",
+                                      Tagging={"TagSet": [{"Key": "stage", "Value": "prod"}]})
+                refused = None
+            except ClientError as error:
+                refused = error.response["Error"]["Code"]
+            return refused, s3.get_object_tagging(Bucket="labelled", Key="k")["TagSet"]
+        refused, tags = yield self.live.inThread(scenario)
+        self.assertEqual(refused, "AccessDenied")
+        self.assertEqual(tags, [{"Key": "stage", "Value": "dev"}])
