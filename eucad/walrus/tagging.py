@@ -190,7 +190,9 @@ async def getObjectTagging(call, versionId=None):
     bucket, obj = await call.store.headObject(call.s3.bucket, call.s3.key)
     if not call.allows(obj.acl, acl.READ):
         raise S3Error("AccessDenied")
-    return xmlResponse(taggingDocument(obj.tags or {}))
+    # S3 names the current version in a versioned bucket.
+    return xmlResponse(taggingDocument(obj.tags or {}),
+                       headers=versions.versionHeaders(bucket, obj))
 
 
 async def deleteObjectTagging(call, versionId=None):

@@ -51,11 +51,13 @@ class VersionTaggingTests(unittest.TestCase):
         self.assertEqual(self.tagsOf(), [("v", "2")])
 
     def test_putWithoutIdAnswersTheCurrentVersion(self):
-        """PutObjectTagging without an id in a versioned bucket answers the current version's id."""
+        """Put/Delete/GetObjectTagging without an id in a versioned bucket answer the current version's id."""
         reply = self.walrus.request("PUT", "/ver/k?tagging", body=taggingXml([("x", "y")]))
         self.assertEqual((reply.code, reply.header("x-amz-version-id")), (200, self.second))
         reply = self.walrus.request("DELETE", "/ver/k?tagging")
         self.assertEqual((reply.code, reply.header("x-amz-version-id")), (204, self.second))
+        reply = self.walrus.request("GET", "/ver/k?tagging")
+        self.assertEqual((reply.code, reply.header("x-amz-version-id")), (200, self.second))
 
     def test_unknownVersionsMarkersAndStrangers(self):
         """An unknown id is NoSuchVersion, a bad one 400, a marker 405, another user 403."""
