@@ -116,3 +116,40 @@ class LiveCorsRefusalTests(unittest.TestCase):
 def _addOrigin(request, **kwargs):
     """botocore hook: the request comes from a browser page at ORIGIN."""
     request.headers["Origin"] = ORIGIN
+
+
+class LiveFormCorsTests(unittest.TestCase):
+    """A browser form upload refused from its fields carries the CORS headers too."""
+
+    timeout = 300
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.live = LiveWalrus(self)
+        yield self.live.start()
+
+        def bucket():
+            s3 = self.live.s3Client()
+            s3.create_bucket(Bucket="formcors")
+            s3.put_bucket_cors(Bucket="formcors", CORSConfiguration={"CORSRules": [{
+                "AllowedOrigins": [ORIGIN], "AllowedMethods": ["POST"]}]})
+        yield self.live.inThread(bucket)
+
+    @defer.inlineCallbacks
+    def test_refusedAndAcceptedForms(self):
+        """An anonymous form to a private bucket gets 403 with the headers; a signed one 204 with them."""
+        def scenario():
+            import requests
+            url = self.live.endpoint + "/formcors"
+            refused = requests.post(url, data={"key": "anon"}, headers={"Origin": ORIGIN},
+                                    files={"file": ("a.txt", b"anonymous")}, timeout=60)
+            post = self.live.s3Client().generate_presigned_post("formcors", "signed")
+            accepted = requests.post(post["url"], data=post["fields"],
+                                     headers={"Origin": ORIGIN},
+                                     files={"file": ("s.txt", b"signed")}, timeout=60)
+            return refused, accepted
+        refused, accepted = yield self.live.inThread(scenario)
+        self.assertEqual(refused.status_code, 403, refused.text)
+        self.assertEqual(refused.headers.get("Access-Control-Allow-Origin"), ORIGIN)
+        self.assertEqual(accepted.status_code, 204, accepted.text)
+        self.assertEqual(accepted.headers.get("Access-Control-Allow-Origin"), ORIGIN)
