@@ -10,6 +10,14 @@ ownership decide as they always did.  Admission (eucad.walrus.admission)
 calls it before a byte of a body is stored; the request pipeline
 (eucad.walrus.service.route) for every other request; it runs once.
 
+Two condition keys need more than the headers.  ``s3:ExistingObjectTag``
+is the object's own tags, read from the database only when the policy
+tests it (eucad.walrus.existingtags).  PutObjectTagging's
+``s3:RequestObjectTag`` keys are the tags of its body, a small Tagging
+document and never object data: when the policy tests them the decision
+waits for that document (``decideTagging``) and is made before anything
+changes.
+
 Only the bucket's owner (and admins) may read or change its policy, and no
 policy can deny them that: a policy cannot lock its owner out.
 """
