@@ -62,8 +62,12 @@ LATEST_VERSION = KEY_VERSIONS.limit(1)
 
 
 def newVersionId():
-    """A fresh version id (never ``null``)."""
-    return secrets.token_urlsafe(24)
+    """
+    A fresh version id (never ``null``), never starting with ``-``: command
+    lines (``aws s3api ... --version-id ID``) would take it for an option.
+    """
+    value = secrets.token_urlsafe(24)
+    return "_" + value[1:] if value.startswith("-") else value
 
 
 def checkVersionId(versionId):

@@ -156,3 +156,14 @@ class LiveVersionTaggingTests(unittest.TestCase):
         got = yield self.live.run(aws + ["get-object-tagging", "--bucket", "cli", "--key", "k",
                                          "--version-id", first])
         self.assertEqual(json.loads(got.stdout)["TagSet"], [])
+
+
+class VersionIdShapeTests(unittest.TestCase):
+    def test_versionIdsNeverLookLikeOptions(self):
+        """No version id starts with '-' (awscli's --version-id took one for an option and failed)."""
+        from eucad.walrus.versioning import checkVersionId, newVersionId
+        made = [newVersionId() for _ in range(5000)]
+        self.assertEqual([v for v in made if v.startswith("-")], [])
+        self.assertEqual(len(set(made)), len(made))
+        for versionId in made[:100]:
+            checkVersionId(versionId)
