@@ -8,8 +8,9 @@ The SQLite runs are the classes themselves.
 """
 
 from tests.dbengines import POSTGRESQL, EngineTests
-from tests.walrus import (test_acl, test_buckets, test_cors, test_lifecycle, test_multipart,
-                          test_objects, test_policy, test_tagging, test_versioning)
+from tests.walrus import (test_acl, test_buckets, test_cors, test_existingtags, test_lifecycle,
+                          test_lifecycletags, test_multipart, test_objects, test_policy,
+                          test_tagging, test_versionanswers, test_versioning, test_versiontags)
 
 
 def _onPostgreSQL(testClass):
@@ -26,5 +27,9 @@ for _testClass in (test_buckets.BucketTests, test_buckets.ListingTests,
                    test_acl.AclTests, test_acl.CannedAclTests, test_tagging.TaggingTests,
                    test_cors.CorsConfigurationTests, test_policy.BucketPolicyTests,
                    test_versioning.VersioningTests, test_lifecycle.LifecycleConfigurationTests,
-                   test_lifecycle.ExpirationTests):
+                   test_lifecycle.ExpirationTests, test_versiontags.VersionTaggingTests,
+                   test_lifecycletags.TagFilterExpirationTests,
+                   test_existingtags.ExistingObjectTagTests,
+                   test_existingtags.TaggingRequestTagTests,
+                   test_versionanswers.RetriedCompletionVersionTests):
     globals()[_testClass.__name__ + "PostgreSQL"] = _onPostgreSQL(_testClass)
