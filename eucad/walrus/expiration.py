@@ -136,11 +136,16 @@ def _expireCurrent(connection, bucket, rule, now, limit, counts, garbage):
         counts["expired"] += 1
 
 
-def _keysWithVersions(connection, bucket, rule, limit, markersOnly=False):
-    """Every key of the rule's prefix with noncurrent versions (or markers), ``limit`` per read."""
+def _keysWithVersions(connection, bucket, rule, limit, markersOnly=False, madeBy=None):
+    """
+    Every key of the rule's prefix with noncurrent versions (or markers;
+    with one made by ``madeBy`` at the latest), ``limit`` per read.
+    """
     statement = select(VERSIONS.c.key).where(VERSIONS.c.bucket == bucket.name)
     if markersOnly:
         statement = statement.where(VERSIONS.c.deleteMarker == True)  # noqa: E712
+    if madeBy is not None:
+        statement = statement.where(VERSIONS.c.modified <= madeBy)
     statement = _inPrefix(statement, VERSIONS.c.key, rule.prefix)
     return _pagedKeys(connection, statement.distinct(), VERSIONS.c.key, limit)
 
@@ -148,7 +153,9 @@ def _keysWithVersions(connection, bucket, rule, limit, markersOnly=False):
 def _expireNoncurrent(connection, bucket, rule, now, limit, counts, garbage):
     cutoff = agedCutoff(now, rule.noncurrentDays)
     removed = 0
-    for key in _keysWithVersions(connection, bucket, rule, limit):
+    # A version due now became noncurrent by the cutoff, so it was made by
+    # then too: keys with only newer versions need not be read at all.
+    for key in _keysWithVersions(connection, bucket, rule, limit, madeBy=cutoff):
         if removed >= limit:
             return
         current = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name,
