@@ -7,7 +7,7 @@ it.  Each operation is one transaction, its permission check run inside it
 as elsewhere in the store.
 """
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from eucad.walrus import rows, versioning
 from eucad.walrus.errors import S3Error
@@ -15,6 +15,14 @@ from eucad.walrus.models import BucketConfig, StoredObject
 from eucad.walrus.rows import OBJECTS
 from eucad.walrus.storebase import StoreBase
 from eucad.walrus.versioning import VERSIONS
+
+
+#: Only what s3:ExistingObjectTag needs, on every request a tag policy decides.
+CURRENT_TAGS = select(OBJECTS.c.versionId, OBJECTS.c.tags).where(
+    OBJECTS.c.bucket == bindparam("bucket"), OBJECTS.c.key == bindparam("key"))
+VERSION_TAGS = select(VERSIONS.c.tags).where(
+    VERSIONS.c.bucket == bindparam("bucket"), VERSIONS.c.key == bindparam("key"),
+    VERSIONS.c.versionId == bindparam("versionId"))
 
 
 class ConfigStore(StoreBase):
@@ -90,11 +98,12 @@ class ConfigStore(StoreBase):
         """
         def query(session):
             connection = session.connection()
-            _bucket, current = rows.bucketAndObject(connection, bucketName, key)
+            current = connection.execute(CURRENT_TAGS, {"bucket": bucketName,
+                                                        "key": key}).first()
             if versionId is None or (current is not None and current.versionId == versionId):
                 return current.tags if current is not None else None
-            found = versioning.findVersion(connection, bucketName, key, versionId)
-            return found.tags if found is not None else None
+            return connection.execute(VERSION_TAGS, {"bucket": bucketName, "key": key,
+                                                     "versionId": versionId}).scalar()
         return self.database.run(query)
 
     def setVersionTags(self, bucketName, key, versionId, check, tags):
