@@ -6,12 +6,16 @@ files become the object's files without being copied).  Metadata that S3
 returns as headers is kept as JSON: ``headers`` for Content-Type and the
 other Content-*/Cache-Control/Expires headers, ``meta`` for x-amz-meta-*.
 ACLs are JSON too (see ``eucad.walrus.acl``).
+
+A small object's bytes are kept in its row instead (``data``, with
+``segments`` empty; see eucad.walrus.inline): its PUT is then one commit,
+not a file fsynced, renamed and its directory fsynced before that commit.
 """
 
 import time
 
-from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, LargeBinary, String,
+                        Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eucad.common.db import Base
@@ -61,6 +65,8 @@ class StoredObject(Base):
     versionId: Mapped[str] = mapped_column(String(64), default="null")
     #: The object's tag set, {key: value} (eucad.walrus.tagging); None when it has none.
     tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: The object's bytes when they are kept in the row (eucad.walrus.inline), else None.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Upload(Base):

@@ -1,6 +1,8 @@
 """The bucket store's object operations: put, look up, read, delete, copy, ACL."""
 
-from eucad.walrus import rows
+from twisted.internet import defer
+
+from eucad.walrus import inline, rows
 from eucad.walrus.errors import S3Error
 from eucad.walrus.storebase import StoreBase
 
@@ -37,13 +39,15 @@ class ObjectStore(StoreBase):
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
             data = None
             if obj is not None and obj.size <= readUpTo:
-                data = self._read(self._pieces(obj.segments, 0, obj.size))
+                data = self._readObject(obj, 0, obj.size)
             return bucket, obj, data
         return self.runIo(lookup)
 
     def readRange(self, obj, start, length):
         """Deferred bytes [start, start+length) of ``obj`` (small reads)."""
-        return self.runIo(self._read, self._pieces(obj.segments, start, length))
+        if inline.isInline(obj):
+            return defer.succeed(inline.objectBytes(obj, start, length))
+        return self.runIo(self._readObject, obj, start, length)
 
     def openSegments(self, obj):
         """Open every blob of ``obj`` (in the I/O pool): list of files."""
@@ -64,9 +68,14 @@ class ObjectStore(StoreBase):
         """
         Store a spooled body as ``key``.  ``makeAcl(bucket)`` gives the new
         object's ACL; ``sums`` the flexible checksums to keep; ``tags`` its
-        tag set.
+        tag set.  A small body goes into the row (eucad.walrus.inline), a
+        larger one into a blob made durable before the commit.
         """
-        blob = await self._install(spooled)
+        if inline.keepsInline(spooled):
+            blob, data, segments = None, spooled.data, []
+        else:
+            blob = await self._install(spooled)
+            data, segments = None, [[blob, spooled.size]]
         etag = spooled.md5Hex
 
         def commit(connection):
@@ -76,11 +85,12 @@ class ObjectStore(StoreBase):
             check(bucket)
             return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
                                        headers, meta, makeAcl(bucket), sums,
-                                       [[blob, spooled.size]], old, condition, tags)
+                                       segments, old, condition, tags, data)
         try:
             obj, oldBlobs = await self.commits.submit(commit)
         except BaseException:
-            self._removeLater([blob])
+            if blob is not None:
+                self._removeLater([blob])
             raise
         self._removeLater(oldBlobs)
         return obj

@@ -17,7 +17,7 @@ BUCKETS = Bucket.__table__
 OBJECTS = StoredObject.__table__
 
 OBJECT_FIELDS = ("id", "bucket", "key", "owner", "size", "etag", "modified", "headers",
-                 "meta", "acl", "checksums", "segments", "versionId", "tags")
+                 "meta", "acl", "checksums", "segments", "versionId", "tags", "data")
 BUCKET_FIELDS = ("name", "owner", "created", "location", "acl", "objectCount", "bytesUsed",
                  "versioning")
 
@@ -129,7 +129,7 @@ def bucketAndObject(connection, bucketName, key):
 
 #: Object columns a PUT sets (everything but id, bucket and key).
 WRITTEN_FIELDS = ("owner", "size", "etag", "modified", "headers", "meta", "acl", "checksums",
-                  "segments", "versionId", "tags")
+                  "segments", "versionId", "tags", "data")
 
 # Built once: SQLAlchemy caches a statement's compiled form by its shape, but
 # building one with .values(...) literals per call cost 0.2 ms of the

@@ -12,7 +12,7 @@ import time
 
 from sqlalchemy import select
 
-from eucad.walrus import checksums, rows, versioning
+from eucad.walrus import checksums, inline, rows, versioning
 from eucad.walrus.errors import S3Error
 from eucad.walrus.groupcommit import GroupCommit
 from eucad.walrus.models import Bucket, Part, StoredObject
@@ -88,7 +88,7 @@ class StoreBase:
                           % (limit,), BucketName=bucket.name)
 
     def _replaceObject(self, connection, bucket, key, owner, size, etag, headers, meta, acl,
-                       sums, segments, old=None, condition=None, tags=None):
+                       sums, segments, old=None, condition=None, tags=None, data=None):
         """
         Insert or update the row for ``key`` with plain statements, and count
         it in the bucket's totals; returns (ObjectRow, the blobs of the old
@@ -100,6 +100,8 @@ class StoreBase:
         ``condition(old)`` (eucad.walrus.writeconditions) may refuse the
         write on what the key holds now, in the same transaction.
         ``tags`` is the new version's tag set (eucad.walrus.tagging), or None.
+        ``data`` is the object's bytes when they are kept in the row
+        (eucad.walrus.inline; ``segments`` is then empty).
         """
         if old is None:
             old = connection.execute(rows.OLD_OBJECT, {"bucket": bucket.name, "key": key}).first()
@@ -114,7 +116,7 @@ class StoreBase:
                 connection, bucket, key, old)
         values = dict(owner=owner, size=size, etag=etag, modified=self.clock(),
                       headers=headers, meta=meta, acl=acl, checksums=sums, segments=segments,
-                      versionId=versionId, tags=tags or None)
+                      versionId=versionId, tags=tags or None, data=data)
         if old is None:
             objectId = rows.insertObject(connection, bucket.name, key, values)
         else:
@@ -125,6 +127,12 @@ class StoreBase:
         rows.addToTotals(connection, bucket.name, 1 if old is None else 0,
                          size - oldSize + keptBytes)
         return rows.ObjectRow(id=objectId, bucket=bucket.name, key=key, **values), oldBlobs
+
+    def _readObject(self, obj, start, length):
+        """Bytes [start, start+length) of an object or version row (in the I/O pool)."""
+        if inline.isInline(obj):
+            return inline.objectBytes(obj, start, length)
+        return self._read(self._pieces(obj.segments, start, length))
 
     def _read(self, pieces):
         """The bytes of blob ranges [(blob, offset, count)] (in the I/O pool)."""
@@ -155,12 +163,18 @@ class StoreBase:
             offset = segmentEnd
         return pieces
 
-    def _copyToTemp(self, pieces, algorithms):
-        """(in the I/O pool) copy blob ranges to a temp file, hashing."""
+    def _copyToTemp(self, source, start, length, algorithms):
+        """(in the I/O pool) copy a range of ``source`` to a temp file, hashing."""
         digests = checksums.BodyDigests(False, algorithms)
         handle, tempPath = self.blobs.createTemp()
         try:
-            self.blobs.copyRanges(pieces, handle, digests)
+            if inline.isInline(source):
+                data = inline.objectBytes(source, start, length)
+                digests.update(data)
+                handle.write(data)
+            else:
+                self.blobs.copyRanges(self._pieces(source.segments, start, length), handle,
+                                      digests)
             self.blobs.finishTemp(handle)
         except BaseException:
             handle.close()
@@ -195,8 +209,7 @@ class StoreBase:
                     raise S3Error("InvalidRange")
             try:
                 tempPath, digests = await self.runIo(
-                    self._copyToTemp, self._pieces(source.segments, rangeStart, rangeLength),
-                    algorithms)
+                    self._copyToTemp, source, rangeStart, rangeLength, algorithms)
                 return bucket, source, tempPath, digests
             except FileNotFoundError:
                 if attempt == 2:

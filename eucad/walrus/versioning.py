@@ -48,7 +48,7 @@ _VERSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 #: What a version row holds besides its place (id, bucket, key).
 VERSION_FIELDS = ("versionId", "deleteMarker", "owner", "size", "etag", "modified",
-                  "headers", "meta", "acl", "checksums", "segments", "tags")
+                  "headers", "meta", "acl", "checksums", "segments", "tags", "data")
 
 INSERT_VERSION = insert(VERSIONS)
 DELETE_VERSION = delete(VERSIONS).where(VERSIONS.c.id == bindparam("rowId"))

@@ -10,8 +10,8 @@ here is older than the key's current version, ``id`` descending is the
 order S3 lists a key's versions in (eucad.walrus.versioning).
 """
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary,
+                        String, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eucad.common.db import Base
@@ -41,3 +41,5 @@ class ObjectVersion(Base):
     #: The version's tag set, kept with it when object tags exist
     #: (eucad.walrus.tagging: the ``tags`` of walrus_objects); None without.
     tags: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: The version's bytes when kept in the row (eucad.walrus.inline), else None.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

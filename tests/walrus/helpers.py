@@ -185,6 +185,23 @@ class WalrusHarness:
             found.extend(os.path.join(directory, f) for f in files)
         return found
 
+    def inlineBodies(self):
+        """How many object and version rows hold their own bytes (eucad.walrus.inline)."""
+        from sqlalchemy import func, select
+
+        from eucad.walrus.models import StoredObject
+        from eucad.walrus.versionmodels import ObjectVersion
+
+        def count(session):
+            return sum(session.scalar(select(func.count()).select_from(table)
+                                      .where(table.data.is_not(None)))
+                       for table in (StoredObject, ObjectVersion))
+        return self.db.transact(count)
+
+    def storedBodies(self):
+        """How many bodies are kept, in blob files or in rows."""
+        return len(self.blobFiles()) + self.inlineBodies()
+
 
 def md5hex(data):
     return hashlib.md5(data).hexdigest()

@@ -5,9 +5,10 @@ from several clients at once and is killed with SIGKILL while bodies are in
 flight.  After a restart every key must read back complete, its MD5 equal to
 its ETag and to one of the versions a client sent, and the start-up sweep
 must leave no temporary file and no blob that no row names.  The same again
-in a versioned bucket with deletes among the writes: every version and
-delete marker a client was told about is still there, every version whole,
-and the sweep keeps exactly the blobs of the versions.
+in a versioned bucket with deletes among the writes and small bodies (kept
+in their rows) among the large: every version and delete marker a client
+was told about is still there, every version whole, and the sweep keeps
+exactly the blobs of the versions kept in files.
 """
 
 import hashlib
@@ -26,6 +27,7 @@ from eucad.common import accounts
 from eucad.common.config import EucaConf, Layout
 from eucad.common.db import Database, defaultUrl
 from eucad.walrus.blobs import TEMP_PREFIX, BlobDirectory
+from eucad.walrus.inline import INLINE_MAX
 
 KEYS = ["key-%d" % i for i in range(8)]
 WRITERS = 4
@@ -283,6 +285,10 @@ class VersionedCrashTests(unittest.TestCase):
             if versionId in acknowledged:
                 self.assertEqual(acknowledged[versionId][1], digest)
 
+        # The small versions are kept in their rows (eucad.walrus.inline):
+        # exactly the others have a blob file.
+        inFiles = [v for v in versions.values() if v["Size"] > INLINE_MAX]
+        self.assertLess(len(inFiles), len(versions))
         bukkits = Layout(prefix).bukkits
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -290,11 +296,11 @@ class VersionedCrashTests(unittest.TestCase):
             blobs = [name for directory in os.listdir(os.path.join(bukkits, "blobs"))
                      for name in os.listdir(os.path.join(bukkits, "blobs", directory))
                      if not name.startswith(TEMP_PREFIX)]
-            if not temporary and len(blobs) == len(versions):
+            if not temporary and len(blobs) == len(inFiles):
                 break
             time.sleep(0.2)
         self.assertEqual(temporary, [])
-        self.assertEqual(len(blobs), len(versions))
+        self.assertEqual(len(blobs), len(inFiles))
         daemon.kill(signal.SIGTERM)
 
 

@@ -156,7 +156,7 @@ class ExpirationTests(unittest.TestCase):
         self.assertEqual(self.keys(), ["keep/c", "logs/a", "logs/b", "logsx"])
         self.advanceDays(2)
         self.assertEqual(self.keys(), ["keep/c", "logsx"])
-        self.assertEqual(len(self.walrus.blobFiles()), 2)
+        self.assertEqual(self.walrus.storedBodies(), 2)
         self.assertGreater(self.service.passes, 24)
 
     def test_disabledRulesAndSizeFilters(self):
@@ -198,7 +198,7 @@ class ExpirationTests(unittest.TestCase):
         # Two days after it became noncurrent, the first version goes.
         self.advanceDays(2)
         self.assertEqual(self.versions(), [("Version", "k", second)])
-        self.assertEqual(len(self.walrus.blobFiles()), 1)
+        self.assertEqual(self.walrus.storedBodies(), 1)
         # Five days after it was made, the current version gets a delete marker...
         self.advanceDays(3)
         entries = self.versions()
@@ -207,7 +207,7 @@ class ExpirationTests(unittest.TestCase):
         # ...becomes noncurrent and goes in turn, and then the lone marker goes too.
         self.advanceDays(6)
         self.assertEqual(self.versions(), [])
-        self.assertEqual(self.walrus.blobFiles(), [])
+        self.assertEqual(self.walrus.storedBodies(), 0)
 
     def test_newerNoncurrentVersionsAreKept(self):
         """NewerNoncurrentVersions keeps that many of the newest noncurrent versions."""
@@ -250,7 +250,7 @@ class ExpirationTests(unittest.TestCase):
         self.assertEqual(listed, ["other/b"])
         reply = self.walrus.request("GET", "/life/up/a?uploadId=" + uploads["up/a"])
         self.assertEqual(reply.errorCode(), "NoSuchUpload")
-        self.assertEqual(len(self.walrus.blobFiles()), 1)
+        self.assertEqual(self.walrus.storedBodies(), 1)
 
     def test_deletedConfigurationStopsExpiring(self):
         """Once the configuration is deleted nothing more expires; a new bucket of the same name starts clean."""

@@ -68,9 +68,10 @@ class PutGetTests(unittest.TestCase):
 
     def test_overwriteReplacesDataAndFreesOldBlob(self):
         """A second PUT of a key replaces its data and leaves one blob file."""
-        self.walrus.put("photos", "k", b"old")
-        self.walrus.put("photos", "k", b"new")
-        self.assertEqual(self.walrus.get("photos", "k").body, b"new")
+        old, new = b"old" * 30000, b"new" * 30000   # larger than eucad.walrus.inline keeps
+        self.walrus.put("photos", "k", old)
+        self.walrus.put("photos", "k", new)
+        self.assertEqual(self.walrus.get("photos", "k").body, new)
         blobs = [p for p in self.walrus.blobFiles() if "/blobs/" in p]
         self.assertEqual(len(blobs), 1)
 

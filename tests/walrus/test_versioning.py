@@ -73,7 +73,7 @@ class VersioningTests(unittest.TestCase):
         _, entries = self.listing()
         self.assertEqual(entries, [("Version", "k", "null", "true")])
         self.assertEqual(self.getVersion("k", "null").body, b"two")
-        self.assertEqual(len(self.walrus.blobFiles()), 1)
+        self.assertEqual(self.walrus.storedBodies(), 1)
 
     def test_everyPutIsAVersion(self):
         """With versioning Enabled each PUT gets a new id, and every version reads back by id."""
@@ -95,7 +95,7 @@ class VersioningTests(unittest.TestCase):
         self.assertEqual(entries, [("Version", "k", ids[2], "true"),
                                    ("Version", "k", ids[1], "false"),
                                    ("Version", "k", ids[0], "false")])
-        self.assertEqual(len(self.walrus.blobFiles()), 3)
+        self.assertEqual(self.walrus.storedBodies(), 3)
 
     def test_objectsBeforeVersioningBecomeTheNullVersion(self):
         """An object written before versioning was enabled stays as the null version."""
@@ -152,7 +152,7 @@ class VersioningTests(unittest.TestCase):
         reply = self.walrus.request("DELETE", "/ver/k?versionId=" + ids[1])
         self.assertEqual((reply.code, reply.header("x-amz-version-id")), (204, ids[1]))
         self.assertIsNone(reply.header("x-amz-delete-marker"))
-        self.assertEqual(len(self.walrus.blobFiles()), 2)
+        self.assertEqual(self.walrus.storedBodies(), 2)
         self.assertEqual(self.getVersion("k", ids[1]).errorCode(),
                          "NoSuchVersion")
         self.walrus.request("DELETE", "/ver/k?versionId=" + ids[2])
@@ -160,7 +160,7 @@ class VersioningTests(unittest.TestCase):
         self.walrus.request("DELETE", "/ver/k?versionId=" + ids[0])
         self.assertEqual(self.walrus.get("ver", "k").code, 404)
         self.assertEqual(self.listing()[1], [])
-        self.assertEqual(self.walrus.blobFiles(), [])
+        self.assertEqual(self.walrus.storedBodies(), 0)
         self.assertEqual(self.walrus.request("DELETE", "/ver").code, 204)
 
     def test_badVersionIds(self):
@@ -188,7 +188,7 @@ class VersioningTests(unittest.TestCase):
         _, entries = self.listing()
         self.assertEqual(entries, [("Version", "k", "null", "true"),
                                    ("Version", "k", keptId, "false")])
-        self.assertEqual(len(self.walrus.blobFiles()), 2)
+        self.assertEqual(self.walrus.storedBodies(), 2)
         # A delete in a suspended bucket: a null marker replaces the null version.
         reply = self.walrus.request("DELETE", "/ver/k")
         self.assertEqual((reply.header("x-amz-delete-marker"),
@@ -196,7 +196,7 @@ class VersioningTests(unittest.TestCase):
         _, entries = self.listing()
         self.assertEqual(entries, [("DeleteMarker", "k", "null", "true"),
                                    ("Version", "k", keptId, "false")])
-        self.assertEqual(len(self.walrus.blobFiles()), 1)
+        self.assertEqual(self.walrus.storedBodies(), 1)
         # Enabled again: a new version on top, the null marker stays below.
         self.enable()
         newId = self.walrus.put("ver", "k", b"again").header("x-amz-version-id")
