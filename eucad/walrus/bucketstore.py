@@ -76,21 +76,28 @@ class BucketStore(StoreBase):
         return self.database.run(update)
 
     def listObjects(self, bucketName, prefix, delimiter, after, maxKeys, check):
+        """
+        Deferred (bucket row, Listing) of one page of ``bucketName``'s keys;
+        the listing's entries are tuples (key, size, etag, modified, owner).
+        """
         def query(session):
-            bucket = self._bucket(session, bucketName)
+            connection = session.connection()
+            bucket = connection.execute(rows.BUCKET_ROW, {"bucket": bucketName}).first()
+            if bucket is None:
+                raise S3Error("NoSuchBucket", BucketName=bucketName)
+            bucket = rows.BucketRow(**bucket._mapping)
             check(bucket)
             upper = prefixEnd(prefix) if prefix else None
-
-            connection = session.connection()
+            if self._listing is None or self._listing[0] is not connection.dialect:
+                self._listing = (connection.dialect, rows.PreparedListing(connection.dialect))
+            prepared = self._listing[1]
 
             def fetch(lower, inclusive, limit):
-                statement = select(*rows.LISTED_COLUMNS).where(OBJECTS.c.bucket == bucketName)
-                statement = statement.where(OBJECTS.c.key >= lower if inclusive
-                                            else OBJECTS.c.key > lower)
-                if upper is not None:
-                    statement = statement.where(OBJECTS.c.key < upper)
-                found = connection.execute(statement.order_by(OBJECTS.c.key).limit(limit)).all()
-                return [r for r in found if r.key.startswith(prefix)] if prefix else found
-            return bucket, listSorted(fetch, prefix, delimiter, after, maxKeys,
-                                      lambda row: row.key)
+                found = prepared.fetch(connection, bucketName, lower, inclusive, upper, limit)
+                return [r for r in found if r[0].startswith(prefix)] if prefix else found
+            return bucket, listSorted(fetch, prefix, delimiter, after, maxKeys, _keyOf)
         return self.database.run(query)
+
+
+def _keyOf(row):
+    return row[0]

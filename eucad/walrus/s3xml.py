@@ -8,6 +8,8 @@ and only up to a size limit: a billion-laughs or external-entity body is a
 S3 namespace, so escaping is never done by hand.
 """
 
+import re
+
 from lxml import etree
 
 from eucad.walrus.errors import S3Error
@@ -114,6 +116,32 @@ class RepeatedElement:
         for slot, text in zip(self.slots, texts):
             slot.text = text
         return etree.tostring(self.element, encoding="UTF-8")
+
+
+#: What XML 1.0 text cannot hold (lxml refuses it): control characters,
+#: surrogates, U+FFFE and U+FFFF.
+_NOT_XML_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def escapeText(text):
+    """
+    ``text`` as XML character data, exactly as lxml writes it (``&``,
+    ``<``, ``>`` and carriage returns escaped, quotes left alone), or None
+    if lxml would refuse it: a listing's thousand keys are written this
+    way (eucad.walrus.bucket) and the rare refused one through lxml,
+    which then raises as it always did.
+    """
+    if _NOT_XML_TEXT.search(text):
+        return None
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
 
 
 _TAIL_MARK = "WalrusTailMark"

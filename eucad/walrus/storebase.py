@@ -41,6 +41,7 @@ class StoreBase:
         self.clock = clock
         self.commits = GroupCommit(database)
         self._lookup = None
+        self._listing = None
 
     def sweep(self, olderThan=None):
         """Remove temporary files and unnamed blobs left by a crash."""

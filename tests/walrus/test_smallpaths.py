@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from twisted.web.resource import Resource
 
 from eucad.common.db import Database
-from eucad.walrus import wire
+from eucad.walrus import s3xml, wire
 from eucad.walrus.auth import httpDateToEpoch
 from eucad.walrus.blobs import TEMP_PREFIX, BlobDirectory
 from eucad.walrus.body import BodySpool, EmptySpool, makeSpool
@@ -224,6 +224,30 @@ class ListingXmlTests(unittest.TestCase):
         self.assertEqual(reply.findall("Contents/Key"), ["a%26b%3Cc%3E%22d%27", "plain"])
         self.assertEqual(reply.findall("CommonPrefixes/Prefix"),
                          ["%3CWalrusTailMark/", "caf%C3%A9/", "x/"])
+
+
+    def test_escapedAsLxmlEscapes(self):
+        """The listing's own escaping writes what lxml writes, and declines what lxml refuses."""
+        from lxml import etree
+        texts = ["plain", "a&b<c>d", "quote\"'", "cr\rlf\n\ttab", "]]>", "caf\u00e9 \U0001F600",
+                 "\ud7ff\ue000\ufffd"]
+        for text in texts:
+            element = etree.Element("k")
+            element.text = text
+            expected = etree.tostring(element, encoding="UTF-8")[3:-4].decode("utf-8")
+            self.assertEqual(s3xml.escapeText(text), expected, repr(text))
+        for text in ["nul\x00", "bell\x07", "\x1f", "\ufffe", "\uffff", "lone\ud800"]:
+            self.assertIsNone(s3xml.escapeText(text), repr(text))
+            element = etree.Element("k")
+            with self.assertRaises((ValueError, UnicodeEncodeError)):
+                element.text = text
+                etree.tostring(element, encoding="UTF-8")
+
+    def test_carriageReturnInAKey(self):
+        """A key holding a carriage return lists back exactly."""
+        self.walrus.put("xml", "line\rbreak", b"v")
+        reply = self.walrus.request("GET", "/xml?list-type=2&prefix=line")
+        self.assertEqual(reply.findall("Contents/Key"), ["line\rbreak"])
 
 
 class EmptySpoolTests(unittest.TestCase):
