@@ -53,7 +53,12 @@ def headerMap(requestHeaders):
     """Twisted Headers -> {lower-case name: [values as text]}."""
     result = {}
     for name, values in requestHeaders.getAllRawHeaders():
-        result.setdefault(_text(name).lower(), []).extend(_text(v) for v in values)
+        name = _text(name).lower()
+        texts = [_text(v) for v in values]
+        if name in result:
+            result[name].extend(texts)
+        else:
+            result[name] = texts
     return result
 
 
@@ -80,15 +85,30 @@ class Router:
     ``serverNames``: names of this server that are never bucket names.
     """
 
+    #: Host headers whose answer is kept (a client sends the same one on every request).
+    MAX_REMEMBERED = 1024
+
     def __init__(self, domains=(), serverNames=()):
         self.domains = [d.lower().strip(".") for d in domains if d.strip(".")]
         self.serverNames = {n.lower() for n in serverNames if n} | {"localhost"}
+        self.answers = {}
 
     def hostBucket(self, host):
         """
         (bucket, certain): the bucket a Host header names, if any, and
         whether it certainly does (a configured domain) or only may (CNAME).
+        The answer depends on the text alone, so it is kept: parsing an
+        address per request cost a few percent of a small request.
         """
+        answer = self.answers.get(host)
+        if answer is None:
+            answer = self._settle(host)
+            if len(self.answers) >= self.MAX_REMEMBERED:
+                self.answers.clear()
+            self.answers[host] = answer
+        return answer
+
+    def _settle(self, host):
         host = hostWithoutPort(host or "")
         if not host or _isAddress(host) or host in self.serverNames:
             return None, False
@@ -111,7 +131,8 @@ class S3Request:
     prefix); ``bucket``/``key`` are decoded text or None.
     """
 
-    def __init__(self, method, uri, requestHeaders, hostBucket=None):
+    def __init__(self, method, uri, requestHeaders, hostBucket=None, mappedHeaders=None):
+        """``mappedHeaders`` is ``headerMap(requestHeaders)`` when the caller made it already."""
         self.method = _text(method).upper()
         uri = _text(uri)
         path, _, self.rawQuery = uri.partition("?")
@@ -120,7 +141,7 @@ class S3Request:
         self.query = {}
         for name, value in self.queryPairs:
             self.query.setdefault(name, value)
-        self.headers = headerMap(requestHeaders)
+        self.headers = mappedHeaders if mappedHeaders is not None else headerMap(requestHeaders)
         self.host = self.header("host", "")
         self.servicePrefix = (self.rawPath == SERVICE_PREFIX
                               or self.rawPath.startswith(SERVICE_PREFIX + "/"))

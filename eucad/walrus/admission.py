@@ -88,7 +88,7 @@ class HeldBody:
     meanwhile.  Otherwise it answers as that spool does.
     """
 
-    def __init__(self, admitted, makeSpool, producer=None):
+    def __init__(self, admitted, makeSpool, producer=None, pauseAtOnce=True):
         self.makeSpool = makeSpool
         self.producer = producer
         self.spool = None
@@ -98,10 +98,21 @@ class HeldBody:
         self.waiters = []
         self.closed = False
         self.paused = False
-        if producer is not None:
-            self.paused = True
-            producer.pauseProducing()
+        if pauseAtOnce:
+            self.holdUntilAdmitted()
         admitted.addCallbacks(self._admitted, self._refused)
+
+    def holdUntilAdmitted(self):
+        """
+        Pause the connection if the admission has not settled yet.  Most
+        admissions settle at once (users, buckets and policies are read
+        from short-lived caches), and a pause and resume is two system
+        calls for nothing: the caller that starts the admission asks for
+        the pause only after it has started.
+        """
+        if self.outcome is None and self.producer is not None and not self.paused:
+            self.paused = True
+            self.producer.pauseProducing()
 
     def _admitted(self, result):
         if not self.closed:

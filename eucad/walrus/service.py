@@ -96,7 +96,8 @@ class Walrus:
         no body comes.
         """
         headers = Headers(dict(request.requestHeaders.getAllRawHeaders()))
-        plan = BodyPlan.fromHeaders(headerMap(headers), length)
+        requestHeaders = headerMap(headers)
+        plan = BodyPlan.fromHeaders(requestHeaders, length)
         if length == 0 and plan.framing is None:
             return makeSpool(plan, self.blobs, self.runIo, None, 0)
         method, target, version = requestLine
@@ -140,16 +141,20 @@ class Walrus:
             if isFormUpload(s3):
                 return self._formSpool(s3, producer)
             return makeSpool(plan, self.blobs, self.runIo, producer, length)
-        held = HeldBody(admission, makeContent, producer)
-        defer.ensureDeferred(self._admitHeaders(method, target, headers, length, request)) \
-            .chainDeferred(admission)
+        held = HeldBody(admission, makeContent, producer, pauseAtOnce=False)
+        defer.ensureDeferred(self._admitHeaders(method, target, headers, length, request,
+                                                requestHeaders)).chainDeferred(admission)
+        held.holdUntilAdmitted()
         return held
 
-    async def _admitHeaders(self, method, target, headers, length, request):
-        """(S3Request, Authentication or None for a form) of an admitted request."""
+    async def _admitHeaders(self, method, target, headers, length, request, mapped=None):
+        """
+        (S3Request, Authentication or None for a form) of an admitted
+        request; ``mapped`` is headerMap(headers) if the caller has it.
+        """
         host = (headers.getRawHeaders(b"host") or [b""])[0]
         hostBucket = await self._hostBucket(host, target)
-        s3 = _withPeer(S3Request(method, target, headers, hostBucket), request)
+        s3 = _withPeer(S3Request(method, target, headers, hostBucket, mapped), request)
         try:
             if s3.method == "OPTIONS":
                 # A CORS preflight is unauthenticated: it never gets to send a body.

@@ -309,3 +309,54 @@ class SharedPortGateTests(unittest.TestCase):
         # Anonymous, so refused at once: nothing of its body will be kept.
         self.assertEqual(self.failureResultOf(opened[1].whenAdmitted()).value.code,
                          "AccessDenied")
+
+
+class HeldBodyPauseTests(unittest.TestCase):
+    class Producer:
+        def __init__(self):
+            self.calls = []
+
+        def pauseProducing(self):
+            self.calls.append("pause")
+
+        def resumeProducing(self):
+            self.calls.append("resume")
+
+    def test_settledAdmissionNeverPauses(self):
+        """An admission that settled before holdUntilAdmitted leaves the connection alone."""
+        from twisted.internet import defer
+
+        from eucad.walrus.admission import HeldBody
+        producer = self.Producer()
+        spools = []
+        held = HeldBody(defer.succeed("ok"), lambda result: spools.append(result) or
+                        StringSpool(), producer, pauseAtOnce=False)
+        held.holdUntilAdmitted()
+        held.write(b"body")
+        self.assertEqual((producer.calls, spools), ([], ["ok"]))
+
+    def test_pendingAdmissionPausesUntilSettled(self):
+        """A pending admission pauses the connection, holds what arrived, and resumes once admitted."""
+        from twisted.internet import defer
+
+        from eucad.walrus.admission import HeldBody
+        producer = self.Producer()
+        admission = defer.Deferred()
+        spool = StringSpool()
+        held = HeldBody(admission, lambda result: spool, producer, pauseAtOnce=False)
+        held.holdUntilAdmitted()
+        self.assertEqual(producer.calls, ["pause"])
+        held.write(b"early")
+        admission.callback("ok")
+        held.write(b" late")
+        self.assertEqual((producer.calls, spool.data), (["pause", "resume"], b"early late"))
+
+
+class StringSpool:
+    """The least a spool does for HeldBody: keep what is written."""
+
+    def __init__(self):
+        self.data = b""
+
+    def write(self, data):
+        self.data += data
