@@ -16,6 +16,10 @@ second through ``tmp/`` and 3400 renaming within the fan-out directory
 (bench/s3.py's machine).  Older versions used ``tmp/``; ``sweep`` still
 empties it.
 
+Small objects whose body arrived in memory are not blobs at all: their
+bytes are kept in their database row (eucad.walrus.inline), made durable
+by the commit itself.
+
 Every method here blocks (disk I/O): callers run them in a thread pool.
 """
 
