@@ -115,7 +115,7 @@ class TagFilterExpirationTests(unittest.TestCase):
         self.assertEqual(reply.code, 200)
         self.advanceDays(3)
         self.assertEqual(self.keys(), ["kept", "retagged", "untagged"])
-        self.assertEqual(len(self.walrus.blobFiles()), 3)
+        self.assertEqual(self.walrus.storedBodies(), 3)
 
     def test_andNeedsEveryTagAndThePrefix(self):
         """Filter/And applies only where the prefix, every tag and the size all hold."""
