@@ -1025,6 +1025,12 @@ def reportBurst(burst, single, count, cores):
         # this says how much of it they got.
         "  share of the %d cores the burst's guests used until the last answered  %5.0f%%" % (
             cores, 100.0 * total / (burst["all"] * cores)),
+        # The ratio is (CPU per guest in the burst / alone) / (share of the
+        # cores the guests got): the two parts apart.
+        "  a burst guest's CPU / a single guest's CPU (medians)               %6.2f" % (
+            median(list(burst["cpu"].values())) / oneGuest,),
+        "  the burst's guests' CPU / %d cores, against the limit                %6.2f" % (
+            cores, total / cores / limit),
         "  launch breakdown in the burst (median / max over %d, s):" % (count,),
     ]
     for part in BREAKDOWN[:-1]:
