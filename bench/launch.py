@@ -36,7 +36,12 @@ Two more figures from the same run (issue 9):
   one guest's boot CPU is the median CPU time its qemu used until its HTTP
   answered, over the single launches of this run.  The node's MAX_CORES and
   MAX_DISK are raised for it (in the bench's own install) and its NC
-  restarted.  The ratio's target is at most ``BURST_TARGET_RATIO``.
+  restarted.  The ratio's target is at most ``BURST_TARGET_RATIO``;
+- where the guests' CPU goes: each guest's qemu CPU time, sampled every
+  0.5 s with the boot phase its console shows (kernel boot, modules + DHCP,
+  metadata, the rest after HTTP answers), for the single launches and for
+  the burst side by side: a guest that costs more CPU in the burst shows in
+  which phase.  The burst's consoles are kept in ``--dir``/burst-consoles.
 
 Nothing is asserted about time: the figures are printed.  Everything made is
 removed (domains, dhcpd, probe process; ``AllInOne.down`` for the rest); the
@@ -58,6 +63,7 @@ import glob
 import ipaddress
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -798,6 +804,109 @@ def reportBreakdown(results):
     return "\n".join(lines)
 
 
+#: The test guest's boot phases, each named by the console line that starts it
+#: (``eucad.lab.guest`` prints them); before the first, the kernel boots.
+GUEST_PHASES = (("kernel boot", None),
+                ("modules + DHCP", "eucad test guest: init starting"),
+                ("metadata (instance id)", "eucad test guest: address"),
+                ("after HTTP (meta-data walk, user data, ssh)", "eucad test guest: serving"),
+                ("up", guest.MARKER + " "))
+
+
+def guestPhase(consoleText):
+    """The phase a test guest is in, from what its console says so far."""
+    current = GUEST_PHASES[0][0]
+    for name, line in GUEST_PHASES[1:]:
+        if line in consoleText:
+            current = name
+    return current
+
+
+class PhaseSampler:
+    """
+    Where each guest's CPU goes: every ``interval`` s, the CPU time of this
+    cloud's guests' qemu processes and the boot phase their consoles show.
+    A sample's CPU is charged to the phase seen at its start (so each phase's
+    figure is good to about one interval of one guest's CPU).
+    """
+
+    def __init__(self, cloud, interval=0.5):
+        self.cloud = cloud
+        self.interval = interval
+        self.samples = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _guests(self):
+        found = {}
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % (pid,), "rb") as f:
+                    words = f.read()
+                match = re.search(rb"guest=(i-[0-9a-f]{8}),", words)
+                if not match or b"qemu-system" not in words:
+                    continue
+                with open("/proc/%s/stat" % (pid,), "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            found[match.group(1).decode()] = (
+                (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        return found
+
+    def _console(self, instanceId):
+        for path in glob.glob(os.path.join(self.cloud.runDir, "nodes", "*", "instances", "*",
+                                           instanceId, "console.log")):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    return f.read()
+            except OSError:
+                return None
+        return None  # another cloud's guest on this machine
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            for instanceId, cpu in self._guests().items():
+                text = self._console(instanceId)
+                if text is not None:
+                    self.samples.setdefault(instanceId, []).append(
+                        (now, cpu, guestPhase(text)))
+
+    def phases(self, instanceId):
+        """{phase: (wall s, CPU s)} of one guest, from its samples."""
+        spent = {}
+        rows = self.samples.get(instanceId, [])
+        for (t, cpu, phase), (t2, cpu2, _) in zip(rows, rows[1:]):
+            wall, used = spent.get(phase, (0.0, 0.0))
+            spent[phase] = (wall + t2 - t, used + cpu2 - cpu)
+        return spent
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def reportPhases(sampler, groups):
+    """Median wall and CPU seconds per boot phase, for each group of guests."""
+    lines = ["", "where the guests' CPU goes, per boot phase (median over the guests:"
+             " wall s / qemu CPU s / CPU share):"]
+    for label, instanceIds in groups:
+        lines.append("  %s (%d guests)" % (label, len(instanceIds)))
+        phases = [sampler.phases(i) for i in instanceIds]
+        for name, _ in GUEST_PHASES[:-1]:
+            walls = [p[name][0] for p in phases if name in p]
+            cpus = [p[name][1] for p in phases if name in p]
+            if walls:
+                lines.append("    %-44s %6.1f / %5.2f / %4.0f%%" % (
+                    name, median(walls), median(cpus),
+                    100.0 * sum(cpus) / max(sum(walls), 0.01)))
+    return "\n".join(lines)
+
+
 # -- the burst: many instances at once on one node ------------------------------------
 
 
@@ -818,6 +927,19 @@ def allowBurst(cloud, ec2, count):
                 daemon.start()
     waitFor("room for %d instances" % (count,),
             lambda: _quiet(cloud.freeSmall, ec2) >= count, 120, 0.5)
+
+
+def keepConsoles(cloud, instanceIds, directory):
+    """
+    Copy each instance's serial console into ``directory`` (replacing an
+    earlier burst's): the guests' own boot timestamps, to read afterwards.
+    """
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    for instanceId in instanceIds:
+        for path in glob.glob(os.path.join(cloud.runDir, "nodes", "*", "instances", "*",
+                                           instanceId, "console.log")):
+            shutil.copy(path, os.path.join(directory, instanceId + ".log"))
 
 
 def runBurst(cloud, ec2, imageId, netns, count, timeout=900):
@@ -855,6 +977,7 @@ def runBurst(cloud, ec2, imageId, netns, count, timeout=900):
         for instanceId, probe in byProbe.items():
             answered[instanceId] = probe.result() - t0
             cpu[instanceId] = qemuCpuSeconds(instanceId)
+        keepConsoles(cloud, ids, os.path.join(cloud.runDir, "burst-consoles"))
         steps = {i: waitFor("the NC's launch steps of %s" % (i,),
                             lambda i=i: launchSteps(cloud, i), 60, 0.2) for i in ids}
     finally:
@@ -902,6 +1025,12 @@ def reportBurst(burst, single, count, cores):
         # this says how much of it they got.
         "  share of the %d cores the burst's guests used until the last answered  %5.0f%%" % (
             cores, 100.0 * total / (burst["all"] * cores)),
+        # The ratio is (CPU per guest in the burst / alone) / (share of the
+        # cores the guests got): the two parts apart.
+        "  a burst guest's CPU / a single guest's CPU (medians)               %6.2f" % (
+            median(list(burst["cpu"].values())) / oneGuest,),
+        "  the burst's guests' CPU / %d cores, against the limit                %6.2f" % (
+            cores, total / cores / limit),
         "  launch breakdown in the burst (median / max over %d, s):" % (count,),
     ]
     for part in BREAKDOWN[:-1]:
@@ -1046,6 +1175,8 @@ def main(argv=None):
                                       ipaddress.IPv4Network(cloud.subnet))
         closers.append(reference.close)
 
+        sampler = PhaseSampler(cloud)
+        closers.append(sampler.close)
         results = runSeries("poll 1 s", reference, eucad, args.runs, args.settle)
         text, _ = report("allinone's settings", results, args.describe_interval, "1")
         text += "\n" + reportBreakdown(results["eucad"])
@@ -1063,6 +1194,9 @@ def main(argv=None):
                                  frontEnd["netns"], args.burst)
                 text, _ = reportBurst(burst, results["eucad"], args.burst,
                                       os.cpu_count())
+                text += "\n" + reportPhases(sampler, [
+                    ("single launches", [r["id"] for r in results["eucad"]]),
+                    ("the burst", sorted(burst["answered"]))])
                 reports.append(text)
                 print(text, flush=True)
         if args.also_poll is not None:
