@@ -1,11 +1,13 @@
 """Runs the trial suite for tools/run-tests and ends with one plain summary line.
 
 Named tests (``tools/run-tests tests/cc``) run in one trial process.  The
-whole suite runs as two trial processes side by side, because most of its
-time is spent waiting: the end-to-end and packaging tests wait for VMs to
-boot, daemons to start and packages to build, while the rest keeps a core
-busy with Python.  Each process has its own temporary directory and log;
-a test module never spans the two, so a module's shared cloud stays one.
+whole suite runs two trial processes at a time, because much of its time is
+spent waiting (for VMs to boot, daemons to start, packages to build) while
+a core could run other tests.  The suite is cut into parts (each
+end-to-end module, each other package) handed out longest first to
+whichever process is free, so the two end close together; a module never
+spans two processes, so a module's shared cloud stays one.  Each process
+has its own temporary directory, and each part's log is kept.
 Set-up that both could need at once is done before they start: the test
 image is built once here (two builds into one directory would race).  The
 packaging tests' slow set-up, the Debian root (debootstrap) and the Debian
@@ -32,9 +34,27 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = os.path.join(PROJECT, ".venv", "bin", "python")
 BUILD = os.path.join(PROJECT, "build")
 
-#: Test packages that spend their time waiting on VMs, daemons and package
-#: builds: they run in one process, everything else in the other.
-WAITING = ("tests.e2e", "tests.packaging")
+#: Seconds each part of the suite took in one measured run (on a loaded
+#: machine: only their order matters).  The parts are handed out longest
+#: first; a part not named here is taken for an end-to-end module's
+#: length if it is one, else for a small package's.
+ESTIMATES = {
+    "tests.e2e.test_sidebyside": 350, "tests.e2e.test_boot": 310,
+    "tests.e2e.test_poweroff": 200, "tests.e2e.test_managed": 190,
+    "tests.e2e.test_makerun": 145, "tests.e2e.test_images": 145,
+    "tests.e2e.test_static": 140, "tests.e2e.test_ncrestart": 130,
+    "tests.e2e.test_powersave": 80,
+    "tests.clc": 600, "tests.walrus": 300, "tests.common": 100, "tests.frontend": 60,
+    "tests.lab": 60, "tests.nc": 30, "tests.cc": 25, "tests.bundle": 5,
+}
+E2E_MODULE_ESTIMATE = 200
+PACKAGE_ESTIMATE = 30
+
+#: Its slow set-up is made in the background from the start: it is handed
+#: out after the end-to-end modules, when that set-up is done.
+PACKAGING = "tests.packaging"
+
+WORKERS = 2
 
 SLOWEST = 20
 
@@ -51,12 +71,23 @@ def allTestPackages():
     return found
 
 
-def groups():
-    """The whole suite as two lists of packages: the waiting ones and the rest."""
-    everything = allTestPackages()
-    waiting = [name for name in everything if name in WAITING]
-    rest = [name for name in everything if name not in WAITING]
-    return [("waiting", waiting), ("rest", rest)]
+def parts():
+    """
+    The whole suite in the order it is handed out, longest first: each
+    end-to-end module alone (each brings its own cloud up) and every other
+    package whole; the packaging tests right after the last end-to-end
+    module.
+    """
+    e2eDir = os.path.join(PROJECT, "tests", "e2e")
+    e2e = ["tests.e2e." + name[:-3] for name in os.listdir(e2eDir)
+           if name.startswith("test_") and name.endswith(".py")]
+    packages = [name for name in allTestPackages() if name not in ("tests.e2e", PACKAGING)]
+
+    def estimate(name):
+        return ESTIMATES.get(name, E2E_MODULE_ESTIMATE if name in e2e else PACKAGE_ESTIMATE)
+    order = sorted(e2e + packages, key=lambda name: (-estimate(name), name))
+    lastE2e = max(order.index(name) for name in e2e) if e2e else -1
+    return order[:lastE2e + 1] + [PACKAGING] + order[lastE2e + 1:]
 
 
 def trialArgv(tempName, tests):
@@ -161,35 +192,61 @@ def runOne(tests):
     return process.returncode, ["".join(lines)]
 
 
+def startPart(part, slot, path, otherPids):
+    """
+    One part's trial process.  The end-to-end tests name their labs and
+    clouds after their process's PID modulo 1000 (``e2e%d``), so two
+    processes whose PIDs agree there would take each other's namespaces:
+    such a process is ended at once (by its PID, before it has imported
+    anything) and started again, a bounded number of times.
+    """
+    for _ in range(20):
+        with open(path, "w") as out:
+            process = subprocess.Popen(trialArgv("_trial_temp_%d" % (slot,), [part]),
+                                       cwd=PROJECT, stdout=out, stderr=subprocess.STDOUT)
+        if all(process.pid % 1000 != pid % 1000 for pid in otherPids):
+            return process
+        process.kill()
+        process.wait()
+    return process
+
+
 def runWhole():
-    """The whole suite as two trial processes; each one's output when it ends."""
+    """
+    The whole suite, part by part, in WORKERS trial processes at a time:
+    whenever one ends, the next part starts.  Each part's output is shown
+    when it ends (and kept in build/test-logs).
+    """
     logDir = os.path.join(BUILD, "test-logs")
-    os.makedirs(logDir, exist_ok=True)
-    running = []
-    for name, tests in groups():
-        path = os.path.join(logDir, name + ".log")
-        out = open(path, "w")
-        process = subprocess.Popen(trialArgv("_trial_temp_" + name, tests), cwd=PROJECT,
-                                   stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-        print("run-tests: %s: %s (log %s)" % (name, " ".join(tests),
-                                               os.path.relpath(path, PROJECT)), flush=True)
-        running.append((name, process, path, time.monotonic()))
+    shutil.rmtree(logDir, ignore_errors=True)
+    os.makedirs(logDir)
+    waiting = parts()
+    running = {}
     status, logs = 0, []
-    while running:
-        for entry in list(running):
-            name, process, path, started = entry
+    while waiting or running:
+        for slot in range(WORKERS):
+            if slot in running or not waiting:
+                continue
+            part = waiting.pop(0)
+            path = os.path.join(logDir, part + ".log")
+            others = [entry[1].pid for entry in running.values()]
+            process = startPart(part, slot, path, others)
+            running[slot] = (part, process, path, time.monotonic())
+        time.sleep(0.2)
+        for slot, (part, process, path, started) in list(running.items()):
             if process.poll() is None:
                 continue
-            running.remove(entry)
+            del running[slot]
             with open(path) as f:
                 log = f.read()
             sys.stdout.write(log)
             print("run-tests: %s ended (exit %d) after %.0f s" % (
-                name, process.returncode, time.monotonic() - started), flush=True)
+                part, process.returncode, time.monotonic() - started), flush=True)
+            if process.returncode and not _SUMMARY.search(log):
+                # A trial that died before its summary: its failure counts.
+                log += "\nFAILED (errors=1)\n"
             status = status or process.returncode
             logs.append(log)
-        time.sleep(0.5)
     return status, logs
 
 
