@@ -40,7 +40,8 @@ BUILD = os.path.join(PROJECT, "build")
 #: length if it is one, else for a small package's.
 ESTIMATES = {
     "tests.e2e.test_sidebyside": 350, "tests.e2e.test_boot": 310,
-    "tests.e2e.test_poweroff": 200, "tests.e2e.test_managed": 190,
+    "tests.e2e.test_system": 305, "tests.e2e.test_poweroff": 200,
+    "tests.e2e.test_managed": 190, "tests.e2e.test_userstory": 180,
     "tests.e2e.test_makerun": 145, "tests.e2e.test_images": 145,
     "tests.e2e.test_static": 140, "tests.e2e.test_ncrestart": 130,
     "tests.e2e.test_powersave": 80,
