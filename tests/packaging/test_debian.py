@@ -150,7 +150,7 @@ class DebianPackageTests(unittest.TestCase):
             return result.stdout
 
         sh("euca_conf", "-d", prefix, "-cloud", "Y", "-cc", "Y",
-           "CLOUD_PORT=%d" % cloudPort, "CLOUD_LISTEN=127.0.0.1",
+           "CLOUD_PORT=%d" % cloudPort, "CLOUD_LISTEN=127.0.0.1", "WALRUS_IMAGE_PORT=0",
            "METADATA_PORT=%d" % freePort(), "METADATA_LISTEN=127.0.0.1",
            "CC_PORT=%d" % ccPort, "CC_LISTEN=127.0.0.1",
            "CLUSTERS=zone1@127.0.0.1:%d" % ccPort, "--setup",
