@@ -9,6 +9,7 @@ cloud then runs on Debian's python3 and the packaged libraries alone, with
 no virtualenv on the path.
 """
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -32,7 +33,8 @@ def builtPackages():
     """``{package: .deb path}`` and lintian's output, built once per test run."""
     if "debs" not in _BUILT:
         # A developer re-running one packaging test may name packages that
-        # tools/build-debs made earlier; by default they are built afresh.
+        # tools/build-debs made earlier, and tools/run-tests names the ones
+        # it is building beside the tests; by default they are built afresh.
         out = os.environ.get("EUCAD_TEST_DEBS")
         if not out:
             out = tempfile.mkdtemp(prefix="debs-", dir=os.getcwd())
@@ -40,6 +42,8 @@ def builtPackages():
                                     capture_output=True, text=True)
             if result.returncode != 0:
                 raise AssertionError("build-debs failed: %s" % (result.stderr[-3000:],))
+        else:
+            waitForBuild(out)
         debs = {}
         for name in os.listdir(out):
             if name.endswith(".deb"):
@@ -48,6 +52,18 @@ def builtPackages():
             _BUILT["lintian"] = f.read()
         _BUILT["debs"] = debs
     return _BUILT["debs"]
+
+
+def waitForBuild(out):
+    """Wait while tools/build-debs holds ``out``'s lock; fail as it did, if it did."""
+    lockPath = os.path.join(out, ".lock")
+    if os.path.exists(lockPath):
+        with open(lockPath) as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+    if not os.path.exists(os.path.join(out, "lintian.txt")):
+        log = os.path.join(out, "build.log")
+        tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
+        raise AssertionError("build-debs left no packages in %s: %s" % (out, tail))
 
 
 def freePort():
@@ -134,7 +150,7 @@ class DebianPackageTests(unittest.TestCase):
             return result.stdout
 
         sh("euca_conf", "-d", prefix, "-cloud", "Y", "-cc", "Y",
-           "CLOUD_PORT=%d" % cloudPort, "CLOUD_LISTEN=127.0.0.1",
+           "CLOUD_PORT=%d" % cloudPort, "CLOUD_LISTEN=127.0.0.1", "WALRUS_IMAGE_PORT=0",
            "METADATA_PORT=%d" % freePort(), "METADATA_LISTEN=127.0.0.1",
            "CC_PORT=%d" % ccPort, "CC_LISTEN=127.0.0.1",
            "CLUSTERS=zone1@127.0.0.1:%d" % ccPort, "--setup",

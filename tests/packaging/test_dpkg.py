@@ -165,7 +165,7 @@ class DpkgInstallTests(unittest.TestCase):
             self.inRoot("euca_conf", "-cloud", "Y", "-cc", "Y",
                         "CLOUD_PORT=%d" % cloudPort, "CLOUD_LISTEN=127.0.0.1",
                         "WALRUS_PORT=%d" % cloudPort, "WALRUS_LISTEN=127.0.0.1",
-                        "WEB_PORT=0", "METADATA_PORT=%d" % freePort(),
+                        "WEB_PORT=0", "WALRUS_IMAGE_PORT=0", "METADATA_PORT=%d" % freePort(),
                         "METADATA_LISTEN=127.0.0.1", "CC_PORT=%d" % ccPort,
                         "CC_LISTEN=127.0.0.1", "CLUSTERS=zone1@127.0.0.1:%d" % ccPort,
                         "--setup", "--get-credentials", "/root/creds")

@@ -105,7 +105,7 @@ class UpgradeRollbackTests(unittest.TestCase):
         code, _, err = run(euca_conf.main, [
             "-d", self.prefix, "-cloud", "Y", "CLOUD_PORT=%d" % self.port,
             "CLOUD_LISTEN=127.0.0.1", "WALRUS_PORT=%d" % self.port,
-            "WALRUS_LISTEN=127.0.0.1", "WEB_PORT=0", "METADATA_PORT=0",
+            "WALRUS_LISTEN=127.0.0.1", "WEB_PORT=0", "WALRUS_IMAGE_PORT=0", "METADATA_PORT=0",
             "METADATA_LISTEN=127.0.0.1", "--setup"])
         self.assertEqual(code, 0, err)
         self.addCleanup(lambda: [d.stop() for d in control.daemonsFor(self.prefix, False)])
