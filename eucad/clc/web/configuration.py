@@ -7,7 +7,10 @@ tools accept: cpu 1-64 cores, memory 32-1048576 MiB, disk 1-100000 GiB.
 
 Walrus's limits and the default kernel and ramdisk are rows of
 ``cloud_settings`` (``eucad.common.cloudsettings``), read by Walrus and by
-RunInstances when they matter.  Clusters go through the CLC's
+RunInstances when they matter.  The image cache's size and the DNS servers
+are held by running parts (the CLC's image cache, each cluster's dhcpd): the
+pages publish each save on ``SettingChanges`` and those parts take it at
+once (``eucad.clc.settingchanges``).  Clusters go through the CLC's
 ``ClusterRegistry`` (``eucad.clc.clusterregistry``).
 """
 
@@ -19,8 +22,9 @@ from eucad.common import cloudsettings
 LIMITS = {"cpu": (1, 64), "ram": (32, 1048576), "disk": (1, 100000)}
 LABELS = {"cpu": "CPUs", "ram": "memory (MiB)", "disk": "disk (GiB)"}
 
-WALRUS_KEYS = ("WALRUS_MAX_BUCKETS_PER_USER", "WALRUS_MAX_BUCKET_SIZE_MB")
-SYSTEM_KEYS = ("DEFAULT_KERNEL", "DEFAULT_RAMDISK")
+WALRUS_KEYS = ("WALRUS_MAX_BUCKETS_PER_USER", "WALRUS_MAX_BUCKET_SIZE_MB",
+               "WALRUS_IMAGE_CACHE_MB")
+SYSTEM_KEYS = ("DEFAULT_KERNEL", "DEFAULT_RAMDISK", "VNET_DNS")
 _KINDS = {"DEFAULT_KERNEL": "kernel", "DEFAULT_RAMDISK": "ramdisk"}
 
 
@@ -78,12 +82,12 @@ def _save(session, form, keys, extraCheck=None):
 
 
 def saveWalrusSettings(session, form):
-    """Walrus's bucket count and bucket size limits (0: unlimited)."""
+    """Walrus's bucket count and bucket size limits (0: unlimited), the image cache's size."""
     return _save(session, form, WALRUS_KEYS)
 
 
 def _publicImageOfKind(session, key, imageId):
-    if not imageId:
+    if key not in _KINDS or not imageId:
         return None
     image = session.get(Image, imageId)
     label, kind = cloudsettings.SETTINGS[key][0], _KINDS[key]
@@ -96,5 +100,8 @@ def _publicImageOfKind(session, key, imageId):
 
 
 def saveSystemSettings(session, form):
-    """The default kernel and ramdisk (registered, public; empty: none)."""
+    """
+    The default kernel and ramdisk (registered, public; empty: none) and
+    the DNS servers the clusters hand to VMs (empty: each one's VNET_DNS).
+    """
     return _save(session, form, SYSTEM_KEYS, _publicImageOfKind)

@@ -86,8 +86,10 @@ class WebPages(resource.Resource):
     log = Logger()
 
     def __init__(self, database, mailer, conf, keysDir, sessions=None, clock=time.time,
-                 clusters=None, reactor=None, bucketDirectory=None):
+                 clusters=None, reactor=None, bucketDirectory=None, settingChanges=None):
         resource.Resource.__init__(self)
+        #: Where saved settings are published (``SettingChanges``), or None.
+        self.settingChanges = settingChanges
         self.bucketDirectory = bucketDirectory
         if reactor is None:
             from twisted.internet import reactor
@@ -493,14 +495,15 @@ class WebPages(resource.Resource):
         return Page("config.html", status=status, vmtypes=rows, error=error,
                     settings=values, clusters=clusters, form=visit.form,
                     bucketDirectory=self.bucketDirectory,
-                    imageCacheMb=self.conf.get("WALRUS_IMAGE_CACHE_MB"),
-                    vnetDns=self.conf.get("VNET_DNS"), canRegister=self.clusters is not None)
+                    canRegister=self.clusters is not None)
 
     async def _saved(self, visit, change, message):
         try:
-            await self.db.run(change, visit.form)
+            saved = await self.db.run(change, visit.form)
         except store.WebError as e:
             return await self.config(visit, error=str(e), status=400)
+        if self.settingChanges is not None and isinstance(saved, dict):
+            self.settingChanges.publish(saved)
         self._flash(visit, message)
         return Redirect("/admin/config")
 
