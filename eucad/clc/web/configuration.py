@@ -63,7 +63,13 @@ def settingsInForce(session, conf):
 
 
 def _save(session, form, keys, extraCheck=None):
-    values = {key: form.get(key, "") for key in keys}
+    """
+    Check and store the ``keys`` the form carries (a field the form does not
+    carry at all is left as it is); every bad field is named, one a line,
+    and nothing is stored then.  Returns the stored ``{key: value}``.
+    """
+    keys = [key for key in keys if key in form]
+    values = {key: form[key] for key in keys}
     problems = []
     for key in keys:
         try:
