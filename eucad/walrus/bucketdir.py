@@ -103,10 +103,6 @@ class MovableBlobs:
         primary, _ = self._roots()
         return primary.createTemp()
 
-    def _createTempFd(self):
-        primary, _ = self._roots()
-        return primary._createTempFd()
-
     def install(self, tempPath):
         """
         Install a finished temporary file as a blob of the primary root; one
@@ -116,8 +112,7 @@ class MovableBlobs:
         primary, _ = self._roots()
         if os.path.dirname(os.path.dirname(tempPath)) == primary.data:
             return primary.install(tempPath)
-        fd, target = primary._createTempFd()
-        os.close(fd)
+        target = _tempBeside(primary, os.path.basename(tempPath)[len(TEMP_PREFIX):])
         try:
             _copyDurably(tempPath, target)
         except BaseException:
@@ -156,6 +151,13 @@ class MovableBlobs:
             more = previous.sweep(once, olderThan)
             removed = (removed[0] + more[0], removed[1] + more[1])
         return removed
+
+
+def _tempBeside(directory, name):
+    """The temporary file's path for blob ``name`` of ``directory`` (its fan-out made)."""
+    path = directory.path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return os.path.join(os.path.dirname(path), TEMP_PREFIX + name)
 
 
 def _copyDurably(source, target):
@@ -202,8 +204,7 @@ def copyBlobs(old, new, stop=None):
         destination = target.path(name)
         if os.path.exists(destination):
             continue
-        fd, temp = target._createTempFd()
-        os.close(fd)
+        temp = _tempBeside(target, name)
         try:
             _copyDurably(source.path(name), temp)
         except FileNotFoundError:
@@ -253,26 +254,3 @@ def _rmdir(path):
         os.rmdir(path)
     except (FileNotFoundError, OSError):
         pass
-
-
-def checkNewRoot(path, current):
-    """
-    Why ``path`` cannot become the bucket directory instead of ``current``
-    (one line), or None: it must be an absolute, normalised path of an
-    existing, empty directory the daemon can write, neither inside the
-    current one nor containing it.
-    """
-    if not path or not os.path.isabs(path) or os.path.normpath(path) != path or path == "/":
-        return "Bucket directory: an absolute path like /srv/walrus, without '..' or a trailing '/'."
-    if path == current:
-        return None
-    real, here = os.path.realpath(path), os.path.realpath(current)
-    if real == here or real.startswith(here + os.sep) or here.startswith(real + os.sep):
-        return "Bucket directory: %s overlaps the current one (%s)." % (path, current)
-    if not os.path.isdir(path):
-        return "Bucket directory: %s is not an existing directory." % (path,)
-    if not os.access(path, os.W_OK | os.X_OK):
-        return "Bucket directory: Walrus cannot write to %s." % (path,)
-    if os.listdir(path):
-        return "Bucket directory: %s is not empty (Walrus moves its data only into an empty directory)." % (path,)
-    return None

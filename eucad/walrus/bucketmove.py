@@ -1,15 +1,9 @@
 """Moving Walrus's bucket directory while it runs, as the configuration page asks.
 
-Three rows of ``cloud_settings`` say where the blobs are:
-
-- ``WALRUS_BUCKET_DIRECTORY``: where the administrator wants them (the web
-  pages write it, after checking the directory: ``bucketdir.checkNewRoot``);
-- ``walrus.bukkits.active``: where every blob is, written by Walrus only,
-  in the transaction that ends a move;
-- ``walrus.bukkits.leftover``: an old root whose copies are still to be
-  deleted (written with the switch, removed once they are).
-
-Missing rows mean the install's ``var/lib/eucalyptus/bukkits``.  When the
+Three rows of ``cloud_settings`` say where the blobs are
+(``eucad.common.bucketdirectory``): where the administrator wants them,
+where every blob is, and an old root whose copies are still to be deleted.
+When the
 wanted directory differs from the active one a move runs: ``MovableBlobs``
 writes new blobs to the wanted root and reads from both; ``copyBlobs``
 copies the old blobs across; one transaction makes the wanted root the
@@ -31,67 +25,16 @@ from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from eucad.common.cloudsettings import CloudSetting
+from eucad.common.bucketdirectory import bucketRoots, clearLeftover, switchRoots
 from eucad.walrus import bucketdir
 
 log = Logger()
-
-WANTED = "WALRUS_BUCKET_DIRECTORY"
-ACTIVE = "walrus.bukkits.active"
-LEFTOVER = "walrus.bukkits.leftover"
 
 #: Seconds between reads of the wanted directory.
 INTERVAL = 1.0
 #: Seconds the old copies are kept after the switch, for reads that looked
 #: a blob up in the old root just before it.
 GRACE = 2.0
-
-
-def _get(session, key):
-    row = session.get(CloudSetting, key)
-    return row.value if row is not None and row.value else None
-
-
-def _put(session, key, value):
-    row = session.get(CloudSetting, key)
-    if value is None:
-        if row is not None:
-            session.delete(row)
-    elif row is None:
-        session.add(CloudSetting(key=key, value=value))
-    else:
-        row.value = value
-    session.flush()
-
-
-def bucketRoots(session, default):
-    """``(wanted, active, leftover)`` as stored; the first two default to ``default``."""
-    return (_get(session, WANTED) or default, _get(session, ACTIVE) or default,
-            _get(session, LEFTOVER))
-
-
-def moveUnderWay(session, default):
-    """
-    ``(from, to)`` of the move Walrus has not finished (its old copies
-    deleted included), or None.
-    """
-    wanted, active, leftover = bucketRoots(session, default)
-    if wanted != active:
-        return active, wanted
-    if leftover and leftover != active:
-        return leftover, active
-    return None
-
-
-def askForMove(session, path):
-    """Store ``path`` as the wanted bucket directory (the page checked it)."""
-    _put(session, WANTED, path)
-
-
-def _switch(session, old, new):
-    """The move is done: ``new`` is active, ``old``'s copies are leftovers."""
-    _put(session, ACTIVE, new)
-    _put(session, LEFTOVER, old)
 
 
 class BucketDirectoryService(Service):
@@ -168,7 +111,7 @@ class BucketDirectoryService(Service):
             copied += yield self.runIo(bucketdir.copyBlobs, old, new, self._stop)
         if self._stop.is_set():
             return
-        yield self.database.run(_switch, old, new)
+        yield self.database.run(switchRoots, old, new)
         self.blobs.useRoots(new)
         log.info("The bucket directory is {new} ({n} blobs copied)", new=new, n=copied)
         yield task.deferLater(self.clock, self.grace, lambda: None)
@@ -179,5 +122,5 @@ class BucketDirectoryService(Service):
         if self._stop.is_set():
             return
         yield self.runIo(bucketdir.removeRoot, old)
-        yield self.database.run(_put, LEFTOVER, None)
+        yield self.database.run(clearLeftover)
         log.info("Deleted the old copies under {old}", old=old)

@@ -487,7 +487,8 @@ class WebPages(resource.Resource):
 
     async def config(self, visit, error=None, status=200):
         rows = await self.db.run(configuration.vmTypes)
-        values = await self.db.run(configuration.settingsInForce, self.conf)
+        values = await self.db.run(configuration.settingsInForce, self.conf,
+                                   self.bucketDirectory)
         if error is not None:
             # A refused form shows what was typed, not what is stored.
             values.update({k: v for k, v in visit.form.items() if k in values})
@@ -512,8 +513,11 @@ class WebPages(resource.Resource):
                                  "The VM types are saved and in force.")
 
     async def saveWalrus(self, visit):
-        return await self._saved(visit, configuration.saveWalrusSettings,
-                                 "The Walrus settings are saved and in force.")
+        return await self._saved(
+            visit, lambda session, form: configuration.saveWalrusSettings(
+                session, form, self.bucketDirectory),
+            "The Walrus settings are saved and in force (a new bucket directory: Walrus "
+            "moves the stored objects there now, serving requests meanwhile).")
 
     async def saveSystem(self, visit):
         return await self._saved(visit, configuration.saveSystemSettings,
