@@ -82,6 +82,7 @@ class ConfigurationLiveTests(unittest.TestCase):
                      email="admin@example.com", publicUrl=self.base)
         self.ec2, self.s3 = self.clients()
         self.walrusLimits(admin)
+        self.bucketDirectory(admin)
         self.imageCacheSize(admin)
         self.dnsServers(admin)
         self.vmTypes(admin)
@@ -100,6 +101,11 @@ class ConfigurationLiveTests(unittest.TestCase):
         self.assertIn('name="WALRUS_MAX_BUCKETS_PER_USER" value="2"', page)
         self.assertRefused("TooManyBuckets", self.s3.create_bucket, Bucket="fourth")
         self.assertIn('name="WALRUS_IMAGE_CACHE_MB" value="2"', page)
+        self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (self.newBukkits,), page)
+        self.assertObjectsIntact()
+        self.s3.put_object(Bucket="third", Key="after-restart", Body=b"later")
+        self.assertEqual(self.blobFiles(self.cloud.layout.bukkits), set())
+        self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 4)
         pollUntil("the image cache evicted down to 2 MiB at start",
                   lambda: self.cachedKeys() == set(self.cacheKeys[2:]), timeout=30,
                   interval=0.2)
@@ -164,6 +170,64 @@ class ConfigurationLiveTests(unittest.TestCase):
                      WALRUS_MAX_BUCKETS_PER_USER="2", WALRUS_MAX_BUCKET_SIZE_MB="2")
         self.walrusReadsAgain()
         self.assertRefused("TooManyBuckets", self.s3.create_bucket, Bucket="fourth")
+
+    def blobFiles(self, root):
+        found = set()
+        for top, _, names in os.walk(os.path.join(root, "blobs")):
+            found.update(os.path.join(top, name) for name in names)
+        return found
+
+    def assertObjectsIntact(self):
+        for key, body in self.moved.items():
+            self.assertEqual(self.s3.get_object(Bucket="third", Key=key)["Body"].read(), body)
+
+    def bucketDirectory(self, admin):
+        old = self.cloud.layout.bukkits
+        _, page, _ = admin.request("/admin/config")
+        self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (old,), page)
+        self.moved = {"k%03d" % n: os.urandom(1000 + n) for n in range(40)}
+        for key, body in self.moved.items():
+            self.s3.put_object(Bucket="third", Key=key, Body=body)
+        before = self.blobFiles(old)
+        self.assertEqual(len(before), len(self.moved) + 2)
+        self.newBukkits = os.path.abspath(self.mktemp())
+        full = os.path.abspath(self.mktemp())
+        os.makedirs(self.newBukkits)
+        os.makedirs(full)
+        with open(os.path.join(full, "something"), "w"):
+            pass
+        for path, why in (("relative/dir", "an absolute path"),
+                          (full, "is not empty"),
+                          (os.path.join(old, "inside"), "overlaps the current one"),
+                          (self.newBukkits + "/nothere", "is not an existing directory")):
+            status, page, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                           WALRUS_BUCKET_DIRECTORY=path)
+            self.assertEqual(status, 400)
+            self.assertIn(why, html.unescape(errorText(page)))
+        status, _, _ = admin.request("/admin/config/walrus",
+                                     {"WALRUS_BUCKET_DIRECTORY": self.newBukkits})
+        self.assertEqual(status, 403)
+        self.assertEqual(self.blobFiles(old), before)
+
+        status, _, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                    WALRUS_BUCKET_DIRECTORY=self.newBukkits)
+        self.assertEqual(status, 303)
+        # Requests keep being served while Walrus moves the blobs.
+        rounds = 0
+        while rounds < 200:
+            rounds += 1
+            self.assertObjectsIntact()
+            _, page, _ = admin.request("/admin/config")
+            if 'id="bucket-move"' not in page:
+                break
+            time.sleep(0.1)
+        self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (self.newBukkits,), page)
+        self.s3.put_object(Bucket="third", Key="after-move", Body=b"new home")
+        self.assertEqual(self.blobFiles(old), set())
+        self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 3)
+        self.assertObjectsIntact()
+        self.assertEqual(self.s3.get_object(Bucket="first", Key="a")["ContentLength"],
+                         600 * 1024)
 
     def cacheEntry(self, number):
         """
