@@ -228,6 +228,23 @@ class ConfigurationLiveTests(unittest.TestCase):
         self.assertObjectsIntact()
         self.assertEqual(self.s3.get_object(Bucket="first", Key="a")["ContentLength"],
                          600 * 1024)
+        self.killedDuringMove(admin)
+
+    def killedDuringMove(self, admin):
+        """Asked to move again and SIGKILLed at once: after the restart the move ends, nothing lost."""
+        first, self.newBukkits = self.newBukkits, os.path.abspath(self.mktemp())
+        os.makedirs(self.newBukkits)
+        status, _, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                    WALRUS_BUCKET_DIRECTORY=self.newBukkits)
+        self.assertEqual(status, 303)
+        self.cloud.kill()
+        self.cloud.start()
+        self.assertObjectsIntact()
+        pollUntil("the move after the restart", lambda: 'id="bucket-move"' not in
+                  admin.request("/admin/config")[1], timeout=60, interval=0.2)
+        self.assertEqual(self.blobFiles(first), set())
+        self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 3)
+        self.assertObjectsIntact()
 
     def cacheEntry(self, number):
         """
