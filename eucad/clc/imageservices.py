@@ -108,15 +108,20 @@ class ImageServices(Service):
         self.preparer = ImagePreparer(self.db, self.cache,
                                       lambda keys: self.makePartOpener(url, keys))
         self.ready = self.cache.start()
-        self.ready.addCallback(lambda _: self.db.run(cloudsettings.setting, self.conf,
-                                                     CACHE_SIZE_KEY))
-        self.ready.addCallback(self._resize)
+        self.ready.addCallback(lambda _: self._resizeFromSettings())
         self.ready.addCallback(lambda _: resumePending(self.db, self.checker, self.preparer))
         self.ready.addErrback(lambda f: log.failure("starting the image services", f))
         return self.ready
 
     def _resize(self, megabytes):
         return self.cache.setCapacity(cacheCapacity(self.conf, megabytes))
+
+    def _resizeFromSettings(self):
+        """At start: the size the page stored last, if any; a failure keeps the conf's."""
+        d = self.db.run(cloudsettings.setting, self.conf, CACHE_SIZE_KEY)
+        d.addCallback(self._resize)
+        d.addErrback(lambda f: log.failure("sizing the image cache from the settings", f))
+        return d
 
     def settingsSaved(self, values):
         """

@@ -153,6 +153,19 @@ class MovableBlobs:
         return removed
 
 
+def usable(root):
+    """Whether Walrus can make its directories under ``root`` and write a file there."""
+    try:
+        BlobDirectory(root).prepare()
+        probe = os.path.join(root, "blobs", ".probe-%d" % (os.getpid(),))
+        with open(probe, "wb") as f:
+            f.write(b"walrus")
+        os.unlink(probe)
+        return True
+    except OSError:
+        return False
+
+
 def _tempBeside(directory, name):
     """The temporary file's path for blob ``name`` of ``directory`` (its fan-out made)."""
     path = directory.path(name)

@@ -58,6 +58,7 @@ class BucketDirectoryService(Service):
         self.moving = None
         self.ready = None
         self._stop = threading.Event()
+        self._unusable = None
 
     def startService(self):
         Service.startService(self)
@@ -87,6 +88,12 @@ class BucketDirectoryService(Service):
         except Exception:
             log.failure("reading the bucket directory rows")
             return
+        if wanted != active and not (yield self.runIo(bucketdir.usable, wanted)):
+            if self._unusable != wanted:
+                self._unusable = wanted
+                log.error("Walrus cannot write to the bucket directory {wanted}; it keeps "
+                          "{active} and tries again", wanted=wanted, active=active)
+            wanted = active
         self.blobs.useRoots(wanted, active)
         self.blobs.ready.set()
         if wanted != active:

@@ -187,3 +187,16 @@ class BucketDirectoryServiceTests(unittest.TestCase):
         self.assertEqual(service.blobs.root, self.new)
         self.assertEqual(bucketdir.blobNames(self.default), [])
         self.assertEqual(self.rows(), (self.new, self.new, None))
+
+    def test_unwritableDirectoryKeepsTheCurrentOne(self):
+        """A wanted directory Walrus cannot write to is not used: blobs stay and go where they were."""
+        blocked = os.path.join(self.new, "file")
+        with open(blocked, "w"):
+            pass
+        self.db.transact(bucketdirectory.askForMove, os.path.join(blocked, "bukkits"))
+        service = self.service()
+        self.assertEqual(service.blobs.root, self.default)
+        self.assertIsNone(service.moving)
+        name = service.blobs.installBytes(b"still here")
+        self.assertIn(name, bucketdir.blobNames(self.default))
+
