@@ -49,8 +49,18 @@ class MovableBlobs:
         self.primary = BlobDirectory(root)
         self.previous = None
         self.ready = threading.Event()
+        self._known = not waitForRoots
         if not waitForRoots:
             self.ready.set()
+
+    def rootsKnown(self):
+        """The roots ``useRoots`` set are the real ones: waiting operations go on."""
+        self._known = True
+        self.ready.set()
+
+    def abandon(self):
+        """Walrus stops: operations still waiting for the roots fail now rather than later."""
+        self.ready.set()
 
     @property
     def root(self):
@@ -67,7 +77,7 @@ class MovableBlobs:
                 self.previous = BlobDirectory(previous)
 
     def _roots(self):
-        if not self.ready.wait(ROOTS_TIMEOUT):
+        if not self.ready.wait(ROOTS_TIMEOUT) or not self._known:
             raise OSError(errno.EAGAIN, "Walrus does not know its bucket directory yet")
         with self._lock:
             return self.primary, self.previous

@@ -74,6 +74,7 @@ class BucketDirectoryService(Service):
     def stopService(self):
         Service.stopService(self)
         self._stop.set()
+        self.blobs.abandon()
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         return self.moving
@@ -95,7 +96,7 @@ class BucketDirectoryService(Service):
                           "{active} and tries again", wanted=wanted, active=active)
             wanted = active
         self.blobs.useRoots(wanted, active)
-        self.blobs.ready.set()
+        self.blobs.rootsKnown()
         if wanted != active:
             self.moving = self._move(active, wanted)
         elif leftover and leftover != active:

@@ -88,13 +88,30 @@ class MovableBlobsTests(unittest.TestCase):
         self.assertEqual(os.listdir(self.old), [])
         self.assertAllReadable()
 
+    def test_abandonedWaitFailsAtOnce(self):
+        """When Walrus stops before it learnt its roots, an operation waiting for them fails at once."""
+        waiting = MovableBlobs(self.old, waitForRoots=True)
+        failed = []
+
+        def write():
+            try:
+                waiting.installBytes(b"x")
+            except OSError as e:
+                failed.append(e)
+        thread = threading.Thread(target=write)
+        thread.start()
+        waiting.abandon()
+        thread.join(10)
+        self.assertFalse(thread.is_alive())
+        self.assertEqual(len(failed), 1)
+
     def test_rootsUnknownUntilReady(self):
         """A daemon's blobs wait for their root before any I/O, and fail clearly if it never comes."""
         self.patch(bucketdir, "ROOTS_TIMEOUT", 0.01)
         waiting = MovableBlobs(self.old, waitForRoots=True)
         self.assertRaises(OSError, waiting.installBytes, b"x")
         waiting.useRoots(self.new)
-        waiting.ready.set()
+        waiting.rootsKnown()
         name = waiting.installBytes(b"x")
         self.assertIn(name, bucketdir.blobNames(self.new))
 
