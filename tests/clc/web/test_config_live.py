@@ -103,7 +103,7 @@ class ConfigurationLiveTests(unittest.TestCase):
         self.assertIn('name="WALRUS_IMAGE_CACHE_MB" value="2"', page)
         self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (self.newBukkits,), page)
         self.assertObjectsIntact()
-        self.s3.put_object(Bucket="third", Key="after-restart", Body=b"later")
+        self.s3.put_object(Bucket="third", Key="after-restart", Body=os.urandom(70 * 1024))
         self.assertEqual(self.blobFiles(self.cloud.layout.bukkits), set())
         self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 4)
         pollUntil("the image cache evicted down to 2 MiB at start",
@@ -185,7 +185,8 @@ class ConfigurationLiveTests(unittest.TestCase):
         old = self.cloud.layout.bukkits
         _, page, _ = admin.request("/admin/config")
         self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (old,), page)
-        self.moved = {"k%03d" % n: os.urandom(1000 + n) for n in range(40)}
+        # Larger than what Walrus keeps in the row: each is a blob file.
+        self.moved = {"k%03d" % n: os.urandom(66 * 1024 + n) for n in range(20)}
         for key, body in self.moved.items():
             self.s3.put_object(Bucket="third", Key=key, Body=body)
         before = self.blobFiles(old)
@@ -222,7 +223,7 @@ class ConfigurationLiveTests(unittest.TestCase):
                 break
             time.sleep(0.1)
         self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (self.newBukkits,), page)
-        self.s3.put_object(Bucket="third", Key="after-move", Body=b"new home")
+        self.s3.put_object(Bucket="third", Key="after-move", Body=os.urandom(70 * 1024))
         self.assertEqual(self.blobFiles(old), set())
         self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 3)
         self.assertObjectsIntact()
