@@ -37,6 +37,7 @@ from eucad.cc.nodecalls import asCloudError, nodeIsDown
 from eucad.cc.rollback import rollBack
 from eucad.cc.terminations import NodeTerminations
 from eucad.common.changes import ChangeFeed, checkWaitArguments
+from eucad.common.clustersettings import ClusterSettings
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.common.netpolicy import NetworkPolicy
@@ -395,6 +396,23 @@ class ClusterController(Service):
             return defer.succeed(None)
         d = defer.maybeDeferred(apply, policy)
         d.addCallback(lambda _: self._publicIpsChanged())
+        return d
+
+    # ICluster: applyClusterSettings -------------------------------------------------
+
+    def applyClusterSettings(self, settings):
+        """The cloud's name servers into dhcpd (modes without DHCP take them and do nothing)."""
+        if not isinstance(settings, ClusterSettings):
+            return defer.fail(CloudError("InvalidParameterValue",
+                                         "applyClusterSettings needs a ClusterSettings"))
+        self.dhcp.setDnsServers(settings.dnsServers)
+        if not self.running:
+            # startService's first refresh serves them.
+            return defer.succeed(None)
+        d = self.dhcp.apply()
+        d.addErrback(lambda f: _raise(CloudError(
+            "InternalError", "dhcpd did not take the name servers: %s" % (
+                f.getErrorMessage(),), 500)))
         return d
 
     def _publicIpsChanged(self):

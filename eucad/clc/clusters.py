@@ -128,6 +128,11 @@ class ClusterEntry:
         return self._bounded("applyNetworkPolicy", self.link.applyNetworkPolicy, timeout,
                              policy)
 
+    def applyClusterSettings(self, settings, timeout=DEFAULT):
+        """Put the cloud-wide ``ClusterSettings`` (DNS servers) in force on the cluster."""
+        return self._bounded("applyClusterSettings", self.link.applyClusterSettings, timeout,
+                             settings)
+
     @property
     def connectionCount(self):
         """Connections made to the cluster so far (None for links that do not count)."""

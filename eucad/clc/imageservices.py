@@ -9,7 +9,9 @@ imagePreparer=...)``; the CLC's service tree adds it as a child.
 
 Configuration: Walrus is reached at ``http://CLOUD_HOST:WALRUS_PORT/services/Walrus``
 (as the eucarc's S3_URL); decrypted images are kept in
-``var/lib/eucalyptus/images/cache`` up to ``WALRUS_IMAGE_CACHE_MB``.
+``var/lib/eucalyptus/images/cache`` up to ``WALRUS_IMAGE_CACHE_MB`` (the
+administrator's size from ``cloud_settings`` once the configuration page set
+one: read at start, and taken at once when the page publishes a save).
 
 Nodes fetch available images decrypted at ``imageDeliveryUrl`` (the port
 ``WALRUS_IMAGE_PORT``, mutual TLS), which ``openImage`` answers.
@@ -27,6 +29,7 @@ from eucad.clc.bundlecheck import BundleChecker
 from eucad.clc.bundlesource import WalrusBundleSource
 from eucad.clc import imagestore
 from eucad.clc.imageprep import ImagePreparer, resumePending
+from eucad.common import cloudsettings
 from eucad.common.errors import CloudError
 
 log = Logger()
@@ -45,8 +48,13 @@ def cacheDirectory(layout):
     return layout.path("var", "lib", "eucalyptus", "images", "cache")
 
 
-def cacheCapacity(conf):
-    text = conf.get("WALRUS_IMAGE_CACHE_MB")
+CACHE_SIZE_KEY = "WALRUS_IMAGE_CACHE_MB"
+
+
+def cacheCapacity(conf, text=None):
+    """Bytes of ``text`` MiB (default: eucalyptus.conf's WALRUS_IMAGE_CACHE_MB)."""
+    if text is None:
+        text = conf.get(CACHE_SIZE_KEY)
     try:
         megabytes = int(text)
     except ValueError:
@@ -100,9 +108,31 @@ class ImageServices(Service):
         self.preparer = ImagePreparer(self.db, self.cache,
                                       lambda keys: self.makePartOpener(url, keys))
         self.ready = self.cache.start()
+        self.ready.addCallback(lambda _: self._resizeFromSettings())
         self.ready.addCallback(lambda _: resumePending(self.db, self.checker, self.preparer))
         self.ready.addErrback(lambda f: log.failure("starting the image services", f))
         return self.ready
+
+    def _resize(self, megabytes):
+        return self.cache.setCapacity(cacheCapacity(self.conf, megabytes))
+
+    def _resizeFromSettings(self):
+        """At start: the size the page stored last, if any; a failure keeps the conf's."""
+        d = self.db.run(cloudsettings.setting, self.conf, CACHE_SIZE_KEY)
+        d.addCallback(self._resize)
+        d.addErrback(lambda f: log.failure("sizing the image cache from the settings", f))
+        return d
+
+    def settingsSaved(self, values):
+        """
+        The configuration page saved ``values`` (``SettingChanges``): a new
+        image cache size is in force at once, evicting down to it.
+        """
+        if CACHE_SIZE_KEY not in values or self.cache is None:
+            return None
+        d = self._resize(values[CACHE_SIZE_KEY])
+        d.addErrback(lambda f: log.failure("resizing the image cache", f))
+        return d
 
     def deliveryUrl(self, imageId):
         """Where a node fetches ``imageId`` decrypted (``imageDeliveryUrl``)."""

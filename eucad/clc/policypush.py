@@ -19,6 +19,11 @@ Sending the whole policy rather than the change keeps the cluster right
 even when it missed a change; it diffs and applies only the difference.
 Pushes to one cluster never overlap (``SerialPoll``): changes heard during a
 push bring exactly one more push after it.
+
+The same loop carries other whole records to every cluster: a subclass
+says what (``what``), how it is read (``current``), how it is handed over
+(``deliver``) and which feed announces changes (``changeFeed``), as
+``eucad.clc.settingspush`` does for the administrator's cluster settings.
 """
 
 from twisted.application.service import Service
@@ -38,6 +43,9 @@ class PolicyPublisher(Service):
     @param interval: seconds between the checks for a policy the cluster lacks.
     """
 
+    #: What is pushed, for the log.
+    what = "network policy"
+
     def __init__(self, cloud, interval=2.0):
         self.cloud = cloud
         self.interval = interval
@@ -51,26 +59,38 @@ class PolicyPublisher(Service):
         Service.startService(self)
         for push in self._pushes.values():
             push.stopped = False
-        self.cloud.networkChanges.subscribe(self.changed)
+        self.changeFeed().subscribe(self.changed)
         self.loop = task.LoopingCall(self.checkAll)
         self.loop.clock = self.cloud.clock
         self.loop.start(self.interval, now=True).addErrback(
-            lambda f: log.failure("network policy publisher stopped", f))
+            lambda f: log.failure("{what} publisher stopped", f, what=self.what))
 
     def stopService(self):
         Service.stopService(self)
-        self.cloud.networkChanges.unsubscribe(self.changed)
+        self.changeFeed().unsubscribe(self.changed)
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         self.loop = None
         for push in self._pushes.values():
             push.stop()
 
+    def changeFeed(self):
+        """The feed whose changes bring a push to every cluster."""
+        return self.cloud.networkChanges
+
+    def current(self, name):
+        """A Deferred of the record cluster ``name`` should have now."""
+        return self.cloud.db.run(networkPolicy, name)
+
+    def deliver(self, entry, record):
+        """Hand ``record`` to the cluster's ``entry``; a Deferred."""
+        return entry.applyNetworkPolicy(record)
+
     def _serial(self, name):
         push = self._pushes.get(name)
         if push is None:
             push = self._pushes[name] = SerialPoll(
-                lambda: self._push(name), "network policy push to %s" % (name,))
+                lambda: self._push(name), "%s push to %s" % (self.what, name))
         return push
 
     def changed(self, change):
@@ -95,22 +115,26 @@ class PolicyPublisher(Service):
             self.delivered.pop(name, None)
             return
         entry = self.cloud.clusters[name]
-        policy = yield self.cloud.db.run(networkPolicy, name)
+        policy = yield self.current(name)
         # A cluster registered again under the same name has a new link.
         connection = (entry.link, entry.connectionCount)
         if self.delivered.get(name) == (policy, connection):
             return
         try:
-            yield entry.applyNetworkPolicy(policy)
+            yield self.deliver(entry, policy)
         except CloudError as e:
             self.delivered.pop(name, None)
             if name not in self._failing:
                 self._failing.add(name)
-                log.warn("cluster {name} did not take the network policy: {error}",
-                         name=name, error=e)
+                log.warn("cluster {name} did not take the {what}: {error}",
+                         name=name, what=self.what, error=e)
             return
         self._failing.discard(name)
         self.delivered[name] = (policy, connection)
+        self.tookIt(name, policy)
+
+    def tookIt(self, name, policy):
+        """Cluster ``name`` took ``policy`` (for the debug log)."""
         log.debug("cluster {name} took the network policy ({groups} groups, "
                   "{addresses} addresses)", name=name, groups=len(policy.groups),
                   addresses=len(policy.associations))

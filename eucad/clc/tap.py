@@ -30,6 +30,8 @@ from eucad.clc.clusters import ClusterSet
 from eucad.clc.metadata.service import makeMetadataServer
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.policypush import PolicyPublisher
+from eucad.clc.settingchanges import SettingChanges
+from eucad.clc.settingspush import SettingsPublisher
 from eucad.clc.startup import CloudStartup
 from eucad.clc.web.server import makeWebServer
 from eucad.common.daemon import DaemonOptions, makeDaemonService
@@ -97,10 +99,26 @@ def buildCloud(options, parent, reactor=None, makeImageServices=None):
     registry.listeners.append(watcher.refresh)
     PolicyPublisher(cloud, float(conf.get("CLUSTER_POLL_SECONDS"))).setServiceParent(parent)
     makeMetadataServer(conf, db, reactor=reactor).setServiceParent(parent)
-    webPages = makeWebServer(conf, layout, db, reactor=reactor, clusters=registry)
+    settingChanges = liveSettings(cloud, images, parent, conf)
+    webPages = makeWebServer(conf, layout, db, reactor=reactor, clusters=registry,
+                             settingChanges=settingChanges)
     if webPages is not None:
         webPages.setServiceParent(parent)
     return CloudParts(cloud, startup, db)
+
+
+def liveSettings(cloud, images, parent, conf):
+    """
+    The ``SettingChanges`` the web pages publish saves on, heard by the
+    cluster settings publisher (DNS to every CC) and the image services
+    (the image cache's size).
+    """
+    changes = SettingChanges()
+    SettingsPublisher(cloud, changes, float(conf.get("CLUSTER_POLL_SECONDS"))
+                      ).setServiceParent(parent)
+    if images is not None:
+        changes.subscribe(images.settingsSaved)
+    return changes
 
 
 def makeEc2Site(parts, limits=None):

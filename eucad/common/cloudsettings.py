@@ -2,15 +2,20 @@
 
 Walrus's limits start from eucalyptus.conf and a row of ``cloud_settings``
 (written by the web pages' configuration tab) overrides the conf's value
-from then on; the default kernel and ramdisk exist only as rows.  The table lives in the database the CLC and Walrus share,
-so whichever daemon needs a setting reads the row when it matters and a
-change is in force without a restart, and survives one.  Only the keys of
+from then on; the default kernel and ramdisk exist only as rows.  The
+table lives in the database the CLC and Walrus share, so whichever daemon
+needs a setting reads the row when it matters and a change is in force
+without a restart, and survives one.  The image cache's size is held by the
+CLC's image services and the name servers (``VNET_DNS``) by each cluster's
+dhcpd: the CLC puts those in force when the page publishes a save
+(``eucad.clc.settingchanges``) and again when it starts.  Only the keys of
 ``SETTINGS`` can be stored, each checked by its own rule.
 """
 
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from eucad.common.clustersettings import MAX_DNS_SERVERS, parseDnsServers
 from eucad.common.db import Base
 
 
@@ -45,6 +50,16 @@ def _imageId(label, prefix):
     return check
 
 
+def _nameServers(label):
+    def check(text):
+        try:
+            return ", ".join(parseDnsServers(text))
+        except ValueError as e:
+            raise SettingError("%s: %s (up to %d IPv4 addresses, or empty)." % (
+                label, e, MAX_DNS_SERVERS)) from None
+    return check
+
+
 #: key -> (label, check): every setting the configuration page may store.
 SETTINGS = {
     "WALRUS_MAX_BUCKETS_PER_USER": ("Max buckets per user", _count(
@@ -53,6 +68,9 @@ SETTINGS = {
         "Max bucket size (MiB)", 0, 1 << 30)),
     "DEFAULT_KERNEL": ("Default kernel", _imageId("Default kernel", "eki")),
     "DEFAULT_RAMDISK": ("Default ramdisk", _imageId("Default ramdisk", "eri")),
+    "WALRUS_IMAGE_CACHE_MB": ("Image cache size (MiB)", _count(
+        "Image cache size (MiB)", 1, 1 << 30)),
+    "VNET_DNS": ("DNS servers", _nameServers("DNS servers")),
 }
 
 

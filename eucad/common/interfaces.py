@@ -112,6 +112,21 @@ class ICluster(Interface):
             but a NetworkPolicy.
         """
 
+    def applyClusterSettings(settings):
+        """
+        Put the cloud-wide settings the administrator chose in force.
+
+        @param settings: an ``eucad.common.clustersettings.ClusterSettings``
+            (the name servers the cluster's VMs get; empty: the cluster's
+            own VNET_DNS).  The CLC sends it when a setting changes and
+            again whenever the link connects, so a cluster keeps nothing
+            across its own restart; modes that serve DHCP rewrite dhcpd's
+            configuration and reload it.
+        @return: Deferred firing (with None) once the settings are in force;
+            failing with CloudError("InvalidParameterValue") for anything
+            but a ClusterSettings.
+        """
+
 
 class INode(Interface):
     """What a cluster controller asks of a node controller (one per host)."""

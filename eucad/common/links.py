@@ -14,6 +14,7 @@ them) and hands them to the tier.  Tier code calls the facade's methods
 from twisted.internet import defer
 from zope.interface import implementer
 
+from eucad.common.clustersettings import ClusterSettings
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster, INode
 from eucad.common.netpolicy import NetworkPolicy
@@ -112,6 +113,13 @@ class ClusterLink(LinkClient):
         return self.callRemote("applyNetworkPolicy", policy).addCallback(
             _answerCheck(_requireNothing, "applyNetworkPolicy"))
 
+    def applyClusterSettings(self, settings):
+        if not isinstance(settings, ClusterSettings):
+            return defer.fail(_refused(
+                "applyClusterSettings's settings must be a ClusterSettings"))
+        return self.callRemote("applyClusterSettings", settings).addCallback(
+            _answerCheck(_requireNothing, "applyClusterSettings"))
+
 
 class ClusterRoot(LinkRoot):
     """Publishes an ``ICluster`` (the cluster controller) to the CLC."""
@@ -149,6 +157,10 @@ class ClusterRoot(LinkRoot):
     def remote_applyNetworkPolicy(self, policy):
         return self.answer("applyNetworkPolicy", lambda: self.cluster.applyNetworkPolicy(
             _requireRecord(policy, NetworkPolicy, "applyNetworkPolicy's policy")))
+
+    def remote_applyClusterSettings(self, settings):
+        return self.answer("applyClusterSettings", lambda: self.cluster.applyClusterSettings(
+            _requireRecord(settings, ClusterSettings, "applyClusterSettings's settings")))
 
 
 # CC -> NC --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from eucad.common.changes import ChangeFeed, checkWaitArguments
+from eucad.common.clustersettings import ClusterSettings
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster
 from eucad.common.netpolicy import NetworkPolicy
@@ -96,6 +97,9 @@ class FakeCluster:
         self.changes = ChangeFeed(clock)
         #: The last NetworkPolicy applied (None before the first).
         self.policy = None
+        #: The last ``ClusterSettings`` received, and every one in order.
+        self.settings = None
+        self.settingsReceived = []
 
     # -- ICluster ---------------------------------------------------------
 
@@ -201,6 +205,20 @@ class FakeCluster:
         if not isinstance(policy, NetworkPolicy):
             raise CloudError("InvalidParameterValue", "%r is not a NetworkPolicy" % (policy,))
         self.policy = policy
+
+    def applyClusterSettings(self, settings):
+        """
+        Keeps ``settings`` (a ``ClusterSettings``) as ``self.settings``, the
+        last one received, and each in ``self.settingsReceived``; anything
+        else fails with ``CloudError("InvalidParameterValue")``.
+        """
+        return self._call("applyClusterSettings", (settings,), self._applySettings, settings)
+
+    def _applySettings(self, settings):
+        if not isinstance(settings, ClusterSettings):
+            raise CloudError("InvalidParameterValue", "%r is not a ClusterSettings" % (settings,))
+        self.settings = settings
+        self.settingsReceived.append(settings)
 
     def writeConsole(self, instanceId, data):
         """Append ``data`` (bytes) to an instance's console, as its guest would."""

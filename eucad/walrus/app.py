@@ -96,9 +96,13 @@ def serverNames(conf):
     return [n for n in names if n]
 
 
-def buildWalrus(database, bukkits, conf, runIo, clock=time.time):
-    """A Walrus (and its store) over ``database`` and the ``bukkits`` directory."""
-    blobs = BlobDirectory(bukkits)
+def buildWalrus(database, bukkits, conf, runIo, clock=time.time, blobs=None):
+    """
+    A Walrus (and its store) over ``database`` and the ``bukkits`` directory
+    (or ``blobs``, a BlobDirectory-like object: the daemon's ``MovableBlobs``).
+    """
+    if blobs is None:
+        blobs = BlobDirectory(bukkits)
     store = WalrusStore(database, blobs, runIo, LiveLimits(database, conf), clock)
     users = UserDirectory(database)
     authenticator = Authenticator(users.byAccessKey, clock)

@@ -3,7 +3,9 @@
 The service tree, started in order and stopped in reverse: the log file
 (``walrus.log``), the database shared with the CLC (``CLOUD_DB_URL``, else SQLite
 under ``var/lib/eucalyptus/db``), then ``buildWalrusServices``: the I/O
-threads, the bukkits directory's start-up sweep and the lifecycle timer; last the S3 port, where
+threads, the bucket directory's watch (the administrator may move it:
+``eucad.walrus.bucketmove``), the bukkits directory's start-up sweep and the
+lifecycle timer; last the S3 port, where
 ``--port`` says (a strports description), by default
 ``WALRUS_LISTEN``:``WALRUS_PORT``, under the HTTP guard's limits
 (``eucad.walrus.refusals``).  It logs a line per request, without its query
@@ -22,6 +24,8 @@ from eucad.common.db import Database, databaseUrl
 from eucad.common.httpguard import guardSite
 from eucad.common.listening import listeningService, portOption
 from eucad.walrus.app import IoPool, StoreStartup, buildWalrus
+from eucad.walrus.bucketdir import MovableBlobs
+from eucad.walrus.bucketmove import BucketDirectoryService
 from eucad.walrus.lifecycleservice import LifecycleService
 from eucad.walrus.refusals import s3Limits
 from eucad.walrus.service import makeSite
@@ -44,10 +48,22 @@ def buildWalrusServices(options, parent, database, reactor=None):
     conf = options.conf
     io = IoPool(int(conf.get("WALRUS_IO_THREADS")), reactor=reactor)
     io.setServiceParent(parent)
-    walrus = buildWalrus(database, options.layout.bukkits, conf, io.run)
+    walrus = buildWalrus(database, options.layout.bukkits, conf, io.run,
+                         blobs=movableBucketDirectory(options, parent, database, io))
     StoreStartup(walrus.store).setServiceParent(parent)
     addLifecycleService(conf, walrus, parent, reactor)
     return walrus
+
+
+def movableBucketDirectory(options, parent, database, io):
+    """
+    The blobs' directory, which the configuration page may move while Walrus
+    runs (``eucad.walrus.bucketmove``): its watch is added to ``parent``.
+    """
+    blobs = MovableBlobs(options.layout.bukkits, waitForRoots=True)
+    BucketDirectoryService(blobs, database, options.layout.bukkits, io.run
+                           ).setServiceParent(parent)
+    return blobs
 
 
 def addLifecycleService(conf, walrus, parent, reactor=None):

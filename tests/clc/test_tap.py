@@ -9,6 +9,7 @@ from twisted.trial import unittest
 from eucad.clc import tap
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.policypush import PolicyPublisher
+from eucad.clc.settingspush import SettingsPublisher
 from eucad.clc.startup import CloudStartup
 from eucad.clc.web.server import WebServer
 from eucad.common.config import EucaConf
@@ -38,7 +39,7 @@ class TapTests(unittest.TestCase):
                       for d, _, names in os.walk(prefix) for f in names)
 
     def test_tree(self):
-        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, policy publisher, metadata, web."""
+        """makeService builds log, DB, one link per cluster, recovery, poller, watcher, policy publisher, metadata, settings publisher, web."""
         options = self.makeOptions(CLUSTERS="z1@127.0.0.1:8774 z2@cc2:9000",
                                    CLOUD_PORT="0", CLOUD_LISTEN="127.0.0.1",
                                    METADATA_PORT="0", METADATA_LISTEN="127.0.0.1",
@@ -48,10 +49,13 @@ class TapTests(unittest.TestCase):
         kinds = [type(child) for child in children]
         self.assertEqual(kinds, [LoggingService, Database, ClusterLink, ClusterLink,
                                  CloudStartup, ClusterPoller, ClusterWatcher,
-                                 PolicyPublisher, internet.TCPServer, WebServer,
-                                 ListeningService])
-        self.assertEqual(children[-3].name, "metadata")
-        self.assertIs(children[-3].args[1].resource.db, children[1])
+                                 PolicyPublisher, internet.TCPServer, SettingsPublisher,
+                                 WebServer, ListeningService])
+        self.assertEqual(children[-4].name, "metadata")
+        self.assertIs(children[-4].args[1].resource.db, children[1])
+        self.assertEqual(children[-3].interval, 2.0)
+        self.assertIs(children[-2].site.resource.settingChanges,
+                      children[-3].changes)
         self.assertTrue(ICluster.providedBy(children[2]))
         self.assertEqual((children[3].host, children[3].port), ("cc2", 9000))
         self.assertEqual(children[5].interval, 2.0)

@@ -38,6 +38,8 @@ SCREENSHOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 #: What the applicant types into the description: it must come back as text.
 SCRIPT = '<script>document.title="owned"</script><b>bold</b>'
 ADMIN_PASSWORD = "admin-secret-1"
+#: The name servers the admin sets on the configuration tab.
+STORY_DNS = "192.0.2.53, 198.51.100.7"
 ALICE_PASSWORD = "alice-secret-1"
 
 
@@ -221,6 +223,13 @@ class WebStory:
         driver.get(self.base + "/admin/config")
         self.assertIn("VM types", driver.find_element(By.TAG_NAME, "main").text)
         self.shot(driver, "config")
+        # The DNS servers every cluster's DHCP hands to VMs, set from the page.
+        self.fill(driver, VNET_DNS=STORY_DNS)
+        self.click(driver, "save-system")
+        self.assertIn("system settings are saved", self.text(driver, "flash"))
+        self.assertEqual(driver.find_element(By.ID, "VNET_DNS").get_attribute("value"),
+                         STORY_DNS)
+        self.shot(driver, "config-dns")
 
         # The same pages at a phone's width.
         driver.set_window_size(390, 844)

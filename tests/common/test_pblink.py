@@ -421,6 +421,20 @@ class ClusterPolicyLinkTests(unittest.TestCase):
         self.assertIsNot(self.cluster.policy, policy)
         self.assertEqual(self.client.connectionCount, 1)
 
+    def test_clusterSettingsCrossAsARecord(self):
+        """ClusterSettings reach the cluster as an equal, checked ClusterSettings; anything else is refused before sending."""
+        from eucad.common.clustersettings import ClusterSettings
+        settings = ClusterSettings(dnsServers=("192.0.2.53", "198.51.100.7"))
+        d = self.client.applyClusterSettings(settings)
+        self.pump.flush()
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(self.cluster.settings, settings)
+        self.assertIsNot(self.cluster.settings, settings)
+        refused = self.client.applyClusterSettings({"dnsServers": ["192.0.2.53"]})
+        self.assertEqual(self.failureResultOf(refused, CloudError).value.code,
+                         "InvalidParameterValue")
+        self.assertEqual(self.cluster.settingsReceived, [settings])
+
     def test_anythingElseRefusedBeforeSending(self):
         """The facade refuses a policy that is not a NetworkPolicy without calling the cluster."""
         d = self.client.applyNetworkPolicy({"groups": []})

@@ -5,7 +5,8 @@ test's own ESMTP server on loopback as SMTP relay (``--smtp``); then Debian's
 chromium goes through the whole story of ``tests/clc/test_web_browser``
 (``WebStory``) at the web URL ``make run`` prints, and the credentials zip
 downloaded from the page works with awscli against that cloud.  The
-configuration tab shows the cluster ``make run`` registered.  Screenshots
+configuration tab shows the cluster ``make run`` registered, and the DNS
+servers the story sets there reach that cluster's real CC.  Screenshots
 are kept in build/web-screenshots/allinone.
 """
 
@@ -16,7 +17,8 @@ import sys
 from twisted.internet import reactor, threads
 from twisted.trial import unittest
 
-from tests.clc.test_web_browser import WebStory, skipWithoutBrowser
+from eucad.common.polling import pollUntil
+from tests.clc.test_web_browser import STORY_DNS, WebStory, skipWithoutBrowser
 from tests.commandline import run
 from tests.e2e.test_sidebyside import _missing
 from tests.listening import patchEnv
@@ -51,6 +53,14 @@ class WebStoryAllInOneTests(WebStory, unittest.TestCase):
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "PATH": os.path.dirname(sys.executable) + ":" + os.environ["PATH"]}
 
+    def clcLogHas(self, text):
+        for top, _, names in os.walk(self.runDir):
+            if "cloud-output.log" in names:
+                with open(os.path.join(top, "cloud-output.log"), errors="replace") as f:
+                    if text in f.read():
+                        return True
+        return False
+
     def test_storyAgainstMakeRun(self):
         """make run's cloud: the web URL it prints, mail through --smtp, the whole story, the zip with awscli."""
         return threads.deferToThread(self.scenario)
@@ -76,4 +86,9 @@ class WebStoryAllInOneTests(WebStory, unittest.TestCase):
         driver.get(self.base + "/admin/config")
         clusters = driver.find_element(By.ID, "clusters").text
         self.assertIn("cluster1", clusters)
+        # The DNS servers set in the story reached make run's real CC, whose
+        # dhcpd took them (the CLC logs each cluster's acceptance).
+        pollUntil("cluster1 took the DNS servers", lambda: self.clcLogHas(
+            "cluster cluster1 took the cloud's name servers: " + STORY_DNS),
+            timeout=60, interval=0.5)
         self.shot(driver, "config-allinone")

@@ -23,6 +23,7 @@ from twisted.web.server import Site
 from eucad.clc.imageservices import ImageServices
 from eucad.clc.poller import ClusterPoller, ClusterWatcher
 from eucad.clc.policypush import PolicyPublisher
+from eucad.clc.settingspush import SettingsPublisher
 from eucad.clc.startup import CloudStartup
 from eucad.common import components, control, euca_conf, trust
 from eucad.common.config import EucaConf, Layout
@@ -35,6 +36,7 @@ from eucad.frontend import frontdoor, tap
 from eucad.frontend.images import ImageThreads
 from eucad.walrus import tap as walrusTap
 from eucad.walrus.app import IoPool, StoreStartup
+from eucad.walrus.bucketmove import BucketDirectoryService
 from eucad.walrus.lifecycleservice import LifecycleService
 from eucad.walrus.service import WalrusResource
 from eucad.walrus.wire import WalrusChannel, WalrusRequest
@@ -110,7 +112,8 @@ class ClcTapTests(unittest.TestCase):
         self.assertEqual([type(c) for c in children],
                          [LoggingService, Database, ImageThreads, ImageServices,
                           CloudStartup, ClusterPoller, ClusterWatcher, PolicyPublisher,
-                          internet.TCPServer, IoPool, StoreStartup, LifecycleService,
+                          internet.TCPServer, SettingsPublisher, IoPool,
+                          BucketDirectoryService, StoreStartup, LifecycleService,
                           ListeningService])
         self.assertIs(root.walrus.store.database, children[1])
         self.assertEqual(children[8].name, "metadata")

@@ -10,6 +10,7 @@ from eucad.common.db import Database
 from eucad.common.listening import ListeningService
 from eucad.walrus import tap
 from eucad.walrus.app import IoPool, StoreStartup, limitsFromConf
+from eucad.walrus.bucketmove import BucketDirectoryService
 from eucad.walrus.lifecycleservice import LifecycleService
 
 
@@ -25,14 +26,14 @@ class TapTests(unittest.TestCase):
         return prefix, options
 
     def test_serviceTreeWithoutIo(self):
-        """makeService builds log, database, I/O pool, sweep, lifecycle timer and port, touching no file."""
+        """makeService builds log, database, I/O pool, bucket directory watch, sweep, lifecycle timer and port, touching no file."""
         prefix, options = self.makeOptions({"WALRUS_PORT": "18999",
                                             "WALRUS_LISTEN": "127.0.0.1"})
         before = sorted(os.listdir(prefix))
         root = tap.makeService(options)
         kinds = [type(child) for child in root]
-        self.assertEqual(kinds[1:], [Database, IoPool, StoreStartup, LifecycleService,
-                                     ListeningService])
+        self.assertEqual(kinds[1:], [Database, IoPool, BucketDirectoryService, StoreStartup,
+                                     LifecycleService, ListeningService])
         server = list(root)[-1]
         self.assertEqual(server.description, "tcp:18999:interface=127.0.0.1")
         self.assertTrue(list(root)[1].url.endswith("var/lib/eucalyptus/db/eucalyptus.db"))

@@ -86,8 +86,10 @@ class WebPages(resource.Resource):
     log = Logger()
 
     def __init__(self, database, mailer, conf, keysDir, sessions=None, clock=time.time,
-                 clusters=None, reactor=None, bucketDirectory=None):
+                 clusters=None, reactor=None, bucketDirectory=None, settingChanges=None):
         resource.Resource.__init__(self)
+        #: Where saved settings are published (``SettingChanges``), or None.
+        self.settingChanges = settingChanges
         self.bucketDirectory = bucketDirectory
         if reactor is None:
             from twisted.internet import reactor
@@ -485,7 +487,8 @@ class WebPages(resource.Resource):
 
     async def config(self, visit, error=None, status=200):
         rows = await self.db.run(configuration.vmTypes)
-        values = await self.db.run(configuration.settingsInForce, self.conf)
+        values = await self.db.run(configuration.settingsInForce, self.conf,
+                                   self.bucketDirectory)
         if error is not None:
             # A refused form shows what was typed, not what is stored.
             values.update({k: v for k, v in visit.form.items() if k in values})
@@ -493,14 +496,15 @@ class WebPages(resource.Resource):
         return Page("config.html", status=status, vmtypes=rows, error=error,
                     settings=values, clusters=clusters, form=visit.form,
                     bucketDirectory=self.bucketDirectory,
-                    imageCacheMb=self.conf.get("WALRUS_IMAGE_CACHE_MB"),
-                    vnetDns=self.conf.get("VNET_DNS"), canRegister=self.clusters is not None)
+                    canRegister=self.clusters is not None)
 
     async def _saved(self, visit, change, message):
         try:
-            await self.db.run(change, visit.form)
+            saved = await self.db.run(change, visit.form)
         except store.WebError as e:
             return await self.config(visit, error=str(e), status=400)
+        if self.settingChanges is not None and isinstance(saved, dict):
+            self.settingChanges.publish(saved)
         self._flash(visit, message)
         return Redirect("/admin/config")
 
@@ -509,8 +513,11 @@ class WebPages(resource.Resource):
                                  "The VM types are saved and in force.")
 
     async def saveWalrus(self, visit):
-        return await self._saved(visit, configuration.saveWalrusSettings,
-                                 "The Walrus settings are saved and in force.")
+        return await self._saved(
+            visit, lambda session, form: configuration.saveWalrusSettings(
+                session, form, self.bucketDirectory),
+            "The Walrus settings are saved and in force (a new bucket directory: Walrus "
+            "moves the stored objects there now, serving requests meanwhile).")
 
     async def saveSystem(self, visit):
         return await self._saved(visit, configuration.saveSystemSettings,

@@ -68,10 +68,11 @@ class WebServer(Service):
         return None
 
 
-def makeWebServer(conf, layout, database, reactor=None, clusters=None):
+def makeWebServer(conf, layout, database, reactor=None, clusters=None, settingChanges=None):
     """
     The web pages of the CLC whose configuration is ``conf``, or None if
-    WEB_PORT is 0; ``clusters`` is the CLC's ``ClusterRegistry``.
+    WEB_PORT is 0; ``clusters`` is the CLC's ``ClusterRegistry``, and
+    ``settingChanges`` where saved settings are published.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -79,6 +80,7 @@ def makeWebServer(conf, layout, database, reactor=None, clusters=None):
     if port == 0:
         return None
     pages = WebPages(database, Mailer(conf, reactor=reactor), conf, layout.keys,
-                     clusters=clusters, reactor=reactor, bucketDirectory=layout.bukkits)
+                     clusters=clusters, reactor=reactor, bucketDirectory=layout.bukkits,
+                     settingChanges=settingChanges)
     return WebServer(makeSite(pages, clock=reactor), port, conf.get("WEB_LISTEN"),
                      layout.keys, reactor)

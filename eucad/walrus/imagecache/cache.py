@@ -103,6 +103,39 @@ class ImageCache:
         entries = yield self._run(files.scan, self.directory)
         self._index.load(entries)
 
+    @property
+    def capacity(self):
+        """The most bytes of images kept."""
+        return self._index.capacity
+
+    @property
+    def used(self):
+        """Bytes of the images kept and of the decryptions under way."""
+        return self._index.used
+
+    def setCapacity(self, capacity):
+        """
+        Keep at most ``capacity`` bytes from now on (the administrator's
+        image cache size, changed while Walrus runs): the least recently used
+        images are evicted at once until the rest fit, as a decryption would
+        evict them.  A reader that opened an evicted image keeps reading it.
+
+        @return: a Deferred firing with the keys evicted once their files
+            are deleted.
+        """
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError("the image cache's capacity must be a positive number of "
+                             "bytes, not %r" % (capacity,))
+        evicted = self._index.setCapacity(capacity)
+        for entry in evicted:
+            self._evict(entry.key)
+        if evicted:
+            log.info("Image cache limited to {capacity} bytes: evicted {n} image(s)",
+                     capacity=capacity, n=len(evicted))
+        keys = [entry.key for entry in evicted]
+        d = defer.DeferredList([self._removing[key] for key in keys if key in self._removing])
+        return d.addCallback(lambda _: keys)
+
     def cached(self, manifestBytes):
         """The ``CachedImage`` of a bundle already decrypted, or None."""
         entry = self._index.get(hashlib.sha1(manifestBytes).hexdigest())

@@ -161,6 +161,20 @@ class CacheIndex:
         self._reserved[key] = size
         return evicted
 
+    def setCapacity(self, capacity):
+        """
+        Keep at most ``capacity`` bytes from now on; return the least
+        recently used entries evicted until the rest fit (their files are
+        the caller's to delete).  Room promised to decryptions in progress
+        is not taken back: they finish, and count against the new limit.
+        """
+        self.capacity = capacity
+        evicted = []
+        while self.used > capacity and self._entries:
+            _, entry = self._entries.popitem(last=False)
+            evicted.append(entry)
+        return evicted
+
     def release(self, key):
         self._reserved.pop(key, None)
 

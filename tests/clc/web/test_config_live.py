@@ -4,10 +4,16 @@ Each setting is changed on the page and then used as a user would: Walrus's
 limits through boto3 (TooManyBuckets, EntityTooLarge), the default kernel
 through RunInstances, a cluster registered on the page through
 DescribeAvailabilityZones (its FakeCluster served over the real TLS link by
-this test's reactor).  Each is in force without a restart and still in
+this test's reactor), the DNS servers as the ClusterSettings that cluster
+receives over that link (tests/cc/test_clustersettings.py follows them from
+there into a real dhcpd and a real lease), the image cache's size on the
+cache directory's files.  Each is in force without a restart and still in
 force after one (SIGKILL), and the admin's session survives it too.
 """
 
+import hashlib
+import html
+import json
 import os
 import re
 import time
@@ -15,7 +21,9 @@ import time
 from twisted.internet import reactor, threads
 from twisted.trial import unittest
 
+from eucad.clc.imageservices import cacheDirectory
 from eucad.common import accounts, pblink, trust
+from eucad.common.clustersettings import ClusterSettings
 from eucad.common.config import EucaConf
 from eucad.common.db import Database, defaultUrl
 from eucad.common.links import ClusterRoot
@@ -66,6 +74,7 @@ class ConfigurationLiveTests(unittest.TestCase):
         return threads.deferToThread(self.scenario)
 
     def scenario(self):
+        self.cacheKeys = [self.cacheEntry(n) for n in range(3)]
         self.cloud.start()
         admin = PlainClient(self.base)
         admin.login("admin", "admin")
@@ -73,17 +82,38 @@ class ConfigurationLiveTests(unittest.TestCase):
                      email="admin@example.com", publicUrl=self.base)
         self.ec2, self.s3 = self.clients()
         self.walrusLimits(admin)
+        self.bucketDirectory(admin)
+        self.imageCacheSize(admin)
+        self.dnsServers(admin)
         self.vmTypes(admin)
         kernel = self.defaultKernel(admin)
         self.registerCluster(admin)
 
         self.cloud.kill()
+        pushesBefore = len(self.cloud.cluster.settingsReceived)
+        # Added while the CLC is down, the most recently used: at start the
+        # stored 2 MiB evicts down to it and one other.
+        self.cacheKeys.append(self.cacheEntry(3))
         self.cloud.start()
         # Still logged in (the session is in the database), and every setting holds.
         status, page, _ = admin.request("/admin/config")
         self.assertEqual(status, 200)
         self.assertIn('name="WALRUS_MAX_BUCKETS_PER_USER" value="2"', page)
         self.assertRefused("TooManyBuckets", self.s3.create_bucket, Bucket="fourth")
+        self.assertIn('name="WALRUS_IMAGE_CACHE_MB" value="2"', page)
+        self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (self.newBukkits,), page)
+        self.assertObjectsIntact()
+        self.s3.put_object(Bucket="third", Key="after-restart", Body=os.urandom(70 * 1024))
+        self.assertEqual(self.blobFiles(self.cloud.layout.bukkits), set())
+        self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 4)
+        pollUntil("the image cache evicted down to 2 MiB at start",
+                  lambda: self.cachedKeys() == set(self.cacheKeys[2:]), timeout=30,
+                  interval=0.2)
+        self.assertIn('name="VNET_DNS" value="192.0.2.53, 198.51.100.7"', page)
+        pollUntil("the DNS servers pushed again over the new link", lambda: len(
+            self.cloud.cluster.settingsReceived) > pushesBefore, timeout=30, interval=0.2)
+        self.assertEqual(self.cloud.cluster.settings.dnsServers,
+                         ("192.0.2.53", "198.51.100.7"))
         self.assertEqual(self.smallMemory(), 384)
         self.assertEqual(self.launchedKernel(), kernel)
         self.assertIn("zone2", self.zones())
@@ -140,6 +170,146 @@ class ConfigurationLiveTests(unittest.TestCase):
                      WALRUS_MAX_BUCKETS_PER_USER="2", WALRUS_MAX_BUCKET_SIZE_MB="2")
         self.walrusReadsAgain()
         self.assertRefused("TooManyBuckets", self.s3.create_bucket, Bucket="fourth")
+
+    def blobFiles(self, root):
+        found = set()
+        for top, _, names in os.walk(os.path.join(root, "blobs")):
+            found.update(os.path.join(top, name) for name in names)
+        return found
+
+    def assertObjectsIntact(self):
+        for key, body in self.moved.items():
+            self.assertEqual(self.s3.get_object(Bucket="third", Key=key)["Body"].read(), body)
+
+    def bucketDirectory(self, admin):
+        old = self.cloud.layout.bukkits
+        _, page, _ = admin.request("/admin/config")
+        self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (old,), page)
+        # Larger than what Walrus keeps in the row: each is a blob file.
+        self.moved = {"k%03d" % n: os.urandom(66 * 1024 + n) for n in range(20)}
+        for key, body in self.moved.items():
+            self.s3.put_object(Bucket="third", Key=key, Body=body)
+        before = self.blobFiles(old)
+        self.assertEqual(len(before), len(self.moved) + 2)
+        self.newBukkits = os.path.abspath(self.mktemp())
+        full = os.path.abspath(self.mktemp())
+        os.makedirs(self.newBukkits)
+        os.makedirs(full)
+        with open(os.path.join(full, "something"), "w"):
+            pass
+        for path, why in (("relative/dir", "an absolute path"),
+                          (full, "is not empty"),
+                          (os.path.join(old, "inside"), "overlaps the current one"),
+                          (self.newBukkits + "/nothere", "is not an existing directory")):
+            status, page, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                           WALRUS_BUCKET_DIRECTORY=path)
+            self.assertEqual(status, 400)
+            self.assertIn(why, html.unescape(errorText(page)))
+        status, _, _ = admin.request("/admin/config/walrus",
+                                     {"WALRUS_BUCKET_DIRECTORY": self.newBukkits})
+        self.assertEqual(status, 403)
+        self.assertEqual(self.blobFiles(old), before)
+
+        status, _, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                    WALRUS_BUCKET_DIRECTORY=self.newBukkits)
+        self.assertEqual(status, 303)
+        # Requests keep being served while Walrus moves the blobs.
+        rounds = 0
+        while rounds < 200:
+            rounds += 1
+            self.assertObjectsIntact()
+            _, page, _ = admin.request("/admin/config")
+            if 'id="bucket-move"' not in page:
+                break
+            time.sleep(0.1)
+        self.assertIn('name="WALRUS_BUCKET_DIRECTORY" value="%s"' % (self.newBukkits,), page)
+        self.s3.put_object(Bucket="third", Key="after-move", Body=os.urandom(70 * 1024))
+        self.assertEqual(self.blobFiles(old), set())
+        self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 3)
+        self.assertObjectsIntact()
+        self.assertEqual(self.s3.get_object(Bucket="first", Key="a")["ContentLength"],
+                         600 * 1024)
+        self.killedDuringMove(admin)
+
+    def killedDuringMove(self, admin):
+        """Asked to move again and SIGKILLed at once: after the restart the move ends, nothing lost."""
+        first, self.newBukkits = self.newBukkits, os.path.abspath(self.mktemp())
+        os.makedirs(self.newBukkits)
+        status, _, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                    WALRUS_BUCKET_DIRECTORY=self.newBukkits)
+        self.assertEqual(status, 303)
+        self.cloud.kill()
+        self.cloud.start()
+        self.assertObjectsIntact()
+        pollUntil("the move after the restart", lambda: 'id="bucket-move"' not in
+                  admin.request("/admin/config")[1], timeout=60, interval=0.2)
+        self.assertEqual(self.blobFiles(first), set())
+        self.assertEqual(len(self.blobFiles(self.newBukkits)), len(self.moved) + 3)
+        self.assertObjectsIntact()
+
+    def cacheEntry(self, number):
+        """
+        A decrypted image of 1 MiB in the CLC's image cache, as the cache
+        writes one (image, then its record), used ``number`` minutes after
+        the first: the key.
+        """
+        directory = cacheDirectory(self.cloud.layout)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        body = os.urandom(1024 * 1024)
+        key = hashlib.sha1(b"manifest %d" % number).hexdigest()
+        image = os.path.join(directory, key + ".img")
+        with open(image, "wb") as f:
+            f.write(body)
+        with open(os.path.join(directory, key + ".json"), "w") as f:
+            json.dump({"sha1": hashlib.sha1(body).hexdigest(), "size": len(body)}, f)
+        used = time.time() - 3600 + 60 * number
+        os.utime(image, (used, used))
+        return key
+
+    def cachedKeys(self):
+        return {name[:-4] for name in os.listdir(cacheDirectory(self.cloud.layout))
+                if name.endswith(".img")}
+
+    def imageCacheSize(self, admin):
+        _, page, _ = admin.request("/admin/config")
+        self.assertIn('name="WALRUS_IMAGE_CACHE_MB" value="10240"', page)
+        self.assertEqual(self.cachedKeys(), set(self.cacheKeys))
+        status, page, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                       WALRUS_IMAGE_CACHE_MB="0")
+        self.assertEqual(status, 400)
+        self.assertEqual(errorText(page),
+                         "Image cache size (MiB) must be a whole number from 1 to 1073741824.")
+        status, _, _ = admin.request("/admin/config/walrus", {"WALRUS_IMAGE_CACHE_MB": "1"})
+        self.assertEqual(status, 403)
+        self.assertEqual(self.cachedKeys(), set(self.cacheKeys))
+        status, _, _ = admin.submit("/admin/config", "/admin/config/walrus",
+                                    WALRUS_IMAGE_CACHE_MB="2")
+        self.assertEqual(status, 303)
+        # The least recently used image goes at once, without a restart.
+        pollUntil("the image cache evicted down to 2 MiB",
+                  lambda: self.cachedKeys() == set(self.cacheKeys[1:]), timeout=30,
+                  interval=0.2)
+
+    def dnsServers(self, admin):
+        cluster = self.cloud.cluster
+        pollUntil("the cluster settings at start", lambda: cluster.settings is not None,
+                  timeout=30, interval=0.2)
+        self.assertEqual(cluster.settings, ClusterSettings())
+        status, page, _ = admin.submit("/admin/config", "/admin/config/system",
+                                       VNET_DNS="192.0.2.53, dns.example.com")
+        self.assertEqual(status, 400)
+        self.assertEqual(html.unescape(errorText(page)),
+                         "DNS servers: 'dns.example.com' is not an IPv4 "
+                         "address (up to 3 IPv4 addresses, or empty).")
+        status, _, _ = admin.request("/admin/config/system", {"VNET_DNS": "192.0.2.1"})
+        self.assertEqual(status, 403)
+        status, _, _ = admin.submit("/admin/config", "/admin/config/system",
+                                    VNET_DNS="192.0.2.53 198.51.100.7")
+        self.assertEqual(status, 303)
+        # Pushed as soon as it is saved: no restart.
+        pollUntil("the DNS servers at the cluster", lambda: cluster.settings.dnsServers == (
+            "192.0.2.53", "198.51.100.7"), timeout=10, interval=0.1)
+        self.assertNotIn(ClusterSettings(dnsServers=("192.0.2.1",)), cluster.settingsReceived)
 
     def smallMemory(self):
         answer = self.ec2.describe_instance_types(InstanceTypes=["m1.small"])

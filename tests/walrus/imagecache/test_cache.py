@@ -166,6 +166,43 @@ class ImageCacheTests(unittest.TestCase):
         with open(original, "rb") as f:
             self.assertEqual(opened.file.read(), f.read())
 
+    def test_smallerCapacityEvictsAtOnce(self):
+        """A smaller capacity evicts the least recently used images at once (files gone), and the new limit governs what comes next."""
+        cache = self.makeCache(capacity=500 * 1024)
+        a, _ = self.bundle("a.img", 100 * 1024)
+        b, _ = self.bundle("b.img", 100 * 1024)
+        c, _ = self.bundle("c.img", 100 * 1024)
+        imageA = self.image(self.fetch(cache, a))
+        imageB = self.image(self.fetch(cache, b))
+        imageC = self.image(self.fetch(cache, c))
+        self.image(self.fetch(cache, a))
+        d = cache.setCapacity(150 * 1024)
+        self.threads.runAll()
+        self.assertEqual(sorted(self.successResultOf(d)),
+                         sorted(os.path.basename(p)[:-4] for p in (imageB.path, imageC.path)))
+        self.assertEqual((cache.capacity, cache.used), (150 * 1024, 100 * 1024))
+        self.assertEqual([os.path.exists(i.path) for i in (imageA, imageB, imageC)],
+                         [True, False, False])
+        self.assertEqual(sorted(os.listdir(self.cacheDir)),
+                         sorted(os.path.basename(imageA.path[:-4]) + suffix
+                                for suffix in (".img", ".json")))
+        # The next image does not fit beside A any more: A goes.
+        self.image(self.fetch(cache, b))
+        self.assertIsNone(cache.cached(a))
+        self.assertEqual(self.successResultOf(self._settled(cache.setCapacity(1024 * 1024))),
+                         [])
+
+    def _settled(self, d):
+        self.threads.runAll()
+        return d
+
+    def test_capacityMustBePositive(self):
+        """A capacity that is not a positive number of bytes is refused and changes nothing."""
+        cache = self.makeCache(capacity=500 * 1024)
+        for bad in (0, -1, "10", 1.5, True):
+            self.assertRaises(ValueError, cache.setCapacity, bad)
+        self.assertEqual(cache.capacity, 500 * 1024)
+
     def test_largerThanCache(self):
         """An image larger than the whole cache fails with the reason."""
         cache = self.makeCache(capacity=10 * 1024)
