@@ -162,7 +162,8 @@ class ClusterController(Service):
     def describeResources(self):
         rooms = {entry.name: tuple(max(0, v) for v in self.placement.room(entry))
                  for entry in self.registry.entries}
-        nodes = [entry.describe(rooms[entry.name] if entry.up else None)
+        nodes = [entry.describe(rooms[entry.name] if entry.up else None,
+                                asleep=self.placement.asleep(entry))
                  for entry in self.registry.entries]
         vmTypes = resources.capacity(
             self.vmTypes.all(),

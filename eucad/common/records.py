@@ -75,7 +75,8 @@ IMAGE_KINDS = ("machine", "kernel", "ramdisk")
 HYPERVISORS = ("kvm", "qemu")
 #: How a MANAGED group network is carried between front end and nodes.
 ENCAPSULATIONS = ("vlan", "vxlan")
-NODE_STATES = ("up", "down", "unknown")
+#: ``asleep``: put to sleep by POWERSAVE (or waking from it), not broken.
+NODE_STATES = ("up", "down", "unknown", "asleep")
 
 
 def invalid(field, why):
