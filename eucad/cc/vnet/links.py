@@ -96,6 +96,12 @@ def floodPeersIn(text):
     return peers
 
 
+def noRedirects(device):
+    """Send no ICMP redirects from ``device`` (nor from any: the kernel ORs both)."""
+    return ["sysctl", "-q", "-w", "net/ipv4/conf/all/send_redirects=0",
+            "net/ipv4/conf/%s/send_redirects=0" % (checkInterface(device),)]
+
+
 def addVlan(device, vlan):
     """An 802.1q link for ``vlan`` on ``device`` (named DEVICE.VLAN)."""
     return ["ip", "link", "add", "link", checkInterface(device), "name", vlanName(device, vlan),
