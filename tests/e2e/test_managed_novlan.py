@@ -188,7 +188,9 @@ class ManagedNoVlanTests(unittest.TestCase):
     # -- helpers (blocking; run in a thread by the tests) -----------------
 
     def page(self, publicIp):
-        return self.cloud.httpFromPublic(publicIp, timeout=1)
+        """The page at ``publicIp`` from the public namespace ("" when nothing answers
+        within half a second: the granularity of the enforcement figures)."""
+        return self.cloud.httpFromPublic(publicIp, timeout=0.5)
 
     def waitPage(self, publicIp, wanted):
         """Seconds until the public page at ``publicIp`` is ``wanted`` ("" = unreachable)."""
