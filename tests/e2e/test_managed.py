@@ -5,10 +5,12 @@ serves every test of the class.  It starts with one node registered: A, in
 the admin's ``default`` group, runs there with user data that keeps looking
 for another instance's page in its own slice.  Then the second node is
 registered (NODES, CC restarted) and C, in a group ``other``, and B, in
-``default``, are launched: C lands beside A, B on the node added later.  A
-reaching B shows the node that ran the group first was told to flood to
-the new one (A's ARP requests are broadcasts); C's user data tries A's page
-and must fail.  Everything else is checked by traffic from the lab's public
+``default``, are launched: C lands beside A, B on the node added later.
+Once B has booted, an elastic IP briefly associated with A tells A to start
+looking: A reaching B shows the node that ran the group first was told to
+flood to the new one (A's ARP requests are broadcasts, and A sent none to
+its slice before, so none of B's boot-time broadcasts taught it B's
+address); C's user data tries A's page and must fail.  Everything else is checked by traffic from the lab's public
 namespace through elastic IPs, after API calls made with boto3: an authorize
 opens port 80 and a revoke closes it again, an address leads to one
 instance, then another, then nowhere; the metadata service answers from
@@ -47,23 +49,41 @@ echo unreachable
 """
 
 
-#: User data: in the background, look for any other instance's page in the
-#: guest's own slice (@PERNET@ addresses) and serve what was found at
-#: /reach.txt.  It runs before the instance it must find exists.
+#: User data: in the background, wait for the signal to start (an elastic IP
+#: associated with this instance, seen in its metadata), then look for any
+#: other instance's page in the guest's own slice (@PERNET@ addresses) and
+#: serve what was found at /reach.txt.  Until the signal the guest sends
+#: nothing to its slice, so it holds no neighbour entry that another
+#: guest's boot-time broadcasts could fill in: only its own ARP requests,
+#: flooded by its node, can find the other instance.
 SCAN = """#!/bin/sh
 me=$(cat /www/index.html)
 ip=$(cat /www/ip.txt)
 last=${ip##*.}
 base=$((last - last % @PERNET@))
 prefix=${ip%.*}
+get() {
+    printf 'GET %s HTTP/1.0\\r\\n\\r\\n' "$2" | timeout 2 nc "$1" 80 2>/dev/null | tail -n 1
+}
 (
 i=0
-while [ $i -lt 60 ]; do
+while [ $i -lt 600 ]; do
+    pub=$(get 169.254.169.254 /latest/meta-data/public-ipv4)
+    case "$pub" in
+        ""|*[!0-9.]*|"$ip") ;;
+        *) break;;
+    esac
+    i=$((i + 1))
+    sleep 1
+done
+echo searching > /www/reach.txt
+i=0
+while [ $i -lt 30 ]; do
     n=2
     while [ $n -le 6 ]; do
         t=$prefix.$((base + n))
         if [ "$t" != "$ip" ]; then
-            page=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 2 nc $t 80 2>/dev/null | tail -n 1)
+            page=$(get $t /)
             case "$page" in
                 i-*) if [ "$page" != "$me" ]; then echo "reached $page" > /www/reach.txt; exit 0; fi;;
             esac
@@ -75,7 +95,7 @@ while [ $i -lt 60 ]; do
 done
 echo unreachable > /www/reach.txt
 ) </dev/null >/dev/null 2>&1 &
-echo scanning
+echo waiting
 """
 
 
@@ -194,7 +214,7 @@ class ManagedModeTests(unittest.TestCase):
 
     @classmethod
     def _launchThree(cls):
-        from eucad.lab.allinone import VM_ADDRS_PER_NET, _waitFor
+        from eucad.lab.allinone import VM_ADDRS_PER_NET
         cloud, ec2, image = cls.cloud, cls.ec2, cls.started["images"]["machine"]
         a = cloud.runOne(ec2, image, userData=SCAN.replace("@PERNET@", str(VM_ADDRS_PER_NET)))
         cls.nodesAtFirstLaunch = sorted(cls._nodeRows())
@@ -210,16 +230,42 @@ class ManagedModeTests(unittest.TestCase):
             started[name] = {"instanceId": answer["Instances"][0]["InstanceId"]}
         for name in ("b", "c"):
             started[name] = cloud._waitHttp(ec2, started[name]["instanceId"], 180)
-            started[name]["status"] = _waitFor(
-                "%s's status.json" % (name,),
-                lambda ip=started[name]["privateIp"]: cls._status(ip), 120, 0.5)
         started["a"]["status"] = cls._status(a["privateIp"])
+        cls._signalSearch(a)
+        # A's search and C's probe take a while (C's gives up after about
+        # 50 s): the other tests run meanwhile; the one that needs them waits.
+        return started
+
+    @classmethod
+    def _signalSearch(cls, a):
+        """
+        B is up and its boot is over: an elastic IP associated with A for as
+        long as A takes to notice it tells A to start looking for B.
+        """
+        from eucad.lab.allinone import _waitFor
+        ec2 = cls.ec2
+        signal = ec2.allocate_address()["PublicIp"]
+        ec2.associate_address(PublicIp=signal, InstanceId=a["instanceId"])
+        try:
+            _waitFor("A to start its search", lambda: cls.cloud.httpFromFrontEnd(
+                a["privateIp"], path="/reach.txt").startswith(
+                    ("searching", "reached ", "unreachable")), 60, 0.5)
+        finally:
+            ec2.disassociate_address(PublicIp=signal)
+            ec2.release_address(PublicIp=signal)
+
+    @classmethod
+    def _outcomes(cls):
+        """A's /reach.txt and C's user-data output, once both are there (bounded)."""
+        from eucad.lab.allinone import _waitFor
+        a, c = cls.instances["a"], cls.instances["c"]
 
         def reach():
-            text = cloud.httpFromFrontEnd(a["privateIp"], path="/reach.txt")
+            text = cls.cloud.httpFromFrontEnd(a["privateIp"], path="/reach.txt")
             return text if text.startswith(("reached ", "unreachable")) else None
-        started["a"]["reach"] = _waitFor("A's search for another instance", reach, 150, 1)
-        return started
+        found = _waitFor("A's search for another instance", reach, 150, 1)
+        status = _waitFor("C's status.json", lambda: cls._status(c["privateIp"]), 120, 0.5)
+        return found, status["userDataOutput"].strip()
 
     @classmethod
     def _status(cls, ip):
@@ -259,19 +305,23 @@ class ManagedModeTests(unittest.TestCase):
 
     # -- tests ------------------------------------------------------------
 
-    def test_groupsAcrossNodes(self):
+    def test_yGroupsAcrossNodes(self):
         """
         A, started while its node was the only one, reached the page of B (its
         group, on the node registered later): A's node floods to the new
         node.  C (group other) did not reach A.
         """
         a, b, c = (self.instances[n] for n in "abc")
-        self.assertEqual(a["reach"], "reached " + b["instanceId"])
-        self.assertEqual(c["status"]["userDataOutput"].strip(), "unreachable")
-        nodes = self.nodesOf([a["instanceId"], b["instanceId"], c["instanceId"]])
-        self.assertEqual(len(self.nodesAtFirstLaunch), 1)
-        self.assertNotEqual(nodes[a["instanceId"]], nodes[b["instanceId"]], nodes)
-        self.assertEqual(nodes[a["instanceId"]], nodes[c["instanceId"]], nodes)
+
+        def check(outcomes):
+            reach, cOutput = outcomes
+            self.assertEqual(reach, "reached " + b["instanceId"])
+            self.assertEqual(cOutput, "unreachable")
+            nodes = self.nodesOf([a["instanceId"], b["instanceId"], c["instanceId"]])
+            self.assertEqual(len(self.nodesAtFirstLaunch), 1)
+            self.assertNotEqual(nodes[a["instanceId"]], nodes[b["instanceId"]], nodes)
+            self.assertEqual(nodes[a["instanceId"]], nodes[c["instanceId"]], nodes)
+        return threads.deferToThread(self._outcomes).addCallback(check)
 
     def nodesOf(self, instanceIds):
         import libvirt
