@@ -232,8 +232,9 @@ class ManagedModeTests(unittest.TestCase):
             started[name] = cloud._waitHttp(ec2, started[name]["instanceId"], 180)
         started["a"]["status"] = cls._status(a["privateIp"])
         cls._signalSearch(a)
-        # A's search and C's probe take a while (C's gives up after about
-        # 50 s): the other tests run meanwhile; the one that needs them waits.
+        # Both verdicts before any test authorizes port 80 from everywhere,
+        # which would let C in.
+        cls.outcomes = cls._outcomes(started)
         return started
 
     @classmethod
@@ -255,10 +256,10 @@ class ManagedModeTests(unittest.TestCase):
             ec2.release_address(PublicIp=signal)
 
     @classmethod
-    def _outcomes(cls):
+    def _outcomes(cls, started):
         """A's /reach.txt and C's user-data output, once both are there (bounded)."""
         from eucad.lab.allinone import _waitFor
-        a, c = cls.instances["a"], cls.instances["c"]
+        a, c = started["a"], started["c"]
 
         def reach():
             text = cls.cloud.httpFromFrontEnd(a["privateIp"], path="/reach.txt")
@@ -312,16 +313,13 @@ class ManagedModeTests(unittest.TestCase):
         node.  C (group other) did not reach A.
         """
         a, b, c = (self.instances[n] for n in "abc")
-
-        def check(outcomes):
-            reach, cOutput = outcomes
-            self.assertEqual(reach, "reached " + b["instanceId"])
-            self.assertEqual(cOutput, "unreachable")
-            nodes = self.nodesOf([a["instanceId"], b["instanceId"], c["instanceId"]])
-            self.assertEqual(len(self.nodesAtFirstLaunch), 1)
-            self.assertNotEqual(nodes[a["instanceId"]], nodes[b["instanceId"]], nodes)
-            self.assertEqual(nodes[a["instanceId"]], nodes[c["instanceId"]], nodes)
-        return threads.deferToThread(self._outcomes).addCallback(check)
+        reach, cOutput = self.outcomes
+        self.assertEqual(reach, "reached " + b["instanceId"])
+        self.assertEqual(cOutput, "unreachable")
+        nodes = self.nodesOf([a["instanceId"], b["instanceId"], c["instanceId"]])
+        self.assertEqual(len(self.nodesAtFirstLaunch), 1)
+        self.assertNotEqual(nodes[a["instanceId"]], nodes[b["instanceId"]], nodes)
+        self.assertEqual(nodes[a["instanceId"]], nodes[c["instanceId"]], nodes)
 
     def nodesOf(self, instanceIds):
         import libvirt
