@@ -36,6 +36,7 @@ from eucad.cc.ledger import LAUNCHING, RUNNING, TERMINATED, TERMINATING
 from eucad.cc.nodecalls import asCloudError, nodeIsDown
 from eucad.cc.rollback import rollBack
 from eucad.cc.terminations import NodeTerminations
+from eucad.cc.vnet.floodsync import FloodPeerSync
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.clustersettings import ClusterSettings
 from eucad.common.errors import CloudError
@@ -73,6 +74,8 @@ class ClusterController(Service):
         self.registry = registry
         self.network = network
         self.allocation = NetworkAllocation(network, self.nodeAddress)
+        self.floodSync = (FloodPeerSync(network, registry, self.nodeAddress)
+                          if getattr(network, "usesFloodPeers", False) else None)
         self.dhcp = DhcpRefresh(network, dhcpd)
         self.placement = placement
         self.stateFile = stateFile
@@ -108,6 +111,8 @@ class ClusterController(Service):
             self.registry.removeObserver(self.afterPoll)
         except ValueError:
             pass
+        if self.floodSync is not None:
+            self.floodSync.stop()
         # The CLC's long polls end now rather than at their timeout.
         self.changes.release()
         return defer.gatherResults([self.stateFile.whenIdle(),
@@ -163,7 +168,8 @@ class ClusterController(Service):
     def describeResources(self):
         rooms = {entry.name: tuple(max(0, v) for v in self.placement.room(entry))
                  for entry in self.registry.entries}
-        nodes = [entry.describe(rooms[entry.name] if entry.up else None)
+        nodes = [entry.describe(rooms[entry.name] if entry.up else None,
+                                asleep=self.placement.asleep(entry))
                  for entry in self.registry.entries]
         vmTypes = resources.capacity(
             self.vmTypes.all(),
@@ -194,6 +200,7 @@ class ClusterController(Service):
             # Sleeping nodes chosen by POWERSAVE are woken before anything is made.
             yield self.placement.whenReady(entries)
             yield self.allocation.allocate(records)
+            self._floodPeersChanged()
             yield self.persist()
         except Exception as e:
             for record in records:
@@ -415,6 +422,11 @@ class ClusterController(Service):
                 f.getErrorMessage(),), 500)))
         return d
 
+    def _floodPeersChanged(self):
+        """Nodes whose VXLAN flood peers may differ now are told (MANAGED on VXLAN)."""
+        if self.floodSync is not None and self.running:
+            self.floodSync.sync()
+
     def _publicIpsChanged(self):
         """Keep the records' addresses (and so the state file) as the mode now has them."""
         changed = False
@@ -430,6 +442,7 @@ class ClusterController(Service):
     def _release(self, record, forget=False):
         instanceId = record["instanceId"]
         self.allocation.release(instanceId)
+        self._floodPeersChanged()
         self.placement.release(instanceId)
         self._launchedPoll.pop(instanceId, None)
         if forget:
@@ -453,10 +466,7 @@ class ClusterController(Service):
 
     def afterPoll(self, entries):
         """Settle what a poll revealed (``eucad.cc.reconcile``)."""
-        if hasattr(self.network, "knownNodes"):
-            self.network.knownNodes = frozenset(
-                self.nodeAddress(entry.name) for entry in self.registry.entries
-                if entry.resource is not None)
+        self._floodPeersChanged()
         changed = False
         for action, record, detail in reconcile.reconcile(
                 self.records, self.registry, self._launchedPoll,

@@ -97,7 +97,8 @@ class DhcpHost:
 
 class DhcpdConfig:
     """
-    The whole ``dhcpd.conf``: global settings, subnets, then hosts.
+    The whole ``dhcpd.conf``: global settings, subnets (in one
+    ``shared-network`` if named), then hosts.
 
     Subnets are sorted by network and hosts by address then name, so the text
     depends only on what is allocated, not on the order it was allocated in.
@@ -106,7 +107,10 @@ class DhcpdConfig:
         used twice (dhcpd would answer one of them wrongly).
     """
 
-    def __init__(self, subnets, hosts=(), leaseSeconds=3600):
+    def __init__(self, subnets, hosts=(), leaseSeconds=3600, sharedNetwork=None):
+        if sharedNetwork is not None and not _HOSTNAME.match(sharedNetwork):
+            raise ValueError("bad shared-network name %r" % (sharedNetwork,))
+        self.sharedNetwork = sharedNetwork
         self.subnets = sorted(subnets, key=lambda s: (int(s.network.network_address),
                                                       s.network.prefixlen))
         self.hosts = sorted(hosts, key=lambda h: (int(h.ip), h.name))
@@ -131,8 +135,22 @@ class DhcpdConfig:
             "max-lease-time %d;" % (self.leaseSeconds,),
             "",
         ]
-        for subnet in self.subnets:
-            parts.extend([subnet.render(), ""])
+        parts.extend(self.renderSubnets())
         for host in self.hosts:
             parts.extend([host.render(), ""])
         return "\n".join(parts)
+
+    def renderSubnets(self):
+        """
+        The subnet declarations, each followed by an empty line; inside one
+        ``shared-network`` when ``sharedNetwork`` names it: several subnets
+        served on one interface (MANAGED-NOVLAN's slices) must be declared
+        as one physical network, or dhcpd refuses to start ("Interface ...
+        matches multiple shared networks").
+        """
+        parts = []
+        for subnet in self.subnets:
+            parts.extend([subnet.render(), ""])
+        if self.sharedNetwork is None or not self.subnets:
+            return parts
+        return ["shared-network %s {" % (self.sharedNetwork,)] + parts + ["}", ""]

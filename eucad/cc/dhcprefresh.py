@@ -49,7 +49,8 @@ class DhcpRefresh:
             subnet = copy.copy(subnet)
             subnet.dns = list(self.dnsServers)
             subnets.append(subnet)
-        return DhcpdConfig(subnets, config.hosts, leaseSeconds=config.leaseSeconds)
+        return DhcpdConfig(subnets, config.hosts, leaseSeconds=config.leaseSeconds,
+                           sharedNetwork=config.sharedNetwork)
 
     def apply(self):
         """Serve the current entries; a Deferred that fires once dhcpd took them."""

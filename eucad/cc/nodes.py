@@ -27,6 +27,8 @@ log = Logger()
 
 UP = "up"
 DOWN = "down"
+#: Not answering because POWERSAVE put it to sleep (only ever reported).
+ASLEEP = "asleep"
 UNKNOWN = "unknown"
 
 
@@ -112,12 +114,18 @@ class NodeEntry:
         checked = self.lastSeen is not None
         return {"cc": checked, "nc": checked}
 
-    def describe(self, free=None):
-        """The entry as ICluster.describeResources reports it: a NodeStatus."""
+    def describe(self, free=None, asleep=False):
+        """
+        The entry as ICluster.describeResources reports it: a NodeStatus.
+
+        @param asleep: POWERSAVE put the node to sleep: a node that does not
+            answer then is ``asleep``, not ``down``.
+        """
         cpu, ram, disk = self.total()
         freeCpu, freeRam, freeDisk = free if free is not None else self.reportedFree()
         certs = self.certificates()
-        return NodeStatus(host=self.host, port=self.port, state=UP if self.up else DOWN,
+        state = UP if self.up else (ASLEEP if asleep else DOWN)
+        return NodeStatus(host=self.host, port=self.port, state=state,
                           cpu=cpu, ram=ram, disk=disk, freeCpu=freeCpu, freeRam=freeRam,
                           freeDisk=freeDisk, ccCertOk=certs["cc"], ncCertOk=certs["nc"],
                           lastSeen=self.lastSeen)

@@ -65,6 +65,10 @@ class Placement:
         return [entry for entry in self.registry.entries
                 if self.power.usable(entry) or self.power.sleeping(entry)]
 
+    def asleep(self, entry):
+        """Whether POWERSAVE put ``entry`` to sleep (never without POWERSAVE)."""
+        return self.power is not None and self.power.asleep(entry)
+
     def reserve(self, instanceId, nodeName, vmType):
         """Hold ``vmType``'s size on ``nodeName`` for ``instanceId``."""
         self.reservations[instanceId] = (nodeName, vmType.size)

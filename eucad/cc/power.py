@@ -256,6 +256,14 @@ class NodePower(Service):
         return node.state == ASLEEP and \
             self.clock.seconds() - node.since >= self.settings.wakeThreshold
 
+    def asleep(self, entry):
+        """
+        Whether ``entry`` is down because it was put to sleep: going to
+        sleep, asleep, or woken but not answering yet (the verbose zone
+        listing shows it ``asleep``, not ``down``).
+        """
+        return self.nodes[entry.name].state in (GOING_TO_SLEEP, ASLEEP, WAKING)
+
     def usable(self, entry):
         """Whether placement may choose ``entry`` as an awake node."""
         return entry.up and self.nodes[entry.name].state == AWAKE

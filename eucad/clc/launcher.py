@@ -13,6 +13,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from eucad.clc import groupstore, imagestore, instancestore, keypairstore, scheduler
+from eucad.clc.netchanges import InstancesPlaced
 from eucad.clc.vmtypes import findVmType
 from eucad.common import cloudsettings
 from eucad.common.errors import CloudError
@@ -152,6 +153,8 @@ class Launcher:
             instancestore.reserveInstances, request.owner, zone, count, template,
             cloud.now())
         specs = buildSpecs(request, validated, reservationId, instanceIds)
+        # The cluster enforces only the groups in use there: it gets these now.
+        cloud.networkChanges.publish([InstancesPlaced(zone, instanceIds)])
         try:
             reports = yield cloud.clusters[zone].runInstances(specs, timeout=self.runTimeout)
             yield cloud.db.run(instancestore.recordPlacement, reports, cloud.now())

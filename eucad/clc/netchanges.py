@@ -2,7 +2,8 @@
 
 The group and address operations commit their rows, then publish a change
 here: ``GroupRulesChanged`` (a group's full rule set, or its deletion),
-``AddressAssociated`` and ``AddressDisassociated``.  Observers are plain
+``AddressAssociated`` and ``AddressDisassociated``; the launcher publishes
+``InstancesPlaced`` (a cluster gets only the groups in use there).  Observers are plain
 callables run on the reactor thread; ``eucad.clc.policypush`` subscribes
 and sends every cluster the whole policy over the CLC -> CC link (the
 clusters turn it into iptables and NAT rules).
@@ -68,6 +69,22 @@ class AddressDisassociated(_AddressChange):
 
     kind = "disassociate"
     arrow = "-x-"
+
+
+class InstancesPlaced:
+    """
+    Instances were reserved in ``cluster``: the groups in use there may
+    have grown, so that cluster needs its policy again before they boot.
+    """
+
+    kind = "placed"
+
+    def __init__(self, cluster, instanceIds):
+        self.cluster = cluster
+        self.instanceIds = list(instanceIds)
+
+    def __repr__(self):
+        return "<InstancesPlaced %s in %s>" % (" ".join(self.instanceIds), self.cluster)
 
 
 class NetworkChanges:

@@ -2,13 +2,16 @@
 
 The clusters enforce security groups and elastic IPs (MANAGED modes); the
 CLC owns them.  ``PolicyPublisher`` sends each cluster one
-``NetworkPolicy`` record (every group with its rules, the address
-associations of that cluster's instances, ``eucad.clc.policystore``)
+``NetworkPolicy`` record (the groups in use there -- those its instances
+run in and the source groups their rules name -- with their rules, and
+the address associations of that cluster's instances,
+``eucad.clc.policystore``)
 through ``ICluster.applyNetworkPolicy``:
 
 - at once after every change the group and address operations publish on
   ``cloud.networkChanges`` (an authorize is in force moments after the API
-  answered);
+  answered), and to a cluster where RunInstances placed instances (their
+  groups may be new there);
 - every ``interval`` seconds when the policy read from the database differs
   from the last one the cluster took (an instance got its private IP, so
   its association can now be enforced; a push that failed), or when the
@@ -30,6 +33,7 @@ from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from eucad.clc.netchanges import InstancesPlaced
 from eucad.clc.policystore import networkPolicy
 from eucad.common.changes import SerialPoll
 from eucad.common.errors import CloudError
@@ -94,7 +98,14 @@ class PolicyPublisher(Service):
         return push
 
     def changed(self, change):
-        """A committed change (``eucad.clc.netchanges``): push to every cluster soon."""
+        """
+        A committed change (``eucad.clc.netchanges``): push soon to the
+        cluster it concerns alone (instances placed there), else to every one.
+        """
+        if isinstance(change, InstancesPlaced):
+            if change.cluster in self.cloud.clusters:
+                self._serial(change.cluster).soon()
+            return
         for name in self.cloud.clusters.names():
             self._serial(name).soon()
 

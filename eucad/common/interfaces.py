@@ -194,3 +194,16 @@ class INode(Interface):
             CloudError("InvalidInstanceID.NotFound") for an instance the node
             does not hold alive.
         """
+
+    def setFloodPeers(floodPeers):
+        """
+        Replicate the broadcast of each VXLAN group network to exactly the
+        peers the CC names (MANAGED mode on VXLAN; other modes accept it and
+        change nothing).
+
+        @param floodPeers: a ``FloodPeers``: VNI -> the front end and the
+            other nodes running that group.  VNIs the node does not carry
+            are ignored (their peers come with the launch that makes them).
+        @return: Deferred firing with None once applied; failing with
+            CloudError("InvalidParameterValue") for anything but a FloodPeers.
+        """

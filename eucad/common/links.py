@@ -19,7 +19,7 @@ from eucad.common.errors import CloudError
 from eucad.common.interfaces import ICluster, INode
 from eucad.common.netpolicy import NetworkPolicy
 from eucad.common.pblink import LinkClient, LinkRoot
-from eucad.common.records import (Change, ClusterResources, ConsoleOutput,
+from eucad.common.records import (Change, ClusterResources, ConsoleOutput, FloodPeers,
                                   InstanceReport, NodeResources, RunSpec, Termination)
 
 
@@ -197,6 +197,12 @@ class NodeLink(LinkClient):
         return self.callRemote("getConsoleOutput", instanceId).addCallback(
             _answerCheck(_requireRecord, ConsoleOutput, "getConsoleOutput"))
 
+    def setFloodPeers(self, floodPeers):
+        if not isinstance(floodPeers, FloodPeers):
+            return defer.fail(_refused("setFloodPeers' argument must be a FloodPeers"))
+        return self.callRemote("setFloodPeers", floodPeers).addCallback(
+            _answerCheck(_requireNothing, "setFloodPeers"))
+
 
 class NodeRoot(LinkRoot):
     """Publishes an ``INode`` (the node controller) to its CC."""
@@ -229,3 +235,7 @@ class NodeRoot(LinkRoot):
     def remote_getConsoleOutput(self, instanceId):
         return self.answer("getConsoleOutput", lambda: self.node.getConsoleOutput(
             _requireId(instanceId, "getConsoleOutput's argument")))
+
+    def remote_setFloodPeers(self, floodPeers):
+        return self.answer("setFloodPeers", lambda: self.node.setFloodPeers(
+            _requireRecord(floodPeers, FloodPeers, "setFloodPeers' argument")))

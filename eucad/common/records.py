@@ -75,7 +75,8 @@ IMAGE_KINDS = ("machine", "kernel", "ramdisk")
 HYPERVISORS = ("kvm", "qemu")
 #: How a MANAGED group network is carried between front end and nodes.
 ENCAPSULATIONS = ("vlan", "vxlan")
-NODE_STATES = ("up", "down", "unknown")
+#: ``asleep``: put to sleep by POWERSAVE (or waking from it), not broken.
+NODE_STATES = ("up", "down", "unknown", "asleep")
 
 
 def invalid(field, why):
@@ -656,3 +657,38 @@ class ConsoleOutput(Record):
         _text(where + "instanceId", self.instanceId, ids.isInstanceId)
         _number(where + "timestamp", self.timestamp)
         _text(where + "output", self.output, BASE64, maxLength=MAX_CONSOLE_CHARS)
+
+
+#: Bounds that keep a FloodPeers record small: VNIs a node carries, peers of one.
+MAX_FLOOD_NETWORKS = 4096
+MAX_FLOOD_PEERS = 1024
+
+
+@linkRecord
+class FloodPeers(Record):
+    """
+    Where a node replicates the broadcast of each VXLAN group network it
+    carries (MANAGED on VXLAN): ``peers`` maps a VNI to the addresses of the
+    front end and of the other nodes running that group.  The CC sends a
+    node the whole map whenever it changes (a group's instances start on
+    another node, a node is added), ``eucad.cc.vnet.floodsync``.
+    """
+
+    peers: dict
+
+    def check(self, where):
+        if not isinstance(self.peers, dict):
+            raise invalid(where + "peers", "must be a mapping of VNI to addresses")
+        if len(self.peers) > MAX_FLOOD_NETWORKS:
+            raise invalid(where + "peers", "more than %d networks" % (MAX_FLOOD_NETWORKS,))
+        checked = {}
+        for tag, addresses in self.peers.items():
+            field = "%speers[%r]" % (where, tag)
+            _integer(field, tag, 1, (1 << 24) - 1)
+            if not isinstance(addresses, (list, tuple)) or len(addresses) > MAX_FLOOD_PEERS:
+                raise invalid(field, "must be a list of at most %d addresses" % (
+                    MAX_FLOOD_PEERS,))
+            for index, address in enumerate(addresses):
+                _ipv4("%s[%d]" % (field, index), address, optional=False)
+            checked[tag] = tuple(sorted(set(addresses)))
+        self._set("peers", checked)

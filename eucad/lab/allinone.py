@@ -553,6 +553,26 @@ def managedNetworkConf(described):
     return conf
 
 
+def managedNoVlanNetworkConf(described):
+    """
+    eucalyptus.conf network keys of a MANAGED-NOVLAN cloud in the lab
+    ``described`` (as ``managedNetworkConf``): the same slices, elastic IPs
+    and metadata, but no tunnels: every VM is on its node's bridge, the lab's
+    one switched wire, and the front end holds each slice's router address
+    on its private interface.
+    """
+    conf = managedNetworkConf(described)
+    untagged = ("VNET_ENCAP=", "VNET_MTU=")
+    conf["frontend"] = [setting.replace("VNET_MODE=MANAGED", "VNET_MODE=MANAGED-NOVLAN")
+                        for setting in conf["frontend"]
+                        if not setting.startswith(untagged)]
+    conf["frontend"].append("VNET_BRIDGE=%s" % (described["nodes"][0]["bridge"],))
+    for node in described["nodes"]:
+        conf[node["name"]] = [setting.replace("VNET_MODE=MANAGED", "VNET_MODE=MANAGED-NOVLAN")
+                              for setting in conf[node["name"]]]
+    return conf
+
+
 def staticNetworkConf(described, basePort):
     """
     eucalyptus.conf network keys of a STATIC cloud in the lab ``described``

@@ -21,7 +21,7 @@ from zope.interface import implementer
 from eucad.common.changes import checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
-from eucad.common.records import Change
+from eucad.common.records import Change, FloodPeers
 from eucad.nc.hypervisor import HypervisorError, HypervisorUnavailable
 from eucad.nc.instances import DEFAULT_CONCURRENT_LAUNCHES, InstanceLifecycle
 from eucad.nc.kvmprobe import chooseDomainType
@@ -244,3 +244,12 @@ class NodeController(Service):
         except CloudError as e:
             return defer.fail(e)
         return self._whenReadyThen(self.lifecycle.consoleOutput, instanceId)
+
+    def setFloodPeers(self, floodPeers):
+        """Follow the CC's flood peers of the VXLAN networks this node carries."""
+        if not isinstance(floodPeers, FloodPeers):
+            return defer.fail(CloudError("InvalidParameterValue",
+                                         "setFloodPeers' argument must be a FloodPeers"))
+        if self.groupLinks is None:
+            return defer.succeed(None)
+        return self._whenReadyThen(self.groupLinks.followPeers, floodPeers.peers)

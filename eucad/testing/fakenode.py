@@ -52,12 +52,13 @@ from zope.interface import implementer
 from eucad.common.changes import ChangeFeed, checkWaitArguments
 from eucad.common.errors import CloudError
 from eucad.common.interfaces import INode
-from eucad.common.records import (CONSOLE_TAIL_BYTES, Change, ConsoleOutput,
+from eucad.common.records import (CONSOLE_TAIL_BYTES, Change, ConsoleOutput, FloodPeers,
                                   InstanceReport, NodeResources, RunSpec, Termination)
 from eucad.nc.instances import TERMINATED_LINGER
 
 _METHODS = ("describeResource", "runInstance", "describeInstances",
-            "terminateInstance", "waitForChange", "rebootInstance", "getConsoleOutput")
+            "terminateInstance", "waitForChange", "rebootInstance", "getConsoleOutput",
+            "setFloodPeers")
 
 
 @implementer(INode)
@@ -93,6 +94,8 @@ class FakeNode:
         #: instanceId -> (what the guest wrote on its console, when it last wrote).
         self.consoles = {}
         self.changes = ChangeFeed(clock)
+        #: The last ``FloodPeers.peers`` the CC set (None: never told).
+        self.floodPeers = None
 
     # Test controls ----------------------------------------------------------
 
@@ -334,3 +337,18 @@ class FakeNode:
         return defer.succeed(ConsoleOutput(
             instanceId=instanceId, timestamp=at if at is not None else self.now(),
             output=base64.b64encode(written[-CONSOLE_TAIL_BYTES:]).decode("ascii")))
+
+    def setFloodPeers(self, floodPeers):
+        """
+        Keeps ``floodPeers.peers`` as ``self.floodPeers``, as a node without
+        VXLAN networks would accept it; anything else is InvalidParameterValue.
+        """
+        self.calls.append(("setFloodPeers", floodPeers))
+        failed = self._failure("setFloodPeers")
+        if failed:
+            return failed
+        if not isinstance(floodPeers, FloodPeers):
+            return defer.fail(CloudError("InvalidParameterValue",
+                                         "%r is not a FloodPeers" % (floodPeers,)))
+        self.floodPeers = dict(floodPeers.peers)
+        return defer.succeed(None)

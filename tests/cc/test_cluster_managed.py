@@ -104,3 +104,43 @@ class ManagedClusterTests(unittest.TestCase):
         """applyNetworkPolicy refuses what is not a NetworkPolicy."""
         error = self.failureResultOf(self.cluster.applyNetworkPolicy({}), CloudError).value
         self.assertEqual(error.code, "InvalidParameterValue")
+
+    def floodPeersTold(self, node):
+        return [record.peers for name, record in node.calls if name == "setFloodPeers"]
+
+    def test_nodesRunningAGroupAreToldWhenItStartsOnAnotherNode(self):
+        """
+        A's node floods only to the front end while it alone runs the group;
+        when the group starts on B's node (first used now), A's node is told
+        to flood there too, and told again when B's instance is gone.
+        """
+        [one] = self.successResultOf(self.cluster.runInstances([runSpec(1)]))
+        self.assertEqual(one.node, "10.77.0.2:8775")
+        [specA] = self.nodeSpecs(self.a)
+        self.assertEqual(specA.network.floodPeers, ("10.77.0.1",))
+        self.assertEqual(self.floodPeersTold(self.a)[-1], {1: ("10.77.0.1",)})
+        [two] = self.successResultOf(self.cluster.runInstances([runSpec(2)]))
+        self.assertEqual(two.node, "10.77.0.3:8775")
+        [specB] = self.nodeSpecs(self.b)
+        self.assertEqual(specB.network.floodPeers, ("10.77.0.1", "10.77.0.2"))
+        self.assertEqual(self.floodPeersTold(self.a)[-1], {1: ("10.77.0.1", "10.77.0.3")})
+        self.assertEqual(self.floodPeersTold(self.b)[-1], {1: ("10.77.0.1", "10.77.0.2")})
+        # Polls that find nothing new send nothing.
+        told = len(self.floodPeersTold(self.a))
+        self.successResultOf(self.registry.poll())
+        self.assertEqual(len(self.floodPeersTold(self.a)), told)
+        self.successResultOf(self.cluster.terminateInstances([two.instanceId]))
+        self.successResultOf(self.registry.poll())
+        self.assertEqual(self.floodPeersTold(self.a)[-1], {1: ("10.77.0.1",)})
+        self.assertEqual(self.floodPeersTold(self.b)[-1], {})
+
+    def test_refusedFloodPeersAreSentAgainAtTheNextPoll(self):
+        """A node that did not take its flood peers gets them at the next poll."""
+        self.a.failWith(CloudError("InternalError", "link broke", 500), "setFloodPeers")
+        self.successResultOf(self.cluster.runInstances([runSpec(1)]))
+        # What it took at start (nothing to flood) is all it has.
+        self.assertEqual(self.a.floodPeers, {})
+        self.a.recover()
+        self.successResultOf(self.registry.poll())
+        self.assertEqual(self.a.floodPeers, {1: ("10.77.0.1",)})
+        self.flushLoggedErrors()

@@ -16,7 +16,8 @@ from twisted.trial import unittest
 
 from eucad.cc.cluster import ClusterController
 from eucad.cc.dhcpd import DhcpdError, DhcpdProcess
-from eucad.cc.dhcpdconfig import DhcpSubnet
+from eucad.cc.dhcpdconfig import DhcpdConfig, DhcpSubnet
+from eucad.cc.dhcprefresh import DhcpRefresh
 from eucad.cc.nodes import NodeRegistry
 from eucad.cc.placement import Placement
 from eucad.cc.state import StateFile
@@ -74,6 +75,33 @@ class ClusterSettingsTests(ClusterTestsMixin, unittest.TestCase):
         failure = self.failureResultOf(self.cluster.applyClusterSettings(
             {"dnsServers": ["192.0.2.53"]}), CloudError)
         self.assertEqual(failure.value.code, "InvalidParameterValue")
+
+
+class SharedSlicesNetwork:
+    """A mode serving two slices on one interface, as MANAGED-NOVLAN does."""
+
+    usesDhcp = True
+
+    def dhcpConfig(self):
+        return DhcpdConfig([
+            DhcpSubnet("10.78.0.0", "255.255.255.240", router="10.78.0.1", dns="10.78.0.1"),
+            DhcpSubnet("10.78.0.16", "255.255.255.240", router="10.78.0.17", dns="10.78.0.1"),
+        ], sharedNetwork="eucad")
+
+    def dhcpInterfaces(self):
+        return ["priv0"]
+
+
+class DnsOverSharedNetworkTests(unittest.TestCase):
+
+    def test_sharedNetworkKept(self):
+        """The cloud's name servers replace VNET_DNS in every slice, still declared in one shared-network."""
+        refresh = DhcpRefresh(SharedSlicesNetwork())
+        refresh.setDnsServers(["192.0.2.53"])
+        text = refresh.config().render()
+        self.assertIn("shared-network eucad {", text)
+        self.assertEqual(nameServerLines(text),
+                         ["option domain-name-servers 192.0.2.53;"] * 2)
 
 
 UDHCPC_SCRIPT = """#!/bin/sh

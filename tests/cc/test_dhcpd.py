@@ -65,6 +65,28 @@ class DhcpdConfigTests(unittest.TestCase):
         self.assertEqual(DhcpdConfig([subnet()], hosts).render(),
                          DhcpdConfig([subnet()], list(reversed(hosts))).render())
 
+    def test_sharedNetworkHoldsEverySubnet(self):
+        """Named, the shared-network wraps the subnets (one wire, several slices); hosts stay outside it."""
+        slices = [DhcpSubnet("172.30.0.%d" % base, "255.255.255.224",
+                             router="172.30.0.%d" % (base + 1)) for base in (32, 0)]
+        text = DhcpdConfig(slices, [DhcpHost("i-00000001", "d2:0d:ac:1e:00:22", "172.30.0.34")],
+                           sharedNetwork="eucad-novlan").render()
+        self.assertIn("shared-network eucad-novlan {\n"
+                      "subnet 172.30.0.0 netmask 255.255.255.224 {\n"
+                      "  option subnet-mask 255.255.255.224;\n"
+                      "  option routers 172.30.0.1;\n"
+                      "}\n\n"
+                      "subnet 172.30.0.32 netmask 255.255.255.224 {\n"
+                      "  option subnet-mask 255.255.255.224;\n"
+                      "  option routers 172.30.0.33;\n"
+                      "}\n\n"
+                      "}\n\n"
+                      "host i-00000001 {", text)
+        # Without subnets there is nothing to share: no empty declaration.
+        self.assertNotIn("shared-network", DhcpdConfig([], sharedNetwork="x").render())
+        with self.assertRaises(ValueError):
+            DhcpdConfig(slices, sharedNetwork="a b; }")
+
     def test_emptyOptionsLeftOut(self):
         """No router, DNS, broadcast or MTU means no such option lines."""
         text = DhcpdConfig([subnet(router=None, dns="", broadcast=None, mtu=None)]).render()

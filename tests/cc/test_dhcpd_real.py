@@ -126,3 +126,28 @@ class RealDhcpdTests(unittest.TestCase):
         listing = yield self.host.run(["ip", "netns", "list"])
         self.assertNotIn(self.ns.encode(), listing.out)
         self.assertFalse(os.path.exists("/run/netns/" + self.ns))
+
+    @defer.inlineCallbacks
+    def test_slicesSharingOneInterface(self):
+        """
+        Two subnets on one interface (MANAGED-NOVLAN's slices) served by one
+        dhcpd in a shared-network: a client of the second slice gets its
+        fixed address and that slice's router.
+        """
+        if not shutil.which("busybox"):
+            raise unittest.SkipTest("needs busybox udhcpc")
+        yield self.host.run(["ip", "-n", self.ns, "addr", "add", "10.98.0.33/27",
+                             "dev", SERVER_IF])
+        slices = [DhcpSubnet("10.99.0.0", "255.255.255.0", router="10.99.0.1"),
+                  DhcpSubnet("10.98.0.32", "255.255.255.224", router="10.98.0.33")]
+        yield self.dhcpd.apply(DhcpdConfig(
+            slices, [DhcpHost("i-00000001", "d2:0d:00:00:00:99", "10.99.0.10"),
+                     DhcpHost("i-00000002", CLIENT_MAC, "10.98.0.34")],
+            sharedNetwork="eucad-novlan"))
+        script = os.path.join(self.base, "lease.sh")
+        with open(script, "w") as f:
+            f.write('#!/bin/sh\n[ "$1" = bound ] && echo "bound $ip router $router"\nexit 0\n')
+        os.chmod(script, 0o700)
+        lease = yield self.inside.run(["busybox", "udhcpc", "-i", CLIENT_IF, "-n", "-q",
+                                       "-t", "5", "-T", "1", "-s", script], timeout=20)
+        self.assertIn(b"bound 10.98.0.34 router 10.98.0.33", lease.out)

@@ -237,6 +237,8 @@ class PowerTests(unittest.TestCase):
         yield self.registry.poll()
         self.assertEqual([e.state for e in self.registry.entries], ["down", "down"])
         resources = yield self.cluster.describeResources()
+        # Down to the registry, but the cluster lists them asleep.
+        self.assertEqual([n.state for n in resources.nodes], ["asleep", "asleep"])
         small = [room for room in resources.vmTypes if room.vmType.name == "m1.small"][0]
         self.assertEqual((small.max, small.free), (4, 4))
 
@@ -249,6 +251,8 @@ class PowerTests(unittest.TestCase):
         self.assertEqual(self.power.stateOf(self.registry.entries[1]), ASLEEP)
         self.assertFalse(self.b.poweredOn())
         self.assertEqual(list(self.a.instances), ["i-00000001"])
+        resources = yield self.cluster.describeResources()
+        self.assertEqual([n.state for n in resources.nodes], ["up", "asleep"])
 
     @defer.inlineCallbacks
     def test_restartedClusterKnowsWhoSleeps(self):

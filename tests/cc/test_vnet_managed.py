@@ -389,6 +389,7 @@ class NoVlanTests(_Harness):
 
     def test_routerAddressesOnOneInterface(self):
         """Each group's router address goes on VNET_PRIVINTERFACE; VMs use VNET_BRIDGE."""
+        self.assertEqual(self.network.dhcpInterfaces(), [])
         self.expect(links.addAddress("10.100.0.1/27", "priv0"))
         self.expectBatch()
         allocation = self.settle(self.network.allocate("i-00000001", "alice", "web"))
@@ -399,6 +400,28 @@ class NoVlanTests(_Harness):
         batch = self.expectBatch()
         self.settle(self.network.release("i-00000001"))
         self.checkBatch(batch)
+        # No slice left: dhcpd would find no subnet on the interface.
+        self.assertEqual(self.network.dhcpInterfaces(), [])
+        self.reactor.assertAllUsed(self)
+
+    def test_slicesShareOneNetworkInDhcpd(self):
+        """Two groups' slices on the one interface are served as one shared-network."""
+        for group, router in (("web", "10.100.0.1/27"), ("db", "10.100.0.33/27")):
+            self.expect(links.addAddress(router, "priv0"))
+            self.expectBatch()
+            self.settle(self.network.allocate("i-0000000%d" % len(group), "alice", group))
+        text = self.network.dhcpConfig().render()
+        self.assertIn("shared-network eucad-novlan {\nsubnet 10.100.0.0 netmask "
+                      "255.255.255.224 {", text)
+        self.assertEqual(text.count("subnet 10.100.0."), 2)
+        self.reactor.assertAllUsed(self)
+
+    def test_startSendsNoRedirects(self):
+        """At start the front end stops sending ICMP redirects on the shared wire, then starts as MANAGED does."""
+        self.expect(links.noRedirects("priv0"))
+        self.expect(["iptables-restore"], ["iptables-restore", "--noflush"],
+                    ["iptables-restore", "--noflush"])
+        self.settle(self.network.setUp())
         self.reactor.assertAllUsed(self)
 
 

@@ -84,3 +84,23 @@ class NodeGroupLinksTests(unittest.TestCase):
         self.settle(self.links.detach("i-00000001", VXLAN))
         self.assertEqual(self.links.users, {})
         self.reactor.assertAllUsed(self)
+
+    def test_followPeersOfAdoptedTagReadsTheKernelFirst(self):
+        """
+        After a node restart the CC's map is applied against the flood
+        entries the kernel still holds: only the difference runs; tags the
+        node does not carry are ignored.
+        """
+        self.links.adopt("i-00000001", VXLAN)
+        self.reactor.expect(links.showFloodEntries(5), out=(
+            b"00:00:00:00:00:00 dst 10.77.0.1 self permanent\n"
+            b"00:00:00:00:00:00 dst 10.77.0.3 self permanent\n"
+            b"d2:0d:0a:4d:00:05 dst 10.77.0.3 self\n"))
+        self.reactor.expect(links.addFloodPeer(5, "10.77.0.4"))
+        self.reactor.expect(links.deleteFloodPeer(5, "10.77.0.3"))
+        self.settle(self.links.followPeers({5: ("10.77.0.1", "10.77.0.4"),
+                                            9: ("10.77.0.1",)}))
+        self.assertEqual(self.links.peers, {5: {"10.77.0.1", "10.77.0.4"}})
+        # Known now: the same map again runs nothing.
+        self.settle(self.links.followPeers({5: ("10.77.0.1", "10.77.0.4")}))
+        self.reactor.assertAllUsed(self)

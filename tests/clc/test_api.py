@@ -316,6 +316,14 @@ class ZonesAndRegionsTests(ApiTestCase):
         rows = [(z["ZoneName"], z["State"]) for z in answer["AvailabilityZones"]]
         self.assertEqual(rows[-1], ("|- n1", "certs[cc=true,nc=false] @ never down"))
 
+    def test_verboseShowsASleepingNodeAsleep(self):
+        """A node POWERSAVE put to sleep reads 'asleep' after its last contact, not 'down'."""
+        self.zone1.setNodeState("n1", "asleep")
+        answer = self.ec2.call("DescribeAvailabilityZones", self.admin,
+                               **{"ZoneName.1": "zone1", "ZoneName.2": "verbose"})
+        rows = [(z["ZoneName"], z["State"]) for z in answer["AvailabilityZones"]]
+        self.assertEqual(rows[-1], ("|- n1", "certs[cc=true,nc=true] @ never asleep"))
+
     def test_verboseNamesPortsOnlyOfSharedHosts(self):
         """Two NCs on one host are told apart by their ports; lone hosts are bare."""
         self.zone2.nodes[1]["host"] = "n1"

@@ -16,7 +16,7 @@ class PolicyPublisherTests(ApiTestCase):
         ApiTestCase.setUp(self)
         self.publisher = PolicyPublisher(self.cloud, interval=2.0)
         self.publisher.startService()
-        self.addCleanup(self.publisher.stopService)
+        self.addCleanup(lambda: self.publisher.stopService())
 
     def rulesOf(self, cluster, owner, name):
         group = cluster.policy.group(owner, name)
@@ -25,15 +25,30 @@ class PolicyPublisherTests(ApiTestCase):
     def pushes(self, cluster):
         return [call for call in cluster.calls if call[0] == "applyNetworkPolicy"]
 
+    def runIn(self, zone, group="default"):
+        """An instance of alice in ``group`` placed in ``zone``: its id."""
+        answer = self.run_(**{"Placement.AvailabilityZone": zone, "SecurityGroup.1": group})
+        return answer["Instances"][0]["InstanceId"]
+
+    def groupsOf(self, cluster):
+        return {(g.owner, g.name) for g in cluster.policy.groups}
+
     def test_fullPolicyAtStart(self):
-        """At start every cluster gets the whole policy, the groups that exist already included."""
+        """At start every cluster gets its whole policy, groups that existed already included."""
         self.ec2.call("CreateSecurityGroup", GroupName="web", GroupDescription="w")
-        self.cloud.clock.advance(2)
+        self.runIn("zone1", "web")
+        self.runIn("zone2", "web")
+        self.publisher.stopService()
+        self.zone1.policy = self.zone2.policy = None
+        self.publisher = PolicyPublisher(self.cloud, interval=2.0)
+        self.publisher.startService()
         for cluster in (self.zone1, self.zone2):
             self.assertEqual(self.rulesOf(cluster, "alice", "web"), set())
 
     def test_authorizeAndRevokeArePushedAtOnce(self):
-        """An authorize reaches every cluster during the API call, a revoke too: no poll round is waited for."""
+        """An authorize reaches every cluster using the group during the API call, a revoke too: no poll round is waited for."""
+        self.runIn("zone1")
+        self.runIn("zone2")
         self.ec2.call("AuthorizeSecurityGroupIngress", GroupName="default", IpProtocol="tcp",
                       FromPort="80", ToPort="80", CidrIp="0.0.0.0/0")
         self.assertEqual(self.rulesOf(self.zone1, "alice", "default"), {WEB})
@@ -41,6 +56,43 @@ class PolicyPublisherTests(ApiTestCase):
         self.ec2.call("RevokeSecurityGroupIngress", GroupName="default", IpProtocol="tcp",
                       FromPort="80", ToPort="80", CidrIp="0.0.0.0/0")
         self.assertEqual(self.rulesOf(self.zone1, "alice", "default"), set())
+
+    def test_clusterGetsOnlyTheGroupsInUseThere(self):
+        """
+        A cluster's policy holds the groups its instances run in and the
+        source groups their rules name, not the others' groups; a group
+        leaves it with its last instance there.
+        """
+        for name in ("web", "db", "lb", "unused"):
+            self.ec2.call("CreateSecurityGroup", GroupName=name, GroupDescription=name)
+        self.ec2.call("AuthorizeSecurityGroupIngress", GroupName="web", **{
+            "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.FromPort": "80",
+            "IpPermissions.1.ToPort": "80", "IpPermissions.1.Groups.1.GroupName": "lb"})
+        self.runIn("zone1", "web")
+        dbInstance = self.runIn("zone2", "db")
+        self.cloud.clock.advance(2)
+        self.assertEqual(self.groupsOf(self.zone1), {("alice", "web"), ("alice", "lb")})
+        self.assertEqual(self.groupsOf(self.zone2), {("alice", "db")})
+        # An authorize of a group used nowhere changes no cluster's policy.
+        before = (len(self.pushes(self.zone1)), len(self.pushes(self.zone2)))
+        self.ec2.call("AuthorizeSecurityGroupIngress", GroupName="unused", IpProtocol="tcp",
+                      FromPort="22", ToPort="22", CidrIp="0.0.0.0/0")
+        self.assertEqual((len(self.pushes(self.zone1)), len(self.pushes(self.zone2))), before)
+        self.ec2.call("TerminateInstances", **{"InstanceId.1": dbInstance})
+        self.poll()
+        self.cloud.clock.advance(2)
+        self.assertEqual(self.groupsOf(self.zone2), set())
+        self.assertEqual(self.groupsOf(self.zone1), {("alice", "web"), ("alice", "lb")})
+
+    def test_launchBringsItsGroupToTheClusterAtOnce(self):
+        """RunInstances in a group new to a cluster hands that cluster the group's rules during the call."""
+        self.ec2.call("CreateSecurityGroup", GroupName="web", GroupDescription="w")
+        self.ec2.call("AuthorizeSecurityGroupIngress", GroupName="web", IpProtocol="tcp",
+                      FromPort="80", ToPort="80", CidrIp="0.0.0.0/0")
+        self.assertIsNone(self.zone2.policy.group("alice", "web"))
+        self.runIn("zone2", "web")
+        self.assertEqual(self.rulesOf(self.zone2, "alice", "web"), {WEB})
+        self.assertIsNone(self.zone1.policy.group("alice", "web"))
 
     def test_associationGoesToTheInstancesClusterOnly(self):
         """An address association is in the policy of the cluster that runs the instance, not the other's."""
@@ -64,11 +116,11 @@ class PolicyPublisherTests(ApiTestCase):
 
     def test_clusterThatMissedAChangeConverges(self):
         """A cluster that was unreachable during a change gets the whole policy at the next check."""
+        self.runIn("zone1")
         self.zone1.available = False
         self.ec2.call("AuthorizeSecurityGroupIngress", GroupName="default", IpProtocol="tcp",
                       FromPort="80", ToPort="80", CidrIp="0.0.0.0/0")
-        self.assertIsNone(self.zone1.policy.group("alice", "default")
-                          if self.zone1.policy else None)
+        self.assertEqual(self.rulesOf(self.zone1, "alice", "default"), set())
         self.zone1.available = True
         self.cloud.clock.advance(2)
         self.assertEqual(self.rulesOf(self.zone1, "alice", "default"), {WEB})
@@ -84,8 +136,9 @@ class PolicyPublisherTests(ApiTestCase):
 
     def test_refusalIsNotFatal(self):
         """A cluster refusing the policy is retried at the next check, and the API call still succeeds."""
-        self.zone1.failures["applyNetworkPolicy"] = CloudError("InternalError", "boom", 500)
         self.ec2.call("CreateSecurityGroup", GroupName="db", GroupDescription="d")
+        self.zone1.failures["applyNetworkPolicy"] = CloudError("InternalError", "boom", 500)
+        self.runIn("zone1", "db")
         self.assertIsNone(self.zone1.policy.group("alice", "db"))
         self.cloud.clock.advance(2)
         self.assertEqual(self.rulesOf(self.zone1, "alice", "db"), set())

@@ -16,8 +16,8 @@ from eucad.common.interfaces import INode
 from eucad.common.links import ClusterLink, ClusterRoot, NodeLink, NodeRoot
 from eucad.common.netpolicy import (AddressAssociation, IngressRule, NetworkPolicy,
                                     SecurityGroupPolicy)
-from eucad.common.records import (Change, ConsoleOutput, InstanceReport, NodeResources,
-                                  RunSpec, Termination)
+from eucad.common.records import (Change, ConsoleOutput, FloodPeers, InstanceReport,
+                                  NodeResources, RunSpec, Termination)
 from tests.cc.helpers import nodeSpec
 
 _KEYS = {}
@@ -66,6 +66,9 @@ class EchoNode:
 
     def getConsoleOutput(self, instanceId):
         return ConsoleOutput(instanceId=instanceId, timestamp=1000.5, output="Ym9vdGVk")
+
+    def setFloodPeers(self, floodPeers):
+        self.calls.append(("setFloodPeers", floodPeers))
 
 
 def forged(record, **fields):
@@ -179,6 +182,24 @@ class InMemoryLinkTests(unittest.TestCase):
         self.assertEqual(console, ConsoleOutput(instanceId="i-00000001", timestamp=1000.5,
                                                 output="Ym9vdGVk"))
         error = self.failure(self.client.rebootInstance(["i-00000001"]))
+        self.assertEqual(error.code, "InvalidParameterValue")
+
+    def test_floodPeersCrossAsARecord(self):
+        """A FloodPeers reaches the node as an equal record; a forged one is refused while PB unpacks it."""
+        peers = FloodPeers({10: ["10.77.0.1", "10.77.0.3"]})
+        self.assertIsNone(self.answer(self.client.setFloodPeers(peers)))
+        [(_, received)] = [c for c in self.node.calls if c[0] == "setFloodPeers"]
+        self.assertEqual(received, peers)
+        self.assertEqual(received.peers, {10: ("10.77.0.1", "10.77.0.3")})
+        error = self.failure(self.client.setFloodPeers(
+            forged(FloodPeers({}), peers={10: ["10.77.0.1; reboot"]})))
+        self.assertEqual(error.code, "InvalidParameterValue")
+        self.assertIn("peers[10]", error.message)
+        error = self.failure(self.client.setFloodPeers(
+            forged(FloodPeers({}), peers={1 << 24: []})))
+        self.assertEqual(error.code, "InvalidParameterValue")
+        self.assertEqual(len([c for c in self.node.calls if c[0] == "setFloodPeers"]), 1)
+        error = self.failure(self.client.setFloodPeers({10: ["10.77.0.1"]}))
         self.assertEqual(error.code, "InvalidParameterValue")
 
     def test_onlyRemoteOperationsAreCallable(self):

@@ -1,15 +1,21 @@
 """MANAGED mode on VXLAN with real VMs, through the four twistd daemons, in the lab.
 
 One all-in-one cloud (``eucad.lab.allinone``, as ``make run`` configures it)
-serves every test of the class: three instances of the admin, A and B in
-the ``default`` group on the two nodes and C in a group ``other``.  B and C
-boot with user data that tries A's web page from inside the VM, which shows
-which groups reach each other.  Everything else is checked by traffic from
-the lab's public namespace through elastic IPs, after API calls made with
-boto3: an authorize opens port 80 and a revoke closes it again, an address
-leads to one instance, then another, then nowhere; the metadata service
-answers from inside the VM; the CC is SIGKILLed and restarted while the
-instances run.  Every wait is bounded.
+serves every test of the class.  It starts with one node registered: A, in
+the admin's ``default`` group, runs there with user data that keeps looking
+for another instance's page in its own slice.  Then the second node is
+registered (NODES, CC restarted) and C, in a group ``other``, and B, in
+``default``, are launched: C lands beside A, B on the node added later.
+Once B has booted, an elastic IP briefly associated with A tells A to start
+looking: A reaching B shows the node that ran the group first was told to
+flood to the new one (A's ARP requests are broadcasts, and A sent none to
+its slice before, so none of B's boot-time broadcasts taught it B's
+address); C's user data tries A's page and must fail.  Everything else is checked by traffic from the lab's public
+namespace through elastic IPs, after API calls made with boto3: an authorize
+opens port 80 and a revoke closes it again, an address leads to one
+instance, then another, then nowhere; the metadata service answers from
+inside the VM; the CC is SIGKILLed and restarted while the instances run.
+Every wait is bounded.
 """
 
 import json
@@ -40,6 +46,56 @@ while [ $i -lt 12 ]; do
     sleep 1
 done
 echo unreachable
+"""
+
+
+#: User data: in the background, wait for the signal to start (an elastic IP
+#: associated with this instance, seen in its metadata), then look for any
+#: other instance's page in the guest's own slice (@PERNET@ addresses) and
+#: serve what was found at /reach.txt.  Until the signal the guest sends
+#: nothing to its slice, so it holds no neighbour entry that another
+#: guest's boot-time broadcasts could fill in: only its own ARP requests,
+#: flooded by its node, can find the other instance.
+SCAN = """#!/bin/sh
+me=$(cat /www/index.html)
+ip=$(cat /www/ip.txt)
+last=${ip##*.}
+base=$((last - last % @PERNET@))
+prefix=${ip%.*}
+get() {
+    printf 'GET %s HTTP/1.0\\r\\n\\r\\n' "$2" | timeout 2 nc "$1" 80 2>/dev/null | tail -n 1
+}
+(
+i=0
+while [ $i -lt 600 ]; do
+    pub=$(get 169.254.169.254 /latest/meta-data/public-ipv4)
+    case "$pub" in
+        ""|*[!0-9.]*|"$ip") ;;
+        *) break;;
+    esac
+    i=$((i + 1))
+    sleep 1
+done
+echo searching > /www/reach.txt
+i=0
+while [ $i -lt 30 ]; do
+    n=2
+    while [ $n -le 6 ]; do
+        t=$prefix.$((base + n))
+        if [ "$t" != "$ip" ]; then
+            page=$(get $t /)
+            case "$page" in
+                i-*) if [ "$page" != "$me" ]; then echo "reached $page" > /www/reach.txt; exit 0; fi;;
+            esac
+        fi
+        n=$((n + 1))
+    done
+    i=$((i + 1))
+    sleep 1
+done
+echo unreachable > /www/reach.txt
+) </dev/null >/dev/null 2>&1 &
+echo waiting
 """
 
 
@@ -105,10 +161,18 @@ class ManagedModeTests(unittest.TestCase):
         from eucad.lab.allinone import AllInOne, freeBasePort
         import atexit
         import tempfile
+
+        class OneNodeFirst(AllInOne):
+            """Both lab nodes run an NC, but only the first is in NODES at start."""
+
+            def configure(self, described):
+                AllInOne.configure(self, described)
+                self._euca_conf(self.frontEnd, "-nodes", "127.0.0.1:%d" % (self.ncPort(0),))
+
         cls.runDir = tempfile.mkdtemp(prefix="eucad-managed-")
-        cls.cloud = AllInOne(cls.runDir, labName="mg%d" % (os.getpid() % 1000),
-                             basePort=freeBasePort(), nodes=2, subnet="10.79.0.0/24",
-                             log=lambda message: None)
+        cls.cloud = OneNodeFirst(cls.runDir, labName="mg%d" % (os.getpid() % 1000),
+                                 basePort=freeBasePort(), nodes=2, subnet="10.79.0.0/24",
+                                 log=lambda message: None)
         # Whatever tests a run selects, the cloud does not outlive it.
         atexit.register(cls._takeDown)
         try:
@@ -127,25 +191,82 @@ class ManagedModeTests(unittest.TestCase):
             shutil.rmtree(cls.runDir, ignore_errors=True)
 
     @classmethod
+    def _nodeRows(cls):
+        """The node rows of the verbose zone listing that are up."""
+        zones = cls.ec2.describe_availability_zones(ZoneNames=["verbose"])["AvailabilityZones"]
+        return [zone["ZoneName"] for zone in zones if zone["ZoneName"].startswith("|- ")
+                and zone["State"].startswith("certs[cc=true,nc=true]")
+                and not zone["State"].endswith(("down", "never"))]
+
+    @classmethod
+    def _registerSecondNode(cls):
+        """NODES gets the second node and the CC restarts (the guide's way), over A."""
+        from eucad.lab.allinone import _portOpen, _waitFor
+        cloud = cls.cloud
+        cloud._euca_conf(cloud.frontEnd, "-nodes", " ".join(
+            "127.0.0.1:%d" % cloud.ncPort(i) for i in range(2)))
+        cc = [d for d in cloud.daemons() if d.name == "cc"][0]
+        cc.stop()
+        cc.start()
+        _waitFor("the CC's port", lambda: _portOpen(cloud.ccPort), 30, 0.2)
+        _waitFor("both nodes up in the zone listing", lambda: len(cls._nodeRows()) == 2,
+                 60, 0.5)
+
+    @classmethod
     def _launchThree(cls):
-        from eucad.lab.allinone import _waitFor
+        from eucad.lab.allinone import VM_ADDRS_PER_NET
         cloud, ec2, image = cls.cloud, cls.ec2, cls.started["images"]["machine"]
-        a = cloud.runOne(ec2, image)
+        a = cloud.runOne(ec2, image, userData=SCAN.replace("@PERNET@", str(VM_ADDRS_PER_NET)))
+        cls.nodesAtFirstLaunch = sorted(cls._nodeRows())
+        cls._registerSecondNode()
         ec2.create_security_group(GroupName="other", Description="apart from default")
-        userData = PROBE.replace("@TARGET@", a["privateIp"])
         started = {"a": a}
-        for name, group in (("b", "default"), ("c", "other")):
+        # Round robin from the first node: C beside A, then B on the node added later.
+        for name, group, userData in (("c", "other", PROBE.replace("@TARGET@", a["privateIp"])),
+                                      ("b", "default", None)):
+            extra = {"UserData": userData} if userData else {}
             answer = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                       InstanceType="m1.small", SecurityGroups=[group],
-                                       UserData=userData)
+                                       InstanceType="m1.small", SecurityGroups=[group], **extra)
             started[name] = {"instanceId": answer["Instances"][0]["InstanceId"]}
         for name in ("b", "c"):
             started[name] = cloud._waitHttp(ec2, started[name]["instanceId"], 180)
-            started[name]["status"] = _waitFor(
-                "%s's status.json" % (name,),
-                lambda ip=started[name]["privateIp"]: cls._status(ip), 120, 1)
         started["a"]["status"] = cls._status(a["privateIp"])
+        cls._signalSearch(a)
+        # Both verdicts before any test authorizes port 80 from everywhere,
+        # which would let C in.
+        cls.outcomes = cls._outcomes(started)
         return started
+
+    @classmethod
+    def _signalSearch(cls, a):
+        """
+        B is up and its boot is over: an elastic IP associated with A for as
+        long as A takes to notice it tells A to start looking for B.
+        """
+        from eucad.lab.allinone import _waitFor
+        ec2 = cls.ec2
+        signal = ec2.allocate_address()["PublicIp"]
+        ec2.associate_address(PublicIp=signal, InstanceId=a["instanceId"])
+        try:
+            _waitFor("A to start its search", lambda: cls.cloud.httpFromFrontEnd(
+                a["privateIp"], path="/reach.txt").startswith(
+                    ("searching", "reached ", "unreachable")), 60, 0.5)
+        finally:
+            ec2.disassociate_address(PublicIp=signal)
+            ec2.release_address(PublicIp=signal)
+
+    @classmethod
+    def _outcomes(cls, started):
+        """A's /reach.txt and C's user-data output, once both are there (bounded)."""
+        from eucad.lab.allinone import _waitFor
+        a, c = started["a"], started["c"]
+
+        def reach():
+            text = cls.cloud.httpFromFrontEnd(a["privateIp"], path="/reach.txt")
+            return text if text.startswith(("reached ", "unreachable")) else None
+        found = _waitFor("A's search for another instance", reach, 150, 1)
+        status = _waitFor("C's status.json", lambda: cls._status(c["privateIp"]), 120, 0.5)
+        return found, status["userDataOutput"].strip()
 
     @classmethod
     def _status(cls, ip):
@@ -185,13 +306,20 @@ class ManagedModeTests(unittest.TestCase):
 
     # -- tests ------------------------------------------------------------
 
-    def test_groupsAcrossNodes(self):
-        """B (default, the other node) reached A's page from inside its VM; C (group other) did not."""
+    def test_yGroupsAcrossNodes(self):
+        """
+        A, started while its node was the only one, reached the page of B (its
+        group, on the node registered later): A's node floods to the new
+        node.  C (group other) did not reach A.
+        """
         a, b, c = (self.instances[n] for n in "abc")
-        self.assertEqual(b["status"]["userDataOutput"].strip(), "reached " + a["instanceId"])
-        self.assertEqual(c["status"]["userDataOutput"].strip(), "unreachable")
-        nodes = self.nodesOf([a["instanceId"], b["instanceId"]])
-        self.assertEqual(len(set(nodes.values())), 2, nodes)
+        reach, cOutput = self.outcomes
+        self.assertEqual(reach, "reached " + b["instanceId"])
+        self.assertEqual(cOutput, "unreachable")
+        nodes = self.nodesOf([a["instanceId"], b["instanceId"], c["instanceId"]])
+        self.assertEqual(len(self.nodesAtFirstLaunch), 1)
+        self.assertNotEqual(nodes[a["instanceId"]], nodes[b["instanceId"]], nodes)
+        self.assertEqual(nodes[a["instanceId"]], nodes[c["instanceId"]], nodes)
 
     def nodesOf(self, instanceIds):
         import libvirt

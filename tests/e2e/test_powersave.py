@@ -60,6 +60,12 @@ class PowerSaveTests(LabTestCase):
                                 if d.name == "nc" and d.prefix == prefix)
         return running
 
+    def nodeRows(self, ec2):
+        """The node rows of the admin's verbose zone listing, in NODES order."""
+        zones = ec2.describe_availability_zones(ZoneNames=["verbose"])["AvailabilityZones"]
+        return [zone["State"] for zone in zones
+                if zone["ZoneName"].startswith("|- ") and zone["State"].startswith("certs[")]
+
     def flow(self):
         from botocore.exceptions import ClientError
         from eucad.lab.allinone import _waitFor
@@ -70,6 +76,7 @@ class PowerSaveTests(LabTestCase):
             _waitFor("both idle nodes to be put to sleep",
                      lambda: not any(self.nodeDaemons().values()), 90, 0.5)
             roomWhileAsleep = cloud.freeSmall(ec2)
+            rowsWhileAsleep = self.nodeRows(ec2)
             # First the wake-on-LAN "fails" (the wake scripts exit 1).
             scripts = os.path.join(cloud.runDir, "power")
             wakes = [os.path.join(scripts, name) for name in os.listdir(scripts)
@@ -93,7 +100,9 @@ class PowerSaveTests(LabTestCase):
                     f.write(text)
             instance = cloud.runOne(ec2, started["images"]["machine"])
             awake = self.nodeDaemons()
-            return roomWhileAsleep, refused, leftAfterRefusal, instance, awake
+            rowsAfterWake = self.nodeRows(ec2)
+            return (roomWhileAsleep, refused, leftAfterRefusal, instance, awake,
+                    rowsWhileAsleep, rowsAfterWake)
         finally:
             cloud.down()
 
@@ -102,13 +111,23 @@ class PowerSaveTests(LabTestCase):
         Idle nodes' NC daemons are stopped by the sleep command and their
         room still counts; while the wake command fails RunInstances is
         refused clearly with nothing left; then RunInstances wakes exactly
-        one node, where the VM answers HTTP.
+        one node, where the VM answers HTTP.  The verbose zone listing
+        shows sleeping nodes ``asleep``, never ``down``.
         """
         d = threads.deferToThread(self.flow)
 
         def check(result):
-            roomWhileAsleep, refused, leftAfterRefusal, instance, awake = result
+            (roomWhileAsleep, refused, leftAfterRefusal, instance, awake,
+             rowsWhileAsleep, rowsAfterWake) = result
             self.assertGreater(roomWhileAsleep, 0)
+            self.assertEqual([row.split()[-1] for row in rowsWhileAsleep],
+                             ["asleep", "asleep"], rowsWhileAsleep)
+            # The woken node's row ends with its last contact; the other sleeps on.
+            woken = [name for name in sorted(awake) if awake[name]]
+            self.assertEqual(
+                [row.endswith(" asleep") for row in rowsAfterWake],
+                [name not in woken for name in sorted(awake)], rowsAfterWake)
+            self.assertFalse(any(row.endswith(" down") for row in rowsAfterWake))
             self.assertIsNotNone(refused, "RunInstances succeeded without a wake")
             self.assertEqual(refused["Code"], "InsufficientInstanceCapacity")
             self.assertIn("is asleep and did not wake", refused["Message"])

@@ -301,7 +301,11 @@ class GroupModeNetwork(VirtualNetwork):
                    for n in self.networks if n.members]
         hosts = [DhcpHost(instanceId, a["macAddress"], a["privateIp"])
                  for instanceId, a in self.allocations.items()]
-        return DhcpdConfig(subnets, hosts)
+        return DhcpdConfig(subnets, hosts, sharedNetwork=self.dhcpSharedNetwork())
+
+    def dhcpSharedNetwork(self):
+        """The shared-network holding every slice, when they share one interface (None: not)."""
+        return None
 
     # ---- the CLC's policy ----
 

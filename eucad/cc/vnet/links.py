@@ -75,6 +75,33 @@ def deleteFloodPeer(vni, peer):
     return ["bridge", "fdb", "del", FLOOD_MAC, "dev", vxlanName(vni), "dst", _address(peer)]
 
 
+def showFloodEntries(vni):
+    """The forwarding entries of ``vni``'s link (read by ``floodPeersIn``)."""
+    return ["bridge", "fdb", "show", "dev", vxlanName(vni)]
+
+
+def floodPeersIn(text):
+    """
+    The flood peers in ``bridge fdb show`` output: the ``dst`` of every
+    all-zeros entry (``00:00:00:00:00:00 dst 10.77.0.1 self permanent``).
+    """
+    peers = set()
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == FLOOD_MAC and words[1] == "dst":
+            try:
+                peers.add(_address(words[2]))
+            except ValueError:
+                continue
+    return peers
+
+
+def noRedirects(device):
+    """Send no ICMP redirects from ``device`` (nor from any: the kernel ORs both)."""
+    return ["sysctl", "-q", "-w", "net/ipv4/conf/all/send_redirects=0",
+            "net/ipv4/conf/%s/send_redirects=0" % (checkInterface(device),)]
+
+
 def addVlan(device, vlan):
     """An 802.1q link for ``vlan`` on ``device`` (named DEVICE.VLAN)."""
     return ["ip", "link", "add", "link", checkInterface(device), "name", vlanName(device, vlan),

@@ -56,23 +56,29 @@ class ManagedNetwork(GroupModeNetwork):
             spec["floodPeers"] = self.floodPeers(owner, group, allocation.get("node"))
         return spec
 
-    #: Addresses of every node of the cluster (the CC keeps it current from
-    #: the nodes' reports): a node floods to all of them, see ``floodPeers``.
-    knownNodes = frozenset()
+    @property
+    def usesFloodPeers(self):
+        """Whether nodes must be told their flood peers (VXLAN: ``floodsync``)."""
+        return self.encap == "vxlan"
 
     def floodPeers(self, owner, group, node):
         """
         Where ``node`` replicates the broadcast of (owner, group)'s VXLAN: the
-        front end, every other node running the group, and every other node
-        of the cluster the CC knows.  Flooding to a node without the VNI
-        costs one dropped packet there; in return a node never needs to be
-        told when the group starts on another node (the front end, which
-        routes between groups, follows the nodes in use exactly).
+        front end and every other node running the group.  When the group
+        starts on a node, or leaves one, the nodes already running it are
+        told (``floodPeerMap``, sent by ``eucad.cc.vnet.floodsync``).
         """
         network = self.networks.get(owner, group)
         others = network.wantedPeers() if network is not None else set()
-        return sorted(({str(self.settings.localIp)} | others | set(self.knownNodes))
-                      - {node})
+        return sorted(({str(self.settings.localIp)} | others) - {node})
+
+    def floodPeerMap(self, node):
+        """VNI -> flood peers of every group network with an instance on ``node``."""
+        if not self.usesFloodPeers:
+            return {}
+        return {network.tag: self.floodPeers(network.owner, network.group, node)
+                for network in self.networks
+                if network.members and node in network.wantedPeers()}
 
     def dhcpInterfaces(self):
         return [links.bridgeName(n.tag) for n in self.networks if n.members]

@@ -3,9 +3,11 @@
 As MANAGED, each (user, security group) with instances gets its own slice of
 the VM subnet, its chain and its elastic IPs, but no tag: every instance is
 on the nodes' VNET_BRIDGE, and the front end holds each active slice's router
-address (.1) on VNET_PRIVINTERFACE, where dhcpd answers.  Instances of
-different groups are on different subnets, so they meet only through the
-front end's router and its FORWARD rules.
+address (.1) on VNET_PRIVINTERFACE, where dhcpd answers (the slices in one
+``shared-network``: they are one wire).  Instances of different groups are
+on different subnets, so they meet only through the front end's router and
+its FORWARD rules; the front end sends no ICMP redirects on that interface,
+which would tell them to meet directly.
 """
 
 from eucad.cc.vnet import links
@@ -23,8 +25,27 @@ class ManagedNoVlanNetwork(GroupModeNetwork):
     def _linksDown(self, network):
         return [links.deleteAddress(network.routerCidr, self.settings.privInterface)]
 
+    #: dhcpd's name for the one physical network every slice is on.
+    SHARED_NETWORK = "eucad-novlan"
+
+    def setUp(self):
+        """
+        No ICMP redirects from the private interface: instances of different
+        groups share its wire, and a redirect would tell one to reach the
+        other directly, round the FORWARD rules.  Then the common start.
+        """
+        d = self.runner.run(links.noRedirects(self.settings.privInterface))
+        d.addCallback(lambda _: GroupModeNetwork.setUp(self))
+        return d
+
     def nodeBridge(self, allocation):
         return self.settings.bridge
 
+    def dhcpSharedNetwork(self):
+        return self.SHARED_NETWORK
+
     def dhcpInterfaces(self):
-        return [self.settings.privInterface]
+        """The private interface while a slice is served (dhcpd needs a subnet there)."""
+        if any(network.members for network in self.networks):
+            return [self.settings.privInterface]
+        return []

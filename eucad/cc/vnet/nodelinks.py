@@ -7,8 +7,9 @@ that from the ``network`` part of the run spec the CC sends
 (``ManagedNetwork.nodeNetwork``: ``encap``, ``tag``, ``floodPeers``), through
 the node's process runner, with the same argv builders as the front end
 (``links``).  With VXLAN the flood peers (the front end and the other nodes
-running the group) change as instances come and go: the CC tells the nodes
-with ``setPeers``.
+running the group) change as instances come and go, on this node or
+another one (a node added later): the CC tells each node the whole map with
+``INode.setFloodPeers``, which the node controller hands to ``followPeers``.
 
 Meant for the node controller (and used by the lab to play it): attach
 before defining the domain, detach after destroying it.  Untagged networks
@@ -39,6 +40,8 @@ class NodeGroupLinks:
         self.users = {}
         self.peers = {}
         self.encaps = {}
+        #: Adopted VXLAN tags whose flood entries were not read back yet.
+        self.unread = set()
         self._lock = defer.DeferredLock()
 
     @defer.inlineCallbacks
@@ -65,6 +68,9 @@ class NodeGroupLinks:
         self.users.setdefault(tag, set()).add(instanceId)
         self.peers.setdefault(tag, set())
         self.encaps[tag] = network["encap"]
+        if network["encap"] == "vxlan":
+            # What the kernel holds is read before the first change.
+            self.unread.add(tag)
 
     @defer.inlineCallbacks
     def _attach(self, instanceId, network, tag):
@@ -93,10 +99,33 @@ class NodeGroupLinks:
         """Replicate the tag's broadcast to exactly ``peers`` (VXLAN only)."""
         return self._lock.run(self._setPeers, tag, peers)
 
+    def followPeers(self, peersByTag):
+        """
+        Replicate each VXLAN tag's broadcast to exactly its peers in
+        ``peersByTag`` (VNI -> addresses, from the CC); tags this node does
+        not carry are left to the launch that makes them.
+        """
+        @defer.inlineCallbacks
+        def follow():
+            for tag in sorted(peersByTag):
+                if tag in self.users:
+                    yield self._setPeers(tag, peersByTag[tag])
+        return self._lock.run(follow)
+
+    @defer.inlineCallbacks
+    def _readPeers(self, tag):
+        """The flood entries an earlier run of the node left on the tag's link."""
+        result = yield self.runner.run(links.showFloodEntries(tag), check=False)
+        if result.code == 0:
+            self.peers[tag] = links.floodPeersIn(result.out.decode("utf-8", "replace"))
+        self.unread.discard(tag)
+
     @defer.inlineCallbacks
     def _setPeers(self, tag, peers):
         if self.encaps.get(tag) != "vxlan":
             return
+        if tag in self.unread:
+            yield self._readPeers(tag)
         wanted = set(peers) - {self.localIp}
         for peer in sorted(wanted - self.peers[tag]):
             yield self.runner.run(links.addFloodPeer(tag, peer))
@@ -121,3 +150,4 @@ class NodeGroupLinks:
         if not users:
             yield self._quietly(links.tagNetworkDown(self.encaps[tag], tag, self.device))
             del self.users[tag], self.peers[tag], self.encaps[tag]
+            self.unread.discard(tag)
