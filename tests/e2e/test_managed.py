@@ -114,6 +114,20 @@ def chains(netns):
     return {line[1:].split()[0] for line in out.splitlines() if line.startswith(":")}
 
 
+def domainIds(cloud):
+    """The libvirt id of every domain on ``cloud``'s nodes: a restarted domain gets a new one."""
+    import libvirt
+    ids = {}
+    for node in cloud.lab.describe()["nodes"]:
+        connection = libvirt.open(node["libvirtUri"])
+        try:
+            for domain in connection.listAllDomains():
+                ids[domain.name()] = domain.ID()
+        finally:
+            connection.close()
+    return ids
+
+
 def _missing():
     if os.geteuid() != 0:
         return "needs root for network namespaces"
@@ -492,14 +506,4 @@ class ManagedModeTests(unittest.TestCase):
         return self.inThread(flow).addCallback(check)
 
     def domainIds(self):
-        """The libvirt id of every domain on the nodes: a restarted domain gets a new one."""
-        import libvirt
-        ids = {}
-        for node in self.cloud.lab.describe()["nodes"]:
-            connection = libvirt.open(node["libvirtUri"])
-            try:
-                for domain in connection.listAllDomains():
-                    ids[domain.name()] = domain.ID()
-            finally:
-                connection.close()
-        return ids
+        return domainIds(self.cloud)

@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -24,7 +25,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 from twisted.trial import unittest
 
-from tests.e2e.test_managed import PROBE, WEB80, _missing, chains
+from tests.e2e.test_managed import PROBE, WEB80, _missing, chains, domainIds
 
 log = Logger()
 
@@ -253,10 +254,11 @@ class ManagedNoVlanTests(unittest.TestCase):
     def test_ingressAndElasticIp(self):
         """
         Through its elastic IP, A is unreachable from the public namespace
-        until authorize tcp 80, reachable within a second or so after it,
-        and unreachable again after revoke.
+        until authorize tcp 80, reachable within a second or so after it;
+        the address moved to B answers B's page, disassociated answers
+        nothing; after revoke A's address answers nothing again.
         """
-        a = self.instances["a"]
+        a, b = self.instances["a"], self.instances["b"]
 
         def flow():
             publicIp = self.ec2.allocate_address()["PublicIp"]
@@ -266,21 +268,71 @@ class ManagedNoVlanTests(unittest.TestCase):
                 self.ec2.authorize_security_group_ingress(GroupName="default",
                                                           IpPermissions=WEB80)
                 opened = self.waitPage(publicIp, a["instanceId"])
+                self.ec2.associate_address(PublicIp=publicIp, InstanceId=b["instanceId"])
+                moved = self.waitPage(publicIp, b["instanceId"])
+                self.ec2.disassociate_address(PublicIp=publicIp)
+                dropped = self.waitPage(publicIp, "")
+                self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
+                self.waitPage(publicIp, a["instanceId"])
                 self.ec2.revoke_security_group_ingress(GroupName="default",
                                                        IpPermissions=WEB80)
                 reclosed = self.waitPage(publicIp, "")
             finally:
                 self.ec2.disassociate_address(PublicIp=publicIp)
                 self.ec2.release_address(PublicIp=publicIp)
-            return closed, opened, reclosed
+            return closed, opened, moved, dropped, reclosed
 
         def check(result):
-            closed, opened, reclosed = result
+            closed, opened, moved, dropped, reclosed = result
             log.info("MANAGED-NOVLAN: authorize -> first page {opened:.2f}s, "
                      "revoke -> silence {closed:.2f}s", opened=opened, closed=reclosed)
             self.assertEqual(closed, "")
-            self.assertLess(opened, ENFORCEMENT_WAIT)
-            self.assertLess(reclosed, ENFORCEMENT_WAIT)
+            for seconds in (opened, moved, dropped, reclosed):
+                self.assertLess(seconds, ENFORCEMENT_WAIT)
+        return threads.deferToThread(flow).addCallback(check)
+
+    def test_zCcKilledAndRestarted(self):
+        """SIGKILL of the CC while A answers at an elastic IP: A answers there on every
+        probe through the restart, the domains are the same ones after it, and the
+        groups are still enforced (a revoke closes port 80)."""
+        from eucad.lab.allinone import _portOpen, _waitFor
+        a = self.instances["a"]
+        cc = [d for d in self.cloud.daemons() if d.name == "cc"][0]
+
+        def flow():
+            self.ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=WEB80)
+            publicIp = self.ec2.allocate_address()["PublicIp"]
+            self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
+            try:
+                self.waitPage(publicIp, a["instanceId"])
+                before = domainIds(self.cloud)
+                os.kill(cc.pid(), signal.SIGKILL)
+                _waitFor("the CC to die", lambda: cc.pid() is None, 30, 0.2)
+                pages = [self.page(publicIp)]
+                cc.start()
+                _waitFor("the CC's port", lambda: _portOpen(self.cloud.ccPort), 30, 0.2)
+                # While the new CC takes over and the CLC sends it the
+                # policy, A keeps answering at its elastic IP.
+                until = time.monotonic() + 5
+                while time.monotonic() < until:
+                    pages.append(self.page(publicIp))
+                    time.sleep(0.2)
+                after = domainIds(self.cloud)
+                private = self.cloud.httpFromFrontEnd(a["privateIp"])
+                self.ec2.revoke_security_group_ingress(GroupName="default",
+                                                       IpPermissions=WEB80)
+                closed = self.waitPage(publicIp, "")
+            finally:
+                self.ec2.disassociate_address(PublicIp=publicIp)
+                self.ec2.release_address(PublicIp=publicIp)
+            return before, after, private, closed, pages
+
+        def check(result):
+            before, after, private, closed, pages = result
+            self.assertEqual(set(pages), {a["instanceId"]}, pages)
+            self.assertEqual(after, before)
+            self.assertEqual(private, a["instanceId"])
+            self.assertLess(closed, ENFORCEMENT_WAIT)
         return threads.deferToThread(flow).addCallback(check)
 
     def test_zzTerminateCleansUp(self):
