@@ -137,8 +137,12 @@ def _missing():
     return None
 
 
-class ManagedModeTests(unittest.TestCase):
-    """Security groups and elastic IPs of MANAGED mode, proven by traffic with real VMs."""
+class SharedCloudTestCase(unittest.TestCase):
+    """
+    Tests that share one cloud per class: ``_bringUp`` (a classmethod of the
+    subclass, run in a thread) makes ``cls.cloud`` before the first test,
+    and the cloud goes down after the last one.
+    """
 
     timeout = 900
     cloud = None
@@ -146,7 +150,6 @@ class ManagedModeTests(unittest.TestCase):
     pending = None
     #: Why the shared cloud could not be brought up (the later tests fail at once).
     broken = None
-
     def setUp(self):
         reason = _missing()
         if reason:
@@ -169,6 +172,17 @@ class ManagedModeTests(unittest.TestCase):
         cls.pending.discard(self._testMethodName)
         if not cls.pending:
             return threads.deferToThread(cls._takeDown)
+
+    @classmethod
+    def _takeDown(cls):
+        cloud, cls.cloud = cls.cloud, None
+        if cloud is not None:
+            cloud.down()
+            shutil.rmtree(cls.runDir, ignore_errors=True)
+
+
+class ManagedModeTests(SharedCloudTestCase):
+    """Security groups and elastic IPs of MANAGED mode, proven by traffic with real VMs."""
 
     @classmethod
     def _bringUp(cls):
@@ -196,13 +210,6 @@ class ManagedModeTests(unittest.TestCase):
         except BaseException:
             cls._takeDown()
             raise
-
-    @classmethod
-    def _takeDown(cls):
-        cloud, cls.cloud = cls.cloud, None
-        if cloud is not None:
-            cloud.down()
-            shutil.rmtree(cls.runDir, ignore_errors=True)
 
     @classmethod
     def _nodeRows(cls):

@@ -16,16 +16,14 @@ launch.  Every wait is bounded and polls; nothing sleeps a fixed time.
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 from twisted.internet import threads
 from twisted.logger import Logger
-from twisted.trial import unittest
 
-from tests.e2e.test_managed import PROBE, WEB80, _missing, chains, domainIds
+from tests.e2e.test_managed import PROBE, WEB80, SharedCloudTestCase, chains, domainIds
 
 log = Logger()
 
@@ -47,36 +45,8 @@ def links(netns):
     return sorted(line.split(":")[1].strip().split("@")[0] for line in out.splitlines())
 
 
-class ManagedNoVlanTests(unittest.TestCase):
+class ManagedNoVlanTests(SharedCloudTestCase):
     """Security groups, elastic IPs and DHCP of MANAGED-NOVLAN, proven by traffic with real VMs."""
-
-    timeout = 900
-    cloud = None
-    pending = None
-    broken = None
-
-    def setUp(self):
-        reason = _missing()
-        if reason:
-            raise unittest.SkipTest(reason)
-        cls = type(self)
-        if cls.pending is None:
-            cls.pending = {name for name in dir(cls) if name.startswith("test_")}
-        if cls.broken is not None:
-            self.fail("the shared cloud did not come up: %s" % (cls.broken,))
-        if cls.cloud is None:
-            d = threads.deferToThread(cls._bringUp)
-
-            def broken(failure):
-                cls.broken = failure.getErrorMessage()
-                return failure
-            return d.addErrback(broken)
-
-    def tearDown(self):
-        cls = type(self)
-        cls.pending.discard(self._testMethodName)
-        if not cls.pending:
-            return threads.deferToThread(cls._takeDown)
 
     @classmethod
     def _bringUp(cls):
@@ -101,13 +71,6 @@ class ManagedNoVlanTests(unittest.TestCase):
         except BaseException:
             cls._takeDown()
             raise
-
-    @classmethod
-    def _takeDown(cls):
-        cloud, cls.cloud = cls.cloud, None
-        if cloud is not None:
-            cloud.down()
-            shutil.rmtree(cls.runDir, ignore_errors=True)
 
     @classmethod
     def _launchThree(cls):
