@@ -29,6 +29,8 @@ from twisted.internet import threads
 from twisted.logger import Logger
 from twisted.trial import unittest
 
+from tests.e2e import evidence
+
 log = Logger()
 
 #: Seconds an API change may take to show in traffic (the bound, not a measure).
@@ -142,6 +144,12 @@ class SharedCloudTestCase(unittest.TestCase):
     Tests that share one cloud per class: ``_bringUp`` (a classmethod of the
     subclass, run in a thread) makes ``cls.cloud`` before the first test,
     and the cloud goes down after the last one.
+
+    What is needed to diagnose a failure outlives the cloud
+    (``tests.e2e.evidence``, in ``cls.evidence``): the daemons' logs (the
+    front end logs at DEBUG), the CC's state file and dhcpd.conf and the
+    instances' consoles are kept when the cloud goes down, and a check that
+    fails on traffic snapshots the data plane first (``snapshot``).
     """
 
     timeout = 900
@@ -150,6 +158,9 @@ class SharedCloudTestCase(unittest.TestCase):
     pending = None
     #: Why the shared cloud could not be brought up (the later tests fail at once).
     broken = None
+    #: Where this class's evidence is kept (``tests.e2e.evidence``).
+    evidence = None
+
     def setUp(self):
         reason = _missing()
         if reason:
@@ -160,6 +171,7 @@ class SharedCloudTestCase(unittest.TestCase):
         if cls.broken is not None:
             self.fail("the shared cloud did not come up: %s" % (cls.broken,))
         if cls.cloud is None:
+            cls.evidence = evidence.evidenceDirectory(cls)
             d = threads.deferToThread(cls._bringUp)
 
             def broken(failure):
@@ -177,8 +189,31 @@ class SharedCloudTestCase(unittest.TestCase):
     def _takeDown(cls):
         cloud, cls.cloud = cls.cloud, None
         if cloud is not None:
-            cloud.down()
-            shutil.rmtree(cls.runDir, ignore_errors=True)
+            cls._keep(evidence.keepConsoles, cloud)
+            try:
+                cloud.down()
+            finally:
+                cls._keep(evidence.keepLogs, cloud)
+                shutil.rmtree(cls.runDir, ignore_errors=True)
+
+    @classmethod
+    def _keep(cls, keep, cloud):
+        """Keep some evidence; a failure to copy never stops the tear-down."""
+        if cls.evidence is None:
+            return
+        try:
+            keep(cloud, cls.evidence)
+        except Exception as e:
+            log.warn("keeping {what} failed: {e}", what=keep.__name__, e=e)
+
+    @classmethod
+    def _snapshot(cls, label, notes=()):
+        """The data plane now, kept as evidence; a line naming the file, for a failure message."""
+        try:
+            path = evidence.snapshot(cls.cloud, cls.evidence, label, notes)
+        except Exception as e:
+            return "(no snapshot: %s)" % (e,)
+        return "data plane at failure: %s" % (path,)
 
 
 class ManagedModeTests(SharedCloudTestCase):
@@ -195,7 +230,8 @@ class ManagedModeTests(SharedCloudTestCase):
 
             def configure(self, described):
                 AllInOne.configure(self, described)
-                self._euca_conf(self.frontEnd, "-nodes", "127.0.0.1:%d" % (self.ncPort(0),))
+                self._euca_conf(self.frontEnd, "-nodes", "127.0.0.1:%d" % (self.ncPort(0),),
+                                "LOGLEVEL=DEBUG")
 
         cls.runDir = tempfile.mkdtemp(prefix="eucad-managed-")
         cls.cloud = OneNodeFirst(cls.runDir, labName="mg%d" % (os.getpid() % 1000),
@@ -207,7 +243,9 @@ class ManagedModeTests(SharedCloudTestCase):
             cls.started = cls.cloud.up(runInstance=False)
             cls.ec2 = cls.cloud.ec2(cls.started["credentials"])
             cls.instances = cls._launchThree()
-        except BaseException:
+        except BaseException as e:
+            log.error("the shared cloud did not come up: {e} ({snapshot})", e=e,
+                      snapshot=cls._snapshot("set-up", [repr(e)]))
             cls._takeDown()
             raise
 
@@ -272,6 +310,16 @@ class ManagedModeTests(SharedCloudTestCase):
             _waitFor("A to start its search", lambda: cls.cloud.httpFromFrontEnd(
                 a["privateIp"], path="/reach.txt").startswith(
                     ("searching", "reached ", "unreachable")), 60, 0.5)
+        except Exception:
+            # What A's metadata says is the CLC's view of its public IP.
+            shown = ec2.describe_instances(InstanceIds=[a["instanceId"]])
+            shown = shown["Reservations"][0]["Instances"][0].get("PublicIpAddress")
+            cls._snapshot("signal", [
+                "A (%s) not searching after %s was associated" % (a["instanceId"], signal),
+                "A's PublicIpAddress as the CLC describes it: %r" % (shown,),
+                "A's /reach.txt: %r" % (cls.cloud.httpFromFrontEnd(
+                    a["privateIp"], path="/reach.txt"),)])
+            raise
         finally:
             ec2.disassociate_address(PublicIp=signal)
             ec2.release_address(PublicIp=signal)
@@ -309,8 +357,10 @@ class ManagedModeTests(SharedCloudTestCase):
             if self.page(publicIp) == wanted:
                 return time.monotonic() - started
             time.sleep(0.1)
-        self.fail("%s did not become %r within %ds (it is %r)" % (
-            publicIp, wanted, ENFORCEMENT_WAIT, self.page(publicIp)))
+        now = self.page(publicIp)
+        self.fail("%s did not become %r within %ds (it is %r); %s" % (
+            publicIp, wanted, ENFORCEMENT_WAIT, now, self._snapshot(
+                self._testMethodName, ["%s did not become %r" % (publicIp, wanted)])))
 
     def authorize(self):
         try:
@@ -476,24 +526,38 @@ class ManagedModeTests(SharedCloudTestCase):
 
         def flow():
             from eucad.lab.allinone import _portOpen, _waitFor
+            seen = evidence.Timeline()
             self.authorize()
             publicIp = self.ec2.allocate_address()["PublicIp"]
             self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
             try:
                 self.waitPage(publicIp, a["instanceId"])
                 before = self.domainIds()
+                seen.note("answers at %s; SIGKILL to the CC" % (publicIp,))
                 os.kill(cc.pid(), signal.SIGKILL)
                 _waitFor("the CC to die", lambda: cc.pid() is None, 30, 0.2)
                 pages = [self.page(publicIp)]
+                seen.note("CC dead; page %r" % (pages[0],))
                 cc.start()
+                seen.note("CC started")
                 _waitFor("the CC's port", lambda: _portOpen(self.cloud.ccPort), 30, 0.2)
+                seen.note("CC's port open")
                 # While the new CC takes over and the CLC sends it the policy,
-                # the instance keeps answering at its elastic IP.
+                # the instance keeps answering at its elastic IP (and, to tell
+                # the front end's rules from the VM network, at its private
+                # address from the front end).
                 until = time.monotonic() + 5
                 while time.monotonic() < until:
                     pages.append(self.page(publicIp))
+                    seen.note("page %r, private %r" % (pages[-1], self.cloud.httpFromFrontEnd(
+                        a["privateIp"], timeout=1)))
                     time.sleep(0.2)
-                back = self.waitPage(publicIp, a["instanceId"])
+                if set(pages) != {a["instanceId"]}:
+                    seen.note(self._snapshot("zzCc-during", seen.lines()))
+                try:
+                    back = self.waitPage(publicIp, a["instanceId"])
+                except self.failureException as e:
+                    raise self.failureException("%s\n%s" % (e, seen))
                 after = self.domainIds()
                 private = self.cloud.httpFromFrontEnd(a["privateIp"])
                 self.revoke()
@@ -501,11 +565,12 @@ class ManagedModeTests(SharedCloudTestCase):
             finally:
                 self.ec2.disassociate_address(PublicIp=publicIp)
                 self.ec2.release_address(PublicIp=publicIp)
-            return before, after, private, back, closed, pages
+            log.info("CC killed and restarted:\n{seen}", seen=seen)
+            return before, after, private, back, closed, pages, seen
 
         def check(result):
-            before, after, private, back, closed, pages = result
-            self.assertEqual(set(pages), {a["instanceId"]}, pages)
+            before, after, private, back, closed, pages, seen = result
+            self.assertEqual(set(pages), {a["instanceId"]}, seen)
             self.assertEqual(after, before)
             self.assertEqual(private, a["instanceId"])
             self.assertLess(back, ENFORCEMENT_WAIT)

@@ -23,6 +23,7 @@ import time
 from twisted.internet import threads
 from twisted.logger import Logger
 
+from tests.e2e import evidence
 from tests.e2e.test_managed import PROBE, WEB80, SharedCloudTestCase, chains, domainIds
 
 log = Logger()
@@ -58,6 +59,10 @@ class ManagedNoVlanTests(SharedCloudTestCase):
             def networkConf(self, described):
                 return managedNoVlanNetworkConf(described)
 
+            def configure(self, described):
+                AllInOne.configure(self, described)
+                self._euca_conf(self.frontEnd, "LOGLEVEL=DEBUG")
+
         cls.runDir = tempfile.mkdtemp(prefix="eucad-novlan-")
         cls.cloud = NoVlanCloud(cls.runDir, labName="nv%d" % (os.getpid() % 1000),
                                 basePort=freeBasePort(), nodes=2, subnet="10.81.0.0/24",
@@ -68,7 +73,9 @@ class ManagedNoVlanTests(SharedCloudTestCase):
             cls.ec2 = cls.cloud.ec2(cls.started["credentials"])
             cls.baseline = cls._counts()
             cls.instances = cls._launchThree()
-        except BaseException:
+        except BaseException as e:
+            log.error("the shared cloud did not come up: {e} ({snapshot})", e=e,
+                      snapshot=cls._snapshot("set-up", [repr(e)]))
             cls._takeDown()
             raise
 
@@ -169,8 +176,10 @@ class ManagedNoVlanTests(SharedCloudTestCase):
             if self.page(publicIp) == wanted:
                 return time.monotonic() - started
             time.sleep(0.05)
-        self.fail("%s did not become %r within %ds (it is %r)" % (
-            publicIp, wanted, ENFORCEMENT_WAIT, self.page(publicIp)))
+        now = self.page(publicIp)
+        self.fail("%s did not become %r within %ds (it is %r); %s" % (
+            publicIp, wanted, ENFORCEMENT_WAIT, now, self._snapshot(
+                self._testMethodName, ["%s did not become %r" % (publicIp, wanted)])))
 
     # -- tests ------------------------------------------------------------
 
@@ -263,23 +272,34 @@ class ManagedNoVlanTests(SharedCloudTestCase):
         cc = [d for d in self.cloud.daemons() if d.name == "cc"][0]
 
         def flow():
+            seen = evidence.Timeline()
             self.ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=WEB80)
             publicIp = self.ec2.allocate_address()["PublicIp"]
             self.ec2.associate_address(PublicIp=publicIp, InstanceId=a["instanceId"])
             try:
                 self.waitPage(publicIp, a["instanceId"])
                 before = domainIds(self.cloud)
+                seen.note("answers at %s; SIGKILL to the CC" % (publicIp,))
                 os.kill(cc.pid(), signal.SIGKILL)
                 _waitFor("the CC to die", lambda: cc.pid() is None, 30, 0.2)
                 pages = [self.page(publicIp)]
+                seen.note("CC dead; page %r" % (pages[0],))
                 cc.start()
+                seen.note("CC started")
                 _waitFor("the CC's port", lambda: _portOpen(self.cloud.ccPort), 30, 0.2)
+                seen.note("CC's port open")
                 # While the new CC takes over and the CLC sends it the
-                # policy, A keeps answering at its elastic IP.
+                # policy, A keeps answering at its elastic IP (and at its
+                # private address from the front end, which tells the front
+                # end's rules from the VM network).
                 until = time.monotonic() + 5
                 while time.monotonic() < until:
                     pages.append(self.page(publicIp))
+                    seen.note("page %r, private %r" % (pages[-1], self.cloud.httpFromFrontEnd(
+                        a["privateIp"], timeout=1)))
                     time.sleep(0.2)
+                if set(pages) != {a["instanceId"]}:
+                    seen.note(self._snapshot("zCc-during", seen.lines()))
                 after = domainIds(self.cloud)
                 private = self.cloud.httpFromFrontEnd(a["privateIp"])
                 self.ec2.revoke_security_group_ingress(GroupName="default",
@@ -288,11 +308,12 @@ class ManagedNoVlanTests(SharedCloudTestCase):
             finally:
                 self.ec2.disassociate_address(PublicIp=publicIp)
                 self.ec2.release_address(PublicIp=publicIp)
-            return before, after, private, closed, pages
+            log.info("CC killed and restarted:\n{seen}", seen=seen)
+            return before, after, private, closed, pages, seen
 
         def check(result):
-            before, after, private, closed, pages = result
-            self.assertEqual(set(pages), {a["instanceId"]}, pages)
+            before, after, private, closed, pages, seen = result
+            self.assertEqual(set(pages), {a["instanceId"]}, seen)
             self.assertEqual(after, before)
             self.assertEqual(private, a["instanceId"])
             self.assertLess(closed, ENFORCEMENT_WAIT)
