@@ -297,6 +297,29 @@ class RestartTests(_Harness):
         self.reactor.assertAllUsed(self)
         self.assertFalse(self.network.policyKnown)
 
+    def test_policyDuringTheResumeIsEnforced(self):
+        """
+        A policy that arrives while the resume still runs its commands (a
+        restart on a loaded machine: the CLC reconnects at once) is put in
+        force right after the resume, not dropped until the CLC's next change.
+        """
+        self.network.adopt("i-00000001", self.ADOPTED)
+        show = self.expect(["ip", "link", "show", "dev", "eucabr4"], longRunning=True)[0]
+        self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2)
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        batch = self.expect(["iptables-restore", "--noflush"])[0]
+        resumed = self.network.setUp()
+        self.reactor.settle()
+        applied = self.network.applyPolicy(NetworkPolicy([WEB80], [AddressAssociation(
+            "192.0.2.11", "10.100.0.2", "i-00000001")]))
+        show.process.end(0)
+        self.settle(resumed)
+        self.settle(applied)
+        self.reactor.assertAllUsed(self)
+        self.assertTrue(self.network.policyKnown)
+        self.assertEqual(b"".join(batch.process.written).decode(),
+                         renderRuleset(self.network.firewallState()))
+
     def test_eventBeforeThePolicyTouchesNoRule(self):
         """A termination before the CLC's policy arrived changes links, not the rules in force."""
         self.network.adopt("i-00000001", self.ADOPTED)
@@ -414,6 +437,41 @@ class NoVlanTests(_Harness):
         self.assertIn("shared-network eucad-novlan {\nsubnet 10.100.0.0 netmask "
                       "255.255.255.224 {", text)
         self.assertEqual(text.count("subnet 10.100.0."), 2)
+        self.reactor.assertAllUsed(self)
+
+    ADOPTED = {"macAddress": "d2:0d:0a:64:00:02", "privateIp": "10.100.0.2",
+               "publicIp": "192.0.2.11", "network": "10.100.0.0/27", "tag": None,
+               "owner": "alice", "group": "web", "node": "10.77.0.3"}
+
+    def test_routerAddressKeptOverARestart(self):
+        """
+        A CC restarted over running instances keeps the router address that
+        is still on the private interface: never taken off (its route would
+        go with it and cut the slice off), nor added again.
+        """
+        self.network.adopt("i-00000001", self.ADOPTED)
+        self.expect(links.noRedirects("priv0"))
+        self.expect(links.showAddresses("priv0"), out=(
+            b"2: priv0    inet 10.77.0.1/24 brd 10.77.0.255 scope global priv0\\"
+            b"       valid_lft forever preferred_lft forever\n"
+            b"2: priv0    inet 10.100.0.1/27 scope global priv0\\"
+            b"       valid_lft forever preferred_lft forever\n"))
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.settle(self.network.setUp())
+        self.reactor.assertAllUsed(self)
+        self.assertTrue(self.network.networks.get("alice", "web").up)
+        self.assertFalse(self.network.policyKnown)
+
+    def test_missingRouterAddressMadeOverARestart(self):
+        """A router address the private interface lost is put back at the restart."""
+        self.network.adopt("i-00000001", self.ADOPTED)
+        self.expect(links.noRedirects("priv0"))
+        self.expect(links.showAddresses("priv0"), out=(
+            b"2: priv0    inet 10.77.0.1/24 brd 10.77.0.255 scope global priv0\n"))
+        self.expect(links.deleteAddress("10.100.0.1/27", "priv0"), code=2)
+        self.expect(links.addAddress("10.100.0.1/27", "priv0"))
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.settle(self.network.setUp())
         self.reactor.assertAllUsed(self)
 
     def test_startSendsNoRedirects(self):

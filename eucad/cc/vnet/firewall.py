@@ -85,8 +85,12 @@ class Firewall:
         if full or self.applied is None:
             text = renderRuleset(state, staleChains=self.chains if self.applied else ())
             now = appliedChains(chainRules(state))
+            log.info("rewriting every eucad chain: {groups} group(s), {addresses} "
+                     "public address(es)", groups=len(state.groups),
+                     addresses=len(state.associations))
         else:
             text, now = renderChanges(state, self.applied)
         if text:
+            log.debug("iptables-restore --noflush:\n{text}", text=text)
             yield self._restore(text)
         self.applied = now

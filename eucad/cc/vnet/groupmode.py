@@ -135,6 +135,8 @@ class GroupModeNetwork(VirtualNetwork):
             elif network.members:
                 wanted = network.wantedPeers()
                 if wanted != network.peers:
+                    log.info("{owner}/{group}'s network follows its nodes: {peers}",
+                             owner=network.owner, group=network.group, peers=sorted(wanted))
                     yield self._runAll(self._peersChanged(
                         network, sorted(wanted - network.peers), sorted(network.peers - wanted)))
                     network.peers = wanted
@@ -150,10 +152,12 @@ class GroupModeNetwork(VirtualNetwork):
         for publicIp in sorted(wanted - self.publicUp):
             yield self.runner.run(links.addPublicAddress(publicIp, self.settings.pubInterface))
             self.publicUp.add(publicIp)
+            log.info("public address {ip} is up", ip=publicIp)
         for publicIp in sorted(self.publicUp - wanted):
             yield self._runQuietly([links.deletePublicAddress(publicIp,
                                                               self.settings.pubInterface)])
             self.publicUp.discard(publicIp)
+            log.info("public address {ip} is down", ip=publicIp)
 
     @defer.inlineCallbacks
     def _bringInLine(self):
@@ -242,55 +246,71 @@ class GroupModeNetwork(VirtualNetwork):
         """
         Start the front end's data plane.  With instances adopted from the
         state file (a restart while they run) nothing of theirs is flushed:
-        links and public IPs that exist are kept, missing ones made, and the
-        rules in force stay until the CLC's policy arrives (``resume``).
-        Without instances it is the guide's start: flush, preload, rules.
+        links, router and public addresses that exist are kept, missing ones
+        made, and the rules in force stay until the CLC's policy arrives
+        (``resume``).  Without instances it is the guide's start: flush,
+        preload, rules.  Either runs under the lock every event takes, so a
+        policy that arrives meanwhile is applied right after it.
         """
         if self.allocations:
+            # From now on, not when the resume ends: a policy that arrives
+            # while the resume runs its commands is applied right after it.
+            self.policyKnown = False
             return self._lock.run(self._resume)
 
+        @defer.inlineCallbacks
         def start():
+            yield self._runAll(self._startCommands())
             leftovers = []
             for network in self.networks:
                 leftovers += self._linksDown(network)
             leftovers += [links.deletePublicAddress(publicIp, self.settings.pubInterface)
                           for publicIp in sorted(self.associations)]
-            d = self._runQuietly(leftovers)
-            d.addCallback(lambda _: self._reconcileLinks())
-            d.addCallback(lambda _: self._reconcileAddresses())
-            d.addCallback(lambda _: self.firewall.start(self.firewallState()))
-            return d
+            yield self._runQuietly(leftovers)
+            yield self._reconcileLinks()
+            yield self._reconcileAddresses()
+            yield self.firewall.start(self.firewallState())
         return self._lock.run(start)
+
+    def _startCommands(self):
+        """What the mode runs on the front end first at every start (nothing by default)."""
+        return []
 
     @defer.inlineCallbacks
     def _resume(self):
+        yield self._runAll(self._startCommands())
         for network in list(self.networks):
-            bridge = self._frontBridge(network)
-            exists = bridge is not None and (yield self.runner.run(
-                ["ip", "link", "show", "dev", bridge], check=False)).code == 0
-            if exists:
-                # Kept as it is; flood entries that are there already are refused, harmlessly.
+            present = yield self._linksPresent(network)
+            if present:
+                # Kept as they are; flood entries that are there already are
+                # refused, harmlessly.
                 wanted = network.wantedPeers()
                 yield self._runQuietly(self._peersChanged(network, sorted(wanted), []))
                 network.up, network.peers = True, wanted
             else:
-                # Made again below; whatever is left of it goes first.
+                # Made again below; whatever is left of them goes first.
                 yield self._runQuietly(self._linksDown(network))
         yield self._reconcileLinks()
         for publicIp in sorted(self.associations):
             yield self._runQuietly([links.addPublicAddress(publicIp,
                                                            self.settings.pubInterface)])
             self.publicUp.add(publicIp)
-        self.policyKnown = False
         self.firewall.resume()
-        log.info("resumed {n} group network(s) with their rules in force; waiting for "
-                 "the CLC's policy", n=len(list(self.networks)))
+        log.info("resumed {n} group network(s) with their rules in force; {policy}",
+                 n=len(list(self.networks)), policy="the CLC's policy follows" if
+                 self.policyKnown else "waiting for the CLC's policy")
 
-    def _frontBridge(self, network):
-        """The front end's device that exists while ``network``'s links do (None: no check)."""
-        return None
+    def _linksPresent(self, network):
+        """
+        A Deferred: whether the front end still holds ``network``'s links
+        (a restarted CC keeps them rather than cut its instances off while it
+        makes them again).  False by default: made again.
+        """
+        return defer.succeed(False)
 
     def _policyArrived(self):
+        if not self.policyKnown:
+            log.info("the CLC's policy arrived: the rules follow it from now on")
         self.policyKnown = True
 
     def dhcpConfig(self):

@@ -135,6 +135,24 @@ def deleteAddress(cidr, device):
             checkInterface(device)]
 
 
+def showAddresses(device):
+    """The IPv4 addresses on ``device``, one line each (read by ``addressesIn``)."""
+    return ["ip", "-o", "-4", "addr", "show", "dev", checkInterface(device)]
+
+
+def addressesIn(text):
+    """
+    The CIDRs in ``ip -o -4 addr show`` output
+    (``3: priv0    inet 10.100.0.1/27 scope global priv0``...).
+    """
+    found = set()
+    for line in text.splitlines():
+        words = line.split()
+        if "inet" in words[:-1]:
+            found.add(words[words.index("inet") + 1])
+    return found
+
+
 def addPublicAddress(publicIp, device):
     """An elastic IP on the front end's public interface: ``ip addr add PUB/32``."""
     return addAddress("%s/32" % (_address(publicIp),), device)

@@ -44,8 +44,11 @@ class ManagedNetwork(GroupModeNetwork):
     def nodeBridge(self, allocation):
         return links.bridgeName(allocation["tag"])
 
-    def _frontBridge(self, network):
-        return links.bridgeName(network.tag)
+    def _linksPresent(self, network):
+        """Whether the group's bridge is still on the front end (its link and address with it)."""
+        d = self.runner.run(["ip", "link", "show", "dev", links.bridgeName(network.tag)],
+                            check=False)
+        return d.addCallback(lambda result: result.code == 0)
 
     def nodeNetwork(self, allocation, owner, group):
         """The node's part: the bridge and the tag it must make, and its flood peers."""

@@ -28,15 +28,23 @@ class ManagedNoVlanNetwork(GroupModeNetwork):
     #: dhcpd's name for the one physical network every slice is on.
     SHARED_NETWORK = "eucad-novlan"
 
-    def setUp(self):
+    def _startCommands(self):
         """
         No ICMP redirects from the private interface: instances of different
         groups share its wire, and a redirect would tell one to reach the
-        other directly, round the FORWARD rules.  Then the common start.
+        other directly, round the FORWARD rules.
         """
-        d = self.runner.run(links.noRedirects(self.settings.privInterface))
-        d.addCallback(lambda _: GroupModeNetwork.setUp(self))
-        return d
+        return [links.noRedirects(self.settings.privInterface)]
+
+    def _linksPresent(self, network):
+        """
+        Whether the slice's router address is still on the private interface.
+        A restarted CC keeps it: taking it off, even for a moment, takes the
+        slice's route with it and cuts the instances off.
+        """
+        d = self.runner.run(links.showAddresses(self.settings.privInterface), check=False)
+        return d.addCallback(lambda result: result.code == 0 and network.routerCidr in
+                             links.addressesIn(result.out.decode("utf-8", "replace")))
 
     def nodeBridge(self, allocation):
         return self.settings.bridge
