@@ -135,7 +135,10 @@ def keepConsoles(cloud, directory):
 
 
 def keepLogs(cloud, directory):
-    """Copy every daemon's logs, the CC's state file and dhcpd.conf into ``directory``."""
+    """
+    Copy every daemon's logs, the CC's state file and dhcpd.conf into
+    ``directory``; what no longer exists leaves its earlier copy in place.
+    """
     prefixes = [("frontend", cloud.frontEnd)] + [
         ("n%d" % (i + 1,), cloud.nodePrefix("n%d" % (i + 1,))) for i in range(cloud.nodeCount)]
     for name, prefix in prefixes:

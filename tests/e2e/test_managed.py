@@ -189,7 +189,10 @@ class SharedCloudTestCase(unittest.TestCase):
     def _takeDown(cls):
         cloud, cls.cloud = cls.cloud, None
         if cloud is not None:
+            # Before: the consoles and the nodes' directories go with the
+            # instances and the lab; after: the front end's logs are complete.
             cls._keep(evidence.keepConsoles, cloud)
+            cls._keep(evidence.keepLogs, cloud)
             try:
                 cloud.down()
             finally:
