@@ -57,7 +57,10 @@ echo unreachable
 #: serve what was found at /reach.txt.  Until the signal the guest sends
 #: nothing to its slice, so it holds no neighbour entry that another
 #: guest's boot-time broadcasts could fill in: only its own ARP requests,
-#: flooded by its node, can find the other instance.
+#: flooded by its node, can find the other instance.  The metadata is asked
+#: through the image's ``/etc/md-request.sh`` (``nc -e``), as the guest's init
+#: does: a request piped into a plain ``nc`` half-closes the connection, and
+#: the metadata service (twisted.web) drops a half-closed request unanswered.
 SCAN = """#!/bin/sh
 me=$(cat /www/index.html)
 ip=$(cat /www/ip.txt)
@@ -67,10 +70,16 @@ prefix=${ip%.*}
 get() {
     printf 'GET %s HTTP/1.0\\r\\n\\r\\n' "$2" | timeout 2 nc "$1" 80 2>/dev/null | tail -n 1
 }
+metadata() {
+    rm -f /tmp/scan.md
+    MD_PATH="$1" MD_OUT=/tmp/scan.md timeout 3 \\
+        nc -w 2 169.254.169.254 80 -e /etc/md-request.sh 2>/dev/null
+    tail -n 1 /tmp/scan.md 2>/dev/null
+}
 (
 i=0
 while [ $i -lt 600 ]; do
-    pub=$(get 169.254.169.254 /latest/meta-data/public-ipv4)
+    pub=$(metadata /latest/meta-data/public-ipv4)
     case "$pub" in
         ""|*[!0-9.]*|"$ip") ;;
         *) break;;
