@@ -36,7 +36,7 @@ class SingleCommandTests(unittest.TestCase):
         self.assertEqual(links.addAddress("10.100.0.1/27", "eucabr10"),
                          ["ip", "addr", "add", "10.100.0.1/27", "dev", "eucabr10"])
         self.assertEqual(links.addPublicAddress("192.0.2.10", "pub0"),
-                         ["ip", "addr", "add", "192.0.2.10/32", "dev", "pub0"])
+                         ["ip", "addr", "replace", "192.0.2.10/32", "dev", "pub0"])
         self.assertEqual(links.deletePublicAddress("192.0.2.10", "pub0"),
                          ["ip", "addr", "del", "192.0.2.10/32", "dev", "pub0"])
 

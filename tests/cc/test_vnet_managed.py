@@ -23,6 +23,12 @@ CONF = dict(DEFAULTS, VNET_MODE="MANAGED", VNET_ENCAP="vxlan", VNET_PUBINTERFACE
 
 WEB80 = SecurityGroupPolicy("alice", "web", [IngressRule("tcp", 80, 80, cidr="0.0.0.0/0")])
 
+#: ``ip -o -4 addr show dev pub0`` of a front end: its own address, then an elastic IP.
+PUB0 = (b"3: pub0    inet 192.0.2.1/24 brd 192.0.2.255 scope global pub0\\"
+        b"       valid_lft forever preferred_lft forever\n")
+PUB0_11 = (b"3: pub0    inet 192.0.2.11/32 scope global pub0\\"
+           b"       valid_lft forever preferred_lft forever\n")
+
 
 def settings(**overrides):
     return settingsFromConf(dict(CONF, **overrides))
@@ -273,6 +279,7 @@ class RestartTests(_Harness):
         self.expect(*links.tagNetworkDown("vxlan", 4, "priv0"), code=1)
         self.expect(*links.tagNetworkUp("vxlan", 4, "priv0", local="10.77.0.1",
                                         peers=["10.77.0.3"], routerCidr="10.100.0.1/27"))
+        self.expect(links.showAddresses("pub0"), out=PUB0)
         self.expect(links.addPublicAddress("192.0.2.11", "pub0"))
         self.settle(self.network.setUp())
         self.reactor.assertAllUsed(self)
@@ -292,7 +299,7 @@ class RestartTests(_Harness):
         self.network.adopt("i-00000001", self.ADOPTED)
         self.expect(["ip", "link", "show", "dev", "eucabr4"])
         self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2, err=b"File exists\n")
-        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.expect(links.showAddresses("pub0"), out=PUB0 + PUB0_11)
         self.settle(self.network.setUp())
         self.reactor.assertAllUsed(self)
         self.assertFalse(self.network.policyKnown)
@@ -306,7 +313,7 @@ class RestartTests(_Harness):
         self.network.adopt("i-00000001", self.ADOPTED)
         show = self.expect(["ip", "link", "show", "dev", "eucabr4"], longRunning=True)[0]
         self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2)
-        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.expect(links.showAddresses("pub0"), out=PUB0 + PUB0_11)
         batch = self.expect(["iptables-restore", "--noflush"])[0]
         resumed = self.network.setUp()
         self.reactor.settle()
@@ -320,6 +327,45 @@ class RestartTests(_Harness):
         self.assertEqual(b"".join(batch.process.written).decode(),
                          renderRuleset(self.network.firewallState()))
 
+    def resumeWithoutAssociation(self, pub0):
+        """Resume over an instance whose record names no public IP; ``pub0`` is that interface's listing."""
+        self.network.adopt("i-00000001", dict(self.ADOPTED, publicIp="10.100.0.2"))
+        self.expect(["ip", "link", "show", "dev", "eucabr4"])
+        self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2)
+        self.expect(links.showAddresses("pub0"), out=pub0)
+        self.settle(self.network.setUp())
+        self.reactor.assertAllUsed(self)
+
+    def test_associationTheStateFileMissedStaysInForce(self):
+        """
+        Killed after an association was in force but before the state file
+        had it: the address is on the public interface and the record names
+        none.  The CLC's policy is taken whole, address and DNAT in force
+        (adding the address there already failed the policy, and rolling it
+        back took the DNAT away: the instance was cut off at its elastic IP).
+        """
+        self.resumeWithoutAssociation(PUB0 + PUB0_11)
+        batch = self.expect(["iptables-restore", "--noflush"])[0]
+        result = self.settle(self.network.applyPolicy(NetworkPolicy([WEB80], [
+            AddressAssociation("192.0.2.11", "10.100.0.2", "i-00000001")])))
+        self.assertIsNone(result)
+        self.reactor.assertAllUsed(self)
+        text = b"".join(batch.process.written).decode()
+        self.assertIn("-A EUCA_PREROUTING -d 192.0.2.11/32 -j DNAT --to-destination 10.100.0.2",
+                      text)
+        self.assertEqual((self.network.associations, self.network.publicUp),
+                         ({"192.0.2.11": "i-00000001"}, {"192.0.2.11"}))
+
+    def test_addressOfAnEarlierRunNoOneWantsRemoved(self):
+        """A public IP of the pool left on the interface that the CLC's policy does not associate goes."""
+        self.resumeWithoutAssociation(PUB0 + PUB0_11)
+        self.expect(links.deletePublicAddress("192.0.2.11", "pub0"))
+        batch = self.expect(["iptables-restore", "--noflush"])[0]
+        self.assertIsNone(self.settle(self.network.applyPolicy(NetworkPolicy([WEB80], []))))
+        self.reactor.assertAllUsed(self)
+        self.assertNotIn("192.0.2.11", b"".join(batch.process.written).decode())
+        self.assertEqual(self.network.publicUp, set())
+
     def test_eventBeforeThePolicyTouchesNoRule(self):
         """A termination before the CLC's policy arrived changes links, not the rules in force."""
         self.network.adopt("i-00000001", self.ADOPTED)
@@ -328,7 +374,7 @@ class RestartTests(_Harness):
                                               macAddress="d2:0d:0a:64:00:03"))
         self.expect(["ip", "link", "show", "dev", "eucabr4"])
         self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2)
-        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.expect(links.showAddresses("pub0"), out=PUB0 + PUB0_11)
         self.settle(self.network.setUp())
         self.settle(self.network.release("i-00000003"))
         self.reactor.assertAllUsed(self)
@@ -456,7 +502,7 @@ class NoVlanTests(_Harness):
             b"       valid_lft forever preferred_lft forever\n"
             b"2: priv0    inet 10.100.0.1/27 scope global priv0\\"
             b"       valid_lft forever preferred_lft forever\n"))
-        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.expect(links.showAddresses("pub0"), out=PUB0 + PUB0_11)
         self.settle(self.network.setUp())
         self.reactor.assertAllUsed(self)
         self.assertTrue(self.network.networks.get("alice", "web").up)
@@ -470,7 +516,7 @@ class NoVlanTests(_Harness):
             b"2: priv0    inet 10.77.0.1/24 brd 10.77.0.255 scope global priv0\n"))
         self.expect(links.deleteAddress("10.100.0.1/27", "priv0"), code=2)
         self.expect(links.addAddress("10.100.0.1/27", "priv0"))
-        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=2)
+        self.expect(links.showAddresses("pub0"), out=PUB0 + PUB0_11)
         self.settle(self.network.setUp())
         self.reactor.assertAllUsed(self)
 

@@ -291,14 +291,32 @@ class GroupModeNetwork(VirtualNetwork):
                 # Made again below; whatever is left of them goes first.
                 yield self._runQuietly(self._linksDown(network))
         yield self._reconcileLinks()
-        for publicIp in sorted(self.associations):
-            yield self._runQuietly([links.addPublicAddress(publicIp,
-                                                           self.settings.pubInterface)])
-            self.publicUp.add(publicIp)
+        yield self._resumeAddresses()
         self.firewall.resume()
         log.info("resumed {n} group network(s) with their rules in force; {policy}",
                  n=len(list(self.networks)), policy="the CLC's policy follows" if
                  self.policyKnown else "waiting for the CLC's policy")
+
+    @defer.inlineCallbacks
+    def _resumeAddresses(self):
+        """
+        Take the public interface's addresses of VNET_PUBLICIPS as they are:
+        an earlier run put them there, for the associations of the state file
+        or for one it did not record yet (killed between the change and the
+        write).  They count as up, so the CLC's policy keeps those it wants
+        and removes the others; the adopted associations' missing ones are
+        added.
+        """
+        pub = self.settings.pubInterface
+        result = yield self.runner.run(links.showAddresses(pub), check=False)
+        if result.code == 0:
+            present = {cidr.split("/")[0] for cidr in links.addressesIn(
+                result.out.decode("utf-8", "replace")) if cidr.endswith("/32")}
+            self.publicUp = present & set(self.pool)
+        for publicIp in sorted(set(self.associations) - self.publicUp):
+            added = yield self.runner.run(links.addPublicAddress(publicIp, pub), check=False)
+            if added.code == 0:
+                self.publicUp.add(publicIp)
 
     def _linksPresent(self, network):
         """

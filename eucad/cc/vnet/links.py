@@ -154,8 +154,14 @@ def addressesIn(text):
 
 
 def addPublicAddress(publicIp, device):
-    """An elastic IP on the front end's public interface: ``ip addr add PUB/32``."""
-    return addAddress("%s/32" % (_address(publicIp),), device)
+    """
+    An elastic IP on the front end's public interface: ``ip addr replace
+    PUB/32``, which succeeds when the address is there already (an earlier
+    CC run may have left it for an association its state file never
+    recorded), where ``add`` would fail the whole policy.
+    """
+    return ["ip", "addr", "replace", "%s/32" % (_address(publicIp),), "dev",
+            checkInterface(device)]
 
 
 def deletePublicAddress(publicIp, device):
