@@ -356,6 +356,31 @@ class RestartTests(_Harness):
         self.assertEqual((self.network.associations, self.network.publicUp),
                          ({"192.0.2.11": "i-00000001"}, {"192.0.2.11"}))
 
+    def test_failedFirstPolicyKeepsTheRulesInForce(self):
+        """
+        When the first policy after a restart cannot be put in force, the
+        rules the run before left stay as they are: rolling back to what this
+        run knows (no rule, no association) would cut every instance off.
+        """
+        self.resumeWithoutAssociation(PUB0)
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"), code=1,
+                    err=b"RTNETLINK answers: Operation not permitted\n")
+        result = self.settle(self.network.applyPolicy(NetworkPolicy([WEB80], [
+            AddressAssociation("192.0.2.11", "10.100.0.2", "i-00000001")])))
+        self.assertIn("Operation not permitted", result.getErrorMessage())
+        # No iptables-restore ran: the rules in force are the earlier run's.
+        self.reactor.assertAllUsed(self)
+        self.assertFalse(self.network.policyKnown)
+        self.assertIsNone(self.network.firewall.applied)
+        # The CLC sends it again: in force this time.
+        self.expect(links.addPublicAddress("192.0.2.11", "pub0"))
+        batch = self.expect(["iptables-restore", "--noflush"])[0]
+        self.assertIsNone(self.settle(self.network.applyPolicy(NetworkPolicy([WEB80], [
+            AddressAssociation("192.0.2.11", "10.100.0.2", "i-00000001")]))))
+        self.assertEqual(b"".join(batch.process.written).decode(),
+                         renderRuleset(self.network.firewallState()))
+        self.reactor.assertAllUsed(self)
+
     def test_addressOfAnEarlierRunNoOneWantsRemoved(self):
         """A public IP of the pool left on the interface that the CLC's policy does not associate goes."""
         self.resumeWithoutAssociation(PUB0 + PUB0_11)

@@ -327,9 +327,12 @@ class GroupModeNetwork(VirtualNetwork):
         return defer.succeed(False)
 
     def _policyArrived(self):
-        if not self.policyKnown:
+        """The CLC's policy is known from now on; whether it was before."""
+        wasKnown = self.policyKnown
+        if not wasKnown:
             log.info("the CLC's policy arrived: the rules follow it from now on")
         self.policyKnown = True
+        return wasKnown
 
     def dhcpConfig(self):
         dns = self.settings.dns
@@ -353,13 +356,14 @@ class GroupModeNetwork(VirtualNetwork):
             raise TypeError("%r is not a SecurityGroupPolicy" % (policy,))
         previous = self.rules.get((policy.owner, policy.name))
         self.rules[(policy.owner, policy.name)] = policy.rules
-        self._policyArrived()
+        wasKnown = self._policyArrived()
 
         def undo():
             if previous is None:
                 self.rules.pop((policy.owner, policy.name), None)
             else:
                 self.rules[(policy.owner, policy.name)] = previous
+            self.policyKnown = wasKnown
         return self._event(undo)
 
     def removeGroup(self, owner, name):
@@ -441,9 +445,13 @@ class GroupModeNetwork(VirtualNetwork):
         previousRules, previousAssociations = dict(self.rules), dict(self.associations)
         self.rules = {(g.owner, g.name): g.rules for g in policy.groups}
         self._setPublicIps(wanted)
-        self._policyArrived()
+        wasKnown = self._policyArrived()
 
         def undo():
             self.rules = previousRules
             self._setPublicIps(previousAssociations)
+            # The first policy after a restart failed: the rules of the run
+            # before stay in force, rather than the rules this run knows
+            # (none), which would cut every instance off.
+            self.policyKnown = wasKnown
         return self._event(undo)
