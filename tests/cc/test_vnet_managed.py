@@ -275,7 +275,8 @@ class RestartTests(_Harness):
         """After adopt, setUp remakes the links the front end lacks and the public address,
         flushes no rule, and the first policy from the CLC rewrites eucad's chains in one batch."""
         self.network.adopt("i-00000001", self.ADOPTED)
-        self.expect(["ip", "link", "show", "dev", "eucabr4"], code=1)
+        self.expect(["ip", "link", "show", "dev", "eucabr4"], code=1,
+                    err=b'Device "eucabr4" does not exist.\n')
         self.expect(*links.tagNetworkDown("vxlan", 4, "priv0"), code=1)
         self.expect(*links.tagNetworkUp("vxlan", 4, "priv0", local="10.77.0.1",
                                         peers=["10.77.0.3"], routerCidr="10.100.0.1/27"))
@@ -293,6 +294,17 @@ class RestartTests(_Harness):
         self.reactor.assertAllUsed(self)
         # The next group takes the next tag, not the adopted one.
         self.assertEqual(self.network.networks.join("bob", "x", "i-00000002")[0].tag, 1)
+
+    def test_failedCheckTakesNoLinkDown(self):
+        """A check of the bridge that fails without saying it is missing keeps the links."""
+        self.network.adopt("i-00000001", self.ADOPTED)
+        self.expect(["ip", "link", "show", "dev", "eucabr4"], code=1,
+                    err=b"setting the network namespace \"fe\" failed: Invalid argument\n")
+        self.expect(links.addFloodPeer(4, "10.77.0.3"), code=2)
+        self.expect(links.showAddresses("pub0"), out=PUB0 + PUB0_11)
+        self.settle(self.network.setUp())
+        self.reactor.assertAllUsed(self)
+        self.assertTrue(self.network.networks.get("alice", "web").up)
 
     def test_existingLinksKept(self):
         """Links that outlived the CC are kept: only the flood entries are (re)stated, quietly."""

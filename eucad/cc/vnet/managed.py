@@ -45,10 +45,15 @@ class ManagedNetwork(GroupModeNetwork):
         return links.bridgeName(allocation["tag"])
 
     def _linksPresent(self, network):
-        """Whether the group's bridge is still on the front end (its link and address with it)."""
+        """
+        Whether the group's bridge is still on the front end (its link and
+        address with it).  Only an answer that it does not exist says no: a
+        check that fails otherwise must not have live links taken down.
+        """
         d = self.runner.run(["ip", "link", "show", "dev", links.bridgeName(network.tag)],
                             check=False)
-        return d.addCallback(lambda result: result.code == 0)
+        return d.addCallback(lambda result: result.code == 0 or
+                             b"does not exist" not in result.err)
 
     def nodeNetwork(self, allocation, owner, group):
         """The node's part: the bridge and the tag it must make, and its flood peers."""

@@ -43,7 +43,8 @@ class ManagedNoVlanNetwork(GroupModeNetwork):
         slice's route with it and cuts the instances off.
         """
         d = self.runner.run(links.showAddresses(self.settings.privInterface), check=False)
-        return d.addCallback(lambda result: result.code == 0 and network.routerCidr in
+        # A listing that failed says nothing: the address is kept, not taken off.
+        return d.addCallback(lambda result: result.code != 0 or network.routerCidr in
                              links.addressesIn(result.out.decode("utf-8", "replace")))
 
     def nodeBridge(self, allocation):
