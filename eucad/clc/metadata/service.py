@@ -15,7 +15,9 @@ VMs' router is a network namespace on this very host (the lab),
 import io
 
 from twisted.application import internet
-from twisted.web import server
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.web import http, server
+from zope.interface import implementer
 
 from eucad.clc.metadata.namespace import NamespacedTCPServer
 from eucad.clc.metadata.resource import MetadataResource
@@ -46,6 +48,26 @@ def noBody(method, target, headers):
     return 0
 
 
+@implementer(IHalfCloseableProtocol)
+class AnsweringHalfClosedChannel(http.HTTPChannel):
+    """
+    Answers a guest that closes its sending side after its request, as
+    ``printf 'GET ...' | nc 169.254.169.254 80`` does in minimal images.
+    twisted.web's channel takes the end of the request stream for the end
+    of the connection and drops the answer still being looked up; this one
+    answers the requests under way first, then closes.
+    """
+
+    def readConnectionLost(self):
+        # Nothing more will come: no keep-alive after the answers under way.
+        self.persistent = False
+        if not self.requests:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self):
+        self.transport.loseConnection()
+
+
 def makeMetadataSite(db, clock=None):
     """
     A web site with the metadata tree at its root, under the limits every
@@ -53,9 +75,12 @@ def makeMetadataSite(db, clock=None):
     guest that trickles its headers is cut off at the deadline, an
     overlong request line is answered 414, and a request that declares a
     body (or sends a chunked one) is refused from its headers, plain text.
+    A guest that half-closes after its request is answered
+    (``AnsweringHalfClosedChannel``).
     """
     site = server.Site(MetadataResource(db))
     site.requestFactory = MetadataRequest
+    site.protocol = AnsweringHalfClosedChannel
     return guardSite(site, RequestLimits(bodyLimit=noBody, clock=clock))
 
 

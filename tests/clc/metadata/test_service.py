@@ -6,7 +6,7 @@ address, as requests from VMs do behind the front end's DNAT.
 """
 
 from treq.client import HTTPClient
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, endpoints, protocol, reactor, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
@@ -31,7 +31,8 @@ class ListeningTests(unittest.TestCase):
         self.addCleanup(self.db.stopService)
         addImage(self.db)
         port = listenClosingConnections(self, makeMetadataSite(self.db))
-        self.base = "http://127.0.0.1:%d" % (port.getHost().port,)
+        self.port = port.getHost().port
+        self.base = "http://127.0.0.1:%d" % (self.port,)
 
     @defer.inlineCallbacks
     def getFrom(self, source, path):
@@ -56,6 +57,34 @@ class ListeningTests(unittest.TestCase):
             self.assertEqual(answer, (200, source))
         answer = yield self.getFrom("127.0.0.4", "/latest/meta-data/instance-id")
         self.assertEqual(answer[0], 404)
+
+    @defer.inlineCallbacks
+    def test_halfClosedRequestAnswered(self):
+        """
+        A guest that closes its sending side after the request, as
+        ``printf 'GET ...' | nc 169.254.169.254 80`` does, still gets its
+        answer (twisted.web alone dropped it: the lookup was still under way).
+        """
+        instanceId = addInstance(self.db, "127.0.0.2")
+        ended = defer.Deferred()
+
+        class HalfClosingGuest(protocol.Protocol):
+            def connectionMade(self):
+                self.received = []
+                self.transport.write(b"GET /latest/meta-data/instance-id HTTP/1.0\r\n\r\n")
+                self.transport.loseWriteConnection()
+
+            def dataReceived(self, data):
+                self.received.append(data)
+
+            def connectionLost(self, reason):
+                ended.callback(b"".join(self.received))
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port,
+                                                bindAddress=("127.0.0.2", 0))
+        yield endpoint.connect(protocol.Factory.forProtocol(HalfClosingGuest))
+        answer = yield ended
+        self.assertTrue(answer.startswith(b"HTTP/1.0 200 "), answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\n" + instanceId.encode()), answer)
 
     @defer.inlineCallbacks
     def test_bodyRefusedFromItsHeaders(self):
