@@ -8,7 +8,7 @@ run is the next part's):
 
 - ``snapshot`` writes, at the moment a check fails, the data plane as the
   kernel holds it: the front end's iptables (with counters), addresses,
-  links, bridge FDB, neighbours and conntrack table, the nodes' links, FDB
+  links, bridge FDB, neighbours and connection-tracking table, the nodes' links, FDB
   and neighbours, and the public namespace's neighbours;
 - ``keepConsoles`` copies the instances' serial consoles (before the
   instances are terminated, which removes them);
@@ -36,7 +36,8 @@ FRONT_END_COMMANDS = (
     ["bridge", "fdb", "show"],
     ["ip", "neigh", "show"],
     ["ip", "route", "show"],
-    ["conntrack", "-L"],
+    # conntrack(8) is not installed everywhere; the kernel's table is.
+    ["cat", "/proc/net/nf_conntrack"],
 )
 #: Commands run in each node's namespace.
 NODE_COMMANDS = (
