@@ -19,13 +19,13 @@ class BucketStore(StoreBase):
             if owner is not None:
                 statement = statement.where(Bucket.owner == owner)
             return list(session.scalars(statement))
-        return self.database.run(query)
+        return self.database.read(query)
 
     def getBucket(self, name):
-        return self.database.run(self._bucket, name)
+        return self.database.read(self._bucket, name)
 
     def bucketExists(self, name):
-        return self.database.run(lambda session: session.get(Bucket, name) is not None)
+        return self.database.read(lambda session: session.get(Bucket, name) is not None)
 
     def createBucket(self, owner, name, location, acl):
         def create(session):

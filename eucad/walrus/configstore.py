@@ -36,7 +36,7 @@ class ConfigStore(StoreBase):
                 check(bucket)
             row = session.get(BucketConfig, (bucketName, kind))
             return row.document if row is not None else None
-        return self.database.run(query)
+        return self.database.read(query)
 
     def findBucketConfigs(self, bucketName, kinds):
         """
@@ -51,7 +51,7 @@ class ConfigStore(StoreBase):
             found = connection.execute(select(BucketConfig.kind, BucketConfig.document).where(
                 BucketConfig.bucket == bucketName, BucketConfig.kind.in_(kinds)))
             return rows.BucketRow(**bucket._mapping), dict(found.all())
-        return self.database.run(query)
+        return self.database.read(query)
 
     def putBucketConfig(self, bucketName, kind, document, check):
         """Store (or replace) the bucket's ``kind`` document."""

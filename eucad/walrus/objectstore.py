@@ -18,7 +18,7 @@ class ObjectStore(StoreBase):
             if obj is None:
                 raise S3Error("NoSuchKey", Key=key)
             return bucket, obj
-        return self.database.run(query)
+        return self.database.read(query)
 
     def lookupObject(self, bucketName, key, readUpTo=0):
         """
@@ -26,10 +26,23 @@ class ObjectStore(StoreBase):
         ``data`` is the whole object's bytes if it has at most ``readUpTo``
         of them, else None.
 
-        One job in the I/O pool does both the query (a read, which SQLite's
-        WAL lets run beside the writer) and the small read, so a small GET
-        costs one trip through a thread instead of two.
+        Rows found earlier and unchanged since (eucad.walrus.objectcache)
+        answer at once, with the bytes of an object kept in its row.
+        Otherwise one job in the I/O pool does both the query (a read,
+        which SQLite's WAL lets run beside the writer) and the small read,
+        so a small GET costs one trip through a thread instead of two.
         """
+        cached = self.objectCache.get(bucketName, key)
+        if cached is not None:
+            bucket, obj = cached
+            if obj.size > readUpTo:
+                return defer.succeed((bucket, obj, None))
+            if inline.isInline(obj):
+                return defer.succeed((bucket, obj, inline.objectBytes(obj, 0, obj.size)))
+            return self.runIo(self._readObject, obj, 0, obj.size).addCallback(
+                lambda data: (bucket, obj, data))
+        generation = self.objectCache.generation
+
         def lookup():
             engine = self.database.open()  # waits for the schema upgrade at start
             if self._lookup is None or self._lookup.engine is not engine:
@@ -41,7 +54,11 @@ class ObjectStore(StoreBase):
             if obj is not None and obj.size <= readUpTo:
                 data = self._readObject(obj, 0, obj.size)
             return bucket, obj, data
-        return self.runIo(lookup)
+
+        def keep(found):
+            self.objectCache.put(generation, bucketName, key, found[0], found[1])
+            return found
+        return self.runIo(lookup).addCallback(keep)
 
     def readRange(self, obj, start, length):
         """Deferred bytes [start, start+length) of ``obj`` (small reads)."""

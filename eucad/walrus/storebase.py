@@ -16,6 +16,7 @@ from eucad.walrus import checksums, inline, rows, versioning
 from eucad.walrus.errors import S3Error
 from eucad.walrus.groupcommit import GroupCommit
 from eucad.walrus.models import Bucket, Part, StoredObject
+from eucad.walrus.objectcache import ObjectCache, WatchedDatabase
 
 
 class Limits:
@@ -34,12 +35,16 @@ class StoreBase:
     """
 
     def __init__(self, database, blobs, runIo, limits=None, clock=time.time):
-        self.database = database
+        #: What GET and HEAD found, valid until the next transaction
+        #: (eucad.walrus.objectcache): every transaction goes through
+        #: ``self.database``, the group commit's too.
+        self.objectCache = ObjectCache()
+        self.database = WatchedDatabase(database, self.objectCache)
         self.blobs = blobs
         self.runIo = runIo
         self.limits = limits or Limits()
         self.clock = clock
-        self.commits = GroupCommit(database)
+        self.commits = GroupCommit(self.database)
         self._lookup = None
         self._listing = None
 
