@@ -55,7 +55,7 @@ async def admit(walrus, s3, length):
         # signature could only be checked after the whole body is stored.
         raise S3Error("InvalidRequest", "Missing required header for this request: "
                       "x-amz-content-sha256")
-    authentication = await walrus.authenticator.authenticate(s3, None)
+    authentication = await walrus.authenticator.authenticated(s3, None)
     user = authentication.user
     # The bucket policy: a Deny refuses here, an Allow stands for the ACL.
     await policygate.decide(walrus, s3, user)

@@ -95,11 +95,13 @@ class Walrus:
         stores nothing until the request is admitted, or an EmptySpool when
         no body comes.
         """
-        headers = Headers(dict(request.requestHeaders.getAllRawHeaders()))
-        requestHeaders = headerMap(headers)
+        requestHeaders = headerMap(request.requestHeaders)
         plan = BodyPlan.fromHeaders(requestHeaders, length)
         if length == 0 and plan.framing is None:
+            # Admitted with the rest of the request, from the same map.
+            request.walrusHeaderMap = requestHeaders
             return makeSpool(plan, self.blobs, self.runIo, None, 0)
+        headers = Headers(dict(request.requestHeaders.getAllRawHeaders()))
         method, target, version = requestLine
         expectContinue = (request.requestHeaders.getRawHeaders(b"expect") or [b""])[0]
         if expectContinue.lower() == b"100-continue":
@@ -209,8 +211,8 @@ class Walrus:
         if payloadHash is None and (s3.header("authorization") or "").startswith("AWS4-"):
             # Only the body's own hash can complete this signature.
             body = await self._spool(request, s3)
-            return await self.authenticator.authenticate(s3, body.sha256Hex), body
-        authentication = await self.authenticator.authenticate(s3)
+            return await self.authenticator.authenticated(s3, body.sha256Hex), body
+        authentication = await self.authenticator.authenticated(s3)
         return authentication, await self._spool(request, s3)
 
     async def _form(self, request, s3):
@@ -256,7 +258,8 @@ class Walrus:
                 host = request.getHeader(b"host") or b""
                 hostBucket = await self._hostBucket(host, request.path)
                 s3 = _withPeer(S3Request(request.method, request.uri, request.requestHeaders,
-                                         hostBucket), request)
+                                         hostBucket, getattr(request, "walrusHeaderMap", None)),
+                               request)
                 if isFormUpload(s3):
                     body = await self._form(request, s3)
                 elif s3.method != "OPTIONS":

@@ -107,6 +107,17 @@ class WalrusChannel(HTTPChannel):
             if len(parts) == 3:
                 self.requests[-1].walrusRequestLine = tuple(parts)
 
+    _secure = None
+
+    def isSecure(self):
+        """
+        Whether the connection is TLS, asked of the transport once: twisted
+        adapts the transport to ISSLTransport for every request that asks.
+        """
+        if self._secure is None:
+            self._secure = HTTPChannel.isSecure(self)
+        return self._secure
+
     def getHost(self):
         """
         The connection's local address, asked of the socket once: twisted
