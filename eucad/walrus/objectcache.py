@@ -28,13 +28,20 @@ to start where the CLC's daemon serves Walrus itself, eucad.walrus.tap).
 
 import itertools
 
-#: The most entries kept, and the most bytes of inline objects among them.
+from eucad.walrus.inline import INLINE_MAX
+
+#: The most entries kept, and the most bytes of objects among them.
 MAX_ENTRIES = 20000
 MAX_BYTES = 64 * 1024 * 1024
 
 
 class ObjectCache:
-    """(bucket row, object row) by (bucket name, key), valid for one generation."""
+    """
+    (bucket row, object row, bytes or None) by (bucket name, key), valid for
+    one generation.  The bytes are kept for objects of at most INLINE_MAX
+    (those in their row, and small ones in a blob file, which is never
+    changed once written: only a transaction makes a row name another).
+    """
 
     def __init__(self, maxEntries=MAX_ENTRIES, maxBytes=MAX_BYTES):
         self.maxEntries = maxEntries
@@ -51,23 +58,28 @@ class ObjectCache:
         self.generation = next(self._counter)
 
     def get(self, bucketName, key):
-        """(bucket row, object row) kept for this generation, or None."""
+        """(bucket row, object row, bytes or None) kept for this generation, or None."""
         entry = self.entries.get((bucketName, key))
         if entry is None:
             return None
         if entry[0] != self.generation:
             self._drop((bucketName, key))
             return None
-        return entry[1], entry[2]
+        return entry[1], entry[2], entry[3]
 
-    def put(self, generation, bucketName, key, bucket, obj):
+    def put(self, generation, bucketName, key, bucket, obj, data=None):
         """
-        Keep what a lookup of ``key`` that started in ``generation`` found,
-        unless a transaction began or ended meanwhile.
+        Keep what a lookup of ``key`` that started in ``generation`` found
+        (``data``: the object's bytes, if read), unless a transaction began
+        or ended meanwhile.
         """
         if generation != self.generation or bucket is None or obj is None:
             return
-        size = len(obj.data) if obj.data is not None else 0
+        if data is None and obj.data is not None:
+            data = obj.data
+        if data is not None and (len(data) > INLINE_MAX or len(data) != obj.size):
+            data = None
+        size = len(data) if data is not None else 0
         if size > self.maxBytes:
             return
         name = (bucketName, key)
@@ -75,13 +87,13 @@ class ObjectCache:
         while self.entries and (len(self.entries) >= self.maxEntries
                                 or self.bytes + size > self.maxBytes):
             self._drop(next(iter(self.entries)))
-        self.entries[name] = (generation, bucket, obj, size)
+        self.entries[name] = (generation, bucket, obj, data, size)
         self.bytes += size
 
     def _drop(self, name):
         entry = self.entries.pop(name, None)
         if entry is not None:
-            self.bytes -= entry[3]
+            self.bytes -= entry[4]
 
 
 class WatchedDatabase:

@@ -34,11 +34,11 @@ class ObjectStore(StoreBase):
         """
         cached = self.objectCache.get(bucketName, key)
         if cached is not None:
-            bucket, obj = cached
+            bucket, obj, data = cached
             if obj.size > readUpTo:
                 return defer.succeed((bucket, obj, None))
-            if inline.isInline(obj):
-                return defer.succeed((bucket, obj, inline.objectBytes(obj, 0, obj.size)))
+            if data is not None:
+                return defer.succeed((bucket, obj, data))
             return self.runIo(self._readObject, obj, 0, obj.size).addCallback(
                 lambda data: (bucket, obj, data))
         generation = self.objectCache.generation
@@ -56,7 +56,7 @@ class ObjectStore(StoreBase):
             return bucket, obj, data
 
         def keep(found):
-            self.objectCache.put(generation, bucketName, key, found[0], found[1])
+            self.objectCache.put(generation, bucketName, key, *found)
             return found
         return self.runIo(lookup).addCallback(keep)
 

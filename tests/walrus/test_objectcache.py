@@ -1,0 +1,318 @@
+"""The in-memory object rows of GET and HEAD (eucad.walrus.objectcache): served, and never stale."""
+
+import hashlib
+import time
+from base64 import b64encode
+
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from eucad.walrus.inline import INLINE_MAX
+from eucad.walrus.lifecycleservice import LifecycleService
+from eucad.walrus.objectcache import ObjectCache, WatchedDatabase
+from eucad.walrus.rows import BucketRow, ObjectRow
+from eucad.walrus.uploadstore import MIN_PART_SIZE
+
+from tests.walrus.helpers import WalrusHarness
+
+PUBLIC_READ = {"x-amz-acl": "public-read"}
+
+
+def md5Header(body):
+    return {"Content-MD5": b64encode(hashlib.md5(body).digest()).decode()}
+
+
+class ObjectCacheTests(unittest.TestCase):
+    """The cache's own rules: generations, bounds."""
+
+    def row(self, key, data=b""):
+        return (BucketRow(name="b"), ObjectRow(key=key, size=len(data), data=data))
+
+    def test_keptForOneGeneration(self):
+        """An entry is served until the next invalidation, and never again after it."""
+        cache = ObjectCache()
+        bucket, obj = self.row("k", b"x")
+        cache.put(cache.generation, "b", "k", bucket, obj)
+        self.assertEqual(cache.get("b", "k"), (bucket, obj, b"x"))
+        cache.invalidate()
+        self.assertIsNone(cache.get("b", "k"))
+        self.assertEqual(cache.entries, {})
+
+    def test_lookupOverlappingATransactionIsNotKept(self):
+        """What a lookup found is dropped if a transaction began or ended while it ran."""
+        cache = ObjectCache()
+        started = cache.generation
+        cache.invalidate()
+        cache.put(started, "b", "k", *self.row("k"))
+        self.assertIsNone(cache.get("b", "k"))
+
+    def test_missingObjectsAndBucketsAreNotKept(self):
+        """A lookup that found no object (or no bucket) leaves nothing behind."""
+        cache = ObjectCache()
+        cache.put(cache.generation, "b", "k", BucketRow(name="b"), None)
+        cache.put(cache.generation, "b", "k", None, None)
+        self.assertEqual(cache.entries, {})
+
+    def test_boundedByEntriesAndBytes(self):
+        """Past either bound the oldest entries go, and the byte count follows."""
+        cache = ObjectCache(maxEntries=3, maxBytes=10)
+        for key in "abc":
+            cache.put(cache.generation, "b", key, *self.row(key, b"12"))
+        cache.put(cache.generation, "b", "d", *self.row("d", b"12"))
+        self.assertEqual(sorted(k for _, k in cache.entries), ["b", "c", "d"])
+        cache.put(cache.generation, "b", "e", *self.row("e", b"123456"))
+        self.assertEqual(sorted(k for _, k in cache.entries), ["c", "d", "e"])
+        self.assertEqual(cache.bytes, 10)
+        cache.put(cache.generation, "b", "big", *self.row("big", b"x" * 11))
+        self.assertNotIn(("b", "big"), cache.entries)
+
+    def test_watchedDatabaseInvalidatesAroundWritesOnly(self):
+        """``run`` moves the generation on before and after; ``read`` leaves it alone."""
+        cache = ObjectCache()
+        seen = []
+
+        class Database:
+            def run(self, fn):
+                seen.append(cache.generation)
+                self.pending = defer.Deferred()
+                return self.pending
+        database = Database()
+        watched = WatchedDatabase(database, cache)
+        before = cache.generation
+        d = watched.run(None)
+        self.assertNotEqual(seen[0], before)
+        during = cache.generation
+        database.pending.callback("done")
+        self.assertEqual(self.successResultOf(d), "done")
+        self.assertNotEqual(cache.generation, during)
+        after = cache.generation
+        watched.read(None)
+        self.assertEqual(cache.generation, after)
+
+
+class CachedReadTests(unittest.TestCase):
+    """
+    Through the resource tree: a GET is answered from memory, and every
+    write path is seen by the very next GET or HEAD.
+    """
+
+    def setUp(self):
+        self.walrus = WalrusHarness(self)
+        self.walrus.createBucket("cache")
+        self.store = self.walrus.walrus.store
+        self.ioCalls = 0
+        runIo = self.store.runIo
+
+        def countingIo(fn, *args, **kwargs):
+            self.ioCalls += 1
+            return runIo(fn, *args, **kwargs)
+        self.store.runIo = countingIo
+
+    def cached(self, key, bucket="cache"):
+        """
+        GET ``key`` twice, checking the second came from the cache (without
+        an I/O job if the object is small); its body.
+        """
+        first = self.walrus.get(bucket, key)
+        self.assertEqual(first.code, 200, first.body)
+        self.assertIsNotNone(self.store.objectCache.get(bucket, key))
+        calls = self.ioCalls
+        second = self.walrus.get(bucket, key)
+        self.assertEqual(second.code, 200, second.body)
+        if len(first.body) <= INLINE_MAX:
+            self.assertEqual(self.ioCalls, calls, "a cached GET went to a thread")
+        self.assertEqual(second.body, first.body)
+        return second.body
+
+    def test_hitNeedsNoThreadAndKeepsEveryAnswer(self):
+        """A cached GET needs no I/O job and answers ranges, conditions and HEAD the same."""
+        self.walrus.put("cache", "k", b"0123456789", headers={"Content-Type": "text/plain",
+                                                          "x-amz-meta-colour": "blue"})
+        self.assertEqual(self.cached("k"), b"0123456789")
+        calls = self.ioCalls
+        ranged = self.walrus.get("cache", "k", headers={"Range": "bytes=2-4"})
+        self.assertEqual((ranged.code, ranged.body), (206, b"234"))
+        etag = ranged.header(b"etag").decode()
+        self.assertEqual(self.walrus.get("cache", "k", headers={"If-None-Match": etag}).code, 304)
+        self.assertEqual(self.walrus.get("cache", "k", headers={"If-Match": '"x"'}).code, 412)
+        head = self.walrus.request("HEAD", "/cache/k")
+        self.assertEqual((head.code, head.header(b"content-length"),
+                          head.header(b"x-amz-meta-colour")), (200, b"10", b"blue"))
+        self.assertEqual(self.ioCalls, calls)
+
+    def test_lookupRacingAWriteIsNotKept(self):
+        """A lookup that read the old row before a PUT committed, and ended after, is not kept."""
+        self.walrus.put("cache", "k", b"old")
+        pending = defer.Deferred()
+        found = []
+        original = self.store.runIo
+
+        def slowIo(fn, *args, **kwargs):
+            found.append(fn(*args, **kwargs))
+            return pending
+        self.store.runIo = slowIo
+        lookup = self.store.lookupObject("cache", "k", 1024)
+        self.store.runIo = original
+        self.walrus.put("cache", "k", b"new")
+        pending.callback(found[0])
+        self.assertEqual(self.successResultOf(lookup)[2], b"old")
+        self.assertIsNone(self.store.objectCache.get("cache", "k"))
+        self.assertEqual(self.walrus.get("cache", "k").body, b"new")
+
+    def test_largeObjectsKeepTheirRowsOnly(self):
+        """An object over INLINE_MAX is read from its file each time; only its row is kept."""
+        data = b"B" * (128 * 1024)
+        self.walrus.put("cache", "big", data)
+        self.assertEqual(self.walrus.get("cache", "big").body, data)
+        self.assertIsNone(self.store.objectCache.get("cache", "big")[2])
+        calls = self.ioCalls
+        self.assertEqual(self.walrus.get("cache", "big").body, data)
+        self.assertEqual(self.ioCalls, calls + 1)
+        self.assertEqual(self.store.objectCache.bytes, 0)
+        self.assertEqual(self.walrus.request("HEAD", "/cache/big").code, 200)
+        self.assertEqual(self.ioCalls, calls + 1)
+
+    def test_putAndOverwrite(self):
+        """A PUT over a cached object is read back at once, inline or in a blob."""
+        self.walrus.put("cache", "k", b"one")
+        self.cached("k")
+        self.walrus.put("cache", "k", b"two")
+        self.assertEqual(self.cached("k"), b"two")
+        large = b"L" * (100 * 1024)
+        self.walrus.put("cache", "k", large)
+        self.assertEqual(self.cached("k"), large)
+
+    def test_delete(self):
+        """DeleteObject and DeleteObjects are seen by the next GET."""
+        for key in ("a", "b"):
+            self.walrus.put("cache", key, b"x")
+            self.cached(key)
+        self.assertEqual(self.walrus.request("DELETE", "/cache/a").code, 204)
+        self.assertEqual(self.walrus.get("cache", "a").errorCode(), "NoSuchKey")
+        body = b"<Delete><Object><Key>b</Key></Object></Delete>"
+        reply = self.walrus.request("POST", "/cache?delete", body=body, headers=md5Header(body))
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.get("cache", "b").errorCode(), "NoSuchKey")
+
+    def test_copyOnto(self):
+        """A CopyObject onto a cached key, and one that replaces its metadata, are seen."""
+        self.walrus.put("cache", "source", b"copied")
+        self.walrus.put("cache", "k", b"original")
+        self.cached("k")
+        reply = self.walrus.request("PUT", "/cache/k", headers={"x-amz-copy-source": "/cache/source"})
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.cached("k"), b"copied")
+        reply = self.walrus.request("PUT", "/cache/k", headers={
+            "x-amz-copy-source": "/cache/k", "x-amz-metadata-directive": "REPLACE",
+            "x-amz-meta-new": "yes"})
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.request("HEAD", "/cache/k").header(b"x-amz-meta-new"), b"yes")
+
+    def test_multipartCompletion(self):
+        """A completed multipart upload replaces the cached object."""
+        self.walrus.put("cache", "k", b"small")
+        self.cached("k")
+        uploadId = self.walrus.request("POST", "/cache/k?uploads").findall("UploadId")[0]
+        parts = [b"a" * MIN_PART_SIZE, b"b" * 10]
+        etags = []
+        for number, data in enumerate(parts, 1):
+            reply = self.walrus.request("PUT", "/cache/k?partNumber=%d&uploadId=%s"
+                                        % (number, uploadId), body=data)
+            self.assertEqual(reply.code, 200, reply.body)
+            etags.append(reply.header(b"etag").decode())
+        body = ("<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+            "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, e)
+            for n, e in enumerate(etags, 1))).encode()
+        reply = self.walrus.request("POST", "/cache/k?uploadId=" + uploadId, body=body)
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.get("cache", "k").body, b"".join(parts))
+
+    def test_objectAclGrantAndRevoke(self):
+        """Making a cached object private again refuses the next anonymous GET."""
+        self.walrus.put("cache", "k", b"x", headers=PUBLIC_READ)
+        self.assertEqual(self.walrus.get("cache", "k", keys=None).code, 200)
+        self.assertIsNotNone(self.store.objectCache.get("cache", "k"))
+        reply = self.walrus.request("PUT", "/cache/k?acl", headers={"x-amz-acl": "private"})
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.get("cache", "k", keys=None).code, 403)
+        reply = self.walrus.request("PUT", "/cache/k?acl", headers=PUBLIC_READ)
+        self.assertEqual(self.walrus.get("cache", "k", keys=None).code, 200)
+
+    def test_bucketPolicyDenial(self):
+        """A bucket policy that denies GetObject refuses the next GET of a cached object."""
+        self.walrus.put("cache", "k", b"x", headers=PUBLIC_READ)
+        self.assertEqual(self.walrus.get("cache", "k", keys="bob").code, 200)
+        policy = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", '
+                  '"Principal": "*", "Action": "s3:GetObject", '
+                  '"Resource": "arn:aws:s3:::cache/*"}]}').encode()
+        reply = self.walrus.request("PUT", "/cache?policy", body=policy)
+        self.assertEqual(reply.code, 204, reply.body)
+        self.assertEqual(self.walrus.get("cache", "k", keys="bob").code, 403)
+
+    def test_tagging(self):
+        """Putting and deleting an object's tags changes the next HEAD's tag count."""
+        self.walrus.put("cache", "k", b"x")
+        self.cached("k")
+        body = (b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag>"
+                b"<Tag><Key>b</Key><Value>2</Value></Tag></TagSet></Tagging>")
+        reply = self.walrus.request("PUT", "/cache/k?tagging", body=body, headers=md5Header(body))
+        self.assertEqual(reply.code, 200, reply.body)
+        self.assertEqual(self.walrus.request("HEAD", "/cache/k").header(b"x-amz-tagging-count"),
+                         b"2")
+        self.cached("k")
+        self.assertEqual(self.walrus.request("DELETE", "/cache/k?tagging").code, 204)
+        self.assertIsNone(self.walrus.request("HEAD", "/cache/k").header(b"x-amz-tagging-count"))
+
+    def test_versioning(self):
+        """Versions, delete markers and suspension are seen by the next GET."""
+        self.walrus.put("cache", "k", b"before")
+        self.cached("k")
+        body = (b"<VersioningConfiguration><Status>Enabled</Status>"
+                b"</VersioningConfiguration>")
+        self.assertEqual(self.walrus.request("PUT", "/cache?versioning", body=body).code, 200)
+        self.assertEqual(self.walrus.get("cache", "k").header(b"x-amz-version-id"), b"null")
+        first = self.walrus.put("cache", "k", b"v1").header(b"x-amz-version-id")
+        self.assertEqual(self.walrus.get("cache", "k").header(b"x-amz-version-id"), first)
+        self.cached("k")
+        self.assertEqual(self.walrus.request("DELETE", "/cache/k").code, 204)
+        self.assertEqual(self.walrus.get("cache", "k").code, 404)
+        self.walrus.put("cache", "k", b"v2")
+        self.cached("k")
+        reply = self.walrus.request("DELETE", "/cache/k?versionId=" + self.walrus.get(
+            "cache", "k").header(b"x-amz-version-id").decode())
+        self.assertEqual(reply.code, 204)
+        self.assertEqual(self.walrus.get("cache", "k").code, 404)
+        body = (b"<VersioningConfiguration><Status>Suspended</Status>"
+                b"</VersioningConfiguration>")
+        self.assertEqual(self.walrus.request("PUT", "/cache?versioning", body=body).code, 200)
+        self.walrus.put("cache", "k", b"null again")
+        self.assertEqual(self.cached("k"), b"null again")
+        self.assertEqual(self.walrus.get("cache", "k").header(b"x-amz-version-id"), b"null")
+
+    def test_bucketDeletedAndMadeAgain(self):
+        """A bucket deleted and made again does not serve the old bucket's objects."""
+        self.walrus.put("cache", "k", b"x")
+        self.cached("k")
+        self.assertEqual(self.walrus.request("DELETE", "/cache/k").code, 204)
+        self.assertEqual(self.walrus.request("DELETE", "/cache").code, 204)
+        self.assertEqual(self.walrus.get("cache", "k").errorCode(), "NoSuchBucket")
+        self.walrus.createBucket("cache", keys="bob")
+        self.assertEqual(self.walrus.get("cache", "k", keys="bob").errorCode(), "NoSuchKey")
+
+    def test_lifecycleExpiration(self):
+        """An object the lifecycle timer expires is gone for the next GET."""
+        body = (b"<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix></Prefix></Filter>"
+                b"<Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
+                b"</LifecycleConfiguration>")
+        reply = self.walrus.request("PUT", "/cache?lifecycle", body=body, headers=md5Header(body))
+        self.assertEqual(reply.code, 200, reply.body)
+        self.walrus.put("cache", "k", b"x")
+        self.cached("k")
+        clock = task.Clock()
+        clock.advance(time.time())
+        service = LifecycleService(self.store, 3600, clock)
+        service.startService()
+        self.addCleanup(service.stopService)
+        for _ in range(3 * 24):
+            clock.advance(3600)
+        self.assertEqual(self.walrus.get("cache", "k").errorCode(), "NoSuchKey")
