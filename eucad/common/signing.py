@@ -11,6 +11,7 @@ Signatures are compared with ``hmac.compare_digest``.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -80,7 +81,13 @@ def canonicalRequest(method, canonicalPath, queryPairs, headers, signedHeaders,
     ])
 
 
+@functools.lru_cache(maxsize=1024)
 def v4SigningKey(secret, date, region, service):
+    """
+    The SigV4 key of one secret for one day, region and service: four
+    HMACs, the same for every request a client signs that day, so the last
+    ones derived are kept (a re-keyed user's new secret is a new entry).
+    """
     key = ("AWS4" + secret).encode("utf-8")
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()

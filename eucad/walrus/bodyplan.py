@@ -13,6 +13,7 @@ from eucad.walrus import checksums
 STREAMING_SIGNED = ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
                     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
 STREAMING_UNSIGNED = ("STREAMING-UNSIGNED-PAYLOAD-TRAILER",)
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class BodyPlan:
@@ -43,13 +44,14 @@ class BodyPlan:
         authorization = first("authorization") or ""
         # SHA-256 is needed to check a signed payload hash, and when a SigV4
         # request leaves the header out, to build the canonical request.
-        sha256 = bool(re.match(r"^[0-9a-fA-F]{64}$", payload)) or (
+        sha256 = bool(SHA256_HEX.match(payload)) or (
             authorization.startswith(signing.V4_ALGORITHM) and not payload)
         algorithms = set()
         for name in headers:
-            algorithm = checksums.algorithmOfHeader(name)
-            if algorithm:
-                algorithms.add(algorithm)
+            if name.startswith(checksums.HEADER_PREFIX):
+                algorithm = checksums.algorithmOfHeader(name)
+                if algorithm:
+                    algorithms.add(algorithm)
         for trailer in ",".join(headers.get("x-amz-trailer", [])).split(","):
             algorithm = checksums.algorithmOfHeader(trailer.strip())
             if algorithm:

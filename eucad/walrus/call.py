@@ -161,6 +161,8 @@ class S3Call:
             sources = sources[1:]
         for source in sources:
             for name, values in source.items():
+                if not name.lower().startswith(checksums.HEADER_PREFIX):
+                    continue
                 algorithm = checksums.algorithmOfHeader(name)
                 if algorithm:
                     checksums.checkAlgorithm(algorithm)

@@ -63,10 +63,14 @@ def responseHeaders(sums):
     return {headerName(algorithm): value for algorithm, value in sums.items()}
 
 
+#: What every checksum header's (lower-case) name starts with.
+HEADER_PREFIX = "x-amz-checksum-"
+
+
 def algorithmOfHeader(name):
     """``CRC32`` for ``x-amz-checksum-crc32``; None for any other header."""
     name = name.lower()
-    if not name.startswith("x-amz-checksum-") or name == "x-amz-checksum-mode" \
+    if not name.startswith(HEADER_PREFIX) or name == "x-amz-checksum-mode" \
             or name == "x-amz-checksum-algorithm" or name == "x-amz-checksum-type":
         return None
     return name[len("x-amz-checksum-"):].upper()
