@@ -91,19 +91,23 @@ class PreparedLookup:
         if not self.raw:
             with self.engine.connect() as connection:
                 return bucketAndObject(connection, bucketName, key)
+        connection = self.engine.raw_connection()
+        try:
+            return self.onDbapi(connection, bucketName, key)
+        finally:
+            connection.close()
+
+    def onDbapi(self, connection, bucketName, key):
+        """The same lookup on a DBAPI connection (a transaction's own, for writers)."""
         values = {"bucket": bucketName, "key": key}
         if self.order is not None:
             values = tuple(values[name] for name in self.order)
-        connection = self.engine.raw_connection()
+        cursor = connection.cursor()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.sql, values)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+            cursor.execute(self.sql, values)
+            row = cursor.fetchone()
         finally:
-            connection.close()
+            cursor.close()
         if row is None:
             return None, None
         row = [value if process is None or value is None else process(value)
@@ -167,6 +171,66 @@ def addToTotals(connection, bucketName, objects, size):
     """Count ``objects`` more objects and ``size`` more bytes in a bucket."""
     connection.execute(ADD_TO_TOTALS, {"bucketName": bucketName, "addObjects": objects,
                                        "addBytes": size})
+
+
+class PreparedDelete:
+    """
+    What an unversioned DeleteObject does in the group commit, compiled once
+    for SQLite and run on the transaction's own DBAPI connection: the bucket
+    and object lookup (``PreparedLookup``), the row's removal and the
+    bucket's totals.  Through SQLAlchemy Core those three statements cost
+    the database thread (and so the reactor, waiting for the GIL) most of a
+    delete's time (measured: 40 % of the process's GIL-holding samples).
+    Other dialects take the Core path, with the same statements.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.lookup = PreparedLookup(engine)
+        self.raw = self.lookup.raw
+        if not self.raw:
+            return
+        self.deleteRow = _compiled(DELETE_OBJECT, engine.dialect, {"objectId"})
+        self.totals = _compiled(ADD_TO_TOTALS, engine.dialect,
+                                {"bucketName", "addObjects", "addBytes"})
+
+    def bucketAndObject(self, connection, bucketName, key):
+        """(BucketRow, ObjectRow or None), or (None, None), in ``connection``'s transaction."""
+        if not self.raw:
+            return bucketAndObject(connection, bucketName, key)
+        return self.lookup.onDbapi(connection.connection, bucketName, key)
+
+    def deleteObjectRow(self, connection, objectId):
+        if not self.raw:
+            return deleteObjectRow(connection, objectId)
+        _execute(connection, self.deleteRow, {"objectId": objectId})
+
+    def addToTotals(self, connection, bucketName, objects, size):
+        if not self.raw:
+            return addToTotals(connection, bucketName, objects, size)
+        _execute(connection, self.totals, {"bucketName": bucketName, "addObjects": objects,
+                                           "addBytes": size})
+
+
+def _compiled(statement, dialect, names):
+    """(SQL, parameter order or None) of ``statement`` for ``dialect``, taking ``names``."""
+    compiled = statement.compile(dialect=dialect)
+    order = compiled.positiontup if compiled.positional else None
+    if set(order if order is not None else compiled.binds) != names:
+        raise ValueError("unexpected parameters in %r" % (compiled.string,))
+    return compiled.string, order
+
+
+def _execute(connection, prepared, values):
+    """Run a ``_compiled`` statement on a Core connection's DBAPI connection."""
+    sql, order = prepared
+    if order is not None:
+        values = tuple(values[name] for name in order)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, values)
+    finally:
+        cursor.close()
 
 
 #: What a listing shows of each object, in key order from a lower bound.

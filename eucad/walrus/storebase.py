@@ -47,6 +47,7 @@ class StoreBase:
         self.commits = GroupCommit(self.database)
         self._lookup = None
         self._listing = None
+        self._deleteStatements = None
 
     def sweep(self, olderThan=None):
         """Remove temporary files and unnamed blobs left by a crash."""

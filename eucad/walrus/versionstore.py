@@ -123,6 +123,14 @@ class VersionStore(StoreBase):
                                                     current)
         return Deletion(versionId, bool(removed is not None and removed.deleteMarker)), garbage
 
+    def _preparedDelete(self, connection):
+        """The store's ``rows.PreparedDelete`` for ``connection``'s engine (in the database thread)."""
+        engine = connection.engine
+        prepared = self._deleteStatements
+        if prepared is None or prepared.engine is not engine:
+            prepared = self._deleteStatements = rows.PreparedDelete(engine)
+        return prepared
+
     async def deleteObject(self, bucketName, key, check, condition=None, versionId=None,
                            owner="anonymous"):
         """
@@ -135,12 +143,19 @@ class VersionStore(StoreBase):
             versioning.checkVersionId(versionId)
 
         def commit(connection):
-            bucket, current = rows.bucketAndObject(connection, bucketName, key)
+            prepared = self._preparedDelete(connection)
+            bucket, current = prepared.bucketAndObject(connection, bucketName, key)
             if bucket is None:
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
             check(bucket)
             if condition is not None:
                 condition(current)
+            if versionId is None and not versioning.isVersioned(bucket):
+                if current is None:
+                    return None, []
+                prepared.deleteObjectRow(connection, current.id)
+                prepared.addToTotals(connection, bucket.name, -1, -current.size)
+                return None, [blob for blob, _ in current.segments]
             return self._deleteOne(connection, bucket, key, current, versionId, owner)
         deletion, garbage = await self.commits.submit(commit)
         self._removeLater(garbage)
