@@ -17,7 +17,9 @@ when it has ended, on the reactor, before whoever asked hears the result.
 An entry is valid only in the generation it was stored in, and a lookup
 stores what it found only if no transaction began or ended while it ran;
 so once a write's Deferred has fired, no reader can be served what was
-there before it.  Only ``read(fn)`` transactions, which change nothing,
+there before it.  A small PUT also leaves the row it wrote, read back in
+its own transaction, when no other transaction began or ended beside it
+(``written``): objects are often read soon after they are written.  Only ``read(fn)`` transactions, which change nothing,
 leave the generation alone.
 
 What is kept is bounded by entries and by the bytes of inline objects;
@@ -26,7 +28,7 @@ process; a Walrus is the only writer of its tables (a Walrus daemon refuses
 to start where the CLC's daemon serves Walrus itself, eucad.walrus.tap).
 """
 
-import itertools
+import threading
 
 from eucad.walrus.inline import INLINE_MAX
 
@@ -48,14 +50,15 @@ class ObjectCache:
         self.maxBytes = maxBytes
         self.entries = {}
         self.bytes = 0
-        # next() on itertools.count is atomic, so a generation may be moved
-        # on from any thread (Database.transact runs in the caller's thread).
-        self._counter = itertools.count(1)
-        self.generation = next(self._counter)
+        # A generation may be moved on from any thread (Database.transact
+        # runs in the caller's), and only ever forwards, one step at a time.
+        self._lock = threading.Lock()
+        self.generation = 1
 
     def invalidate(self):
         """Forget everything kept: a transaction is starting or has ended."""
-        self.generation = next(self._counter)
+        with self._lock:
+            self.generation += 1
 
     def get(self, bucketName, key):
         """(bucket row, object row, bytes or None) kept for this generation, or None."""
@@ -89,6 +92,16 @@ class ObjectCache:
             self._drop(next(iter(self.entries)))
         self.entries[name] = (generation, bucket, obj, data, size)
         self.bytes += size
+
+    def written(self, seen, bucketName, key, bucket, obj):
+        """
+        Keep the row a PUT's transaction wrote (read back in it), if the
+        only step since ``seen`` (the generation inside that transaction) is
+        the one its end made: no other transaction began or ended meanwhile,
+        so what the row shows is what any reader would now find.
+        """
+        if self.generation == seen + 1:
+            self.put(self.generation, bucketName, key, bucket, obj)
 
     def _drop(self, name):
         entry = self.entries.pop(name, None)

@@ -64,6 +64,17 @@ class StoreBase:
             return found
         return self.database.transact(query)
 
+    def _preparedRows(self, connection):
+        """
+        The store's ``rows.PreparedDelete`` for ``connection``'s engine (in the database
+        thread): the lookup and delete statements a writer runs precompiled.
+        """
+        engine = connection.engine
+        prepared = self._deleteStatements
+        if prepared is None or prepared.engine is not engine:
+            prepared = self._deleteStatements = rows.PreparedDelete(engine)
+        return prepared
+
     def _install(self, spooled):
         """Deferred blob name for a SpooledBody (made durable first)."""
         if spooled.data is not None:

@@ -123,14 +123,6 @@ class VersionStore(StoreBase):
                                                     current)
         return Deletion(versionId, bool(removed is not None and removed.deleteMarker)), garbage
 
-    def _preparedDelete(self, connection):
-        """The store's ``rows.PreparedDelete`` for ``connection``'s engine (in the database thread)."""
-        engine = connection.engine
-        prepared = self._deleteStatements
-        if prepared is None or prepared.engine is not engine:
-            prepared = self._deleteStatements = rows.PreparedDelete(engine)
-        return prepared
-
     async def deleteObject(self, bucketName, key, check, condition=None, versionId=None,
                            owner="anonymous"):
         """
@@ -143,7 +135,7 @@ class VersionStore(StoreBase):
             versioning.checkVersionId(versionId)
 
         def commit(connection):
-            prepared = self._preparedDelete(connection)
+            prepared = self._preparedRows(connection)
             bucket, current = prepared.bucketAndObject(connection, bucketName, key)
             if bucket is None:
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
