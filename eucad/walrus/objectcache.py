@@ -17,12 +17,12 @@ when it has ended, on the reactor, before whoever asked hears the result.
 An entry is valid only in the generation it was stored in, and a lookup
 stores what it found only if no transaction began or ended while it ran;
 so once a write's Deferred has fired, no reader can be served what was
-there before it.  A small PUT also leaves the row it wrote, read back in
-its own transaction, when no other transaction began or ended beside it
-(``written``): objects are often read soon after they are written.  Only ``read(fn)`` transactions, which change nothing,
-leave the generation alone.
+there before it.  Only ``read(fn)`` transactions, which change nothing,
+leave the generation alone.  The generation is global, not per bucket or
+key: any write empties the cache, which keeps exactness easy to see, at
+the price of misses in a workload that mixes writes with its reads.
 
-What is kept is bounded by entries and by the bytes of inline objects;
+What is kept is bounded by entries and by the bytes of small objects;
 past either bound the oldest entries go.  The cache is exact within one
 process; a Walrus is the only writer of its tables (a Walrus daemon refuses
 to start where the CLC's daemon serves Walrus itself, eucad.walrus.tap).
@@ -92,16 +92,6 @@ class ObjectCache:
             self._drop(next(iter(self.entries)))
         self.entries[name] = (generation, bucket, obj, data, size)
         self.bytes += size
-
-    def written(self, seen, bucketName, key, bucket, obj):
-        """
-        Keep the row a PUT's transaction wrote (read back in it), if the
-        only step since ``seen`` (the generation inside that transaction) is
-        the one its end made: no other transaction began or ended meanwhile,
-        so what the row shows is what any reader would now find.
-        """
-        if self.generation == seen + 1:
-            self.put(self.generation, bucketName, key, bucket, obj)
 
     def _drop(self, name):
         entry = self.entries.pop(name, None)

@@ -94,31 +94,21 @@ class ObjectStore(StoreBase):
             blob = await self._install(spooled)
             data, segments = None, [[blob, spooled.size]]
         etag = spooled.md5Hex
-        written = []
 
         def commit(connection):
-            del written[:]  # a batch rolled back runs its jobs again
             bucket, old = rows.bucketAndObject(connection, bucketName, key)
             if bucket is None:
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
             check(bucket)
-            result = self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
-                                         headers, meta, makeAcl(bucket), sums,
-                                         segments, old, condition, tags, data)
-            if data is not None:
-                # The row as a GET's lookup will find it (eucad.walrus.objectcache).
-                written.append((self.objectCache.generation, self._preparedRows(
-                    connection).bucketAndObject(connection, bucketName, key)))
-            return result
+            return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
+                                       headers, meta, makeAcl(bucket), sums,
+                                       segments, old, condition, tags, data)
         try:
             obj, oldBlobs = await self.commits.submit(commit)
         except BaseException:
             if blob is not None:
                 self._removeLater([blob])
             raise
-        if written:
-            seen, (bucketRow, row) = written[-1]
-            self.objectCache.written(seen, bucketName, key, bucketRow, row)
         self._removeLater(oldBlobs)
         return obj
 
