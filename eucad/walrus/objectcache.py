@@ -107,25 +107,26 @@ class WatchedDatabase:
     """
 
     def __init__(self, database, cache):
-        self._database = database
+        #: The Database watched (the one every tier of this process shares).
+        self.database = database
         self.cache = cache
 
     def run(self, fn, *args, **kwargs):
         """``Database.run``, with the cache invalidated before and after."""
         self.cache.invalidate()
-        d = self._database.run(fn, *args, **kwargs)
+        d = self.database.run(fn, *args, **kwargs)
         d.addBoth(self._ended)
         return d
 
     def read(self, fn, *args, **kwargs):
         """``Database.run`` for a transaction that writes nothing (the cache stays)."""
-        return self._database.run(fn, *args, **kwargs)
+        return self.database.run(fn, *args, **kwargs)
 
     def transact(self, fn, *args, **kwargs):
         """``Database.transact`` (in this thread), with the cache invalidated around it."""
         self.cache.invalidate()
         try:
-            return self._database.transact(fn, *args, **kwargs)
+            return self.database.transact(fn, *args, **kwargs)
         finally:
             self.cache.invalidate()
 
@@ -134,4 +135,4 @@ class WatchedDatabase:
         return result
 
     def __getattr__(self, name):
-        return getattr(self._database, name)
+        return getattr(self.database, name)

@@ -115,7 +115,7 @@ class ClcTapTests(unittest.TestCase):
                           internet.TCPServer, SettingsPublisher, IoPool,
                           BucketDirectoryService, StoreStartup, LifecycleService,
                           ListeningService])
-        self.assertIs(root.walrus.store.database, children[1])
+        self.assertIs(root.walrus.store.database.database, children[1])
         self.assertEqual(children[8].name, "metadata")
         web = children[-1]
         self.assertEqual(web.description, "tcp:0:interface=127.0.0.1")
@@ -191,7 +191,7 @@ class WalrusTapTests(unittest.TestCase):
     def test_explicitPortOverrides(self):
         """--port names another listener, so there is nothing to refuse."""
         root = walrusTap.makeService(self.options(["--port", "tcp:0:interface=127.0.0.1"]))
-        self.assertIsInstance(root.walrus.store.database, Database)
+        self.assertIsInstance(root.walrus.store.database.database, Database)
 
 
 def twistd():
