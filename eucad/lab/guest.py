@@ -37,6 +37,8 @@ VIRTIO_MODULES = (
 
 METADATA_HOST = "169.254.169.254"
 METADATA_WAIT_SECONDS = 5
+#: Seconds each read of a metadata answer may wait (``MD_REQUEST_SCRIPT``).
+MD_READ_SECONDS = 5
 USER_DATA_TIMEOUT_SECONDS = 60
 
 #: What ``metadataSource`` in /status.json says (else "none").
@@ -82,25 +84,29 @@ exit 0
 # and an HTTP server may (twisted.web does) drop the request then.
 #
 # Only a 200 answer's body is written (to $MD_OUT), then "200" to
-# $MD_STATUS.  The status line and the headers are read by the shell's own
-# ``read`` (byte by byte from a socket, so the body stays unread), which ends
-# them at the first line of at most one character (the blank "\r" line):
-# no process but one ``cat`` per request.  Every process costs a guest under
-# qemu without KVM milliseconds of CPU, and the guest makes a request for
-# each meta-data key.
+# $MD_STATUS.  Everything is read by the shell's own ``read``: the status
+# line and the headers line by line (byte by byte from a socket), ending at
+# the first line of at most one character (the blank "\r" line), then the
+# body up to the end of the connection (``-d ''``); each read gives up after
+# ``MD_READ_SECONDS``.  So a request costs no process but ``nc`` itself
+# (which becomes this script): every process costs a guest under qemu
+# without KVM milliseconds of CPU, and the guest makes a request for each
+# meta-data key.
 MD_REQUEST_SCRIPT = r"""#!/bin/sh
 printf 'GET %s HTTP/1.0\r\nHost: @METADATA_HOST@\r\n\r\n' "$MD_PATH"
-IFS= read -r status || exit 1
+IFS= read -t @MD_READ_SECONDS@ -r status || exit 1
 case "$status" in
 "HTTP/1."[01]" 200 "*) ;;
 *) exit 1 ;;
 esac
-while IFS= read -r line; do
+while :; do
+    IFS= read -t @MD_READ_SECONDS@ -r line || exit 1
     case "$line" in
     ""|?) break ;;
     esac
 done
-cat > "$MD_OUT" && echo 200 > "$MD_STATUS"
+IFS= read -t @MD_READ_SECONDS@ -r -d '' body
+printf '%s' "$body" > "$MD_OUT" && echo 200 > "$MD_STATUS"
 """
 
 INIT_SCRIPT = r"""#!/bin/sh
@@ -160,7 +166,7 @@ uptime_seconds() {
 # (/etc/md-request.sh); fails, leaving FILE as it was, on any other answer.
 md_get() {
     : > /tmp/md.status
-    MD_PATH="$1" MD_OUT="$2" MD_STATUS=/tmp/md.status timeout 5 \
+    MD_PATH="$1" MD_OUT="$2" MD_STATUS=/tmp/md.status \
         nc -w 2 @METADATA_HOST@ 80 -e /etc/md-request.sh 2>/dev/null
     read -r md_status < /tmp/md.status
     [ "$md_status" = 200 ]
@@ -316,7 +322,8 @@ def initScript():
 
 def metadataRequestScript():
     """The helper ``nc -e`` runs for each metadata request."""
-    return MD_REQUEST_SCRIPT.replace("@METADATA_HOST@", METADATA_HOST)
+    return (MD_REQUEST_SCRIPT.replace("@METADATA_HOST@", METADATA_HOST)
+            .replace("@MD_READ_SECONDS@", str(MD_READ_SECONDS)))
 
 
 def parseMarker(consoleText):
