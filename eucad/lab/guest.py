@@ -84,7 +84,7 @@ exit 0
 # and an HTTP server may (twisted.web does) drop the request then.
 #
 # Only a 200 answer's body is written (to $MD_OUT), then "200" to
-# $MD_STATUS.  Everything is read by the shell's own ``read``: the status
+# $MD_STATUS when it is set (a user-data script may leave it out).  Everything is read by the shell's own ``read``: the status
 # line and the headers line by line (byte by byte from a socket), ending at
 # the first line of at most one character (the blank "\r" line), then the
 # body up to the end of the connection (``-d ''``); each read gives up after
@@ -106,7 +106,9 @@ while :; do
     esac
 done
 IFS= read -t @MD_READ_SECONDS@ -r -d '' body
-printf '%s' "$body" > "$MD_OUT" && echo 200 > "$MD_STATUS"
+if printf '%s' "$body" > "$MD_OUT" && [ -n "$MD_STATUS" ]; then
+    echo 200 > "$MD_STATUS"
+fi
 """
 
 INIT_SCRIPT = r"""#!/bin/sh
