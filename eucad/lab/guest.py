@@ -37,6 +37,8 @@ VIRTIO_MODULES = (
 
 METADATA_HOST = "169.254.169.254"
 METADATA_WAIT_SECONDS = 5
+#: Seconds each read of a metadata answer may wait (``MD_REQUEST_SCRIPT``).
+MD_READ_SECONDS = 5
 USER_DATA_TIMEOUT_SECONDS = 60
 
 #: What ``metadataSource`` in /status.json says (else "none").
@@ -80,9 +82,33 @@ exit 0
 # request and keeps reading until the server closes.  Piping the request into
 # a plain ``nc`` would half-close the connection at the end of the request,
 # and an HTTP server may (twisted.web does) drop the request then.
+#
+# Only a 200 answer's body is written (to $MD_OUT), then "200" to
+# $MD_STATUS when it is set (a user-data script may leave it out).  Everything is read by the shell's own ``read``: the status
+# line and the headers line by line (byte by byte from a socket), ending at
+# the first line of at most one character (the blank "\r" line), then the
+# body up to the end of the connection (``-d ''``); each read gives up after
+# ``MD_READ_SECONDS``.  So a request costs no process but ``nc`` itself
+# (which becomes this script): every process costs a guest under qemu
+# without KVM milliseconds of CPU, and the guest makes a request for each
+# meta-data key.
 MD_REQUEST_SCRIPT = r"""#!/bin/sh
 printf 'GET %s HTTP/1.0\r\nHost: @METADATA_HOST@\r\n\r\n' "$MD_PATH"
-cat > "$MD_OUT"
+IFS= read -t @MD_READ_SECONDS@ -r status || exit 1
+case "$status" in
+"HTTP/1."[01]" 200 "*) ;;
+*) exit 1 ;;
+esac
+while :; do
+    IFS= read -t @MD_READ_SECONDS@ -r line || exit 1
+    case "$line" in
+    ""|?) break ;;
+    esac
+done
+IFS= read -t @MD_READ_SECONDS@ -r -d '' body
+if printf '%s' "$body" > "$MD_OUT" && [ -n "$MD_STATUS" ]; then
+    echo 200 > "$MD_STATUS"
+fi
 """
 
 INIT_SCRIPT = r"""#!/bin/sh
@@ -94,8 +120,12 @@ mount -t devtmpfs dev /dev
 mkdir -p /run /tmp /www /mnt/root /dev/pts /run/md
 mount -t devpts devpts /dev/pts
 exec </dev/console >/dev/console 2>&1
+# The shell's builtins where they do the job: each process started costs
+# this guest (qemu without KVM) milliseconds of CPU.
 say() {
-    echo "eucad test guest: $* (uptime $(cut -d' ' -f1 /proc/uptime)s)"
+    local up rest
+    read -r up rest < /proc/uptime
+    echo "eucad test guest: $* (uptime ${up}s)"
 }
 say "init starting"
 
@@ -113,12 +143,13 @@ if [ -e /sys/class/net/eth0 ]; then
         usleep 200000
         n=$((n + 1))
     done
-    [ -s /run/eucad-ip ] && ip=$(cat /run/eucad-ip)
+    [ -s /run/eucad-ip ] && read -r ip < /run/eucad-ip
     say "address $ip"
 fi
 
 md_wait=@METADATA_WAIT@
-for word in $(cat /proc/cmdline); do
+read -r cmdline < /proc/cmdline
+for word in $cmdline; do
     case "$word" in
     eucad.metadata_wait=*) md_wait="${word#eucad.metadata_wait=}" ;;
     esac
@@ -127,18 +158,20 @@ case "$md_wait" in
 ""|*[!0-9]*) md_wait=@METADATA_WAIT@ ;;
 esac
 
+# uptime_seconds: whole seconds since boot into $now.
 uptime_seconds() {
-    cut -d. -f1 /proc/uptime
+    read -r now rest < /proc/uptime
+    now=${now%%.*}
 }
 
-# md_get PATH FILE: the body of a 200 answer to GET PATH into FILE.
-cr=$(printf '\r')
+# md_get PATH FILE: the body of a 200 answer to GET PATH into FILE
+# (/etc/md-request.sh); fails, leaving FILE as it was, on any other answer.
 md_get() {
-    rm -f /tmp/md.raw
-    MD_PATH="$1" MD_OUT=/tmp/md.raw timeout 5 \
+    : > /tmp/md.status
+    MD_PATH="$1" MD_OUT="$2" MD_STATUS=/tmp/md.status \
         nc -w 2 @METADATA_HOST@ 80 -e /etc/md-request.sh 2>/dev/null
-    head -n 1 /tmp/md.raw 2>/dev/null | grep -q '^HTTP/1\.[01] 200 ' || return 1
-    sed "1,/^${cr}\$/d" /tmp/md.raw > "$2"
+    read -r md_status < /tmp/md.status
+    [ "$md_status" = 200 ]
 }
 
 # md_walk PREFIX DEPTH: every key listed under meta-data/PREFIX into /run/md.
@@ -155,7 +188,9 @@ md_walk() {
         *=*) md_walk "$prefix${entry%%=*}/" $((depth + 1)) ;;
         *)
             key="$prefix$entry"
-            mkdir -p "/run/md/$(dirname "$key")"
+            case "$key" in
+            */*) mkdir -p "/run/md/${key%/*}" ;;
+            esac
             md_get "/latest/meta-data/$key" "/run/md/$key" || rm -f "/run/md/$key"
             ;;
         esac
@@ -165,14 +200,16 @@ md_walk() {
 source=none
 id=
 if [ "$ip" != none ]; then
-    deadline=$(( $(uptime_seconds) + md_wait ))
+    uptime_seconds
+    deadline=$((now + md_wait))
     while :; do
         if md_get /latest/meta-data/instance-id /tmp/md.id; then
             source=@FROM_METADATA_SERVICE@
-            id=$(cat /tmp/md.id)
+            read -r id < /tmp/md.id
             break
         fi
-        [ "$(uptime_seconds)" -lt "$deadline" ] || break
+        uptime_seconds
+        [ "$now" -lt "$deadline" ] || break
         usleep 300000
     done
 fi
@@ -190,14 +227,19 @@ fi
 # The id is served at once; status.json follows when all is read and run.
 echo "$id" > /www/index.html
 echo "$ip" > /www/ip.txt
-cat /sys/class/net/eth0/mtu > /www/mtu.txt 2>/dev/null
+if [ -e /sys/class/net/eth0/mtu ]; then
+    read -r mtu < /sys/class/net/eth0/mtu
+    echo "$mtu" > /www/mtu.txt
+fi
 httpd -p 80 -h /www
 say "serving $id from $source"
 
 if [ "$source" = @FROM_METADATA_SERVICE@ ]; then
     md_walk "" 0
     say "meta-data read"
-    if md_get /latest/user-data /run/user-data && [ "$(head -c 2 /run/user-data)" = '#!' ]; then
+    magic=
+    md_get /latest/user-data /run/user-data && IFS= read -r -n 2 magic < /run/user-data
+    if [ "$magic" = '#!' ]; then
         chmod 700 /run/user-data
         say "running user data"
         timeout @USER_DATA_TIMEOUT@ /run/user-data > /run/user-data.out 2>/run/user-data.err
@@ -217,35 +259,41 @@ if [ -x /sbin/dropbear ]; then
     dropbear -F -E -R -s -p 22 > /run/dropbear.log 2>&1 &
 fi
 
-# json_text FILE: the file's text as a JSON string (null if there is none).
-json_text() {
-    if [ ! -f "$1" ]; then
-        printf null
-        return
-    fi
-    awk -v nl="$(tail -c 1 "$1" | wc -l)" 'BEGIN { printf "\"" }
-        { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t"); gsub(/\r/, "\\r")
-          gsub(/[\001-\010\013\014\016-\037]/, "")
-          if (NR > 1) printf "\\n"
-          printf "%s", $0 }
-        END { if (nl > 0 && NR > 0) printf "\\n"; printf "\"" }' "$1"
-}
-
+# write_status: /status.json, every file's text a JSON string (null when
+# there is no file), in one awk: with RS a character no text keeps (control
+# characters are dropped anyway), each file is one record, its newlines and
+# whether it ends in one included.
 write_status() {
-    printf '{"instanceId": '
-    json_text /run/instance-id
-    printf ', "publicKey": '
-    json_text /run/md/public-keys/0/openssh-key
-    printf ', "userDataOutput": '
-    json_text /run/user-data.out
-    printf ', "metadataSource": "%s", "metadata": {' "$source"
-    sep=
-    for key in $(cd /run/md && find . -type f | sed 's|^\./||' | sort); do
-        printf '%s"%s": ' "$sep" "$key"
-        json_text "/run/md/$key"
-        sep=', '
-    done
-    printf '}}\n'
+    awk -v source="$source" '
+        function esc(s) {
+            gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s)
+            gsub(/\r/, "\\r", s); gsub(/[\001-\010\013\014\016-\037]/, "", s)
+            gsub(/\n/, "\\n", s)
+            return s
+        }
+        function text(path,    all, rec, got) {
+            all = ""
+            got = (getline rec < path)
+            if (got < 0)
+                return "null"
+            while (got > 0) {
+                all = all rec
+                got = (getline rec < path)
+            }
+            close(path)
+            return "\"" esc(all) "\""
+        }
+        BEGIN {
+            RS = "\001"
+            printf "{\"instanceId\": %s, \"publicKey\": %s, \"userDataOutput\": %s",
+                text("/run/instance-id"), text("/run/md/public-keys/0/openssh-key"),
+                text("/run/user-data.out")
+            printf ", \"metadataSource\": \"%s\", \"metadata\": {", source
+            for (i = 1; i < ARGC; i++)
+                printf "%s\"%s\": %s", (i > 1 ? ", " : ""), ARGV[i], text("/run/md/" ARGV[i])
+            printf "}}\n"
+            exit
+        }' $(cd /run/md && find . -type f | sed 's|^\./||' | sort)
 }
 
 write_status > /www/status.json.tmp && mv /www/status.json.tmp /www/status.json
@@ -276,7 +324,8 @@ def initScript():
 
 def metadataRequestScript():
     """The helper ``nc -e`` runs for each metadata request."""
-    return MD_REQUEST_SCRIPT.replace("@METADATA_HOST@", METADATA_HOST)
+    return (MD_REQUEST_SCRIPT.replace("@METADATA_HOST@", METADATA_HOST)
+            .replace("@MD_READ_SECONDS@", str(MD_READ_SECONDS)))
 
 
 def parseMarker(consoleText):

@@ -138,6 +138,15 @@ def buildDomainXml(spec, launchTime, domainType, files):
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=files.console)
     _sub(serial, "target", port=0)
+    # No USB controller and no memory balloon, which libvirt adds to every
+    # domain unless told otherwise: nothing uses them (an instance has no
+    # USB device, and no node controller resizes a guest's memory, as
+    # Eucalyptus never did), and every device costs each boot: the guest
+    # kernel enumerates and probes it (the balloon is one more virtio-pci
+    # device to set up), CPU that qemu without KVM spends again for each of
+    # the instances a node starts at once.
+    _sub(devices, "controller", type="usb", model="none")
+    _sub(devices, "memballoon", model="none")
     return etree.tostring(domain, pretty_print=True, encoding="unicode")
 
 

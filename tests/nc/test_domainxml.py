@@ -137,6 +137,13 @@ class DomainXmlTests(unittest.TestCase):
         self.assertEqual(serial.get("type"), "file")
         self.assertEqual(serial.find("source").get("path"), sampleFiles().console)
 
+    def test_noUsbNorBalloon(self):
+        """The domain asks libvirt for no USB controller and no memory balloon."""
+        devices = self.parse().find("devices")
+        self.assertEqual([c.get("model") for c in devices.iterfind("controller[@type='usb']")],
+                         ["none"])
+        self.assertEqual([b.get("model") for b in devices.iterfind("memballoon")], ["none"])
+
     def test_metadataNamespace(self):
         """The record sits in <metadata> in the eucad namespace."""
         instance = self.parse().find("metadata/{%s}instance" % (METADATA_NAMESPACE,))
