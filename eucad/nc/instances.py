@@ -432,31 +432,12 @@ class InstanceLifecycle:
         if instanceId in self._awaitingStopEvent:
             return
 
-        def stillEnding():
-            return (self.instances.get(instanceId) is instance and instance.alive
-                    and instance.state != "shutting-down")
-
-        @defer.inlineCallbacks
         def conclude():
             self._awaitingStopEvent.pop(instanceId, None)
-            if not stillEnding():
-                return
-            # The listing may be older than the domain: taken while createXML
-            # was still starting it, merged after the launch had finished
-            # (seen with ten launches at once on a busy node).  libvirt is
-            # asked once more before a running instance is ended; when it
-            # cannot be asked, the next describe decides.
-            try:
-                state = yield self.hypervisor.domainState(instanceId)
-            except Exception as e:
-                log.warn("cannot check the domain of {id}: {e}", id=instanceId, e=e)
-                return
-            if state not in (None, "terminated"):
-                log.info("{id}: its domain runs; a listing without it was older",
-                         id=instanceId)
-                return
-            if stillEnding():
-                yield self._domainEnded(instance, "the domain stopped")
+            if (self.instances.get(instanceId) is instance and instance.alive
+                    and instance.state != "shutting-down"):
+                return self._domainEnded(instance, "the domain stopped")
+            return None
         d = task.deferLater(self.clock, STOP_EVENT_GRACE, conclude)
         self._awaitingStopEvent[instanceId] = d
         d.addErrback(lambda failure: failure.trap(defer.CancelledError))

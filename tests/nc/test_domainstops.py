@@ -117,35 +117,6 @@ class DomainStopTests(NodeTestCase):
         self.assertNotEqual(node.lifecycle.changes.generation, generation)
 
     @defer.inlineCallbacks
-    def test_listingOlderThanTheDomain(self):
-        """A describe whose listing was taken before the domain existed does not end the running instance."""
-        stale = []
-
-        class StaleListing:
-            def __init__(self, hypervisor):
-                self.hypervisor = hypervisor
-
-            def listDomains(self, **options):
-                if stale:
-                    return defer.succeed(stale.pop())
-                return self.hypervisor.listDomains(**options)
-
-            def __getattr__(self, name):
-                return getattr(self.hypervisor, name)
-        node = self.makeNode(wrapHypervisor=StaleListing)
-        spec = self.spec()
-        yield self.runToEnd(node, spec)
-        stale.append([])  # what libvirt listed while createXML still ran
-        yield self.described(node, spec.instanceId)
-        self.clock.advance(STOP_EVENT_GRACE)
-        described = yield self.described(node, spec.instanceId)
-        self.assertEqual(described.state, "running")
-        self.assertTrue(node.lifecycle.instances[spec.instanceId].alive)
-        self.assertTrue(os.path.exists(
-            node.lifecycle.instances[spec.instanceId].files.directory))
-        self.assertIsNotNone(self.direct.lookupByName(spec.instanceId))
-
-    @defer.inlineCallbacks
     def test_ownTerminateKeepsItsReason(self):
         """The stop event of the NC's own terminate does not change why the instance ended."""
         node = self.makeNode()
