@@ -173,7 +173,9 @@ class ExpirationTests(unittest.TestCase):
 
     def test_expirationDate(self):
         """A rule with a past Date expires its objects at the next pass; a future one waits for it."""
-        tomorrow = midnightBefore(self.clock.seconds()) + DAY
+        # The first midnight after the pass below, whatever the hour the
+        # test starts at (from 23:00 UTC the next midnight comes before it).
+        tomorrow = midnightBefore(self.clock.seconds() + 3600) + DAY
         date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tomorrow))
         self.configure(rule("<Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration>", "old/"),
                        rule("<Expiration><Date>%s</Date></Expiration>" % date, "new/"))
