@@ -107,13 +107,18 @@ class VersionStore(StoreBase):
             return latest if latest is not None and latest.deleteMarker else None
         return self.database.run(query)
 
-    def _deleteOne(self, connection, bucket, key, current, versionId, owner):
-        """(Deletion or None, blobs) of one delete in a transaction."""
+    def _deleteOne(self, connection, bucket, key, current, versionId, owner, statements=rows):
+        """
+        (Deletion or None, blobs) of one delete in a transaction.
+
+        @param statements: what runs an unversioned delete's row statements:
+            the ``rows`` module, or the store's precompiled ``rows.PreparedDelete``.
+        """
         if versionId is None and not versioning.isVersioned(bucket):
             if current is None:
                 return None, []
-            rows.deleteObjectRow(connection, current.id)
-            rows.addToTotals(connection, bucket.name, -1, -current.size)
+            statements.deleteObjectRow(connection, current.id)
+            statements.addToTotals(connection, bucket.name, -1, -current.size)
             return None, [blob for blob, _ in current.segments]
         if versionId is None:
             markerId, garbage = versioning.deleteCurrent(connection, bucket, key, current,
@@ -142,13 +147,8 @@ class VersionStore(StoreBase):
             check(bucket)
             if condition is not None:
                 condition(current)
-            if versionId is None and not versioning.isVersioned(bucket):
-                if current is None:
-                    return None, []
-                prepared.deleteObjectRow(connection, current.id)
-                prepared.addToTotals(connection, bucket.name, -1, -current.size)
-                return None, [blob for blob, _ in current.segments]
-            return self._deleteOne(connection, bucket, key, current, versionId, owner)
+            return self._deleteOne(connection, bucket, key, current, versionId, owner,
+                                   statements=prepared)
         deletion, garbage = await self.commits.submit(commit)
         self._removeLater(garbage)
         return deletion
