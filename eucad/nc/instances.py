@@ -391,7 +391,12 @@ class InstanceLifecycle:
         domain that vanished means its instance is terminated (by its stop
         event, or after ``STOP_EVENT_GRACE`` without one).  When libvirt
         cannot be asked, the table is reported as it stands.
+
+        A listing judges only the instances whose domain was known before it
+        was asked for: those still launching then are left out, whatever
+        they are by the time it comes back (``_merge``).
         """
+        launching = frozenset(self.launches)
         try:
             domains = yield self.hypervisor.listDomains()
         except Exception as e:
@@ -400,18 +405,28 @@ class InstanceLifecycle:
         if domains is not None:
             states = {domain.name: domain.state for domain in domains}
             for instance in list(self.instances.values()):
-                yield self._merge(instance, states.get(instance.instanceId))
+                yield self._merge(instance, states.get(instance.instanceId), launching)
         self._forgetOldTerminated()
         defer.returnValue([instance.report(self.nodeName)
                            for instance in self.instances.values()])
 
-    def _merge(self, instance, domainState):
+    def _merge(self, instance, domainState, launching):
+        """
+        Bring ``instance`` in line with ``domainState``, what a listing said
+        of its domain (None: not listed).
+
+        @param launching: the ids of the instances whose launch was still
+            going when the listing was asked for.  Such a listing may have
+            been taken before createXML made the domain, or while libvirt
+            showed it paused and starting, and come back after the launch
+            had finished (ten launches at once on a busy node did this): it
+            says nothing about them, neither that the domain runs nor that
+            it is gone.  The launch itself says when the instance runs; the
+            next listing judges it.
+        """
         if not instance.alive or not instance.domainStarted:
             return None
-        if instance.instanceId in self.launches and instance.state == "pending":
-            # createXML has not returned yet: libvirt lists the domain as
-            # paused while it starts, and not seeing it is no news either.
-            # The launch itself says when the instance runs.
+        if instance.instanceId in launching:
             return None
         if instance.state == "shutting-down":
             # A terminate is under way: it ends the instance itself.

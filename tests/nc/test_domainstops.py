@@ -116,6 +116,79 @@ class DomainStopTests(NodeTestCase):
                          ("terminated", "the domain stopped"))
         self.assertNotEqual(node.lifecycle.changes.generation, generation)
 
+    def nodeWithLateListing(self):
+        """
+        A node on the real hypervisor whose createXML and first listing the
+        test paces, and whose stop events never reach it: createDomain waits
+        for ``createNow``; the first listDomains asked for while it waits is
+        taken at once (``listed`` fires with it) but delivered only on
+        ``deliver``; the others (the start's restore included) as usual.
+        """
+        direct = self.direct
+
+        class Paced:
+            def __init__(self, real):
+                self.real = real
+                self.creating = defer.Deferred()
+                self.createNow = defer.Deferred()
+                self.listed = defer.Deferred()
+                self.deliver = defer.Deferred()
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+
+            def watchDomainStops(self, callback):
+                pass
+
+            @defer.inlineCallbacks
+            def createDomain(self, xml):
+                self.creating.callback(None)
+                yield self.createNow
+                direct.createXML(xml, 0)
+                defer.returnValue("running")
+
+            @defer.inlineCallbacks
+            def listDomains(self, **options):
+                paced = self.creating.called and not self.createNow.called
+                domains = yield self.real.listDomains(**options)
+                if paced and not self.listed.called:
+                    self.listed.callback(domains)
+                    yield self.deliver
+                defer.returnValue(domains)
+        paced = []
+        node = self.makeNode(wrapHypervisor=lambda real: paced.append(Paced(real)) or paced[0])
+        return node, paced[0]
+
+    @defer.inlineCallbacks
+    def test_listingOlderThanTheDomain(self):
+        """A listing asked for while createXML still ran, merged after the launch ended, does not end the running instance; the next listing still judges it."""
+        node, paced = self.nodeWithLateListing()
+        spec = self.spec()
+        yield node.runInstance(spec)
+        yield paced.creating
+        describing = self.described(node, spec.instanceId)
+        listed = yield paced.listed
+        self.assertNotIn(spec.instanceId, [domain.name for domain in listed])
+        paced.createNow.callback(None)
+        yield node.lifecycle.launched(spec.instanceId)
+        instance = node.lifecycle.instances[spec.instanceId]
+        self.assertEqual(instance.state, "running")
+        paced.deliver.callback(None)
+        yield describing
+        self.clock.advance(STOP_EVENT_GRACE)
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason), ("running", None))
+        self.assertTrue(os.path.exists(instance.files.directory))
+        self.assertIsNotNone(self.direct.lookupByName(spec.instanceId))
+        # A listing asked for once the launch is over sees the domain gone.
+        self.direct.lookupByName(spec.instanceId).destroy()
+        yield self.described(node, spec.instanceId)
+        self.clock.advance(STOP_EVENT_GRACE)
+        yield eventually(lambda: not os.path.exists(instance.files.directory))
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the domain stopped"))
+
     @defer.inlineCallbacks
     def test_ownTerminateKeepsItsReason(self):
         """The stop event of the NC's own terminate does not change why the instance ended."""
