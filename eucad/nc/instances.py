@@ -112,6 +112,11 @@ class Instance:
         self.terminatedAt = None
         # True from the moment createXML may have made a domain.
         self.domainStarted = False
+        # True while the NC's own terminate destroys the domain: the stop
+        # that follows is its own, and it ends the instance itself.  Not
+        # the same as the state "shutting-down", which a listing also
+        # shows of a guest powering itself off (libvirt's SHUTDOWN state).
+        self.terminating = False
 
     @property
     def state(self):
@@ -242,7 +247,7 @@ class InstanceLifecycle:
         return None
 
     def _stillWanted(self, instance):
-        if instance.state in ("shutting-down", "terminated"):
+        if instance.terminating or not instance.alive:
             raise _Terminated()
 
     @defer.inlineCallbacks
@@ -323,6 +328,7 @@ class InstanceLifecycle:
             defer.returnValue(Termination(instanceId, "terminated", "terminated"))
         previous = instance.state
         if instance.alive:
+            instance.terminating = True
             instance.state = "shutting-down"
         log.info("terminating {id} ({state})", id=instanceId, state=previous)
         try:
@@ -330,6 +336,7 @@ class InstanceLifecycle:
         except Exception:
             # Leave the table as it was so the CC can retry the terminate.
             if previous != "terminated":
+                instance.terminating = False
                 instance.state = previous
             raise
         yield self.disks.remove(instance.files)
@@ -428,8 +435,8 @@ class InstanceLifecycle:
             return None
         if instance.instanceId in launching:
             return None
-        if instance.state == "shutting-down":
-            # A terminate is under way: it ends the instance itself.
+        if instance.terminating:
+            # The NC's terminate is under way: it ends the instance itself.
             return None
         if domainState is None or domainState == "terminated":
             self._awaitStopEvent(instance)
@@ -450,7 +457,7 @@ class InstanceLifecycle:
         def conclude():
             self._awaitingStopEvent.pop(instanceId, None)
             if (self.instances.get(instanceId) is instance and instance.alive
-                    and instance.state != "shutting-down"):
+                    and not instance.terminating):
                 return self._domainEnded(instance, "the domain stopped")
             return None
         d = task.deferLater(self.clock, STOP_EVENT_GRACE, conclude)
@@ -480,13 +487,15 @@ class InstanceLifecycle:
         guest that powered itself off, a crash.  Its instance ends now, with
         that reason, and its files are removed; the change wakes the CC's
         long poll.  Stops the NC caused itself (a terminate, a failed
-        launch, which clean up on their own) and unknown domains are ignored.
+        launch, which clean up on their own) and unknown domains are ignored;
+        a guest a listing saw shutting down (libvirt's SHUTDOWN state, while
+        its qemu exits) is not the NC's own stop and does end here.
 
         @return: a Deferred firing once the files are removed (or None).
         """
         instance = self.instances.get(name)
         if (instance is None or not instance.alive or not instance.domainStarted
-                or instance.state == "shutting-down" or name in self.launches):
+                or instance.terminating or name in self.launches):
             return None
         d = self._domainEnded(instance, reason)
         d.addErrback(lambda failure: log.error("removing the files of {id} failed: {e}",

@@ -116,6 +116,69 @@ class DomainStopTests(NodeTestCase):
                          ("terminated", "the domain stopped"))
         self.assertNotEqual(node.lifecycle.changes.generation, generation)
 
+    def nodeSeeingShutdown(self):
+        """
+        A node whose stop events reach it only when the test hands them over
+        (``held``), and whose listings show the domains named in
+        ``shuttingDown`` in libvirt's SHUTDOWN state: what a listing taken
+        while a powered-off guest's qemu still exits shows.
+        """
+        held, shuttingDown = [], set()
+
+        class SeesShutdown:
+            def __init__(self, hypervisor):
+                self.hypervisor = hypervisor
+
+            def watchDomainStops(self, callback):
+                held.append(callback)
+
+            @defer.inlineCallbacks
+            def listDomains(self, **options):
+                domains = yield self.hypervisor.listDomains(**options)
+                for domain in domains:
+                    if domain.name in shuttingDown:
+                        domain.state = "shutting-down"
+                defer.returnValue(domains)
+
+            def __getattr__(self, name):
+                return getattr(self.hypervisor, name)
+        return self.makeNode(wrapHypervisor=SeesShutdown), held, shuttingDown
+
+    @defer.inlineCallbacks
+    def test_seenShuttingDownThenStopped(self):
+        """A guest a listing saw shutting down is ended by its stop event, with its reason: it is not the NC's own terminate."""
+        node, held, shuttingDown = self.nodeSeeingShutdown()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        shuttingDown.add(spec.instanceId)
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual(described.state, "shutting-down")
+        self.direct.lookupByName(spec.instanceId).shutdown()
+        yield held[0](spec.instanceId, "the guest powered itself off")
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the guest powered itself off"))
+        self.assertFalse(os.path.exists(node.lifecycle.instances[spec.instanceId]
+                                        .files.directory))
+
+    @defer.inlineCallbacks
+    def test_seenShuttingDownThenGone(self):
+        """A guest a listing saw shutting down, whose stop event never comes, ends once a listing finds its domain gone."""
+        node, held, shuttingDown = self.nodeSeeingShutdown()
+        spec = self.spec()
+        yield self.runToEnd(node, spec)
+        shuttingDown.add(spec.instanceId)
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual(described.state, "shutting-down")
+        self.direct.lookupByName(spec.instanceId).shutdown()
+        yield self.described(node, spec.instanceId)
+        self.clock.advance(STOP_EVENT_GRACE)
+        instance = node.lifecycle.instances[spec.instanceId]
+        yield eventually(lambda: not os.path.exists(instance.files.directory))
+        described = yield self.described(node, spec.instanceId)
+        self.assertEqual((described.state, described.reason),
+                         ("terminated", "the domain stopped"))
+
     def nodeWithLateListing(self):
         """
         A node on the real hypervisor whose createXML and first listing the
