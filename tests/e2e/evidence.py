@@ -1,10 +1,11 @@
 """What an end-to-end failure leaves behind to be diagnosed from, once the cloud is gone.
 
-A shared-cloud test class (``test_managed.SharedCloudTestCase``) keeps its
-evidence in ``build/test-logs/<module>.<class>/`` of the project, beside the
-per-part logs ``tools/run-tests`` keeps there (trial's own temporary
-directory is emptied by the next trial run in it, which in a whole-suite
-run is the next part's):
+A shared-cloud test class (``test_managed.SharedCloudTestCase``), or a test
+with a cloud of its own (``test_poweroff``), keeps its evidence in
+``build/test-logs/<module>.<class>/`` of the project, beside the per-part
+logs ``tools/run-tests`` keeps there (trial's own temporary directory is
+emptied by the next trial run in it, which in a whole-suite run is the next
+part's):
 
 - ``snapshot`` writes, at the moment a check fails, the data plane as the
   kernel holds it: the front end's iptables (with counters), addresses,
@@ -87,6 +88,12 @@ def _privateCopy(source, target):
         return False
     _privateWrite(target, data)
     return True
+
+
+def keepText(directory, name, text):
+    """Write ``text`` (what a test saw) to ``directory``/``name``, 0600."""
+    _privateWrite(os.path.join(_privateDirectory(directory), name),
+                  text.encode("utf-8", "replace"))
 
 
 def _inNamespace(netns, argv):
