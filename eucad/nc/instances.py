@@ -441,7 +441,10 @@ class InstanceLifecycle:
         if domainState is None or domainState == "terminated":
             self._awaitStopEvent(instance)
             return None
-        instance.state = domainState
+        if domainState != instance.state:
+            log.info("{id}: libvirt lists its domain {state}", id=instance.instanceId,
+                     state=domainState)
+            instance.state = domainState
         return None
 
     def _awaitStopEvent(self, instance):
@@ -453,6 +456,8 @@ class InstanceLifecycle:
         instanceId = instance.instanceId
         if instanceId in self._awaitingStopEvent:
             return
+        log.info("{id}: its domain is no longer listed; waiting {grace} s for its stop event",
+                 id=instanceId, grace=STOP_EVENT_GRACE)
 
         def conclude():
             self._awaitingStopEvent.pop(instanceId, None)
