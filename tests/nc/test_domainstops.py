@@ -224,7 +224,7 @@ class DomainStopTests(NodeTestCase):
 
     @defer.inlineCallbacks
     def test_listingOlderThanTheDomain(self):
-        """A listing asked for while createXML still ran, merged after the launch ended, does not end the running instance; the next listing still judges it."""
+        """A listing asked for during createXML, merged after the launch, does not end the instance; the next one judges it."""
         node, paced = self.nodeWithLateListing()
         spec = self.spec()
         yield node.runInstance(spec)
