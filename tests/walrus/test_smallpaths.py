@@ -131,6 +131,32 @@ class GroupCommitTests(unittest.TestCase):
         self.db.runNext()
         self.assertEqual(self.successResultOf(later), 8)
 
+    def test_batchOfNamedJobsRunsScopedToTheirBuckets(self):
+        """
+        A batch whose jobs all name their bucket runs through ``runScoped``
+        with those buckets; one job without a bucket makes it a plain ``run``.
+        """
+        scopes = []
+
+        def runScoped(buckets, fn, *args):
+            scopes.append(set(buckets))
+            return self.db.run(fn, *args)
+        self.db.runScoped = runScoped
+        first = self.commits.submit(self._adder(1), "b")
+        self.commits.submit(self._adder(2), "b")
+        self.commits.submit(self._adder(4), "c")
+        self.db.runNext()
+        self.db.runNext()
+        self.assertEqual(scopes, [{"b"}, {"b", "c"}])
+        self.successResultOf(first)
+        self.commits.submit(self._adder(8), "b")
+        self.commits.submit(self._adder(16), "b")
+        self.commits.submit(self._adder(32))
+        self.db.runNext()
+        self.db.runNext()
+        self.assertEqual(scopes, [{"b"}, {"b", "c"}, {"b"}])
+        self.assertEqual(self._count(), 63)
+
 
 class PlainRowTests(unittest.TestCase):
     def setUp(self):
