@@ -154,11 +154,13 @@ class S3Call:
                               CalculatedDigest=base64.b64encode(
                                   binascii.unhexlify(body.md5Hex)).decode())
         sent = {}
-        sources = [self.s3.headers, {k: [v] for k, v in body.trailers.items()}]
+        sources = [self.s3.headers]
         if self.s3.method == "POST" and "uploadId" in self.s3.query:
             # On CompleteMultipartUpload the checksum headers name the whole
             # object (eucad.walrus.multipart), not the XML body.
-            sources = sources[1:]
+            sources = []
+        if body.trailers:
+            sources.append({k: [v] for k, v in body.trailers.items()})
         for source in sources:
             for name, values in source.items():
                 if not name.lower().startswith(checksums.HEADER_PREFIX):

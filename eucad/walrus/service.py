@@ -45,6 +45,8 @@ from eucad.walrus.errors import S3Error, errorDocument
 from eucad.walrus.responses import Response, isoDate, xmlResponse
 
 _log = Logger()
+#: The request contents Walrus made itself (the others are twisted's).
+_WALRUS_CONTENT = SPOOLS + (HeldBody,)
 
 
 class RequestIds:
@@ -283,7 +285,7 @@ class Walrus:
                          method=request.method, uri=request.uri)
             response = self.errorResponse(S3Error("InternalError"), s3, requestId)
         finally:
-            if body is not None and not isinstance(request.content, SPOOLS + (HeldBody,)):
+            if body is not None and not isinstance(request.content, _WALRUS_CONTENT):
                 body.discard()
         if _disconnected(request) or getattr(request, "walrusRefused", False):
             return
