@@ -17,6 +17,9 @@ Figures, each printed with its reference and the ratio:
     against moto_server (``pip install 'moto[server]'``), another S3 server
     in Python, as a second reference (target: >= 2 x moto)
   * LIST of 10,000 keys (ListObjectsV2)  vs  nginx's autoindex of a 10,000-file directory
+  * and, as a note, the Walrus daemon's own CPU time per 4 KiB PUT, GET and DELETE
+    (from /proc), which a loaded machine distorts less than the rates do
+    (bench/s3cpu.py measures the same without clients or sockets, in one process)
 
 The reference is noisy on this machine, and not because of the disk: dd's
 fsync of 256 MiB takes a steady 0.06 s, but its write into the page cache
@@ -148,6 +151,14 @@ def interleaved(repeats, *contenders):
     return results
 
 
+def processCpuSeconds(pid):
+    """User plus system CPU seconds process ``pid`` has used (from /proc)."""
+    with open("/proc/%d/stat" % (pid,)) as f:
+        fields = f.read().rpartition(")")[2].split()
+    # Fields 14 and 15 of stat(5), counted after the command's closing ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def md5Seconds(path):
     """Seconds hashlib's MD5 takes over the file (read from the page cache)."""
     digest = hashlib.md5()
@@ -234,6 +245,7 @@ class Bench:
         self.moto = None
         self.motoFailures = []
         self.rows = []
+        self.cpuPerRequest = {}
 
     # -- servers ------------------------------------------------------------------
     def startWalrus(self):
@@ -375,6 +387,28 @@ class Bench:
     def note(self, text):
         print("  note: " + text, flush=True)
 
+    def walrusCpu(self, name, rate, count):
+        """
+        ``rate(attempt)`` (a Walrus round of ``count`` requests), noting the
+        daemon's own CPU time per request of each measured round under ``name``.
+        """
+        def run(attempt):
+            before = processCpuSeconds(self.walrus.pid)
+            result = rate(attempt)
+            if attempt >= 0:
+                self.cpuPerRequest.setdefault(name, []).append(
+                    (processCpuSeconds(self.walrus.pid) - before) / count * 1e6)
+            return result
+        return run
+
+    def noteCpu(self):
+        """The daemon's CPU per request of each small figure (what load affects least)."""
+        if self.cpuPerRequest:
+            self.note("Walrus daemon CPU per request (median of rounds, load %.2f): %s"
+                      % (os.getloadavg()[0], ", ".join(
+                          "%s %.0f us %s" % (name, median(values), spread(values))
+                          for name, values in self.cpuPerRequest.items())))
+
     # -- the figures --------------------------------------------------------------
     def largeObjects(self):
         size = self.args.size_mib * 1024 * 1024
@@ -486,7 +520,8 @@ class Bench:
             return runClients(self.motoPort, put, count, self.motoFailures)
         self.startMoto()
         fileRates, putRates, durableRates, motoPutRates = interleaved(
-            repeats, filePut(False), walrusPut, filePut(True), motoPut)
+            repeats, filePut(False), self.walrusCpu("PUT", walrusPut, count), filePut(True),
+            motoPut)
         self.report("4 KiB PUT x%d clients" % CLIENTS, putRates, "ops/s",
                     "4 KiB write+fsync+rename", fileRates)
         self.report("4 KiB PUT x%d clients" % CLIENTS, putRates, "ops/s",
@@ -520,7 +555,8 @@ class Bench:
                     raise RuntimeError("short body")
             return runClients(self.motoPort, get, count * 2, self.motoFailures)
         self.startNginxIfNeeded()
-        nginxRates, getRates, motoGetRates = interleaved(repeats, nginxGet, walrusGet, motoGet)
+        nginxRates, getRates, motoGetRates = interleaved(
+            repeats, nginxGet, self.walrusCpu("GET", walrusGet, count * 2), motoGet)
         self.report("4 KiB GET x%d clients" % CLIENTS, getRates, "ops/s",
                     "nginx, same clients", nginxRates, 0.5)
         self.report("4 KiB GET x%d clients" % CLIENTS, getRates, "ops/s",
@@ -535,9 +571,11 @@ class Bench:
             return run
         # Each round deletes the keys its PUT round made.
         motoDeleteRates, deleteRates = interleaved(
-            repeats, deleter(self.motoPort, self.motoFailures), deleter(self.walrusPort))
+            repeats, deleter(self.motoPort, self.motoFailures),
+            self.walrusCpu("DELETE", deleter(self.walrusPort), count))
         self.report("4 KiB DELETE x%d clients" % CLIENTS, deleteRates, "ops/s",
                     "moto_server, same clients", motoDeleteRates, 2.0)
+        self.noteCpu()
         if self.motoFailures:
             self.note("moto_server failed %d of its requests (first: %r); its rates count "
                       "them as done" % (len(self.motoFailures), self.motoFailures[0]))

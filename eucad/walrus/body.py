@@ -324,12 +324,31 @@ class EmptySpool:
 _EMPTY_DIGESTS = {}
 
 
+class KnownDigests:
+    """What a finished BodyDigests gives a SpooledBody, worked out once."""
+
+    def __init__(self, digests):
+        self._md5Hex = digests.md5Hex()
+        self._sha256Hex = digests.sha256Hex()
+        self._checksums = digests.checksumsBase64()
+
+    def md5Hex(self):
+        return self._md5Hex
+
+    def sha256Hex(self):
+        return self._sha256Hex
+
+    def checksumsBase64(self):
+        return dict(self._checksums)
+
+
 def _emptyDigests(plan):
-    """Finished BodyDigests of no bytes for ``plan``'s digests (kept, never updated)."""
+    """The digests of no bytes for ``plan``'s digests (kept: every bodiless request needs them)."""
     kind = (plan.sha256, plan.algorithms)
     digests = _EMPTY_DIGESTS.get(kind)
     if digests is None:
-        digests = _EMPTY_DIGESTS[kind] = checksums.BodyDigests(plan.sha256, plan.algorithms)
+        digests = _EMPTY_DIGESTS[kind] = KnownDigests(
+            checksums.BodyDigests(plan.sha256, plan.algorithms))
     return digests
 
 

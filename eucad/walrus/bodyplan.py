@@ -33,7 +33,9 @@ class BodyPlan:
     @classmethod
     def fromHeaders(cls, headers, length):
         """``headers`` maps lower-case names to lists of values."""
-        first = lambda name: (headers.get(name) or [None])[0]
+        def first(name):
+            values = headers.get(name)
+            return values[0] if values else None
         payload = first("x-amz-content-sha256") or ""
         encoding = (first("content-encoding") or "").lower()
         framing = None
@@ -41,25 +43,29 @@ class BodyPlan:
             framing = "signed"
         elif payload in STREAMING_UNSIGNED or "aws-chunked" in encoding:
             framing = "unsigned"
-        authorization = first("authorization") or ""
         # SHA-256 is needed to check a signed payload hash, and when a SigV4
         # request leaves the header out, to build the canonical request.
-        sha256 = bool(SHA256_HEX.match(payload)) or (
-            authorization.startswith(signing.V4_ALGORITHM) and not payload)
+        if payload:
+            sha256 = bool(SHA256_HEX.match(payload))
+        else:
+            sha256 = (first("authorization") or "").startswith(signing.V4_ALGORITHM)
         algorithms = set()
         for name in headers:
             if name.startswith(checksums.HEADER_PREFIX):
                 algorithm = checksums.algorithmOfHeader(name)
                 if algorithm:
                     algorithms.add(algorithm)
-        for trailer in ",".join(headers.get("x-amz-trailer", [])).split(","):
-            algorithm = checksums.algorithmOfHeader(trailer.strip())
-            if algorithm:
-                algorithms.add(algorithm)
+        trailers = headers.get("x-amz-trailer")
+        if trailers:
+            for trailer in ",".join(trailers).split(","):
+                algorithm = checksums.algorithmOfHeader(trailer.strip())
+                if algorithm:
+                    algorithms.add(algorithm)
         sdkAlgorithm = first("x-amz-sdk-checksum-algorithm") or first("x-amz-checksum-algorithm")
         if sdkAlgorithm:
             algorithms.add(sdkAlgorithm.upper())
-        algorithms = [a for a in algorithms if a in checksums.ALGORITHMS]
+        if algorithms:
+            algorithms = [a for a in algorithms if a in checksums.ALGORITHMS]
         decoded = first("x-amz-decoded-content-length")
         try:
             decodedLength = int(decoded) if decoded is not None else None

@@ -12,7 +12,7 @@ import hmac
 
 from eucad.walrus import acl, checksums
 from eucad.walrus.errors import S3Error
-from eucad.walrus.responses import httpDate
+from eucad.walrus.responses import httpDate, quoteEtag
 
 #: Request headers kept with an object and returned on GET/HEAD.
 STORED_HEADERS = ("content-type", "content-encoding", "content-disposition",
@@ -154,11 +154,13 @@ class S3Call:
                               CalculatedDigest=base64.b64encode(
                                   binascii.unhexlify(body.md5Hex)).decode())
         sent = {}
-        sources = [self.s3.headers, {k: [v] for k, v in body.trailers.items()}]
+        sources = [self.s3.headers]
         if self.s3.method == "POST" and "uploadId" in self.s3.query:
             # On CompleteMultipartUpload the checksum headers name the whole
             # object (eucad.walrus.multipart), not the XML body.
-            sources = sources[1:]
+            sources = []
+        if body.trailers:
+            sources.append({k: [v] for k, v in body.trailers.items()})
         for source in sources:
             for name, values in source.items():
                 if not name.lower().startswith(checksums.HEADER_PREFIX):
@@ -199,20 +201,23 @@ class S3Call:
         return value
 
 
+#: The response names of the stored headers (STORED_HEADERS).
+RESPONSE_NAMES = {"content-type": "Content-Type", "content-encoding": "Content-Encoding",
+                  "content-disposition": "Content-Disposition",
+                  "content-language": "Content-Language", "cache-control": "Cache-Control",
+                  "expires": "Expires",
+                  "x-amz-website-redirect-location": "x-amz-website-redirect-location"}
+
+
 def objectResponseHeaders(obj, overrides=None, withChecksums=False):
     """The headers GET and HEAD answer for ``obj``."""
-    from eucad.walrus.responses import quoteEtag
     headers = {
         "ETag": quoteEtag(obj.etag),
         "Last-Modified": httpDate(obj.modified),
         "Accept-Ranges": "bytes",
         "x-amz-storage-class": "STANDARD",
     }
-    names = {"content-type": "Content-Type", "content-encoding": "Content-Encoding",
-             "content-disposition": "Content-Disposition",
-             "content-language": "Content-Language", "cache-control": "Cache-Control",
-             "expires": "Expires",
-             "x-amz-website-redirect-location": "x-amz-website-redirect-location"}
+    names = RESPONSE_NAMES
     for name, value in obj.headers.items():
         headers[names.get(name, name)] = value
     for name, value in obj.meta.items():

@@ -18,7 +18,11 @@ cannot fail its neighbours.  A job's Deferred fires only after the
 transaction holding its writes has committed, as with ``Database.run``.
 
 Jobs run in the database's thread pool, one batch at a time, in the order
-they were submitted.
+they were submitted.  A job may name the one bucket whose rows it changes
+(``submit(job, bucket)``); a batch whose jobs all do runs through the
+database's ``runScoped`` (eucad.walrus.objectcache.WatchedDatabase), so
+the cached reads of other buckets survive it.  A job that names no bucket
+makes its batch an ordinary ``run``.
 """
 
 from twisted.internet import defer
@@ -31,7 +35,10 @@ MAX_BATCH = 64
 
 
 class GroupCommit:
-    """``submit(job)`` runs ``job(connection)`` in a (shared) transaction of ``database``."""
+    """
+    ``submit(job)`` runs ``job(connection)`` in a (shared) transaction of
+    ``database`` (its ``run``, or ``runScoped`` for jobs that name their bucket).
+    """
 
     def __init__(self, database, maxBatch=MAX_BATCH):
         self.database = database
@@ -39,12 +46,22 @@ class GroupCommit:
         self.waiting = []
         self.running = False
 
-    def submit(self, job):
-        """Deferred result of ``job(connection)``, fired once it is committed."""
+    def submit(self, job, bucket=None):
+        """
+        Deferred result of ``job(connection)``, fired once it is committed.
+        ``bucket``: the name of the only bucket whose rows the job may
+        change (its object rows, versions, tags and totals), if it says so.
+        """
         d = defer.Deferred()
-        self.waiting.append((job, d))
+        self.waiting.append((job, d, bucket))
         self._next()
         return d
+
+    def _run(self, buckets, fn, *args):
+        """``database.run``, or ``runScoped`` when every job named its bucket."""
+        if None in buckets:
+            return self.database.run(fn, *args)
+        return self.database.runScoped(buckets, fn, *args)
 
     def _next(self):
         if self.running or not self.waiting:
@@ -52,13 +69,14 @@ class GroupCommit:
         batch = self.waiting[:self.maxBatch]
         del self.waiting[:self.maxBatch]
         self.running = True
-        d = self.database.run(_runBatch, [job for job, _ in batch])
+        d = self._run({bucket for _, _, bucket in batch}, _runBatch,
+                      [job for job, _, _ in batch])
         d.addCallbacks(self._committed, self._rolledBack, callbackArgs=(batch,),
                        errbackArgs=(batch,))
 
     def _committed(self, outcomes, batch):
         self.running = False
-        for (_, d), outcome in zip(batch, outcomes):
+        for (_, d, _), outcome in zip(batch, outcomes):
             if isinstance(outcome, Failure):
                 d.errback(outcome)
             else:
@@ -76,9 +94,9 @@ class GroupCommit:
     @defer.inlineCallbacks
     def _runAlone(self, batch):
         """Each job of a failed batch in its own transaction, one after another."""
-        for job, d in batch:
+        for job, d, bucket in batch:
             try:
-                result = yield self.database.run(_runOne, job)
+                result = yield self._run({bucket}, _runOne, job)
             except Exception:
                 d.errback(Failure())
             else:

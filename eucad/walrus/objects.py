@@ -15,6 +15,7 @@ from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadC
 from eucad.walrus.errors import S3Error
 from eucad.walrus.producer import SegmentProducer
 from eucad.walrus.responses import Response, emptyResponse, isoDate, quoteEtag, xmlResponse
+from eucad.walrus.rows import ObjectRow
 from eucad.walrus.writeconditions import writeCondition
 
 #: Ranges up to this size are read in one go instead of streamed.
@@ -154,11 +155,14 @@ async def get(call, headOnly):
         requested = part[:2] if part is not None else parseRange(s3.header("range"), obj.size)
         start, length = requested if requested is not None else (0, obj.size)
         overrides = {header: s3.query[name] for name, header in RESPONSE_OVERRIDES.items()
-                     if name in s3.query}
+                     if name in s3.query} if s3.query else None
         checksumMode = (s3.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
-        headers = objectResponseHeaders(obj, overrides, checksumMode and requested is None)
-        headers.update(versions.versionHeaders(bucket, obj))
-        headers.update(tagging.countHeader(obj))
+        if overrides or (checksumMode and requested is None):
+            headers = objectResponseHeaders(obj, overrides, checksumMode and requested is None)
+            headers.update(versions.versionHeaders(bucket, obj))
+            headers.update(tagging.countHeader(obj))
+        else:
+            headers = dict(answerHeaders(bucket, obj))
         headers["Content-Length"] = str(length)
         status = 200
         if requested is not None:
@@ -186,6 +190,25 @@ async def get(call, headOnly):
             return SegmentProducer(segments, start, length, call.walrus.runIo) \
                 .beginProducing(request)
         return Response(status, headers, producer=stream)
+
+
+def answerHeaders(bucket, obj):
+    """
+    The headers a plain GET or HEAD of ``obj`` answers (no overrides, no
+    checksums, before its length), kept on an ObjectRow: a cached row
+    answers many GETs, and the row and its bucket's versioning status are
+    all they depend on.  The caller copies them before adding its own.
+    """
+    versioned = versions.isVersioned(bucket)
+    kept = getattr(obj, "answerHeaders", None)
+    if kept is not None and kept[0] == versioned:
+        return kept[1]
+    headers = objectResponseHeaders(obj)
+    headers.update(versions.versionHeaders(bucket, obj))
+    headers.update(tagging.countHeader(obj))
+    if isinstance(obj, ObjectRow):
+        obj.answerHeaders = (versioned, headers)
+    return headers
 
 
 async def attributes(call):

@@ -41,7 +41,7 @@ class ObjectStore(StoreBase):
                 return defer.succeed((bucket, obj, data))
             return self.runIo(self._readObject, obj, 0, obj.size).addCallback(
                 lambda data: (bucket, obj, data))
-        generation = self.objectCache.generation
+        snapshot = self.objectCache.snapshot(bucketName)
 
         def lookup():
             engine = self.database.open()  # waits for the schema upgrade at start
@@ -56,7 +56,7 @@ class ObjectStore(StoreBase):
             return bucket, obj, data
 
         def keep(found):
-            self.objectCache.put(generation, bucketName, key, *found)
+            self.objectCache.put(snapshot, bucketName, key, *found)
             return found
         return self.runIo(lookup).addCallback(keep)
 
@@ -104,7 +104,7 @@ class ObjectStore(StoreBase):
                                        headers, meta, makeAcl(bucket), sums,
                                        segments, old, condition, tags, data)
         try:
-            obj, oldBlobs = await self.commits.submit(commit)
+            obj, oldBlobs = await self.commits.submit(commit, bucketName)
         except BaseException:
             if blob is not None:
                 self._removeLater([blob])

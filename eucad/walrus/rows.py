@@ -23,13 +23,18 @@ BUCKET_FIELDS = ("name", "owner", "created", "location", "acl", "objectCount", "
 
 
 class ObjectRow:
-    """One object's row (``walrus_objects``)."""
+    """
+    One object's row (``walrus_objects``).  ``answerHeaders`` is left to
+    eucad.walrus.objects, which keeps there the GET/HEAD headers it worked
+    out for the row: a row in the object cache answers many GETs.
+    """
 
-    __slots__ = OBJECT_FIELDS
+    __slots__ = OBJECT_FIELDS + ("answerHeaders",)
 
     def __init__(self, **values):
         for name in OBJECT_FIELDS:
             setattr(self, name, values.get(name))
+        self.answerHeaders = None
 
 
 class BucketRow:

@@ -32,7 +32,7 @@ class ObjectCacheTests(unittest.TestCase):
         """An entry is served until the next invalidation, and never again after it."""
         cache = ObjectCache()
         bucket, obj = self.row("k", b"x")
-        cache.put(cache.generation, "b", "k", bucket, obj)
+        cache.put(cache.snapshot("b"), "b", "k", bucket, obj)
         self.assertEqual(cache.get("b", "k"), (bucket, obj, b"x"))
         cache.invalidate()
         self.assertIsNone(cache.get("b", "k"))
@@ -41,29 +41,30 @@ class ObjectCacheTests(unittest.TestCase):
     def test_lookupOverlappingATransactionIsNotKept(self):
         """What a lookup found is dropped if a transaction began or ended while it ran."""
         cache = ObjectCache()
-        started = cache.generation
-        cache.invalidate()
+        started = cache.snapshot("b")
+        cache.began()
+        cache.ended()
         cache.put(started, "b", "k", *self.row("k"))
         self.assertIsNone(cache.get("b", "k"))
 
     def test_missingObjectsAndBucketsAreNotKept(self):
         """A lookup that found no object (or no bucket) leaves nothing behind."""
         cache = ObjectCache()
-        cache.put(cache.generation, "b", "k", BucketRow(name="b"), None)
-        cache.put(cache.generation, "b", "k", None, None)
+        cache.put(cache.snapshot("b"), "b", "k", BucketRow(name="b"), None)
+        cache.put(cache.snapshot("b"), "b", "k", None, None)
         self.assertEqual(cache.entries, {})
 
     def test_boundedByEntriesAndBytes(self):
         """Past either bound the oldest entries go, and the byte count follows."""
         cache = ObjectCache(maxEntries=3, maxBytes=10)
         for key in "abc":
-            cache.put(cache.generation, "b", key, *self.row(key, b"12"))
-        cache.put(cache.generation, "b", "d", *self.row("d", b"12"))
+            cache.put(cache.snapshot("b"), "b", key, *self.row(key, b"12"))
+        cache.put(cache.snapshot("b"), "b", "d", *self.row("d", b"12"))
         self.assertEqual(sorted(k for _, k in cache.entries), ["b", "c", "d"])
-        cache.put(cache.generation, "b", "e", *self.row("e", b"123456"))
+        cache.put(cache.snapshot("b"), "b", "e", *self.row("e", b"123456"))
         self.assertEqual(sorted(k for _, k in cache.entries), ["c", "d", "e"])
         self.assertEqual(cache.bytes, 10)
-        cache.put(cache.generation, "b", "big", *self.row("big", b"x" * 11))
+        cache.put(cache.snapshot("b"), "b", "big", *self.row("big", b"x" * 11))
         self.assertNotIn(("b", "big"), cache.entries)
 
     def test_watchedDatabaseInvalidatesAroundWritesOnly(self):
@@ -88,6 +89,91 @@ class ObjectCacheTests(unittest.TestCase):
         after = cache.generation
         watched.read(None)
         self.assertEqual(cache.generation, after)
+
+    def test_lookupEndingDuringATransactionIsNotKept(self):
+        """A lookup that ends while a transaction is under way (begun before it) is not kept."""
+        cache = ObjectCache()
+        cache.began()
+        started = cache.snapshot("b")
+        cache.put(started, "b", "k", *self.row("k"))
+        self.assertEqual(cache.entries, {})
+        cache.began(["b"])
+        started = cache.snapshot("b")
+        cache.put(started, "b", "k", *self.row("k"))
+        self.assertEqual(cache.entries, {})
+        cache.ended(["b"])
+        cache.ended()
+        cache.put(cache.snapshot("b"), "b", "k", *self.row("k"))
+        self.assertIsNotNone(cache.get("b", "k"))
+
+    def test_scopedTransactionLeavesOtherBuckets(self):
+        """A transaction scoped to bucket A drops A's entries and keeps B's."""
+        cache = ObjectCache()
+        cache.put(cache.snapshot("A"), "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
+        cache.put(cache.snapshot("B"), "B", "k", BucketRow(name="B"), ObjectRow(key="k", size=0))
+        cache.began(["A"])
+        self.assertIsNone(cache.get("A", "k"))
+        self.assertIsNotNone(cache.get("B", "k"))
+        cache.ended(["A"])
+        self.assertIsNotNone(cache.get("B", "k"))
+        cache.began()
+        self.assertIsNone(cache.get("B", "k"))
+        cache.ended()
+
+    def test_lookupRacingAScopedTransaction(self):
+        """
+        A lookup in A that overlaps a transaction scoped to A is not kept;
+        one in B, even ending while the A transaction is under way, is.
+        """
+        cache = ObjectCache()
+        inA, inB = cache.snapshot("A"), cache.snapshot("B")
+        cache.began(["A"])
+        cache.put(inB, "B", "k", BucketRow(name="B"), ObjectRow(key="k", size=0))
+        cache.ended(["A"])
+        cache.put(inA, "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
+        self.assertIsNone(cache.get("A", "k"))
+        self.assertIsNotNone(cache.get("B", "k"))
+
+    def test_bucketGenerationsAreBounded(self):
+        """
+        Past MAX_BUCKET_GENERATIONS buckets the table starts again, and the
+        whole cache with it: no entry or lookup of before matches after.
+        """
+        from eucad.walrus import objectcache
+        self.patch(objectcache, "MAX_BUCKET_GENERATIONS", 3)
+        cache = ObjectCache()
+        cache.put(cache.snapshot("A"), "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
+        before = cache.snapshot("A")
+        for name in ("A", "B", "C", "D"):
+            cache.began([name])
+            cache.ended([name])
+        self.assertLessEqual(len(cache.bucketGenerations), 3)
+        self.assertNotIn("A", cache.bucketGenerations)
+        self.assertIsNone(cache.get("A", "k"))
+        cache.put(before, "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
+        self.assertIsNone(cache.get("A", "k"))
+        cache.put(cache.snapshot("A"), "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
+        self.assertIsNotNone(cache.get("A", "k"))
+
+    def test_watchedDatabaseScopedRun(self):
+        """``runScoped`` moves on only its buckets' generations, before and after."""
+        cache = ObjectCache()
+
+        class Database:
+            def run(self, fn):
+                self.pending = defer.Deferred()
+                return self.pending
+        database = Database()
+        watched = WatchedDatabase(database, cache)
+        store = cache.generation
+        d = watched.runScoped(["A"], None)
+        self.assertEqual(cache.bucketWriting, {"A": 1})
+        during = cache.snapshot("A")
+        database.pending.callback("done")
+        self.assertEqual(self.successResultOf(d), "done")
+        self.assertNotEqual(cache.snapshot("A"), during)
+        self.assertEqual(cache.bucketWriting, {})
+        self.assertEqual(cache.generation, store)
 
 
 class CachedReadTests(unittest.TestCase):
@@ -158,6 +244,46 @@ class CachedReadTests(unittest.TestCase):
         self.assertEqual(self.successResultOf(lookup)[2], b"old")
         self.assertIsNone(self.store.objectCache.get("cache", "k"))
         self.assertEqual(self.walrus.get("cache", "k").body, b"new")
+
+    def test_writesToOneBucketKeepAnothersEntries(self):
+        """
+        A PUT and a DELETE in one bucket are seen by its next GET, and leave
+        another bucket's cached objects in the cache (served without a thread).
+        """
+        self.walrus.createBucket("other")
+        self.walrus.put("other", "k", b"kept")
+        self.cached("k", bucket="other")
+        self.walrus.put("cache", "k", b"one")
+        self.assertEqual(self.cached("k"), b"one")
+        for write in (lambda: self.walrus.put("cache", "k", b"two"),
+                      lambda: self.walrus.put("cache", "new", b"x"),
+                      lambda: self.walrus.request("DELETE", "/cache/new")):
+            write()
+            self.assertIsNotNone(self.store.objectCache.get("other", "k"))
+            calls = self.ioCalls
+            self.assertEqual(self.walrus.get("other", "k").body, b"kept")
+            self.assertEqual(self.ioCalls, calls, "a GET in the other bucket went to a thread")
+        self.assertEqual(self.walrus.get("cache", "k").body, b"two")
+        self.assertEqual(self.walrus.get("cache", "new").errorCode(), "NoSuchKey")
+
+    def test_lookupRacingAWriteToAnotherBucketIsKept(self):
+        """A lookup in one bucket that overlaps a PUT to another is kept."""
+        self.walrus.createBucket("other")
+        self.walrus.put("other", "k", b"kept")
+        pending = defer.Deferred()
+        found = []
+        original = self.store.runIo
+
+        def slowIo(fn, *args, **kwargs):
+            found.append(fn(*args, **kwargs))
+            return pending
+        self.store.runIo = slowIo
+        lookup = self.store.lookupObject("other", "k", 1024)
+        self.store.runIo = original
+        self.walrus.put("cache", "k", b"new")
+        pending.callback(found[0])
+        self.assertEqual(self.successResultOf(lookup)[2], b"kept")
+        self.assertIsNotNone(self.store.objectCache.get("other", "k"))
 
     def test_largeObjectsKeepTheirRowsOnly(self):
         """An object over INLINE_MAX is read from its file each time; only its row is kept."""

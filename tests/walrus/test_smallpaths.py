@@ -131,6 +131,32 @@ class GroupCommitTests(unittest.TestCase):
         self.db.runNext()
         self.assertEqual(self.successResultOf(later), 8)
 
+    def test_batchOfNamedJobsRunsScopedToTheirBuckets(self):
+        """
+        A batch whose jobs all name their bucket runs through ``runScoped``
+        with those buckets; one job without a bucket makes it a plain ``run``.
+        """
+        scopes = []
+
+        def runScoped(buckets, fn, *args):
+            scopes.append(set(buckets))
+            return self.db.run(fn, *args)
+        self.db.runScoped = runScoped
+        first = self.commits.submit(self._adder(1), "b")
+        self.commits.submit(self._adder(2), "b")
+        self.commits.submit(self._adder(4), "c")
+        self.db.runNext()
+        self.db.runNext()
+        self.assertEqual(scopes, [{"b"}, {"b", "c"}])
+        self.successResultOf(first)
+        self.commits.submit(self._adder(8), "b")
+        self.commits.submit(self._adder(16), "b")
+        self.commits.submit(self._adder(32))
+        self.db.runNext()
+        self.db.runNext()
+        self.assertEqual(scopes, [{"b"}, {"b", "c"}, {"b"}])
+        self.assertEqual(self._count(), 63)
+
 
 class PlainRowTests(unittest.TestCase):
     def setUp(self):
@@ -368,3 +394,38 @@ class DateCacheTests(unittest.TestCase):
         for _ in range(2):
             error = self.assertRaises(S3Error, httpDateToEpoch, "not a date")
             self.assertEqual(error.code, "AccessDenied")
+
+
+class LostConnectionTests(unittest.TestCase):
+    def test_noAnswerAfterTheConnectionIsLost(self):
+        """A GET whose client left while its object was being looked up is not answered, and nothing fails."""
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        from eucad.walrus.service import WalrusResource
+        from tests.walrus.helpers import HOST
+        harness = WalrusHarness(self)
+        harness.createBucket("lost")
+        harness.put("lost", "k", b"data")
+        walrus = harness.walrus
+        walrus.store.objectCache.invalidate()
+        held = []
+
+        def heldIo(fn, *args, **kwargs):
+            d = defer.Deferred()
+            held.append((fn, args, kwargs, d))
+            return d
+        walrus.store.runIo = heldIo
+        site = wire.makeSite(WalrusResource(walrus), walrus.spoolFactory, gate=walrus)
+        channel = site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        headers = harness.sign("GET", "http://%s/lost/k" % (HOST,), {}, b"", harness.alice, "v2")
+        channel.dataReceived(("GET /lost/k HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (HOST, "".join(
+            "%s: %s\r\n" % item for item in headers.items()))).encode())
+        self.assertEqual(len(held), 1)
+        channel.connectionLost(Failure(ConnectionDone()))
+        fn, args, kwargs, d = held[0]
+        d.callback(fn(*args, **kwargs))
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(self.flushLoggedErrors(), [])
