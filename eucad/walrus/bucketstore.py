@@ -96,7 +96,7 @@ class BucketStore(StoreBase):
                 found = prepared.fetch(connection, bucketName, lower, inclusive, upper, limit)
                 return [r for r in found if r[0].startswith(prefix)] if prefix else found
             return bucket, listSorted(fetch, prefix, delimiter, after, maxKeys, _keyOf)
-        return self.database.run(query)
+        return self.database.read(query)
 
 
 def _keyOf(row):
