@@ -209,28 +209,33 @@ def _entries(listing, tag, encode, withOwner=True):
     """
     shape = ["Key", "LastModified", "ETag", "Size"] + ([("Owner", ["ID", "DisplayName"])] if withOwner
                                             else []) + ["StorageClass"]
-    template = ("<%s><Key>%%s</Key><LastModified>%%s</LastModified><ETag>%%s</ETag>"
+    template = ("<%s><Key>%%s</Key><LastModified>%%s</LastModified><ETag>\"%%s\"</ETag>"
                 "<Size>%%d</Size>%s<StorageClass>STANDARD</StorageClass></%s>"
                 % (tag, "<Owner><ID>%s</ID><DisplayName>%s</DisplayName></Owner>"
                    if withOwner else "", tag))
     escape = s3xml.escapeText
+    plain = s3xml.isPlainText
     entry = None
     parts = []
+    append = parts.append
+    lastOwner = shownOwner = None
     for key, size, etag, modified, owner in listing.entries:
-        shownKey = escape(encode(key))
-        shownOwner = escape(owner) if withOwner else ""
-        if shownKey is None or shownOwner is None:
+        shownKey = encode(key)
+        if not plain(shownKey):
+            shownKey = escape(shownKey)
+        if withOwner and owner != lastOwner:
+            lastOwner, shownOwner = owner, escape(owner)
+        if shownKey is None or (withOwner and shownOwner is None):
             if entry is None:
                 entry = s3xml.RepeatedElement(tag, shape)
             texts = [encode(key), isoDate(modified), quoteEtag(etag), str(size)]
             if withOwner:
                 texts += [owner, owner]
-            parts.append(entry.render(texts + ["STANDARD"]).decode("utf-8"))
-            continue
-        values = (shownKey, isoDate(modified), quoteEtag(etag), size)
-        if withOwner:
-            values += (shownOwner, shownOwner)
-        parts.append(template % values)
+            append(entry.render(texts + ["STANDARD"]).decode("utf-8"))
+        elif withOwner:
+            append(template % (shownKey, isoDate(modified), etag, size, shownOwner, shownOwner))
+        else:
+            append(template % (shownKey, isoDate(modified), etag, size))
     for prefix in listing.commonPrefixes:
         shown = escape(encode(prefix))
         if shown is None:

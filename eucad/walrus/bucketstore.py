@@ -1,6 +1,7 @@
 """The bucket store's bucket operations: create, delete, ACL, list buckets and keys."""
 
 from sqlalchemy import delete, func, select
+from twisted.internet import defer
 
 from eucad.walrus import rows, versioning
 from eucad.walrus.errors import S3Error
@@ -79,7 +80,23 @@ class BucketStore(StoreBase):
         """
         Deferred (bucket row, Listing) of one page of ``bucketName``'s keys;
         the listing's entries are tuples (key, size, etag, modified, owner).
+        A page found earlier and unchanged since (eucad.walrus.listingcache)
+        answers at once, once ``check`` has passed its bucket row.
         """
+        page = (bucketName, prefix, delimiter, after, maxKeys)
+        kept = self.listingCache.get(page)
+        if kept is not None:
+            try:
+                check(kept[0])
+            except Exception:
+                return defer.fail()
+            return defer.succeed(kept)
+        snapshot = self.listingCache.snapshot(bucketName)
+
+        def keep(found):
+            self.listingCache.put(snapshot, page, *found)
+            return found
+
         def query(session):
             connection = session.connection()
             bucket = connection.execute(rows.BUCKET_ROW, {"bucket": bucketName}).first()
@@ -96,7 +113,7 @@ class BucketStore(StoreBase):
                 found = prepared.fetch(connection, bucketName, lower, inclusive, upper, limit)
                 return [r for r in found if r[0].startswith(prefix)] if prefix else found
             return bucket, listSorted(fetch, prefix, delimiter, after, maxKeys, _keyOf)
-        return self.database.run(query)
+        return self.database.read(query).addCallback(keep)
 
 
 def _keyOf(row):

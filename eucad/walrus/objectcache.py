@@ -117,6 +117,15 @@ class ObjectCache:
         """The generations a lookup in ``bucketName`` starting now is of (for ``put``)."""
         return self.generation, self.bucketGenerations.get(bucketName, 0)
 
+    def unchangedSince(self, snapshot, bucketName):
+        """
+        True if what a lookup in ``bucketName`` that started at ``snapshot``
+        found may be kept: no transaction that may change the bucket began
+        or ended since, and none is under way now.
+        """
+        return (snapshot == self.snapshot(bucketName) and not self.writing
+                and bucketName not in self.bucketWriting)
+
     # -- entries --------------------------------------------------------------------
     def get(self, bucketName, key):
         """(bucket row, object row, bytes or None) kept for these generations, or None."""
@@ -135,8 +144,7 @@ class ObjectCache:
         object's bytes, if read), unless a transaction that may change it
         began or ended meanwhile, or is under way now.
         """
-        if bucket is None or obj is None or snapshot != self.snapshot(bucketName) \
-                or self.writing or bucketName in self.bucketWriting:
+        if bucket is None or obj is None or not self.unchangedSince(snapshot, bucketName):
             return
         if data is None and obj.data is not None:
             data = obj.data

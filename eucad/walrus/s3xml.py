@@ -121,6 +121,13 @@ class RepeatedElement:
 #: What XML 1.0 text cannot hold (lxml refuses it): control characters,
 #: surrogates, U+FFFE and U+FFFF.
 _NOT_XML_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: XML text that needs no escaping: no markup character, no carriage
+#: return, nothing XML refuses (most keys; one test instead of five).
+_PLAIN_TEXT = re.compile("[\t\n\x20-%'-;=?-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
+#: ``isPlainText(text)`` is true when ``text`` goes into XML as it is.
+isPlainText = _PLAIN_TEXT.fullmatch
 
 
 def escapeText(text):
@@ -131,6 +138,8 @@ def escapeText(text):
     way (eucad.walrus.bucket) and the rare refused one through lxml,
     which then raises as it always did.
     """
+    if isPlainText(text):
+        return text
     if _NOT_XML_TEXT.search(text):
         return None
     if "&" in text:

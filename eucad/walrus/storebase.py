@@ -15,6 +15,7 @@ from sqlalchemy import select
 from eucad.walrus import checksums, inline, rows, versioning
 from eucad.walrus.errors import S3Error
 from eucad.walrus.groupcommit import GroupCommit
+from eucad.walrus.listingcache import ListingCache
 from eucad.walrus.models import Bucket, Part, StoredObject
 from eucad.walrus.objectcache import ObjectCache, WatchedDatabase
 
@@ -40,6 +41,9 @@ class StoreBase:
         #: ``self.database``, the group commit's too.
         self.objectCache = ObjectCache()
         self.database = WatchedDatabase(database, self.objectCache)
+        #: Pages of ListObjects, valid in the same generations
+        #: (eucad.walrus.listingcache).
+        self.listingCache = ListingCache(self.objectCache)
         self.blobs = blobs
         self.runIo = runIo
         self.limits = limits or Limits()

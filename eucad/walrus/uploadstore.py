@@ -160,7 +160,7 @@ class UploadStore(StoreBase):
                 Part.uploadId == uploadId, Part.number > marker).order_by(Part.number)
                 .limit(maxParts + 1)))
             return upload, parts[:maxParts], len(parts) > maxParts
-        return self.database.run(query)
+        return self.database.read(query)
 
     def listUploads(self, bucketName, prefix, delimiter, keyMarker, uploadIdMarker,
                     maxUploads, check):
@@ -199,7 +199,7 @@ class UploadStore(StoreBase):
                         continue
                 listing.entries.append(row)
             return listing
-        return self.database.run(query)
+        return self.database.read(query)
 
     async def completeUpload(self, uploadId, bucketName, key, requested, check,
                              wholeChecksum=None, condition=None):

@@ -183,7 +183,7 @@ class VersionStore(StoreBase):
             check(bucket)
             walk = _VersionWalk(session.connection(), bucketName, prefix, delimiter, maxKeys)
             return bucket, walk.run(keyMarker, versionMarker)
-        return self.database.run(query)
+        return self.database.read(query)
 
 
 class _VersionWalk:

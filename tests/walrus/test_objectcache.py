@@ -226,6 +226,18 @@ class CachedReadTests(unittest.TestCase):
                           head.header(b"x-amz-meta-colour")), (200, b"10", b"blue"))
         self.assertEqual(self.ioCalls, calls)
 
+    def test_listingsKeepTheCache(self):
+        """ListObjects (v1, v2), ListObjectVersions and ListMultipartUploads change nothing: the cache stays."""
+        self.walrus.put("cache", "k", b"0123456789")
+        self.cached("k")
+        for query in ("", "?list-type=2", "?versions", "?uploads"):
+            listed = self.walrus.request("GET", "/cache" + query)
+            self.assertEqual(listed.code, 200, listed.body)
+            self.assertIsNotNone(self.store.objectCache.get("cache", "k"), query)
+        calls = self.ioCalls
+        self.assertEqual(self.walrus.get("cache", "k").body, b"0123456789")
+        self.assertEqual(self.ioCalls, calls)
+
     def test_lookupRacingAWriteIsNotKept(self):
         """A lookup that read the old row before a PUT committed, and ended after, is not kept."""
         self.walrus.put("cache", "k", b"old")
