@@ -75,6 +75,10 @@ class PowerSaveTests(LabTestCase):
             ec2 = cloud.ec2(started["credentials"])
             _waitFor("both idle nodes to be put to sleep",
                      lambda: not any(self.nodeDaemons().values()), 90, 0.5)
+            # The room counts once the sleep command has returned (the NC's
+            # PID file goes before that) and the CLC has polled the CC since.
+            _waitFor("the sleeping nodes' room in the zone listing",
+                     lambda: cloud.freeSmall(ec2) > 0, 30, 0.5)
             roomWhileAsleep = cloud.freeSmall(ec2)
             rowsWhileAsleep = self.nodeRows(ec2)
             # First the wake-on-LAN "fails" (the wake scripts exit 1).
