@@ -145,8 +145,11 @@ class DomainStopTests(NodeTestCase):
         return self.makeNode(wrapHypervisor=SeesShutdown), held, shuttingDown
 
     @defer.inlineCallbacks
-    def test_seenShuttingDownThenStopped(self):
-        """A guest a listing saw shutting down is ended by its stop event, with its reason: it is not the NC's own terminate."""
+    def guestSeenShuttingDown(self):
+        """
+        A running instance that a listing saw shutting down, and whose guest
+        then stopped: (node, held stop events, its spec).
+        """
         node, held, shuttingDown = self.nodeSeeingShutdown()
         spec = self.spec()
         yield self.runToEnd(node, spec)
@@ -154,6 +157,12 @@ class DomainStopTests(NodeTestCase):
         described = yield self.described(node, spec.instanceId)
         self.assertEqual(described.state, "shutting-down")
         self.direct.lookupByName(spec.instanceId).shutdown()
+        defer.returnValue((node, held, spec))
+
+    @defer.inlineCallbacks
+    def test_seenShuttingDownThenStopped(self):
+        """A guest a listing saw shutting down is ended by its stop event, with its reason: it is not the NC's own terminate."""
+        node, held, spec = yield self.guestSeenShuttingDown()
         yield held[0](spec.instanceId, "the guest powered itself off")
         described = yield self.described(node, spec.instanceId)
         self.assertEqual((described.state, described.reason),
@@ -164,13 +173,7 @@ class DomainStopTests(NodeTestCase):
     @defer.inlineCallbacks
     def test_seenShuttingDownThenGone(self):
         """A guest a listing saw shutting down, whose stop event never comes, ends once a listing finds its domain gone."""
-        node, held, shuttingDown = self.nodeSeeingShutdown()
-        spec = self.spec()
-        yield self.runToEnd(node, spec)
-        shuttingDown.add(spec.instanceId)
-        described = yield self.described(node, spec.instanceId)
-        self.assertEqual(described.state, "shutting-down")
-        self.direct.lookupByName(spec.instanceId).shutdown()
+        node, held, spec = yield self.guestSeenShuttingDown()
         yield self.described(node, spec.instanceId)
         self.clock.advance(STOP_EVENT_GRACE)
         instance = node.lifecycle.instances[spec.instanceId]

@@ -238,9 +238,11 @@ class CachedReadTests(unittest.TestCase):
         self.assertEqual(self.walrus.get("cache", "k").body, b"0123456789")
         self.assertEqual(self.ioCalls, calls)
 
-    def test_lookupRacingAWriteIsNotKept(self):
-        """A lookup that read the old row before a PUT committed, and ended after, is not kept."""
-        self.walrus.put("cache", "k", b"old")
+    def heldLookup(self, bucket, key):
+        """
+        A lookup of ``key`` whose query runs now but whose answer is held:
+        (its Deferred, a callable that delivers the answer).
+        """
         pending = defer.Deferred()
         found = []
         original = self.store.runIo
@@ -249,10 +251,16 @@ class CachedReadTests(unittest.TestCase):
             found.append(fn(*args, **kwargs))
             return pending
         self.store.runIo = slowIo
-        lookup = self.store.lookupObject("cache", "k", 1024)
+        lookup = self.store.lookupObject(bucket, key, 1024)
         self.store.runIo = original
+        return lookup, lambda: pending.callback(found[0])
+
+    def test_lookupRacingAWriteIsNotKept(self):
+        """A lookup that read the old row before a PUT committed, and ended after, is not kept."""
+        self.walrus.put("cache", "k", b"old")
+        lookup, release = self.heldLookup("cache", "k")
         self.walrus.put("cache", "k", b"new")
-        pending.callback(found[0])
+        release()
         self.assertEqual(self.successResultOf(lookup)[2], b"old")
         self.assertIsNone(self.store.objectCache.get("cache", "k"))
         self.assertEqual(self.walrus.get("cache", "k").body, b"new")
@@ -282,18 +290,9 @@ class CachedReadTests(unittest.TestCase):
         """A lookup in one bucket that overlaps a PUT to another is kept."""
         self.walrus.createBucket("other")
         self.walrus.put("other", "k", b"kept")
-        pending = defer.Deferred()
-        found = []
-        original = self.store.runIo
-
-        def slowIo(fn, *args, **kwargs):
-            found.append(fn(*args, **kwargs))
-            return pending
-        self.store.runIo = slowIo
-        lookup = self.store.lookupObject("other", "k", 1024)
-        self.store.runIo = original
+        lookup, release = self.heldLookup("other", "k")
         self.walrus.put("cache", "k", b"new")
-        pending.callback(found[0])
+        release()
         self.assertEqual(self.successResultOf(lookup)[2], b"kept")
         self.assertIsNotNone(self.store.objectCache.get("other", "k"))
 
