@@ -27,17 +27,13 @@ boto3 signs them.
 """
 
 import argparse
-import base64
 import cProfile
-import hashlib
-import hmac
 import os
 import pstats
 import shutil
 import sys
 import tempfile
 import time
-from email.utils import formatdate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -80,10 +76,7 @@ class Signer:
         self.scheme = scheme
 
     def request(self, method, path, body=b"", contentType=""):
-        if self.scheme == "v2":
-            headers = self._v2(method, path, contentType)
-        else:
-            headers = self._v4(method, path, body, contentType)
+        headers = self._signed(method, path, body, contentType)
         lines = ["%s %s HTTP/1.1" % (method, path), "Host: " + HOST,
                  "Accept-Encoding: identity"]
         if body or method in ("PUT", "POST"):
@@ -91,30 +84,23 @@ class Signer:
         lines += ["%s: %s" % item for item in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
-    def _v2(self, method, path, contentType):
-        date = formatdate(usegmt=True)
-        text = "%s\n\n%s\n%s\n%s" % (method, contentType, date, path)
-        signature = base64.b64encode(hmac.new(self.secret.encode(), text.encode(),
-                                              hashlib.sha1).digest()).decode()
-        headers = {"Date": date, "Authorization": "AWS %s:%s" % (self.accessKey, signature)}
-        if contentType:
-            headers["Content-Type"] = contentType
-        return headers
-
-    def _v4(self, method, path, body, contentType):
-        from botocore.auth import S3SigV4Auth
+    def _signed(self, method, path, body, contentType):
+        """The headers botocore signs the request with (SigV2, or SigV4 as boto3 sends it)."""
+        from botocore.auth import HmacV1Auth, S3SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
         headers = {"Content-Type": contentType} if contentType else {}
         request = AWSRequest(method=method, url="http://%s%s" % (HOST, path), data=body,
                              headers=headers)
-        request.headers["User-Agent"] = "Boto3/1.34 md/Botocore#1.34 Python/3.11"
-        request.headers["amz-sdk-invocation-id"] = "8a4b4b52-9f7a-4d6c-a1a3-6d1c2f4f0e57"
-        request.headers["amz-sdk-request"] = "attempt=1"
-        S3SigV4Auth(Credentials(self.accessKey, self.secret), "s3", "us-east-1"
-                    ).add_auth(request)
+        credentials = Credentials(self.accessKey, self.secret)
+        if self.scheme == "v2":
+            HmacV1Auth(credentials).add_auth(request)
+        else:
+            request.headers["User-Agent"] = "Boto3/1.34 md/Botocore#1.34 Python/3.11"
+            request.headers["amz-sdk-invocation-id"] = "8a4b4b52-9f7a-4d6c-a1a3-6d1c2f4f0e57"
+            request.headers["amz-sdk-request"] = "attempt=1"
+            S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower() != "host"}
-
 
 class Connection:
     """One keep-alive connection to the daemon's Site, in memory."""
