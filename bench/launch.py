@@ -81,6 +81,7 @@ import sys
 import threading
 import time
 
+import botocore.exceptions
 from lxml import etree
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -931,12 +932,29 @@ def allowBurst(cloud, ec2, count):
         subprocess.run([os.path.join(os.path.dirname(sys.executable), "euca_conf"), "-d",
                         prefix, "MAX_CORES=%d" % (count,), "MAX_DISK=%d" % (10 * count + 10)],
                        check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        log = os.path.join(prefix, "var", "log", "eucalyptus", "nc.log")
+        before = os.path.getsize(log) if os.path.exists(log) else 0
         for daemon in control.daemonsFor(prefix):
             if daemon.name == "nc":
                 daemon.stop()
                 daemon.start()
+        # The zone listing may still show the old node's room (a second run
+        # finds MAX_CORES already raised): wait for the new NC to be ready
+        # first, or RunInstances may come while the CC sees the node down.
+        waitFor("the restarted NC in %s to be ready" % (prefix,),
+                lambda: _readyAfter(log, before), 120, 0.2)
     waitFor("room for %d instances" % (count,),
             lambda: _quiet(cloud.freeSmall, ec2) >= count, 120, 0.5)
+
+
+def _readyAfter(log, offset):
+    """Whether the NC's log says "node ready" past ``offset`` bytes."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            return b"node ready" in f.read()
+    except FileNotFoundError:
+        return False
 
 
 def keepConsoles(cloud, instanceIds, directory):
@@ -961,9 +979,20 @@ def runBurst(cloud, ec2, imageId, netns, count, timeout=900):
     probes = [HttpProbe(netns) for _ in range(count)]
     ids = []
     try:
-        t0 = time.monotonic()
-        answer = ec2.run_instances(ImageId=imageId, MinCount=count, MaxCount=count,
-                                   InstanceType="m1.small")
+        for attempt in range(30):
+            t0 = time.monotonic()
+            try:
+                answer = ec2.run_instances(ImageId=imageId, MinCount=count, MaxCount=count,
+                                           InstanceType="m1.small")
+                break
+            except botocore.exceptions.ClientError as e:
+                # The zone listing the bench waited on is the CLC's last poll;
+                # the CC may not have its restarted node back yet.  The
+                # burst is timed from the call that was accepted.
+                if (e.response["Error"]["Code"] != "InsufficientInstanceCapacity"
+                        or attempt == 29):
+                    raise
+                time.sleep(1)
         ids = [i["InstanceId"] for i in answer["Instances"]]
         waiting = {i["InstanceId"]: i.get("PrivateIpAddress") for i in answer["Instances"]}
         byProbe = {}
