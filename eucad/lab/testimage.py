@@ -328,6 +328,7 @@ def buildInitramfs(kernel, busybox=BUSYBOX, dropbear=DROPBEAR):
     archive.addFile("init", guest.initScript().encode(), 0o755)
     archive.addFile("etc/udhcpc.sh", guest.UDHCPC_SCRIPT.encode(), 0o755)
     archive.addFile("etc/md-request.sh", guest.metadataRequestScript().encode(), 0o755)
+    archive.addFile("etc/md-walk.sh", guest.metadataWalkScript().encode(), 0o755)
     for name in guest.VIRTIO_MODULES:
         with open(kernel.module(name), "rb") as f:
             archive.addFile("lib/modules/%s.ko" % (name,), f.read())
@@ -374,6 +375,7 @@ def inputsDigest(kernel, busybox=BUSYBOX, dropbear=DROPBEAR):
         "init": guest.initScript(),
         "udhcpc": guest.UDHCPC_SCRIPT,
         "mdRequest": guest.metadataRequestScript(),
+        "mdWalk": guest.metadataWalkScript(),
         "root": [guest.ROOT_MARKER_FILE, guest.ROOT_MARKER_TEXT, ROOT_IMAGE_KIB,
                  ROOT_IMAGE_UUID],
     }

@@ -8,15 +8,17 @@ import subprocess
 import sys
 import time
 
-from twisted.internet import threads
+from twisted.internet import defer, reactor, threads, utils
 from twisted.python import log
 from twisted.trial import unittest
 
+from eucad.clc.metadata.service import makeMetadataSite
 from eucad.common.db import Database
 from eucad.lab import guest, testimage
 from eucad.lab.testimage import CpioArchive
-from tests.clc.metadata.fixtures import addImage, addInstance
+from tests.clc.metadata.fixtures import KEY, addImage, addInstance
 from tests.lab import realenv
+from tests.listening import listenClosingConnections
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -136,7 +138,9 @@ class GuestScriptTests(unittest.TestCase):
         self.assertIn("nc -w 2 169.254.169.254 80 -e /etc/md-request.sh", script)
         self.assertIn("Host: 169.254.169.254", guest.metadataRequestScript())
         self.assertIn("md_get /latest/meta-data/instance-id /tmp/md.id", script)
-        self.assertIn("md_get /latest/user-data /run/user-data", script)
+        self.assertIn("nc -w 2 169.254.169.254 80 -e /etc/md-walk.sh", script)
+        self.assertIn("Host: 169.254.169.254", guest.metadataWalkScript())
+        self.assertNotIn("@", guest.metadataWalkScript())
         self.assertIn("md_wait=%d" % (guest.METADATA_WAIT_SECONDS,), script)
         self.assertIn("eucad.metadata_wait=*", script)
         self.assertNotIn("wget", script)
@@ -146,6 +150,93 @@ class GuestScriptTests(unittest.TestCase):
         text = "[ 1.2] boot\r\nEUCAD-GUEST-UP i-0123abcd 10.77.0.10\r\nEUCAD-GUEST-UP x y\n"
         self.assertEqual(guest.parseMarker(text), ("i-0123abcd", "10.77.0.10"))
         self.assertIsNone(guest.parseMarker("no marker here\nEUCAD-GUEST-UP\n"))
+
+
+class MetadataWalkTests(unittest.TestCase):
+    """
+    The guest's md-walk.sh, run by the host's busybox (the guest's own) under
+    ``nc -e`` against the CLC's real metadata site on loopback: the
+    instance's address is 127.0.0.1, where the requests come from.
+    """
+
+    def setUp(self):
+        realenv.skipUnlessReal("busybox")
+        self.dir = os.path.abspath(self.mktemp())
+        self.md = os.path.join(self.dir, "md")
+        os.makedirs(self.md)
+        self.script = os.path.join(self.dir, "md-walk.sh")
+        with open(self.script, "w") as f:
+            f.write(guest.metadataWalkScript())
+        # nc -e runs one program with no arguments; the host's /bin/sh is
+        # not busybox's, as the guest's is.
+        self.runner = os.path.join(self.dir, "run-walk")
+        with open(self.runner, "w") as f:
+            f.write("#!/bin/sh\nexec /bin/busybox sh %s\n" % (self.script,))
+        os.chmod(self.runner, 0o755)
+        self.db = Database("sqlite:///" + os.path.join(self.dir, "clc.db"), reactor=reactor)
+        self.db.startService()
+        self.addCleanup(self.db.stopService)
+        addImage(self.db)
+        site = makeMetadataSite(self.db)
+        self.connections = []
+        buildProtocol = site.buildProtocol
+
+        def counted(addr):
+            self.connections.append(addr)
+            return buildProtocol(addr)
+        site.buildProtocol = counted
+        self.port = listenClosingConnections(self, site).getHost().port
+
+    def walk(self):
+        """Run the script once (what it leaves tells how it went)."""
+        env = {"PATH": "/usr/bin:/bin", "MD_DIR": self.md, "MD_TMP": self.dir,
+               "MD_USER_DATA": os.path.join(self.dir, "user-data")}
+        return utils.getProcessValue(
+            "/bin/busybox", ["nc", "-w", "2", "127.0.0.1", str(self.port), "-e", self.runner],
+            env=env)
+
+    def read(self, *path):
+        with open(os.path.join(self.dir, *path), "rb") as f:
+            return f.read()
+
+    @defer.inlineCallbacks
+    def test_wholeTreeAndUserDataOverOneConnection(self):
+        """Every key, nested ones included, and the user data byte for byte, over one connection."""
+        userData = b"#!/bin/sh\necho 'two  spaces'\tand a tab\n\nlast line without newline"
+        instanceId = addInstance(self.db, "127.0.0.1", userData=userData, vmType="c1.medium")
+        code = yield self.walk()
+        self.assertEqual(code, 0)
+        self.assertEqual(len(self.connections), 1)
+        self.assertEqual(self.read("user-data"), userData)
+        self.assertEqual(self.read("md", "instance-id"), instanceId.encode())
+        self.assertEqual(self.read("md", "instance-type"), b"c1.medium")
+        self.assertEqual(self.read("md", "security-groups"), b"default\nweb")
+        self.assertEqual(self.read("md", "placement", "availability-zone"), b"zone-a")
+        self.assertEqual(self.read("md", "block-device-mapping", "swap"), b"sda3")
+        self.assertEqual(self.read("md", "public-keys", "0", "openssh-key"),
+                         (KEY + "\n").encode())
+        written = sorted(os.path.relpath(os.path.join(top, name), self.md)
+                         for top, _, names in os.walk(self.md) for name in names)
+        self.assertIn("ami-launch-index", written)
+        self.assertIn("local-ipv4", written)
+        self.assertGreaterEqual(len(written), 15)
+
+    @defer.inlineCallbacks
+    def test_noUserData(self):
+        """A 404 for the user data leaves no file, and the keys read before it stay."""
+        addInstance(self.db, "127.0.0.1")
+        with open(os.path.join(self.dir, "user-data"), "w") as f:
+            f.write("left from before")
+        yield self.walk()
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "user-data")))
+        self.assertEqual(self.read("md", "local-ipv4"), b"127.0.0.1")
+        self.assertEqual(len(self.connections), 1)
+
+    @defer.inlineCallbacks
+    def test_strangerGetsNothing(self):
+        """From an address that is no instance's, every answer is 404: nothing is written."""
+        yield self.walk()
+        self.assertEqual(os.listdir(self.md), [])
 
 
 class DhcpScriptTests(unittest.TestCase):
@@ -260,7 +351,8 @@ class BuildTests(unittest.TestCase):
         with open(image.initrd, "rb") as f:
             entries, _ = parseNewc(gzip.decompress(f.read()))
         names = {e[0] for e in entries}
-        expected = {"init", "bin/busybox", "etc/udhcpc.sh", "etc/md-request.sh", "dev/console",
+        expected = {"init", "bin/busybox", "etc/udhcpc.sh", "etc/md-request.sh", "etc/md-walk.sh",
+                    "dev/console",
                     "sbin/dropbear",
                     "etc/passwd", "etc/shadow", "lib64/ld-linux-x86-64.so.2",
                     "lib/x86_64-linux-gnu/libtomcrypt.so.1"} | {
