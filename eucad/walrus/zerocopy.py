@@ -140,7 +140,7 @@ class SocketSender:
         self.writer = None
         self.waiting = False      # the writer is in the reactor
         self.sending = False      # a stint runs in the I/O pool
-        self.stopped = False
+        self.stopped = False      # no more sending (the running stint reads it too)
         self.closed = False
         self.done = defer.Deferred()
 
