@@ -1,19 +1,18 @@
 """The S3 object level: PUT, GET, HEAD, DELETE, CopyObject and object ACLs.
 
 GET and HEAD honour Range and the four conditional headers; bodies leave
-through ``eucad.walrus.producer`` (large) or in one read (small).  A PUT's
+through ``eucad.walrus.zerocopy`` (large) or in one read (small).  A PUT's
 body has already been spooled, hashed and checked by the time it gets here;
 storing it is ``WalrusStore.putObject``.  Multipart operations at this level
 are in ``eucad.walrus.multipart``.
 """
 
-from eucad.walrus import acl, multipart, s3xml, tagging, versions
+from eucad.walrus import acl, multipart, s3xml, tagging, versions, zerocopy
 from eucad.walrus.call import objectResponseHeaders
 from eucad.walrus.checksums import responseHeaders as checksumHeaders
 from eucad.walrus.conditions import evaluateConditions, parseRange
 from eucad.walrus.copysource import copyConditions, parseCopySource, sourceReadCheck
 from eucad.walrus.errors import S3Error
-from eucad.walrus.producer import SegmentProducer
 from eucad.walrus.responses import Response, emptyResponse, isoDate, quoteEtag, xmlResponse
 from eucad.walrus.rows import ObjectRow
 from eucad.walrus.writeconditions import writeCondition
@@ -187,8 +186,7 @@ async def get(call, headOnly):
         segments = [(handle, size) for handle, (_blob, size) in zip(handles, obj.segments)]
 
         def stream(request, segments=segments, start=start, length=length):
-            return SegmentProducer(segments, start, length, call.walrus.runIo) \
-                .beginProducing(request)
+            return zerocopy.stream(request, segments, start, length, call.walrus.runIo)
         return Response(status, headers, producer=stream)
 
 
