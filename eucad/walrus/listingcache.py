@@ -7,7 +7,9 @@ again (a sync tool, a file browser, the web pages) pays that each time for
 the same answer.  ``ListingCache`` keeps the rows of recent pages and hands
 them back while the object cache's generations of the store and of the
 bucket (eucad.walrus.objectcache) have not moved: every transaction of the
-bucket store moves them, before it starts and once it has ended, so a page
+bucket store moves them, before it starts and once it has ended (one that
+writes a single key, such as a small PUT, moves its bucket's all the same,
+though the object cache keeps the rows of the bucket's other keys), so a page
 kept is exactly what the database holds, and a page whose query overlapped
 a transaction that may change its bucket is not kept.
 

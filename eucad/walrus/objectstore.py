@@ -41,7 +41,7 @@ class ObjectStore(StoreBase):
                 return defer.succeed((bucket, obj, data))
             return self.runIo(self._readObject, obj, 0, obj.size).addCallback(
                 lambda data: (bucket, obj, data))
-        snapshot = self.objectCache.snapshot(bucketName)
+        snapshot = self.objectCache.snapshot(bucketName, key)
 
         def lookup():
             engine = self.database.open()  # waits for the schema upgrade at start
@@ -86,7 +86,9 @@ class ObjectStore(StoreBase):
         Store a spooled body as ``key``.  ``makeAcl(bucket)`` gives the new
         object's ACL; ``sums`` the flexible checksums to keep; ``tags`` its
         tag set.  A small body goes into the row (eucad.walrus.inline), a
-        larger one into a blob made durable before the commit.
+        larger one into a blob made durable before the commit.  The row
+        committed is left in the object cache, so the next GET of the key
+        needs no lookup (eucad.walrus.objectcache).
         """
         if inline.keepsInline(spooled):
             blob, data, segments = None, spooled.data, []
@@ -100,11 +102,12 @@ class ObjectStore(StoreBase):
             if bucket is None:
                 raise S3Error("NoSuchBucket", BucketName=bucketName)
             check(bucket)
-            return self._replaceObject(connection, bucket, key, owner, spooled.size, etag,
-                                       headers, meta, makeAcl(bucket), sums,
-                                       segments, old, condition, tags, data)
+            obj, oldBlobs = self._replaceObject(connection, bucket, key, owner, spooled.size,
+                                                etag, headers, meta, makeAcl(bucket), sums,
+                                                segments, old, condition, tags, data)
+            return obj, oldBlobs, bucket
         try:
-            obj, oldBlobs = await self.commits.submit(commit, bucketName)
+            obj, oldBlobs, _ = await self.commits.submit(commit, bucketName, key, _written)
         except BaseException:
             if blob is not None:
                 self._removeLater([blob])
@@ -157,3 +160,9 @@ class ObjectStore(StoreBase):
             raise
         self._removeLater(oldBlobs)
         return obj, source
+
+
+def _written(committed):
+    """(bucket row, object row) a PUT's commit left as its key's current row."""
+    obj, _, bucket = committed
+    return bucket, obj

@@ -46,6 +46,18 @@ class BucketRow:
         for name in BUCKET_FIELDS:
             setattr(self, name, values.get(name))
 
+    def withoutTotals(self):
+        """
+        This row with no totals (``objectCount`` and ``bytesUsed`` None):
+        what readers of its objects keep of it (eucad.walrus.objectcache),
+        since a write of any key of the bucket changes them.
+        """
+        if self.objectCount is None and self.bytesUsed is None:
+            return self
+        kept = BucketRow(**{name: getattr(self, name) for name in BUCKET_FIELDS})
+        kept.objectCount = kept.bytesUsed = None
+        return kept
+
 
 def _bucketColumns():
     return [BUCKETS.c[name].label("b_" + name) for name in BUCKET_FIELDS]

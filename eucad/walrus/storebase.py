@@ -36,9 +36,10 @@ class StoreBase:
     """
 
     def __init__(self, database, blobs, runIo, limits=None, clock=time.time):
-        #: What GET and HEAD found, valid until the next transaction
-        #: (eucad.walrus.objectcache): every transaction goes through
-        #: ``self.database``, the group commit's too.
+        #: What GET and HEAD found and what small PUTs wrote, valid until
+        #: a transaction that may change it (eucad.walrus.objectcache):
+        #: every transaction goes through ``self.database``, the group
+        #: commit's too.
         self.objectCache = ObjectCache()
         self.database = WatchedDatabase(database, self.objectCache)
         #: Pages of ListObjects, valid in the same generations

@@ -149,7 +149,7 @@ class VersionStore(StoreBase):
                 condition(current)
             return self._deleteOne(connection, bucket, key, current, versionId, owner,
                                    statements=prepared)
-        deletion, garbage = await self.commits.submit(commit, bucketName)
+        deletion, garbage = await self.commits.submit(commit, bucketName, key)
         self._removeLater(garbage)
         return deletion
 

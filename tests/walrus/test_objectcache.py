@@ -2,11 +2,14 @@
 
 import hashlib
 import time
+import zlib
 from base64 import b64encode
 
+from sqlalchemy import text
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from eucad.walrus import rows
 from eucad.walrus.inline import INLINE_MAX
 from eucad.walrus.lifecycleservice import LifecycleService
 from eucad.walrus.objectcache import ObjectCache, WatchedDatabase
@@ -28,11 +31,16 @@ class ObjectCacheTests(unittest.TestCase):
     def row(self, key, data=b""):
         return (BucketRow(name="b"), ObjectRow(key=key, size=len(data), data=data))
 
+    def keep(self, cache, bucketName, key):
+        """Keep an empty object's rows as a lookup of ``key`` starting now would."""
+        cache.put(cache.snapshot(bucketName, key), bucketName, key, BucketRow(name=bucketName),
+                  ObjectRow(key=key, size=0))
+
     def test_keptForOneGeneration(self):
         """An entry is served until the next invalidation, and never again after it."""
         cache = ObjectCache()
         bucket, obj = self.row("k", b"x")
-        cache.put(cache.snapshot("b"), "b", "k", bucket, obj)
+        cache.put(cache.snapshot("b", "k"), "b", "k", bucket, obj)
         self.assertEqual(cache.get("b", "k"), (bucket, obj, b"x"))
         cache.invalidate()
         self.assertIsNone(cache.get("b", "k"))
@@ -41,7 +49,7 @@ class ObjectCacheTests(unittest.TestCase):
     def test_lookupOverlappingATransactionIsNotKept(self):
         """What a lookup found is dropped if a transaction began or ended while it ran."""
         cache = ObjectCache()
-        started = cache.snapshot("b")
+        started = cache.snapshot("b", "k")
         cache.began()
         cache.ended()
         cache.put(started, "b", "k", *self.row("k"))
@@ -50,21 +58,21 @@ class ObjectCacheTests(unittest.TestCase):
     def test_missingObjectsAndBucketsAreNotKept(self):
         """A lookup that found no object (or no bucket) leaves nothing behind."""
         cache = ObjectCache()
-        cache.put(cache.snapshot("b"), "b", "k", BucketRow(name="b"), None)
-        cache.put(cache.snapshot("b"), "b", "k", None, None)
+        cache.put(cache.snapshot("b", "k"), "b", "k", BucketRow(name="b"), None)
+        cache.put(cache.snapshot("b", "k"), "b", "k", None, None)
         self.assertEqual(cache.entries, {})
 
     def test_boundedByEntriesAndBytes(self):
         """Past either bound the oldest entries go, and the byte count follows."""
         cache = ObjectCache(maxEntries=3, maxBytes=10)
         for key in "abc":
-            cache.put(cache.snapshot("b"), "b", key, *self.row(key, b"12"))
-        cache.put(cache.snapshot("b"), "b", "d", *self.row("d", b"12"))
+            cache.put(cache.snapshot("b", key), "b", key, *self.row(key, b"12"))
+        cache.put(cache.snapshot("b", "d"), "b", "d", *self.row("d", b"12"))
         self.assertEqual(sorted(k for _, k in cache.entries), ["b", "c", "d"])
-        cache.put(cache.snapshot("b"), "b", "e", *self.row("e", b"123456"))
+        cache.put(cache.snapshot("b", "e"), "b", "e", *self.row("e", b"123456"))
         self.assertEqual(sorted(k for _, k in cache.entries), ["c", "d", "e"])
         self.assertEqual(cache.bytes, 10)
-        cache.put(cache.snapshot("b"), "b", "big", *self.row("big", b"x" * 11))
+        cache.put(cache.snapshot("b", "big"), "b", "big", *self.row("big", b"x" * 11))
         self.assertNotIn(("b", "big"), cache.entries)
 
     def test_watchedDatabaseInvalidatesAroundWritesOnly(self):
@@ -94,23 +102,23 @@ class ObjectCacheTests(unittest.TestCase):
         """A lookup that ends while a transaction is under way (begun before it) is not kept."""
         cache = ObjectCache()
         cache.began()
-        started = cache.snapshot("b")
+        started = cache.snapshot("b", "k")
         cache.put(started, "b", "k", *self.row("k"))
         self.assertEqual(cache.entries, {})
         cache.began(["b"])
-        started = cache.snapshot("b")
+        started = cache.snapshot("b", "k")
         cache.put(started, "b", "k", *self.row("k"))
         self.assertEqual(cache.entries, {})
         cache.ended(["b"])
         cache.ended()
-        cache.put(cache.snapshot("b"), "b", "k", *self.row("k"))
+        cache.put(cache.snapshot("b", "k"), "b", "k", *self.row("k"))
         self.assertIsNotNone(cache.get("b", "k"))
 
     def test_scopedTransactionLeavesOtherBuckets(self):
         """A transaction scoped to bucket A drops A's entries and keeps B's."""
         cache = ObjectCache()
-        cache.put(cache.snapshot("A"), "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
-        cache.put(cache.snapshot("B"), "B", "k", BucketRow(name="B"), ObjectRow(key="k", size=0))
+        self.keep(cache, "A", "k")
+        self.keep(cache, "B", "k")
         cache.began(["A"])
         self.assertIsNone(cache.get("A", "k"))
         self.assertIsNotNone(cache.get("B", "k"))
@@ -126,7 +134,7 @@ class ObjectCacheTests(unittest.TestCase):
         one in B, even ending while the A transaction is under way, is.
         """
         cache = ObjectCache()
-        inA, inB = cache.snapshot("A"), cache.snapshot("B")
+        inA, inB = cache.snapshot("A", "k"), cache.snapshot("B", "k")
         cache.began(["A"])
         cache.put(inB, "B", "k", BucketRow(name="B"), ObjectRow(key="k", size=0))
         cache.ended(["A"])
@@ -142,8 +150,8 @@ class ObjectCacheTests(unittest.TestCase):
         from eucad.walrus import objectcache
         self.patch(objectcache, "MAX_BUCKET_GENERATIONS", 3)
         cache = ObjectCache()
-        cache.put(cache.snapshot("A"), "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
-        before = cache.snapshot("A")
+        self.keep(cache, "A", "k")
+        before = cache.snapshot("A", "k")
         for name in ("A", "B", "C", "D"):
             cache.began([name])
             cache.ended([name])
@@ -152,7 +160,7 @@ class ObjectCacheTests(unittest.TestCase):
         self.assertIsNone(cache.get("A", "k"))
         cache.put(before, "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
         self.assertIsNone(cache.get("A", "k"))
-        cache.put(cache.snapshot("A"), "A", "k", BucketRow(name="A"), ObjectRow(key="k", size=0))
+        self.keep(cache, "A", "k")
         self.assertIsNotNone(cache.get("A", "k"))
 
     def test_watchedDatabaseScopedRun(self):
@@ -174,6 +182,148 @@ class ObjectCacheTests(unittest.TestCase):
         self.assertNotEqual(cache.snapshot("A"), during)
         self.assertEqual(cache.bucketWriting, {})
         self.assertEqual(cache.generation, store)
+
+
+    def test_keyScopedTransactionLeavesOtherKeys(self):
+        """
+        A transaction scoped to key k1 drops k1's entry only; the bucket's
+        listings move on all the same, and another bucket's stay.
+        """
+        cache = ObjectCache()
+        self.keep(cache, "A", "k1")
+        self.keep(cache, "A", "k2")
+        listingA, listingB = cache.snapshot("A"), cache.snapshot("B")
+        cache.began((), [("A", "k1")])
+        self.assertIsNone(cache.get("A", "k1"))
+        self.assertIsNotNone(cache.get("A", "k2"))
+        self.assertFalse(cache.unchangedSince(listingA, "A"))
+        cache.ended((), [("A", "k1")])
+        self.assertIsNotNone(cache.get("A", "k2"))
+        self.assertFalse(cache.unchangedSince(listingA, "A"))
+        self.assertTrue(cache.unchangedSince(listingB, "B"))
+        cache.began(["A"])
+        self.assertIsNone(cache.get("A", "k2"))
+        cache.ended(["A"])
+
+    def test_lookupRacingAKeyScopedTransaction(self):
+        """
+        A lookup of k1 overlapping a transaction of k1 (begun before it,
+        during it, or under way when it ends) is not kept; one overlapping
+        a transaction of k2 is.
+        """
+        cache = ObjectCache()
+        started = cache.snapshot("A", "k1")
+        cache.began((), [("A", "k2")])
+        cache.ended((), [("A", "k2")])
+        cache.put(started, "A", "k1", *self.row("k1"))
+        self.assertIsNotNone(cache.get("A", "k1"))
+        cache.invalidate()
+        started = cache.snapshot("A", "k1")
+        cache.began((), [("A", "k1")])
+        cache.ended((), [("A", "k1")])
+        cache.put(started, "A", "k1", *self.row("k1"))
+        self.assertIsNone(cache.get("A", "k1"))
+        cache.began((), [("A", "k1")])
+        started = cache.snapshot("A", "k1")
+        cache.put(started, "A", "k1", *self.row("k1"))
+        self.assertIsNone(cache.get("A", "k1"))
+        cache.ended((), [("A", "k1")])
+
+    def test_keysSharingASlot(self):
+        """Keys whose generations share a slot cost each other a miss, never a stale hit."""
+        from eucad.walrus import objectcache
+        self.patch(objectcache, "_SLOT_MASK", 0)
+        cache = ObjectCache()
+        self.keep(cache, "A", "k1")
+        started = cache.snapshot("A", "k1")
+        cache.began((), [("A", "k2")])
+        self.assertIsNone(cache.get("A", "k1"))
+        cache.ended((), [("A", "k2")])
+        cache.put(started, "A", "k1", *self.row("k1"))
+        self.assertIsNone(cache.get("A", "k1"))
+        self.keep(cache, "A", "k1")
+        self.assertIsNotNone(cache.get("A", "k1"))
+
+    def test_bucketRowKeptWithoutTotals(self):
+        """The bucket row kept has no totals, which any write of the bucket changes; the rest stays."""
+        cache = ObjectCache()
+        bucket = BucketRow(name="A", owner="alice", acl={"owner": "alice"}, objectCount=3,
+                           bytesUsed=12, versioning="Enabled")
+        cache.put(cache.snapshot("A", "k"), "A", "k", bucket, ObjectRow(key="k", size=0))
+        kept = cache.get("A", "k")[0]
+        self.assertEqual((kept.objectCount, kept.bytesUsed), (None, None))
+        self.assertEqual((kept.name, kept.owner, kept.acl, kept.versioning),
+                         ("A", "alice", {"owner": "alice"}, "Enabled"))
+        self.assertEqual((bucket.objectCount, bucket.bytesUsed), (3, 12))
+
+    def test_endedTellsWhichKeysWereWrittenAlone(self):
+        """
+        ``ended`` gives the generations of the keys no other transaction
+        may have changed since ``began``: not those another transaction
+        of the key, of the bucket or of the store overlapped.
+        """
+        cache = ObjectCache()
+        keys = [("A", "k1"), ("A", "k2")]
+        began = cache.began((), keys)
+        fresh = cache.ended((), keys, began)
+        self.assertEqual(sorted(fresh), keys)
+        self.assertEqual(fresh[("A", "k1")], cache.snapshot("A", "k1"))
+        began = cache.began((), keys)
+        cache.began((), [("A", "k2")])
+        cache.ended((), [("A", "k2")])
+        self.assertEqual(sorted(cache.ended((), keys, began)), [("A", "k1")])
+        other = cache.began((), [("A", "k1")])
+        began = cache.began((), keys)
+        cache.ended((), [("A", "k1")], other)
+        self.assertEqual(sorted(cache.ended((), keys, began)), [("A", "k2")])
+        for overlapping in (["A"], None):
+            began = cache.began((), keys)
+            cache.began(overlapping)
+            self.assertEqual(cache.ended((), keys, began), {})
+            cache.ended(overlapping)
+            began = cache.began((), keys)
+            cache.began(overlapping)
+            cache.ended(overlapping)
+            self.assertEqual(cache.ended((), keys, began), {})
+        began = cache.began(["A"], keys)
+        self.assertEqual(cache.ended(["A"], keys, began), {})
+
+    def test_watchedDatabaseKeepsWhatACommitWrote(self):
+        """
+        ``runScoped(..., written=)`` keeps the rows a committed transaction
+        wrote, in the generations after it; nothing if it failed, and a
+        ``written`` that fails costs a miss, not the commit's answer.
+        """
+        cache = ObjectCache()
+
+        class Database:
+            def run(self, fn):
+                self.pending = defer.Deferred()
+                return self.pending
+        database = Database()
+        watched = WatchedDatabase(database, cache)
+        bucket, obj = self.row("k", b"new")
+
+        def written(result):
+            return [("b", "k", bucket, obj)]
+        d = watched.runScoped((), None, keys=[("b", "k")], written=written)
+        self.assertIsNone(cache.get("b", "k"))
+        database.pending.callback("done")
+        self.assertEqual(self.successResultOf(d), "done")
+        self.assertEqual(cache.get("b", "k")[1:], (obj, b"new"))
+        cache.invalidate()
+        d = watched.runScoped((), None, keys=[("b", "k")], written=written)
+        database.pending.errback(RuntimeError("rolled back"))
+        self.failureResultOf(d, RuntimeError)
+        self.assertIsNone(cache.get("b", "k"))
+
+        def broken(result):
+            raise KeyError("k")
+        d = watched.runScoped((), None, keys=[("b", "k")], written=broken)
+        database.pending.callback("done")
+        self.assertEqual(self.successResultOf(d), "done")
+        self.assertIsNone(cache.get("b", "k"))
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
 
 
 class CachedReadTests(unittest.TestCase):
@@ -241,8 +391,10 @@ class CachedReadTests(unittest.TestCase):
     def heldLookup(self, bucket, key):
         """
         A lookup of ``key`` whose query runs now but whose answer is held:
-        (its Deferred, a callable that delivers the answer).
+        (its Deferred, a callable that delivers the answer).  What the
+        cache kept (a PUT's own row) is forgotten first.
         """
+        self.store.objectCache.invalidate()
         pending = defer.Deferred()
         found = []
         original = self.store.runIo
@@ -256,13 +408,16 @@ class CachedReadTests(unittest.TestCase):
         return lookup, lambda: pending.callback(found[0])
 
     def test_lookupRacingAWriteIsNotKept(self):
-        """A lookup that read the old row before a PUT committed, and ended after, is not kept."""
+        """
+        A lookup that read the old row before a PUT committed, and ended
+        after, is not kept: the cache keeps the PUT's row.
+        """
         self.walrus.put("cache", "k", b"old")
         lookup, release = self.heldLookup("cache", "k")
         self.walrus.put("cache", "k", b"new")
         release()
         self.assertEqual(self.successResultOf(lookup)[2], b"old")
-        self.assertIsNone(self.store.objectCache.get("cache", "k"))
+        self.assertEqual(self.store.objectCache.get("cache", "k")[2], b"new")
         self.assertEqual(self.walrus.get("cache", "k").body, b"new")
 
     def test_writesToOneBucketKeepAnothersEntries(self):
@@ -453,3 +608,117 @@ class CachedReadTests(unittest.TestCase):
         for _ in range(3 * 24):
             clock.advance(3600)
         self.assertEqual(self.walrus.get("cache", "k").errorCode(), "NoSuchKey")
+
+    def test_putOfOneKeyKeepsAnothersEntry(self):
+        """
+        A PUT and a DELETE of one key leave the cached entry of another key
+        of the same bucket in place: its next GET needs no lookup.
+        """
+        self.walrus.put("cache", "a", b"kept")
+        self.cached("a")
+        for write in (lambda: self.walrus.put("cache", "b", b"one"),
+                      lambda: self.walrus.put("cache", "b", b"two"),
+                      lambda: self.walrus.request("DELETE", "/cache/b")):
+            write()
+            calls = self.ioCalls
+            self.assertEqual(self.walrus.get("cache", "a").body, b"kept")
+            self.assertEqual(self.ioCalls, calls, "a GET of another key went to a thread")
+        self.assertEqual(self.walrus.get("cache", "b").errorCode(), "NoSuchKey")
+
+    def test_getAfterPutIsServedFromTheCache(self):
+        """The GET right after a PUT (new key or overwrite) answers its bytes with no lookup."""
+        for data in (b"first", b"second", b"x" * INLINE_MAX):
+            self.walrus.put("cache", "k", data, headers={"Content-Type": "text/plain"})
+            calls = self.ioCalls
+            reply = self.walrus.get("cache", "k")
+            self.assertEqual((reply.code, reply.body), (200, data))
+            self.assertEqual(reply.header(b"content-type"), b"text/plain")
+            self.assertEqual(self.ioCalls, calls, "the GET after a PUT went to a thread")
+
+    def test_writtenRowIsWhatTheDatabaseHolds(self):
+        """
+        The row a PUT leaves in the cache is the one a lookup would find
+        (every column, inline or in a blob, versioned or not); its bucket
+        row lacks only the totals.
+        """
+        self.walrus.createBucket("versioned")
+        body = (b"<VersioningConfiguration><Status>Enabled</Status>"
+                b"</VersioningConfiguration>")
+        self.assertEqual(self.walrus.request("PUT", "/versioned?versioning", body=body).code,
+                         200)
+        for bucketName in ("cache", "versioned"):
+            for data in (b"small", b"L" * (INLINE_MAX + 1)):
+                headers = {"Content-Type": "text/plain", "x-amz-meta-colour": "blue",
+                           "x-amz-tagging": "a=1&b=2", "x-amz-acl": "public-read",
+                           "Cache-Control": "no-cache", "x-amz-checksum-crc32": b64encode(
+                               zlib.crc32(data).to_bytes(4, "big")).decode()}
+                self.walrus.put(bucketName, "k", data, headers=headers)
+                bucket, obj, _ = self.store.objectCache.get(bucketName, "k")
+                self.store.objectCache.invalidate()
+                found, stored, _ = self.successResultOf(
+                    self.store.lookupObject(bucketName, "k", 0))
+                for name in rows.OBJECT_FIELDS:
+                    self.assertEqual(getattr(obj, name), getattr(stored, name),
+                                     (bucketName, len(data), name))
+                for name in rows.BUCKET_FIELDS:
+                    expected = (None if name in ("objectCount", "bytesUsed")
+                                else getattr(found, name))
+                    self.assertEqual(getattr(bucket, name), expected, name)
+        with self.walrus.db.engine.connect() as connection:
+            self.assertEqual(connection.execute(text(
+                "SELECT objectCount FROM walrus_buckets WHERE name = 'cache'")).scalar(), 1)
+
+    def test_versionedWritesAreServedAndNeverStale(self):
+        """
+        In a versioned bucket, each PUT is served by the next GET from the
+        cache with its version id; deletes (a marker, a version by id) are
+        seen at once.
+        """
+        body = (b"<VersioningConfiguration><Status>Enabled</Status>"
+                b"</VersioningConfiguration>")
+        self.assertEqual(self.walrus.request("PUT", "/cache?versioning", body=body).code, 200)
+        versions = {}
+        for data in (b"one", b"two"):
+            versions[data] = self.walrus.put("cache", "k", data).header(b"x-amz-version-id")
+            calls = self.ioCalls
+            reply = self.walrus.get("cache", "k")
+            self.assertEqual((reply.body, reply.header(b"x-amz-version-id")),
+                             (data, versions[data]))
+            self.assertEqual(self.ioCalls, calls)
+        older = self.walrus.request("GET", "/cache/k?versionId=" + versions[b"one"].decode())
+        self.assertEqual(older.body, b"one")
+        removed = self.walrus.request("DELETE", "/cache/k")
+        self.assertEqual(removed.code, 204)
+        self.assertEqual(self.walrus.get("cache", "k").code, 404)
+        marker = removed.header(b"x-amz-version-id").decode()
+        self.assertEqual(self.walrus.request("DELETE", "/cache/k?versionId=" + marker).code, 204)
+        self.assertEqual(self.cached("k"), b"two")
+        self.assertEqual(self.walrus.request(
+            "DELETE", "/cache/k?versionId=" + versions[b"two"].decode()).code, 204)
+        self.assertEqual(self.cached("k"), b"one")
+        self.assertEqual(self.walrus.get("cache", "k").header(b"x-amz-version-id"),
+                         versions[b"one"])
+
+    def test_lookupRacingAWriteToAnotherKeyIsKept(self):
+        """A lookup of one key that overlaps a PUT of another key of its bucket is kept."""
+        self.walrus.put("cache", "a", b"kept")
+        lookup, release = self.heldLookup("cache", "a")
+        self.walrus.put("cache", "b", b"new")
+        release()
+        self.assertEqual(self.successResultOf(lookup)[2], b"kept")
+        self.assertEqual(self.store.objectCache.get("cache", "a")[2], b"kept")
+        self.assertEqual(self.store.objectCache.get("cache", "b")[2], b"new")
+
+    def test_listingAfterAPutSeesTheKey(self):
+        """A PUT of a new key shows in the next listing, though other keys' entries stay."""
+        self.walrus.put("cache", "a", b"x")
+        self.cached("a")
+        listed = self.walrus.request("GET", "/cache?list-type=2")
+        self.assertEqual(listed.findall("Contents/Key"), ["a"])
+        self.walrus.put("cache", "b", b"y")
+        listed = self.walrus.request("GET", "/cache?list-type=2")
+        self.assertEqual(listed.findall("Contents/Key"), ["a", "b"])
+        self.assertIsNotNone(self.store.objectCache.get("cache", "a"))
+        self.assertEqual(self.walrus.request("DELETE", "/cache/b").code, 204)
+        listed = self.walrus.request("GET", "/cache?list-type=2")
+        self.assertEqual(listed.findall("Contents/Key"), ["a"])

@@ -138,7 +138,8 @@ class GroupCommitTests(unittest.TestCase):
         """
         scopes = []
 
-        def runScoped(buckets, fn, *args):
+        def runScoped(buckets, fn, *args, keys=(), written=None):
+            self.assertEqual(list(keys), [])
             scopes.append(set(buckets))
             return self.db.run(fn, *args)
         self.db.runScoped = runScoped
@@ -156,6 +157,53 @@ class GroupCommitTests(unittest.TestCase):
         self.db.runNext()
         self.assertEqual(scopes, [{"b"}, {"b", "c"}, {"b"}])
         self.assertEqual(self._count(), 63)
+
+
+    def test_keyedJobsAndTheRowsTheyWrote(self):
+        """
+        Jobs that name their key run scoped to those keys; what they wrote
+        is given back for the object cache only for keys one job of the
+        batch alone wrote, and did not refuse, in a batch not scoped to
+        their whole bucket.
+        """
+        calls, given = [], []
+
+        def runScoped(buckets, fn, *args, keys=(), written=None):
+            calls.append((set(buckets), sorted(keys)))
+
+            def committed(outcomes):
+                given.append(written(outcomes) if written is not None else None)
+                return outcomes
+            return self.db.run(fn, *args).addCallback(committed)
+        self.db.runScoped = runScoped
+
+        def refuse(connection):
+            raise S3Error("AccessDenied")
+
+        def row(amount):
+            return ("row of", amount)
+        self.commits.submit(self._adder(1), "b", "x", written=row)
+        self.commits.submit(self._adder(2), "b", "y", written=row)
+        self.commits.submit(self._adder(4), "b", "y", written=row)
+        refused = self.commits.submit(refuse, "b", "z", written=row)
+        self.commits.submit(self._adder(8), "b", "w", written=row)
+        self.commits.submit(self._adder(16), "b", "v")
+        self.db.runNext()
+        self.commits.submit(self._adder(32), "b", "u", written=row)
+        self.commits.submit(self._adder(64), "b")
+        self.db.runNext()
+        self.failureResultOf(refused, S3Error)
+        self.commits.submit(self._adder(128), "b", "t")
+        self.db.runNext()
+        self.db.runNext()
+        self.assertEqual(calls, [
+            (set(), [("b", "x")]),
+            (set(), [("b", "v"), ("b", "w"), ("b", "y"), ("b", "y"), ("b", "z")]),
+            ({"b"}, [("b", "u")]),
+            (set(), [("b", "t")])])
+        self.assertEqual(given, [[("b", "x", "row of", 1)], [("b", "w", "row of", 8)], [],
+                                 None])
+        self.assertEqual(self._count(), 255)
 
 
 class PlainRowTests(unittest.TestCase):
