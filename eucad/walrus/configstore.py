@@ -104,7 +104,7 @@ class ConfigStore(StoreBase):
                 return current.tags if current is not None else None
             return connection.execute(VERSION_TAGS, {"bucket": bucketName, "key": key,
                                                      "versionId": versionId}).scalar()
-        return self.database.run(query)
+        return self.database.read(query)
 
     def setVersionTags(self, bucketName, key, versionId, check, tags):
         """

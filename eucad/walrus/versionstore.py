@@ -71,7 +71,7 @@ class VersionStore(StoreBase):
             latest = current is None and versioning.latestVersion(
                 connection, bucketName, key).id == found.id
             return bucket, found, latest
-        return self.database.run(query)
+        return self.database.read(query)
 
     def setVersionAcl(self, bucketName, key, versionId, check, makeAcl):
         """PutObjectAcl on one version (current or not)."""
@@ -105,7 +105,7 @@ class VersionStore(StoreBase):
                 return None
             latest = versioning.latestVersion(connection, bucketName, key)
             return latest if latest is not None and latest.deleteMarker else None
-        return self.database.run(query)
+        return self.database.read(query)
 
     def _deleteOne(self, connection, bucket, key, current, versionId, owner, statements=rows):
         """

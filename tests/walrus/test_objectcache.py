@@ -581,6 +581,32 @@ class CachedReadTests(unittest.TestCase):
         self.assertEqual(self.cached("k"), b"null again")
         self.assertEqual(self.walrus.get("cache", "k").header(b"x-amz-version-id"), b"null")
 
+    def test_versionReadsKeepTheCache(self):
+        """
+        Reads of versions change nothing: a GET by versionId, a GET of a key
+        whose latest version is a delete marker, and an ACL read by
+        versionId leave another key's cached entry in place.
+        """
+        body = (b"<VersioningConfiguration><Status>Enabled</Status>"
+                b"</VersioningConfiguration>")
+        self.assertEqual(self.walrus.request("PUT", "/cache?versioning", body=body).code, 200)
+        self.walrus.put("cache", "kept", b"stays cached")
+        old = self.walrus.put("cache", "k", b"v1").header(b"x-amz-version-id").decode()
+        self.walrus.put("cache", "k", b"v2")
+        self.walrus.put("cache", "gone", b"soon a delete marker")
+        self.assertEqual(self.walrus.request("DELETE", "/cache/gone").code, 204)
+        self.cached("kept")
+        reads = (("GET", "/cache/k?versionId=" + old, 200),
+                 ("GET", "/cache/k?acl&versionId=" + old, 200),
+                 ("GET", "/cache/gone", 404),
+                 ("HEAD", "/cache/gone", 404))
+        for method, path, code in reads:
+            self.assertEqual(self.walrus.request(method, path).code, code, path)
+            self.assertIsNotNone(self.store.objectCache.get("cache", "kept"), path)
+        calls = self.ioCalls
+        self.assertEqual(self.walrus.get("cache", "kept").body, b"stays cached")
+        self.assertEqual(self.ioCalls, calls)
+
     def test_bucketDeletedAndMadeAgain(self):
         """A bucket deleted and made again does not serve the old bucket's objects."""
         self.walrus.put("cache", "k", b"x")
