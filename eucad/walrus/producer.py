@@ -17,6 +17,20 @@ CHUNK = 1024 * 1024
 
 
 @implementer(IPushProducer)
+def locate(segments, position, count):
+    """
+    (file, offset, count) of the next ``count`` bytes at most from
+    ``position`` of the concatenation of ``segments`` = [(file, size)],
+    within one segment.
+    """
+    offset = position
+    for handle, size in segments:
+        if offset < size:
+            return handle, offset, min(count, size - offset)
+        offset -= size
+    raise IOError("range beyond the object's segments")
+
+
 class SegmentProducer:
     """
     Sends ``length`` bytes from ``start`` of the concatenation of
@@ -43,17 +57,8 @@ class SegmentProducer:
         self._next()
         return self.done
 
-    def _locate(self, position, count):
-        """(file, offset, count) of the next read within one segment."""
-        offset = position
-        for handle, size in self.segments:
-            if offset < size:
-                return handle, offset, min(count, size - offset)
-            offset -= size
-        raise IOError("range beyond the object's segments")
-
     def _read(self, position, count):
-        handle, offset, count = self._locate(position, count)
+        handle, offset, count = locate(self.segments, position, count)
         data = os.pread(handle.fileno(), count, offset)
         if not data:
             raise IOError("blob shorter than recorded")

@@ -47,7 +47,7 @@ from twisted.python import failure as tfailure
 from twisted.web.http import NO_BODY_CODES
 from zope.interface import implementer
 
-from eucad.walrus.producer import SegmentProducer
+from eucad.walrus.producer import SegmentProducer, locate
 
 #: Bodies at least this long go out with sendfile.
 SENDFILE_MIN = 256 * 1024
@@ -207,7 +207,7 @@ class SocketSender:
         fd = self.writer.fd
         sent = 0
         while sent < STINT and remaining > 0 and not self.stopped:
-            handle, offset, count = self._locate(position, min(remaining, STINT - sent))
+            handle, offset, count = locate(self.segments, position, min(remaining, STINT - sent))
             try:
                 n = os.sendfile(fd, handle.fileno(), offset, count)
             except BlockingIOError:
@@ -222,15 +222,6 @@ class SocketSender:
             position += n
             remaining -= n
         return sent, None
-
-    def _locate(self, position, count):
-        """(file, offset, count) of the next send within one segment."""
-        offset = position
-        for handle, size in self.segments:
-            if offset < size:
-                return handle, offset, min(count, size - offset)
-            offset -= size
-        raise IOError("range beyond the object's segments")
 
     def _sent(self, result):
         self.sending = False
