@@ -85,14 +85,16 @@ exit 0
 # and an HTTP server may (twisted.web does) drop the request then.
 #
 # Only a 200 answer's body is written (to $MD_OUT), then "200" to
-# $MD_STATUS when it is set (a user-data script may leave it out).  Everything is read by the shell's own ``read``: the status
-# line and the headers line by line (byte by byte from a socket), ending at
+# $MD_STATUS when it is set (a user-data script may leave it out).
+# Everything is read by the shell's own ``read``: the status line and the
+# headers line by line (byte by byte from a socket), ending at
 # the first line of at most one character (the blank "\r" line), then the
 # body up to the end of the connection (``-d ''``); each read gives up after
 # ``MD_READ_SECONDS``.  So a request costs no process but ``nc`` itself
 # (which becomes this script): every process costs a guest under qemu
-# without KVM milliseconds of CPU, and the guest makes a request for each
-# meta-data key.
+# without KVM milliseconds of CPU.  The guest asks this way for its instance
+# id, retrying until the service answers, and a user-data script may use it;
+# the rest of the tree comes over one connection (``MD_WALK_SCRIPT``).
 MD_REQUEST_SCRIPT = r"""#!/bin/sh
 printf 'GET %s HTTP/1.0\r\nHost: @METADATA_HOST@\r\n\r\n' "$MD_PATH"
 IFS= read -t @MD_READ_SECONDS@ -r status || exit 1
@@ -116,13 +118,14 @@ fi
 # service lists (into $MD_DIR, default /run/md) and the user data (into
 # $MD_USER_DATA, default /run/user-data), over the one connection ``nc``
 # opened, as HTTP/1.1 requests one after the other.  A connection (and so an
-# ``nc`` and a shell) per key cost a guest under qemu without KVM about a
-# quarter of a CPU second in all, spent while the guests of a burst that do
-# not serve yet still boot.  Each answer is read to exactly its
-# Content-Length; an answer without one, a read that times out or a closed
-# connection ends the walk where it is (what was read stays).  The socket is
-# kept on descriptors 3 and 4: the listing loops read their files on
-# standard input.
+# ``nc`` and a shell) per key made about 30 processes, each costing a guest
+# under qemu without KVM some CPU while the guests of a burst that do not
+# serve yet still boot (how much depends on the host: from a quarter of a CPU
+# second in all on one machine to too little to see on another).  Each answer
+# is read to exactly its Content-Length; an answer without one, a read that
+# times out or a closed connection ends the walk where it is (what was read
+# stays).  The socket is kept on descriptors 3 and 4: the listing loops read
+# their files on standard input.
 MD_WALK_SCRIPT = r"""#!/bin/sh
 exec 3<&0 4>&1 </dev/null >/dev/null
 md=${MD_DIR:-/run/md}
