@@ -25,6 +25,21 @@ def md5Header(body):
     return {"Content-MD5": b64encode(hashlib.md5(body).digest()).decode()}
 
 
+
+class _HeldDatabase:
+    """A database whose ``run`` answers only when the test fires ``pending``."""
+
+    def run(self, fn):
+        self.pending = defer.Deferred()
+        return self.pending
+
+
+def _heldDatabase():
+    """(cache, held database, the cache's WatchedDatabase over it)."""
+    cache = ObjectCache()
+    database = _HeldDatabase()
+    return cache, database, WatchedDatabase(database, cache)
+
 class ObjectCacheTests(unittest.TestCase):
     """The cache's own rules: generations, bounds."""
 
@@ -165,14 +180,7 @@ class ObjectCacheTests(unittest.TestCase):
 
     def test_watchedDatabaseScopedRun(self):
         """``runScoped`` moves on only its buckets' generations, before and after."""
-        cache = ObjectCache()
-
-        class Database:
-            def run(self, fn):
-                self.pending = defer.Deferred()
-                return self.pending
-        database = Database()
-        watched = WatchedDatabase(database, cache)
+        cache, database, watched = _heldDatabase()
         store = cache.generation
         d = watched.runScoped(["A"], None)
         self.assertEqual(cache.bucketWriting, {"A": 1})
@@ -294,14 +302,7 @@ class ObjectCacheTests(unittest.TestCase):
         wrote, in the generations after it; nothing if it failed, and a
         ``written`` that fails costs a miss, not the commit's answer.
         """
-        cache = ObjectCache()
-
-        class Database:
-            def run(self, fn):
-                self.pending = defer.Deferred()
-                return self.pending
-        database = Database()
-        watched = WatchedDatabase(database, cache)
+        cache, database, watched = _heldDatabase()
         bucket, obj = self.row("k", b"new")
 
         def written(result):
