@@ -16,7 +16,6 @@ from twisted.internet.interfaces import IPushProducer
 CHUNK = 1024 * 1024
 
 
-@implementer(IPushProducer)
 def locate(segments, position, count):
     """
     (file, offset, count) of the next ``count`` bytes at most from
@@ -31,6 +30,7 @@ def locate(segments, position, count):
     raise IOError("range beyond the object's segments")
 
 
+@implementer(IPushProducer)
 class SegmentProducer:
     """
     Sends ``length`` bytes from ``start`` of the concatenation of

@@ -5,8 +5,10 @@ import os
 import time
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
+from zope.interface.verify import verifyObject
 
 from eucad.walrus import blobs as blobsModule
 from eucad.walrus.blobs import BlobDirectory
@@ -159,6 +161,10 @@ class BlobSweepTests(unittest.TestCase):
 
 
 class ProducerTests(unittest.TestCase):
+    def test_isAPushProducer(self):
+        """SegmentProducer declares and provides IPushProducer, as the transport takes it."""
+        self.assertTrue(verifyObject(IPushProducer, SegmentProducer([], 0, 0, None)))
+
     def test_streamsRangeAcrossSegmentsWithPauses(self):
         """A range spanning segments arrives whole, in order, through pause and resume."""
         directory = self.mktemp()
